@@ -1,0 +1,285 @@
+"""Name-based checkpoints in the official BERT layout: resolve, read, load, save.
+
+Official downloads (`bert_model.ckpt.index` + `.data-*`) and every checkpoint this
+toolkit writes are TF1-style *name-based* bundles: each tensor is stored under its
+variable name (`bert/encoder/layer_0/attention/self/query/kernel`, `global_step`,
+`<var>/adam_m`, ...). We read and write them with the bundle ops directly rather
+than through `tf.train.Checkpoint`, whose object-graph keys
+(`model/.../.ATTRIBUTES/VARIABLE_VALUE`) tools built for the reference cannot read.
+"""
+
+import os
+import re
+import uuid
+
+import numpy as np
+import tensorflow as tf
+
+# Checkpoints exported from TF-Hub modules prefix every name with this.
+_HUB_PREFIX = "module/"
+_STEP_RE = re.compile(r"^(?P<base>.*)-(?P<step>\d+)$")
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be found or does not fit the model."""
+
+
+def _strip_bundle_suffix(path):
+  """Turns `x.index` / `x.data-00000-of-00001` into the prefix `x`."""
+  if path.endswith(".index"):
+    return path[:-len(".index")]
+  match = re.match(r"^(.*)\.data-\d+-of-\d+$", path)
+  return match.group(1) if match else path
+
+
+def _prefixes_in_dir(directory):
+  """Checkpoint prefixes found by their `.index` files, newest step last."""
+  prefixes = [p[:-len(".index")]
+              for p in tf.io.gfile.glob(os.path.join(directory, "*.index"))]
+
+  def sort_key(prefix):
+    match = _STEP_RE.match(prefix)
+    return (1, int(match.group("step"))) if match else (0, 0)
+
+  return sorted(prefixes, key=sort_key)
+
+
+def resolve_checkpoint(path, flag_name="init_checkpoint"):
+  """Returns the checkpoint prefix named by `path`.
+
+  Args:
+    path: a prefix (`.../bert_model.ckpt`, `.../model.ckpt-343`), one of its
+      files (`.index`, `.data-*`), or a directory (its latest checkpoint).
+    flag_name: used in error messages.
+
+  Returns:
+    The prefix string, whose `.index` file exists.
+
+  Raises:
+    CheckpointError: nothing usable is there; the message says what was looked for.
+  """
+  if not path:
+    raise CheckpointError(f"--{flag_name} is empty; give a checkpoint prefix "
+                          "such as .../bert_model.ckpt or a directory.")
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest and tf.io.gfile.exists(latest + ".index"):
+      return latest
+    prefixes = _prefixes_in_dir(path)
+    if prefixes:
+      return prefixes[-1]
+    raise CheckpointError(
+        f"--{flag_name}={path}: the directory holds no checkpoint (no *.index "
+        "file); point it at a folder with bert_model.ckpt.index or "
+        "model.ckpt-<step>.index, or at the prefix itself.")
+  prefix = _strip_bundle_suffix(path)
+  if tf.io.gfile.exists(prefix + ".index"):
+    return prefix
+  if tf.io.gfile.exists(prefix) and not tf.io.gfile.isdir(prefix):
+    raise CheckpointError(
+        f"--{flag_name}={path}: this is a file but not a TF checkpoint bundle "
+        f"(no {prefix}.index). Pickled or PyTorch files are never loaded; "
+        "convert Hugging Face weights with convert_checkpoint.py first.")
+  raise CheckpointError(
+      f"--{flag_name}={path}: no checkpoint found (expected {prefix}.index and "
+      f"{prefix}.data-00000-of-00001). Give the prefix without the .index "
+      "suffix, e.g. .../bert_model.ckpt, or a directory.")
+
+
+def _canonical_names(reader):
+  """Maps canonical name (TF-Hub `module/` prefix removed) -> stored name."""
+  names = {}
+  for stored in reader.get_variable_to_shape_map():
+    canonical = stored[len(_HUB_PREFIX):] if stored.startswith(_HUB_PREFIX) else stored
+    # A bundle holding both spellings keeps the unprefixed one.
+    if canonical not in names or stored == canonical:
+      names[canonical] = stored
+  return names
+
+
+def checkpoint_shapes(path):
+  """Returns {canonical name: shape list} for every tensor in a checkpoint."""
+  reader = tf.train.load_checkpoint(resolve_checkpoint(path))
+  shapes = reader.get_variable_to_shape_map()
+  return {name: list(shapes[stored])
+          for name, stored in _canonical_names(reader).items()}
+
+
+def read_checkpoint(path):
+  """Returns {canonical name: np.ndarray} for every tensor in a checkpoint."""
+  reader = tf.train.load_checkpoint(resolve_checkpoint(path))
+  return {name: reader.get_tensor(stored)
+          for name, stored in _canonical_names(reader).items()}
+
+
+class LoadReport:
+  """What `load_variables` did: names loaded, left fresh, and unused."""
+
+  def __init__(self, prefix, loaded, missing, unused):
+    self.prefix = prefix
+    self.loaded = loaded
+    self.missing = missing    # model variables initialised fresh
+    self.unused = unused      # checkpoint entries the model does not use
+
+  def log_lines(self):
+    """Human-readable summary lines for the training log."""
+    lines = [f"Restored {len(self.loaded)} variables from {self.prefix}"]
+    if self.missing:
+      lines.append(f"{len(self.missing)} variables not in the checkpoint, "
+                   "initialised fresh: " + ", ".join(self.missing))
+    if self.unused:
+      lines.append(f"{len(self.unused)} checkpoint entries not used by this "
+                   "model: " + ", ".join(_summarize_names(self.unused)))
+    return lines
+
+
+def _summarize_names(names, limit=12):
+  """Folds optimizer slots so that the unused list stays readable."""
+  slots = [n for n in names if n.endswith(("/adam_m", "/adam_v"))]
+  rest = [n for n in names if n not in set(slots)]
+  shown = rest[:limit] + ([f"... {len(rest) - limit} more"] if len(rest) > limit else [])
+  if slots:
+    shown.append(f"{len(slots)} optimizer slots (adam_m/adam_v)")
+  return shown
+
+
+def load_variables(variables, path, flag_name="init_checkpoint",
+                   require_all=False):
+  """Assigns checkpoint tensors to variables by name.
+
+  Args:
+    variables: dict {official name: tf.Variable} (distributed variables too).
+    path: checkpoint prefix, bundle file or directory (see resolve_checkpoint).
+    flag_name: used in error messages.
+    require_all: if True, a model variable absent from the checkpoint is an
+      error (used when resuming our own training checkpoints).
+
+  Returns:
+    A LoadReport.
+
+  Raises:
+    CheckpointError: on a shape mismatch (naming the variable and both
+      shapes), or a missing variable when require_all is set.
+  """
+  prefix = resolve_checkpoint(path, flag_name)
+  reader = tf.train.load_checkpoint(prefix)
+  stored_shapes = reader.get_variable_to_shape_map()
+  names = _canonical_names(reader)
+  loaded, missing = [], []
+  for name in sorted(variables):
+    var = variables[name]
+    if name not in names:
+      missing.append(name)
+      continue
+    stored = names[name]
+    ckpt_shape = list(stored_shapes[stored])
+    var_shape = var.shape.as_list()
+    if ckpt_shape != var_shape:
+      raise CheckpointError(
+          f"--{flag_name}={path}: variable {name} has shape {ckpt_shape} in the "
+          f"checkpoint but {var_shape} in the model; check that --bert_config_file "
+          "belongs to this checkpoint (and num_labels to this task).")
+    value = reader.get_tensor(stored)
+    var.assign(tf.convert_to_tensor(value, dtype=var.dtype))
+    loaded.append(name)
+  if require_all and missing:
+    raise CheckpointError(
+        f"--{flag_name}={path}: the checkpoint lacks {len(missing)} variables "
+        f"the model needs, e.g. {missing[0]}; it was written for another model.")
+  unused = sorted(set(names) - set(variables))
+  return LoadReport(prefix, loaded, missing, unused)
+
+
+def _as_tensor(value):
+  if isinstance(value, tf.Variable):
+    return tf.convert_to_tensor(value.read_value())
+  return tf.convert_to_tensor(value)
+
+
+def save_tensors(prefix, tensors):
+  """Writes a name-based checkpoint bundle atomically.
+
+  The bundle is written under a temporary prefix and then renamed, data file
+  first and `.index` last, so a process killed mid-write leaves either the
+  complete new checkpoint or none at all (never a torn one).
+
+  Args:
+    prefix: destination prefix, e.g. `out/model.ckpt-100`.
+    tensors: dict {name: tf.Variable, tf.Tensor or np.ndarray}.
+
+  Returns:
+    The prefix.
+  """
+  directory = os.path.dirname(prefix)
+  if directory:
+    tf.io.gfile.makedirs(directory)
+  names = sorted(tensors)
+  values = [_as_tensor(tensors[name]) for name in names]
+  tmp_prefix = f"{prefix}.tmp-{uuid.uuid4().hex}"
+  tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names,
+                    shape_and_slices=[""] * len(names), tensors=values)
+  data_files = tf.io.gfile.glob(tmp_prefix + ".data-*")
+  for data_file in data_files:
+    suffix = data_file[len(tmp_prefix):]
+    tf.io.gfile.rename(data_file, prefix + suffix, overwrite=True)
+  tf.io.gfile.rename(tmp_prefix + ".index", prefix + ".index", overwrite=True)
+  return prefix
+
+
+def delete_checkpoint(prefix):
+  """Removes every file of a checkpoint bundle (index first: it marks validity)."""
+  if tf.io.gfile.exists(prefix + ".index"):
+    tf.io.gfile.remove(prefix + ".index")
+  for data_file in tf.io.gfile.glob(prefix + ".data-*"):
+    tf.io.gfile.remove(data_file)
+
+
+class CheckpointManager:
+  """Keeps `model.ckpt-<step>` bundles in a directory, the last few of them.
+
+  Writes the `checkpoint` state file that `tf.train.latest_checkpoint` and the
+  reference's tools read, so `--init_checkpoint=<output_dir>` finds the newest.
+  """
+
+  def __init__(self, directory, basename="model.ckpt", max_to_keep=5):
+    self.directory = directory
+    self.basename = basename
+    self.max_to_keep = max_to_keep
+
+  def prefixes(self):
+    """Existing checkpoint prefixes with this basename, oldest first."""
+    pattern = re.compile(re.escape(self.basename) + r"-\d+$")
+    return [p for p in _prefixes_in_dir(self.directory)
+            if pattern.match(os.path.basename(p))]
+
+  def latest(self):
+    """Newest complete checkpoint prefix, or None."""
+    prefixes = self.prefixes()
+    return prefixes[-1] if prefixes else None
+
+  def save(self, step, tensors):
+    """Writes `<basename>-<step>`, prunes old ones, updates the state file."""
+    prefix = os.path.join(self.directory, f"{self.basename}-{int(step)}")
+    save_tensors(prefix, tensors)
+    kept = self.prefixes()
+    if self.max_to_keep and len(kept) > self.max_to_keep:
+      for old in kept[:-self.max_to_keep]:
+        delete_checkpoint(old)
+      kept = kept[-self.max_to_keep:]
+    tf.compat.v1.train.update_checkpoint_state(
+        self.directory, os.path.basename(prefix),
+        all_model_checkpoint_paths=[os.path.basename(p) for p in kept])
+    return prefix
+
+
+def step_of(prefix):
+  """The step number in `model.ckpt-<step>`, or None for other names."""
+  match = _STEP_RE.match(prefix or "")
+  return int(match.group("step")) if match else None
+
+
+def arrays_equal(a, b):
+  """True when two {name: array} dicts hold the same names and identical bits."""
+  return set(a) == set(b) and all(
+      np.asarray(a[k]).dtype == np.asarray(b[k]).dtype and
+      np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)

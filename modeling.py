@@ -1,0 +1,487 @@
+"""The BERT Transformer encoder on TensorFlow 2, with the official variable names.
+
+Every variable is created with its official checkpoint name
+(`bert/encoder/layer_0/attention/self/query/kernel`, ...), so loading an official
+download is the identity map and our checkpoints are readable by tools built for
+the reference. No Keras: plain `tf.Module`s, so the code does not depend on a
+Keras version.
+"""
+
+import collections
+import copy
+import dataclasses
+import json
+import math
+
+import tensorflow as tf
+
+# LayerNorm epsilon of the reference (TF1 `layer_norm` default).
+LAYER_NORM_EPSILON = 1e-12
+# Added to the attention scores of padding positions. The reference's value;
+# it is also representable in float16 (max 65504).
+MASK_ADDER = -10000.0
+
+_SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers",
+               "num_attention_heads", "intermediate_size",
+               "max_position_embeddings", "type_vocab_size")
+
+
+class ConfigError(ValueError):
+  """A BERT config that is missing keys or has inconsistent values."""
+
+
+@dataclasses.dataclass
+class BertConfig:
+  """Configuration of a BertModel; the keys of `bert_config.json`."""
+  vocab_size: int                       # rows of bert/embeddings/word_embeddings
+  hidden_size: int = 768                # H: width of every layer
+  num_hidden_layers: int = 12           # L: Transformer blocks
+  num_attention_heads: int = 12         # A: heads per block; H % A == 0
+  intermediate_size: int = 3072         # I: feed-forward width
+  hidden_act: str = "gelu"              # "gelu" is the exact erf form
+  hidden_dropout_prob: float = 0.1      # dropout on embeddings and block outputs
+  attention_probs_dropout_prob: float = 0.1  # dropout on attention probabilities
+  max_position_embeddings: int = 512    # longest sequence the model supports
+  type_vocab_size: int = 16             # number of segment ids (2 in official models)
+  initializer_range: float = 0.02       # stddev of the truncated-normal init
+  extra: dict = dataclasses.field(default_factory=dict)  # unknown keys, kept
+
+  def __post_init__(self):
+    self.validate()
+
+  def validate(self, source="bert_config"):
+    """Raises ConfigError naming the bad key, its value and what is accepted."""
+    for key in _SHAPE_KEYS:
+      value = getattr(self, key)
+      if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{source}: {key}={value!r} must be a positive integer.")
+    if self.hidden_size % self.num_attention_heads:
+      raise ConfigError(
+          f"{source}: hidden_size={self.hidden_size} is not a multiple of "
+          f"num_attention_heads={self.num_attention_heads}; each head needs "
+          "hidden_size / num_attention_heads dimensions.")
+    if self.hidden_act not in ACTIVATIONS:
+      raise ConfigError(f"{source}: hidden_act={self.hidden_act!r} is not "
+                        f"supported; use one of {sorted(ACTIVATIONS)}.")
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+      value = getattr(self, key)
+      if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"{source}: {key}={value!r} must be in [0, 1).")
+    if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
+      raise ConfigError(f"{source}: initializer_range={self.initializer_range!r} "
+                        "must be a positive number.")
+
+  @property
+  def head_size(self):
+    return self.hidden_size // self.num_attention_heads
+
+  @classmethod
+  def from_dict(cls, json_object, source="bert_config"):
+    """Builds a config from a dict; keys outside the schema are kept in `extra`."""
+    if not isinstance(json_object, dict):
+      raise ConfigError(f"{source}: expected a JSON object, got {type(json_object).__name__}.")
+    known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+    missing = [k for k in _SHAPE_KEYS if k not in json_object]
+    if missing:
+      raise ConfigError(f"{source}: required key {missing[0]!r} is missing "
+                        f"(required: {', '.join(_SHAPE_KEYS)}).")
+    kwargs = {k: v for k, v in json_object.items() if k in known}
+    extra = {k: v for k, v in json_object.items() if k not in known}
+    config = cls.__new__(cls)
+    for field in dataclasses.fields(cls):
+      if field.name == "extra":
+        setattr(config, "extra", extra)
+      elif field.name in kwargs:
+        setattr(config, field.name, kwargs[field.name])
+      else:
+        setattr(config, field.name, field.default)
+    config.validate(source)
+    return config
+
+  @classmethod
+  def from_json_file(cls, json_file):
+    """Reads `bert_config.json`; errors name the file."""
+    if not tf.io.gfile.exists(json_file):
+      raise ConfigError(f"--bert_config_file={json_file}: file not found.")
+    try:
+      with tf.io.gfile.GFile(json_file, "rb") as reader:
+        text = reader.read().decode("utf-8")
+      data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+      raise ConfigError(f"--bert_config_file={json_file}: not valid UTF-8 JSON ({e}).") from None
+    return cls.from_dict(data, source=json_file)
+
+  def to_dict(self):
+    """A plain dict with the schema keys and any extra keys read from JSON."""
+    output = {f.name: copy.deepcopy(getattr(self, f.name))
+              for f in dataclasses.fields(self) if f.name != "extra"}
+    output.update(copy.deepcopy(self.extra))
+    return output
+
+  def to_json_string(self):
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+  def to_json_file(self, json_file):
+    with tf.io.gfile.GFile(json_file, "w") as writer:
+      writer.write(self.to_json_string())
+
+
+def gelu(x):
+  """Exact GELU, x * Phi(x) with the Gaussian CDF via erf (the reference's "gelu")."""
+  return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype)))
+
+
+def gelu_tanh(x):
+  """The tanh approximation of GELU (Hugging Face's "gelu_new")."""
+  c = tf.cast(math.sqrt(2.0 / math.pi), x.dtype)
+  return 0.5 * x * (1.0 + tf.tanh(c * (x + 0.044715 * tf.pow(x, 3))))
+
+
+ACTIVATIONS = {
+    "gelu": gelu,
+    "gelu_new": gelu_tanh,
+    "gelu_tanh": gelu_tanh,
+    "relu": tf.nn.relu,
+    "swish": tf.nn.silu,
+    "silu": tf.nn.silu,
+    "tanh": tf.tanh,
+    "linear": tf.identity,
+}
+
+
+def get_activation(name):
+  """Returns the activation function for a `hidden_act` name."""
+  if name not in ACTIVATIONS:
+    raise ConfigError(f"hidden_act={name!r} is not supported; use one of {sorted(ACTIVATIONS)}.")
+  return ACTIVATIONS[name]
+
+
+def resolve_dtype(dtype):
+  """Accepts "float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16" or a tf.DType."""
+  aliases = {"fp32": tf.float32, "float32": tf.float32, "bf16": tf.bfloat16,
+             "bfloat16": tf.bfloat16, "fp16": tf.float16, "float16": tf.float16}
+  if isinstance(dtype, tf.DType):
+    dtype = dtype.name
+  if dtype not in aliases:
+    raise ValueError(f"compute dtype {dtype!r} is not supported; use float32, bfloat16 or float16.")
+  return aliases[dtype]
+
+
+class _Initializer:
+  """Truncated normal(0, stddev) values, reproducible from (seed, variable index)."""
+
+  def __init__(self, stddev, seed):
+    self.stddev = stddev
+    self.seed = seed
+    self.count = 0
+
+  def __call__(self, shape):
+    self.count += 1
+    if self.seed is None:
+      return tf.random.truncated_normal(shape, stddev=self.stddev)
+    return tf.random.stateless_truncated_normal(
+        shape, seed=[self.seed, self.count], stddev=self.stddev)
+
+
+class Dense(tf.Module):
+  """y = x @ kernel + bias, variables `<scope>/kernel [in,out]`, `<scope>/bias [out]`."""
+
+  def __init__(self, scope, in_dim, out_dim, initializer):
+    super().__init__(name=None)
+    self.kernel = tf.Variable(initializer([in_dim, out_dim]), name=f"{scope}/kernel")
+    self.bias = tf.Variable(tf.zeros([out_dim]), name=f"{scope}/bias")
+
+  def __call__(self, x):
+    """x: [N, in] in the compute dtype -> [N, out] in the same dtype."""
+    return tf.matmul(x, tf.cast(self.kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
+
+
+class LayerNorm(tf.Module):
+  """LayerNorm over the last axis, `<scope>/gamma`, `<scope>/beta`, eps 1e-12.
+
+  Statistics are computed in float32 whatever the compute dtype: in float16
+  the variance of large activations overflows and eps=1e-12 underflows.
+  """
+
+  def __init__(self, scope, dim):
+    super().__init__(name=None)
+    self.gamma = tf.Variable(tf.ones([dim]), name=f"{scope}/gamma")
+    self.beta = tf.Variable(tf.zeros([dim]), name=f"{scope}/beta")
+
+  def __call__(self, x):
+    x32 = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+    y = (x32 - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON)
+    return tf.cast(y * self.gamma + self.beta, x.dtype)
+
+
+def dropout(x, rate, training, seed=None):
+  """Inverted dropout; stateless (reproducible, resumable) when `seed` is given.
+
+  Args:
+    x: Tensor of any shape.
+    rate: drop probability (Python float).
+    training: Python bool; no dropout at inference.
+    seed: None, or int32 Tensor of shape [2] for stateless sampling.
+  """
+  if not training or rate <= 0.0:
+    return x
+  if seed is None:
+    return tf.nn.dropout(x, rate=rate)
+  keep = tf.random.stateless_uniform(tf.shape(x), seed=seed) >= rate
+  return x * tf.cast(keep, x.dtype) / tf.cast(1.0 - rate, x.dtype)
+
+
+class _SeedStream:
+  """Derives one distinct stateless seed per dropout site from a base seed."""
+
+  def __init__(self, seed):
+    self.seed = seed
+    self.count = 0
+
+  def next(self):
+    if self.seed is None:
+      return None
+    self.count += 1
+    return tf.random.experimental.stateless_fold_in(self.seed, self.count)
+
+
+class Embeddings(tf.Module):
+  """Word + position + token-type embeddings, LayerNorm, dropout (`bert/embeddings`)."""
+
+  def __init__(self, config, initializer):
+    super().__init__(name=None)
+    scope = "bert/embeddings"
+    h = config.hidden_size
+    self.word_embeddings = tf.Variable(
+        initializer([config.vocab_size, h]), name=f"{scope}/word_embeddings")
+    self.token_type_embeddings = tf.Variable(
+        initializer([config.type_vocab_size, h]), name=f"{scope}/token_type_embeddings")
+    self.position_embeddings = tf.Variable(
+        initializer([config.max_position_embeddings, h]), name=f"{scope}/position_embeddings")
+    self.layer_norm = LayerNorm(f"{scope}/LayerNorm", h)
+    self.dropout_prob = config.hidden_dropout_prob
+
+  def __call__(self, input_ids, token_type_ids, dtype, training, seeds):
+    """int32 [B,S] ids -> [B,S,H] embeddings in `dtype`."""
+    seq_length = tf.shape(input_ids)[1]
+    x = (tf.gather(self.word_embeddings, input_ids) +
+         tf.gather(self.token_type_embeddings, token_type_ids) +
+         self.position_embeddings[tf.newaxis, :seq_length, :])   # [B,S,H]
+    x = self.layer_norm(tf.cast(x, dtype))
+    return dropout(x, self.dropout_prob, training, seeds.next())
+
+
+class SelfAttention(tf.Module):
+  """Multi-head self-attention (`attention/self/{query,key,value}`)."""
+
+  def __init__(self, scope, config, initializer):
+    super().__init__(name=None)
+    h = config.hidden_size
+    self.query = Dense(f"{scope}/query", h, h, initializer)
+    self.key = Dense(f"{scope}/key", h, h, initializer)
+    self.value = Dense(f"{scope}/value", h, h, initializer)
+    self.num_heads = config.num_attention_heads
+    self.head_size = config.head_size
+    self.dropout_prob = config.attention_probs_dropout_prob
+
+  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds):
+    """x: [B*S, H]; mask_bias: float32 [B,1,1,S] -> context [B*S, H]."""
+    n, d = self.num_heads, self.head_size
+    # One [H, 3H] matmul instead of three [H, H] ones: fewer, larger kernels.
+    kernel = tf.concat([self.query.kernel, self.key.kernel, self.value.kernel], axis=1)
+    bias = tf.concat([self.query.bias, self.key.bias, self.value.bias], axis=0)
+    qkv = tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)  # [B*S, 3H]
+    qkv = tf.reshape(qkv, [batch_size, seq_length, 3, n, d])
+    qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])                   # [3, B, N, S, D]
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    q = q * tf.cast(1.0 / math.sqrt(d), q.dtype)
+    scores = tf.matmul(q, k, transpose_b=True)                  # [B, N, S, S]
+    # Softmax in float32: float16 scores plus the -10000 mask can overflow.
+    probs = tf.nn.softmax(tf.cast(scores, tf.float32) + mask_bias, axis=-1)
+    probs = dropout(tf.cast(probs, x.dtype), self.dropout_prob, training, seeds.next())
+    context = tf.matmul(probs, v)                               # [B, N, S, D]
+    context = tf.transpose(context, [0, 2, 1, 3])               # [B, S, N, D]
+    return tf.reshape(context, [batch_size * seq_length, n * d])
+
+
+class TransformerLayer(tf.Module):
+  """One post-LayerNorm Transformer block (`bert/encoder/layer_<i>`)."""
+
+  def __init__(self, index, config, initializer):
+    super().__init__(name=None)
+    scope = f"bert/encoder/layer_{index}"
+    h, i = config.hidden_size, config.intermediate_size
+    self.attention = SelfAttention(f"{scope}/attention/self", config, initializer)
+    self.attention_output = Dense(f"{scope}/attention/output/dense", h, h, initializer)
+    self.attention_layer_norm = LayerNorm(f"{scope}/attention/output/LayerNorm", h)
+    self.intermediate = Dense(f"{scope}/intermediate/dense", h, i, initializer)
+    self.output_dense = Dense(f"{scope}/output/dense", i, h, initializer)
+    self.output_layer_norm = LayerNorm(f"{scope}/output/LayerNorm", h)
+    self.activation = get_activation(config.hidden_act)
+    self.dropout_prob = config.hidden_dropout_prob
+
+  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds):
+    """x: [B*S, H] -> [B*S, H]."""
+    context = self.attention(x, batch_size, seq_length, mask_bias, training, seeds)
+    attention_output = dropout(self.attention_output(context), self.dropout_prob,
+                               training, seeds.next())
+    attention_output = self.attention_layer_norm(attention_output + x)
+    intermediate = self.activation(self.intermediate(attention_output))  # [B*S, I]
+    layer_output = dropout(self.output_dense(intermediate), self.dropout_prob,
+                           training, seeds.next())
+    return self.output_layer_norm(layer_output + attention_output)
+
+
+BertOutput = collections.namedtuple(
+    "BertOutput", ["sequence_output", "pooled_output", "all_encoder_layers",
+                   "embedding_output"])
+
+
+class BertModel(tf.Module):
+  """The BERT encoder: embeddings, L Transformer blocks and the [CLS] pooler.
+
+  Variables are float32 and carry the official names; computation runs in
+  `compute_dtype` (float32, bfloat16 or float16) with LayerNorm statistics and
+  attention softmax in float32.
+  """
+
+  def __init__(self, config, compute_dtype=tf.float32, seed=None):
+    """Creates the variables (under the caller's tf.distribute scope, if any).
+
+    Args:
+      config: BertConfig.
+      compute_dtype: "float32", "bfloat16", "float16" or a tf.DType.
+      seed: optional int; makes the initial values reproducible.
+    """
+    super().__init__(name="bert")
+    self.config = config
+    self.compute_dtype = resolve_dtype(compute_dtype)
+    initializer = _Initializer(config.initializer_range, seed)
+    self.embeddings = Embeddings(config, initializer)
+    self.layers = [TransformerLayer(i, config, initializer)
+                   for i in range(config.num_hidden_layers)]
+    h = config.hidden_size
+    self.pooler = Dense("bert/pooler/dense", h, h, initializer)
+
+  @property
+  def embedding_table(self):
+    """float32 Variable [vocab_size, H]: the word embeddings (tied MLM decoder)."""
+    return self.embeddings.word_embeddings
+
+  def variables_by_name(self):
+    """{official checkpoint name: tf.Variable} for every model variable."""
+    return {variable_name(v): v for v in self.trainable_variables}
+
+  def __call__(self, input_ids, input_mask=None, token_type_ids=None,
+               training=False, dropout_seed=None):
+    """Runs the encoder.
+
+    Args:
+      input_ids: int32 Tensor of shape [batch_size, seq_length].
+      input_mask: optional int Tensor [batch_size, seq_length], 1 for real
+        tokens and 0 for padding (default: all ones).
+      token_type_ids: optional int Tensor [batch_size, seq_length] of segment
+        ids (default: zeros).
+      training: Python bool; enables dropout.
+      dropout_seed: optional int32 Tensor of shape [2]; makes dropout
+        stateless, so that a resumed run draws the same masks.
+
+    Returns:
+      BertOutput with sequence_output [B,S,H], pooled_output [B,H],
+      all_encoder_layers (list of L Tensors [B,S,H]) and embedding_output
+      [B,S,H], all in the compute dtype.
+    """
+    input_ids = tf.convert_to_tensor(input_ids)
+    if input_ids.dtype != tf.int32:
+      input_ids = tf.cast(input_ids, tf.int32)
+    if input_mask is None:
+      input_mask = tf.ones_like(input_ids)
+    if token_type_ids is None:
+      token_type_ids = tf.zeros_like(input_ids)
+    token_type_ids = tf.cast(token_type_ids, tf.int32)
+    batch_size, seq_length = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+    seeds = _SeedStream(dropout_seed)
+    embedding_output = self.embeddings(input_ids, token_type_ids, self.compute_dtype,
+                                       training, seeds)
+    # [B,1,1,S]: 0 where attended, -10000 on padding keys.
+    mask = tf.cast(tf.reshape(input_mask, [batch_size, 1, 1, seq_length]), tf.float32)
+    mask_bias = (1.0 - mask) * MASK_ADDER
+    hidden_size = self.config.hidden_size
+    x = tf.reshape(embedding_output, [batch_size * seq_length, hidden_size])
+    all_layers = []
+    for layer in self.layers:
+      x = layer(x, batch_size, seq_length, mask_bias, training, seeds)
+      all_layers.append(tf.reshape(x, [batch_size, seq_length, hidden_size]))
+    sequence_output = all_layers[-1] if all_layers else embedding_output
+    pooled_output = tf.tanh(self.pooler(sequence_output[:, 0, :]))   # [B,H]
+    return BertOutput(sequence_output, pooled_output, all_layers, embedding_output)
+
+
+def variable_name(variable):
+  """The checkpoint name of a tf.Variable (its `.name` without `:0`)."""
+  name = variable.name
+  return name.rsplit(":", 1)[0] if ":" in name else name
+
+
+def check_sequence_length(config, max_seq_length, flag_name="max_seq_length"):
+  """Raises ValueError when sequences would exceed the position embeddings."""
+  if max_seq_length > config.max_position_embeddings:
+    raise ValueError(
+        f"--{flag_name}={max_seq_length} is longer than the model supports: "
+        f"max_position_embeddings={config.max_position_embeddings} in the BERT "
+        f"config. Use --{flag_name}<={config.max_position_embeddings}.")
+
+
+class PretrainingHeads(tf.Module):
+  """The masked-LM and next-sentence heads (`cls/predictions`, `cls/seq_relationship`).
+
+  The MLM decoder matrix is the word-embedding table (tied), so only a
+  transform, a LayerNorm and an output bias are own variables here.
+  """
+
+  def __init__(self, config, seed=None):
+    super().__init__(name="cls")
+    initializer = _Initializer(config.initializer_range,
+                               None if seed is None else seed + 1)
+    h = config.hidden_size
+    self.transform = Dense("cls/predictions/transform/dense", h, h, initializer)
+    self.transform_layer_norm = LayerNorm("cls/predictions/transform/LayerNorm", h)
+    self.output_bias = tf.Variable(tf.zeros([config.vocab_size]),
+                                   name="cls/predictions/output_bias")
+    # [2, H], not [H, 2]: the reference's layout, kept for checkpoint parity.
+    self.seq_relationship_weights = tf.Variable(
+        initializer([2, h]), name="cls/seq_relationship/output_weights")
+    self.seq_relationship_bias = tf.Variable(
+        tf.zeros([2]), name="cls/seq_relationship/output_bias")
+    self.activation = get_activation(config.hidden_act)
+
+  def variables_by_name(self):
+    return {variable_name(v): v for v in self.trainable_variables}
+
+  def masked_lm_logits(self, sequence_output, masked_lm_positions, embedding_table):
+    """Logits over the vocabulary at the masked positions.
+
+    Args:
+      sequence_output: [B, S, H] encoder output (any float dtype).
+      masked_lm_positions: int Tensor [B, P] of positions to predict.
+      embedding_table: float32 Variable [V, H] (BertModel.embedding_table).
+
+    Returns:
+      float32 Tensor [B*P, V].
+    """
+    dtype = sequence_output.dtype
+    hidden_size = tf.shape(sequence_output)[-1]
+    gathered = tf.gather(sequence_output, tf.cast(masked_lm_positions, tf.int32),
+                         batch_dims=1)                       # [B, P, H]
+    x = tf.reshape(gathered, [-1, hidden_size])               # [B*P, H]
+    x = self.transform_layer_norm(self.activation(self.transform(x)))
+    logits = tf.matmul(x, tf.cast(embedding_table, dtype), transpose_b=True)
+    return tf.cast(logits, tf.float32) + self.output_bias    # [B*P, V]
+
+  def next_sentence_logits(self, pooled_output):
+    """float32 [B, 2] logits from the pooled output [B, H]."""
+    logits = tf.matmul(pooled_output,
+                       tf.cast(self.seq_relationship_weights, pooled_output.dtype),
+                       transpose_b=True)
+    return tf.cast(logits, tf.float32) + self.seq_relationship_bias

@@ -1,0 +1,260 @@
+"""Tests for modeling.py and checkpoint_utils.py: names, config, numerics, save/load."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoint_utils
+import modeling
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures",
+                       "official_L-8_H-512_A-8")
+FIXTURE = os.environ.get("BERT_FIXTURE_DIR", os.path.normpath(FIXTURE))
+
+# Odd sizes so that a swapped dimension cannot go unnoticed.
+TINY = dict(vocab_size=29, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=16, type_vocab_size=3)
+
+
+def tiny_config(**overrides):
+  return modeling.BertConfig(**{**TINY, **overrides})
+
+
+def random_batch(config, batch_size=3, seq_length=7, seed=0):
+  rng = np.random.RandomState(seed)
+  ids = rng.randint(0, config.vocab_size, size=(batch_size, seq_length)).astype(np.int32)
+  mask = np.ones((batch_size, seq_length), np.int32)
+  mask[1, 4:] = 0
+  mask[2, 2:] = 0
+  types = rng.randint(0, config.type_vocab_size, size=(batch_size, seq_length)).astype(np.int32)
+  return ids, mask, types
+
+
+# ---------------------------------------------------------------- BertConfig
+
+def test_config_round_trips_through_json_with_unknown_keys(tmp_path):
+  data = {**TINY, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+          "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02,
+          "directionality": "bidi", "pooler_type": "first_token_transform"}
+  path = tmp_path / "bert_config.json"
+  path.write_text(json.dumps(data))
+  config = modeling.BertConfig.from_json_file(str(path))
+  assert config.extra == {"directionality": "bidi", "pooler_type": "first_token_transform"}
+  assert json.loads(config.to_json_string()) == data
+  again = modeling.BertConfig.from_dict(json.loads(config.to_json_string()))
+  assert again == config
+
+
+def test_config_reads_the_official_fixture():
+  config = modeling.BertConfig.from_json_file(os.path.join(FIXTURE, "bert_config.json"))
+  assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
+          config.intermediate_size, config.vocab_size) == (512, 8, 8, 2048, 30522)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (dict(hidden_size=30, num_attention_heads=4), ["hidden_size=30", "num_attention_heads=4"]),
+    (dict(hidden_act="gelu_fancy"), ["hidden_act='gelu_fancy'", "gelu"]),
+    (dict(num_hidden_layers=0), ["num_hidden_layers=0", "positive"]),
+    (dict(hidden_dropout_prob=1.5), ["hidden_dropout_prob=1.5"]),
+])
+def test_config_rejects_inconsistent_values(overrides, words):
+  with pytest.raises(modeling.ConfigError) as info:
+    tiny_config(**overrides)
+  for word in words:
+    assert word in str(info.value)
+
+
+def test_config_missing_key_is_named(tmp_path):
+  data = dict(TINY)
+  del data["intermediate_size"]
+  path = tmp_path / "bert_config.json"
+  path.write_text(json.dumps(data))
+  with pytest.raises(modeling.ConfigError, match="'intermediate_size' is missing"):
+    modeling.BertConfig.from_json_file(str(path))
+
+
+def test_config_bad_json_names_the_file(tmp_path):
+  path = tmp_path / "bert_config.json"
+  path.write_bytes(b"{\"vocab_size\": 3,")
+  with pytest.raises(modeling.ConfigError, match="bert_config.json"):
+    modeling.BertConfig.from_json_file(str(path))
+  with pytest.raises(modeling.ConfigError, match="file not found"):
+    modeling.BertConfig.from_json_file(str(tmp_path / "nope.json"))
+
+
+# ------------------------------------------------------------ variable names
+
+def test_variables_match_the_official_checkpoint_name_for_name_and_shape():
+  config = modeling.BertConfig.from_json_file(os.path.join(FIXTURE, "bert_config.json"))
+  model = modeling.BertModel(config)
+  heads = modeling.PretrainingHeads(config)
+  ours = {name: var.shape.as_list()
+          for name, var in {**model.variables_by_name(), **heads.variables_by_name()}.items()}
+  official = dict(tf.train.list_variables(os.path.join(FIXTURE, "bert_model.ckpt")))
+  assert ours == official
+  assert all(v.dtype == tf.float32 for v in model.trainable_variables)
+
+
+def test_outputs_have_documented_shapes_and_embedding_table_is_shared():
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=1)
+  ids, mask, types = random_batch(config)
+  out = model(ids, mask, types)
+  assert out.sequence_output.shape == (3, 7, 32)
+  assert out.pooled_output.shape == (3, 32)
+  assert len(out.all_encoder_layers) == 2
+  assert out.embedding_output.shape == (3, 7, 32)
+  np.testing.assert_array_equal(out.sequence_output, out.all_encoder_layers[-1])
+  assert model.embedding_table is model.variables_by_name()["bert/embeddings/word_embeddings"]
+
+
+# ----------------------------------------------------------------- numerics
+
+def test_gelu_is_the_exact_erf_form():
+  x = np.linspace(-6, 6, 101).astype(np.float64)
+  from math import erf, sqrt
+  expected = np.array([0.5 * v * (1 + erf(v / sqrt(2))) for v in x])
+  np.testing.assert_allclose(modeling.gelu(tf.constant(x)).numpy(), expected, rtol=1e-6, atol=1e-9)
+  tanh_form = modeling.gelu_tanh(tf.constant(x)).numpy()
+  assert np.max(np.abs(tanh_form - expected)) > 1e-5   # the two forms really differ
+
+
+def test_padding_does_not_change_real_positions():
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=2)
+  ids, mask, types = random_batch(config)
+  short = model(ids[:, :4], mask[:, :4], types[:, :4]).sequence_output.numpy()
+  padded_ids = np.concatenate([ids[:, :4], np.full((3, 5), 7, np.int32)], axis=1)
+  padded_mask = np.concatenate([mask[:, :4], np.zeros((3, 5), np.int32)], axis=1)
+  padded_types = np.concatenate([types[:, :4], np.zeros((3, 5), np.int32)], axis=1)
+  long = model(padded_ids, padded_mask, padded_types).sequence_output.numpy()
+  np.testing.assert_allclose(long[:, :4], short, atol=1e-5)
+
+
+def test_dropout_only_when_training_and_reproducible_with_a_seed():
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=3)
+  ids, mask, types = random_batch(config)
+  a = model(ids, mask, types).sequence_output
+  b = model(ids, mask, types).sequence_output
+  np.testing.assert_array_equal(a, b)
+  seed = tf.constant([5, 6], tf.int32)
+  t1 = model(ids, mask, types, training=True, dropout_seed=seed).sequence_output
+  t2 = model(ids, mask, types, training=True, dropout_seed=seed).sequence_output
+  t3 = model(ids, mask, types, training=True, dropout_seed=seed + 1).sequence_output
+  np.testing.assert_array_equal(t1, t2)
+  assert np.max(np.abs(t1 - a)) > 1e-3
+  assert np.max(np.abs(t1 - t3)) > 1e-3
+
+
+def test_same_seed_same_initial_weights():
+  config = tiny_config()
+  a = modeling.BertModel(config, seed=11).variables_by_name()
+  b = modeling.BertModel(config, seed=11).variables_by_name()
+  c = modeling.BertModel(config, seed=12).variables_by_name()
+  name = "bert/encoder/layer_1/intermediate/dense/kernel"
+  np.testing.assert_array_equal(a[name], b[name])
+  assert not np.array_equal(a[name], c[name])
+  # Truncated normal at 2 stddev, as the reference's initializer.
+  assert np.max(np.abs(a[name].numpy())) <= 2 * config.initializer_range + 1e-7
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("bfloat16", 0.15), ("float16", 0.02)])
+def test_reduced_precision_stays_close_to_float32(dtype, tolerance):
+  config = tiny_config()
+  model32 = modeling.BertModel(config, seed=4)
+  low = modeling.BertModel(config, compute_dtype=dtype, seed=4)
+  ids, mask, types = random_batch(config)
+  ref = model32(ids, mask, types)
+  out = low(ids, mask, types)
+  assert out.sequence_output.dtype == modeling.resolve_dtype(dtype)
+  assert all(v.dtype == tf.float32 for v in low.trainable_variables)
+  diff = np.abs(tf.cast(out.sequence_output, tf.float32).numpy() - ref.sequence_output.numpy())
+  assert np.all(np.isfinite(diff)) and diff.max() < tolerance
+
+
+def test_model_runs_inside_tf_function_with_unknown_shapes():
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=5)
+  spec = tf.TensorSpec([None, None], tf.int32)
+  fn = tf.function(lambda i, m, t: model(i, m, t).pooled_output,
+                   input_signature=[spec, spec, spec])
+  ids, mask, types = random_batch(config)
+  np.testing.assert_allclose(fn(ids, mask, types), model(ids, mask, types).pooled_output,
+                             atol=1e-6)
+
+
+def test_sequence_longer_than_position_embeddings_is_a_clear_error():
+  with pytest.raises(ValueError, match="max_seq_length=600.*max_position_embeddings=16"):
+    modeling.check_sequence_length(tiny_config(), 600)
+
+
+# ------------------------------------------------------------- checkpoints
+
+def test_save_then_load_is_bit_exact(tmp_path):
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=6)
+  prefix = checkpoint_utils.save_tensors(str(tmp_path / "bert_model.ckpt"),
+                                         model.variables_by_name())
+  assert sorted(os.listdir(tmp_path)) == ["bert_model.ckpt.data-00000-of-00001",
+                                          "bert_model.ckpt.index"]
+  fresh = modeling.BertModel(config, seed=7)
+  report = checkpoint_utils.load_variables(fresh.variables_by_name(), prefix)
+  assert report.missing == [] and report.unused == []
+  for name, var in model.variables_by_name().items():
+    np.testing.assert_array_equal(var.numpy(), fresh.variables_by_name()[name].numpy())
+  # Readable by the plain TF reader, names intact (tools built for the reference).
+  reader = tf.train.load_checkpoint(prefix)
+  assert set(reader.get_variable_to_shape_map()) == set(model.variables_by_name())
+
+
+def test_load_reports_fresh_and_unused_and_accepts_directories_and_hub_prefix(tmp_path):
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=8)
+  tensors = {("module/" + k): v for k, v in model.variables_by_name().items()
+             if "pooler" not in k}
+  tensors["module/cls/predictions/output_bias"] = np.zeros([config.vocab_size], np.float32)
+  checkpoint_utils.save_tensors(str(tmp_path / "hub" / "bert_model.ckpt"), tensors)
+  fresh = modeling.BertModel(config, seed=9)
+  report = checkpoint_utils.load_variables(fresh.variables_by_name(), str(tmp_path / "hub"))
+  assert report.missing == ["bert/pooler/dense/bias", "bert/pooler/dense/kernel"]
+  assert report.unused == ["cls/predictions/output_bias"]
+  np.testing.assert_array_equal(
+      fresh.embedding_table.numpy(), model.embedding_table.numpy())
+  assert any("initialised fresh" in line for line in report.log_lines())
+
+
+def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path):
+  model = modeling.BertModel(tiny_config(intermediate_size=41), seed=1)
+  prefix = checkpoint_utils.save_tensors(str(tmp_path / "m.ckpt"), model.variables_by_name())
+  other = modeling.BertModel(tiny_config(), seed=1)
+  with pytest.raises(checkpoint_utils.CheckpointError) as info:
+    checkpoint_utils.load_variables(other.variables_by_name(), prefix)
+  message = str(info.value)
+  assert "bert/encoder/layer_0/intermediate/dense/bias" in message
+  assert "[41]" in message and "[37]" in message
+
+
+def test_resolve_checkpoint_errors_are_clear(tmp_path):
+  with pytest.raises(checkpoint_utils.CheckpointError, match="no checkpoint found"):
+    checkpoint_utils.resolve_checkpoint(str(tmp_path / "missing" / "bert_model.ckpt"))
+  with pytest.raises(checkpoint_utils.CheckpointError, match="holds no checkpoint"):
+    checkpoint_utils.resolve_checkpoint(str(tmp_path))
+  pickle_like = tmp_path / "pytorch_model.bin"
+  pickle_like.write_bytes(b"\x80\x02not a checkpoint")
+  with pytest.raises(checkpoint_utils.CheckpointError, match="never loaded"):
+    checkpoint_utils.resolve_checkpoint(str(pickle_like))
+
+
+def test_manager_keeps_the_last_few_and_latest_is_found(tmp_path):
+  manager = checkpoint_utils.CheckpointManager(str(tmp_path), max_to_keep=2)
+  for step in (1, 5, 12):
+    manager.save(step, {"global_step": np.int64(step), "w": np.full([2], step, np.float32)})
+  assert [os.path.basename(p) for p in manager.prefixes()] == ["model.ckpt-5", "model.ckpt-12"]
+  assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-12")
+  assert checkpoint_utils.resolve_checkpoint(str(tmp_path)).endswith("model.ckpt-12")
+  assert checkpoint_utils.read_checkpoint(str(tmp_path))["global_step"] == 12
+  assert not any(".tmp-" in name for name in os.listdir(tmp_path))
