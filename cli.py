@@ -1,0 +1,150 @@
+"""Shared command-line plumbing of the run_*.py scripts.
+
+The flags every training script shares (the reference's TPU/checkpoint flags
+plus ours for strategies, precision, accumulation, logging and evaluation), the
+conversion of flags into a `training.TrainingConfig`, and the wrapper that turns
+a user error into one readable line and a non-zero exit.
+"""
+
+import os
+import sys
+import traceback
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+import checkpoint_utils
+import training
+
+
+class UsageError(ValueError):
+  """A bad flag, file or input; the message names it and the fix."""
+
+
+def define_training_flags(flag_values=flags.FLAGS, defaults=None):
+  """Defines the flags of the shared training loop on `flag_values`.
+
+  Args:
+    flag_values: absl FlagValues (the global FLAGS by default).
+    defaults: optional {flag name: default} overriding the values below
+      (each script keeps the reference's own defaults).
+  """
+  d = {"learning_rate": 5e-5, "train_batch_size": 32, "save_checkpoints_steps": 1000,
+       "iterations_per_loop": 1000, **(defaults or {})}
+  f = flag_values
+  # The reference's flags.
+  flags.DEFINE_string("output_dir", None, "Where checkpoints, cached features and "
+                      "results are written.", flag_values=f)
+  flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: a prefix "
+                      "(.../bert_model.ckpt) or a directory (its latest checkpoint).",
+                      flag_values=f)
+  flags.DEFINE_integer("train_batch_size", d["train_batch_size"],
+                       "Global examples per optimizer update.", flag_values=f)
+  flags.DEFINE_float("learning_rate", d["learning_rate"], "Peak learning rate for Adam.",
+                     flag_values=f)
+  flags.DEFINE_integer("save_checkpoints_steps", d["save_checkpoints_steps"],
+                       "Save a checkpoint every this many updates.", flag_values=f)
+  flags.DEFINE_integer("iterations_per_loop", d["iterations_per_loop"],
+                       "Updates per tf.function call (fewer host round trips).",
+                       flag_values=f)
+  flags.DEFINE_bool("use_tpu", False, "Train on a Cloud TPU (TPUStrategy).", flag_values=f)
+  flags.DEFINE_string("tpu_name", None, "Cloud TPU name or grpc:// address.", flag_values=f)
+  flags.DEFINE_string("tpu_zone", None, "GCE zone of the Cloud TPU.", flag_values=f)
+  flags.DEFINE_string("gcp_project", None, "GCP project of the Cloud TPU.", flag_values=f)
+  flags.DEFINE_string("master", None, "TensorFlow master URL (TPU).", flag_values=f)
+  flags.DEFINE_integer("num_tpu_cores", 8, "Accepted for compatibility: TPUStrategy "
+                       "uses every core of the TPU it connects to.", flag_values=f)
+  # Ours.
+  flags.DEFINE_enum("distribution_strategy", "auto",
+                    ["auto", "one_device", "mirrored", "multi_worker", "tpu"],
+                    "auto: TPU if --use_tpu, multi-worker if TF_CONFIG lists several "
+                    "tasks, mirrored over all GPUs if there are several, else one device.",
+                    flag_values=f)
+  flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16", "float16"],
+                    "Compute precision (variables stay float32). float16 uses dynamic "
+                    "loss scaling; bfloat16 needs none (TPU, Ampere GPUs).", flag_values=f)
+  flags.DEFINE_integer("gradient_accumulation_steps", 1, "Split each batch into this "
+                       "many micro-batches (same result, less memory).", flag_values=f)
+  flags.DEFINE_bool("use_xla", False, "XLA-compile the training step (jit_compile).",
+                    flag_values=f)
+  flags.DEFINE_integer("seed", 12345, "Seed of data order, dropout and new heads.",
+                       flag_values=f)
+  flags.DEFINE_integer("log_steps", 100, "Log loss, lr, examples/s and ETA every this "
+                       "many updates (also TensorBoard summaries).", flag_values=f)
+  flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.",
+                       flag_values=f)
+  flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "adamw: the reference's "
+                    "AdamWeightDecay; lamb: layer-wise adaptive (large batches).",
+                    flag_values=f)
+  flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on "
+                     "LayerNorm and biases).", flag_values=f)
+
+
+def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_steps=0,
+                    early_stopping_patience=0):
+  """Builds the TrainingConfig from parsed flags (called by each script's main)."""
+  f = flag_values
+  return training.TrainingConfig(
+      output_dir=f.output_dir, num_train_steps=num_train_steps,
+      num_warmup_steps=num_warmup_steps, learning_rate=f.learning_rate,
+      train_batch_size=f.train_batch_size,
+      gradient_accumulation_steps=f.gradient_accumulation_steps,
+      iterations_per_loop=f.iterations_per_loop,
+      save_checkpoints_steps=f.save_checkpoints_steps,
+      keep_checkpoint_max=f.keep_checkpoint_max, log_every_steps=f.log_steps,
+      seed=f.seed, optimizer=f.optimizer, weight_decay_rate=f.weight_decay_rate,
+      compute_dtype=f.compute_dtype, jit_compile=f.use_xla,
+      eval_every_steps=eval_every_steps, early_stopping_patience=early_stopping_patience)
+
+
+def strategy_from_flags(flag_values):
+  f = flag_values
+  return training.make_strategy(f.distribution_strategy, f.use_tpu, f.tpu_name,
+                                f.tpu_zone, f.gcp_project, f.master)
+
+
+def require_file(path, flag_name, what="file"):
+  """Raises UsageError unless `path` names an existing file."""
+  if not path:
+    raise UsageError(f"--{flag_name} is required.")
+  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    raise UsageError(f"--{flag_name}={path}: {what} not found.")
+
+
+def require_dir(path, flag_name):
+  if not path:
+    raise UsageError(f"--{flag_name} is required.")
+  if not tf.io.gfile.isdir(path):
+    raise UsageError(f"--{flag_name}={path}: directory not found.")
+
+
+# Errors that are the user's to fix: printed as one line, no traceback.
+USER_ERRORS = (UsageError, ValueError, FileNotFoundError, PermissionError,
+               UnicodeDecodeError, checkpoint_utils.CheckpointError,
+               training.TrainingError, tf.errors.NotFoundError,
+               tf.errors.InvalidArgumentError, tf.errors.DataLossError)
+
+
+def run(main):
+  """app.run(main), printing user errors as `<script>: error: <message>` and exiting 1.
+
+  SIGTERM/SIGINT during training exits 143/130 after the loop saved a
+  checkpoint, so a job scheduler can tell "preempted" from "done".
+  """
+  def wrapped(argv):
+    script = os.path.basename(sys.argv[0])
+    try:
+      main(argv)
+    except training.TrainingInterrupted as e:
+      logging.warning("%s", e)
+      print(f"{script}: {e}", file=sys.stderr)
+      sys.exit(143 if e.signal_name == "SIGTERM" else 130)
+    except USER_ERRORS as e:
+      if os.environ.get("BERT_DEBUG"):
+        traceback.print_exc()
+      message = e.message if isinstance(e, tf.errors.OpError) else str(e)
+      print(f"{script}: error: {' '.join(message.split())}", file=sys.stderr)
+      sys.exit(1)
+  app.run(wrapped)

@@ -1,0 +1,269 @@
+"""Tests of the shared training loop (training.py) on a tiny BERT classifier."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoint_utils
+import modeling
+import training
+
+SEQ = 7
+NUM_EXAMPLES = 24
+
+
+class TinyTask(training.Task):
+  """A tiny BERT with a 3-way head; the label is whether token 5 appears (and more)."""
+
+  def __init__(self, dropout=0.1):
+    self.config = modeling.BertConfig(
+        vocab_size=19, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=23, max_position_embeddings=SEQ, type_vocab_size=2,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+
+  def build(self, compute_dtype, seed):
+    self.model = modeling.BertModel(self.config, compute_dtype, seed=seed)
+    self.output_weights = tf.Variable(
+        tf.random.stateless_normal([3, 16], seed=[seed, 1], stddev=0.02),
+        name="output_weights")
+    self.output_bias = tf.Variable(tf.zeros([3]), name="output_bias")
+
+  def variables(self):
+    return {**self.model.variables_by_name(), "output_weights": self.output_weights,
+            "output_bias": self.output_bias}
+
+  def _logits(self, features, training, seed=None):
+    out = self.model(features["input_ids"], features["input_mask"],
+                     features["segment_ids"], training=training, dropout_seed=seed)
+    return tf.matmul(tf.cast(out.pooled_output, tf.float32), self.output_weights,
+                     transpose_b=True) + self.output_bias
+
+  def loss(self, features, training, dropout_seed):
+    logits = self._logits(features, training, dropout_seed)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=features["label_ids"], logits=logits))
+
+  def predict(self, features):
+    return {"logits": self._logits(features, False)}
+
+
+def make_arrays(n=NUM_EXAMPLES, seed=0):
+  rng = np.random.RandomState(seed)
+  lengths = rng.randint(2, SEQ + 1, size=n)
+  ids = rng.randint(1, 19, size=(n, SEQ)).astype(np.int32)
+  mask = (np.arange(SEQ)[None, :] < lengths[:, None]).astype(np.int32)
+  ids *= mask
+  labels = ((ids == 5).any(1).astype(np.int32) + (lengths > 4)).astype(np.int32)
+  return {"input_ids": ids, "input_mask": mask, "segment_ids": np.zeros_like(ids),
+          "label_ids": labels}
+
+
+def dataset_fn_for(arrays, seed=1):
+  def dataset_fn(ctx, batch_size, consumed):
+    records = tf.data.Dataset.from_tensor_slices(arrays)
+    return training.training_dataset(records, len(arrays["label_ids"]), batch_size, seed,
+                                     consumed, input_context=ctx)
+  return dataset_fn
+
+
+def make_trainer(output_dir, steps=6, task=None, **overrides):
+  settings = dict(output_dir=str(output_dir), num_train_steps=steps, learning_rate=1e-3,
+                  num_warmup_steps=2, train_batch_size=4, iterations_per_loop=2,
+                  save_checkpoints_steps=3, log_every_steps=1, seed=7)
+  settings.update(overrides)
+  return training.Trainer(task or TinyTask(), training.TrainingConfig(**settings))
+
+
+def weights(trainer):
+  return {k: v.numpy() for k, v in trainer.checkpoint_tensors().items()}
+
+
+def test_training_writes_official_layout_checkpoints_and_lowers_the_loss(tmp_path):
+  arrays = make_arrays()
+  trainer = make_trainer(tmp_path, steps=30, learning_rate=3e-3, save_checkpoints_steps=10)
+  trainer.restore()
+  before = float(trainer.task.loss(arrays, False, None))
+  result = trainer.train(dataset_fn_for(arrays))
+  after = float(trainer.task.loss(arrays, False, None))
+  assert result["global_step"] == 30 and after < before - 0.1, (before, after)
+  prefix = checkpoint_utils.resolve_checkpoint(str(tmp_path))
+  assert prefix.endswith("model.ckpt-30")
+  names = set(checkpoint_utils.checkpoint_shapes(prefix))
+  assert "global_step" in names and "output_weights" in names
+  assert "bert/encoder/layer_1/output/dense/kernel/adam_m" in names
+  assert "bert/encoder/layer_1/output/dense/kernel/adam_v" in names
+  assert checkpoint_utils.read_checkpoint(prefix)["global_step"] == 30
+  assert [os.path.basename(p) for p in trainer.manager.prefixes()] == [
+      "model.ckpt-10", "model.ckpt-20", "model.ckpt-30"]
+  # TensorBoard event files in output_dir/train.
+  assert any(n.startswith("events.") for n in os.listdir(tmp_path / "train"))
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
+  arrays = make_arrays()
+  straight = make_trainer(tmp_path / "straight")
+  straight.restore()
+  straight.train(dataset_fn_for(arrays))
+
+  first = make_trainer(tmp_path / "resumed")
+  first.restore()
+
+  def stop_after_first_evaluation():
+    first._stop_signal = "SIGTERM"   # what the signal handler sets
+    return {}
+
+  first.config.eval_every_steps = 2
+  with pytest.raises(training.TrainingInterrupted) as info:
+    first.train(dataset_fn_for(arrays), evaluator=stop_after_first_evaluation)
+  assert info.value.step == 2
+  assert checkpoint_utils.resolve_checkpoint(str(tmp_path / "resumed")).endswith("-2")
+
+  second = make_trainer(tmp_path / "resumed")
+  assert second.restore() == "resumed" and second.global_step == 2
+  second.train(dataset_fn_for(arrays))
+  a, b = weights(straight), weights(second)
+  assert set(a) == set(b)
+  for name in a:
+    np.testing.assert_allclose(b[name], a[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_gradient_accumulation_equals_the_full_batch(tmp_path):
+  arrays = make_arrays()
+  full = make_trainer(tmp_path / "full", task=TinyTask(dropout=0.0))
+  full.restore()
+  full.train(dataset_fn_for(arrays))
+  accumulated = make_trainer(tmp_path / "accum", task=TinyTask(dropout=0.0),
+                             gradient_accumulation_steps=2)
+  accumulated.restore()
+  accumulated.train(dataset_fn_for(arrays))
+  a, b = weights(full), weights(accumulated)
+  for name in a:
+    np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
+  assert not np.allclose(a["output_bias"], 0.0)
+
+
+def test_nan_loss_stops_with_the_step_named(tmp_path):
+  arrays = make_arrays()
+  trainer = make_trainer(tmp_path, steps=6)
+  trainer.restore()
+  original_loss = trainer.task.loss
+
+  def poisoned(features, training_, seed):
+    step = trainer.optimizer.iterations
+    loss = original_loss(features, training_, seed)
+    return loss * tf.where(step >= 3, np.nan, 1.0)
+
+  trainer.task.loss = poisoned
+  with pytest.raises(training.TrainingError, match="NaN or Inf at step 3.*model.ckpt-3"):
+    trainer.train(dataset_fn_for(arrays))
+
+
+def test_float16_loss_scaling_skips_overflowing_steps(tmp_path):
+  arrays = make_arrays()
+  trainer = make_trainer(tmp_path, steps=4, compute_dtype="float16")
+  trainer.restore()
+  trainer.loss_scale.assign(2.0 ** 40)   # guaranteed overflow of float16 gradients
+  before = trainer.task.output_weights.numpy().copy()
+  trainer.config.num_train_steps = 1
+  trainer.train(dataset_fn_for(arrays))
+  assert int(trainer.skipped_steps) == 1 and trainer.global_step == 1
+  assert float(trainer.loss_scale) == 2.0 ** 39
+  np.testing.assert_array_equal(trainer.task.output_weights.numpy(), before)
+  trainer.loss_scale.assign(128.0)
+  trainer.config.num_train_steps = 4
+  trainer.train(dataset_fn_for(arrays))
+  assert int(trainer.skipped_steps) == 1
+  assert not np.array_equal(trainer.task.output_weights.numpy(), before)
+  assert "loss_scale" in checkpoint_utils.checkpoint_shapes(str(tmp_path))
+
+
+def test_best_checkpoint_and_early_stopping(tmp_path):
+  arrays = make_arrays()
+  trainer = make_trainer(tmp_path, steps=12, eval_every_steps=2, early_stopping_patience=2)
+  trainer.restore()
+  scores = iter([0.5, 0.7, 0.6, 0.65, 0.9, 0.95])
+  trainer.train(dataset_fn_for(arrays), evaluator=lambda: {"eval_accuracy": next(scores)},
+                best_metric="eval_accuracy")
+  # Best at step 4 (0.7); steps 6 and 8 do not improve: stop at step 8.
+  assert trainer.global_step == 8
+  best = checkpoint_utils.resolve_checkpoint(str(tmp_path / "best"))
+  assert best.endswith("model.ckpt-4")
+  text = (tmp_path / "best" / "eval_results.txt").read_text()
+  assert "eval_accuracy = 0.7\n" in text and "global_step = 4\n" in text
+  assert checkpoint_utils.resolve_checkpoint(str(tmp_path)).endswith("model.ckpt-8")
+
+
+def test_predict_keeps_input_order_and_equals_fixed_length_padding(tmp_path):
+  arrays = make_arrays(n=21)
+  trainer = make_trainer(tmp_path)
+  trainer.restore()
+  chunks = [{k: v[:13] for k, v in arrays.items()}, {k: v[13:] for k, v in arrays.items()}]
+  dynamic = trainer.predict(chunks, batch_size=4)["logits"]
+  fixed = trainer.task.predict({k: tf.constant(v) for k, v in arrays.items()})["logits"]
+  np.testing.assert_allclose(dynamic, fixed.numpy(), atol=1e-5)
+
+
+def test_training_dataset_resumes_at_the_same_batch():
+  records = tf.data.Dataset.range(10)
+  full = list(training.training_dataset(records, 10, 3, seed=4).take(8).as_numpy_iterator())
+  resumed = list(training.training_dataset(records, 10, 3, seed=4, consumed_records=12)
+                 .take(4).as_numpy_iterator())
+  np.testing.assert_array_equal(np.stack(resumed), np.stack(full[4:]))
+  # Every epoch is a permutation of all records.
+  flat = np.concatenate(full[:3] + [full[3][:1]])
+  assert sorted(flat[:10].tolist()) == list(range(10))
+
+
+def test_config_errors_name_the_flag():
+  with pytest.raises(ValueError, match="train_batch_size=10 is not divisible by "
+                     "--gradient_accumulation_steps=3"):
+    training.TrainingConfig(output_dir="x", num_train_steps=5, train_batch_size=10,
+                            gradient_accumulation_steps=3).validate()
+  with pytest.raises(ValueError, match="num_warmup_steps=9"):
+    training.TrainingConfig(output_dir="x", num_train_steps=5,
+                            num_warmup_steps=9).validate()
+
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path[:0] = [{repo!r}, {tests!r}]
+    import training
+    import test_training as t
+    arrays = t.make_arrays()
+    results = []
+    for name, strategy in (("one", None),
+                           ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+      trainer = training.Trainer(t.TinyTask(dropout=0.0), training.TrainingConfig(
+          output_dir={out!r} + "/" + name, num_train_steps=4, learning_rate=1e-3,
+          num_warmup_steps=1, train_batch_size=4, iterations_per_loop=2, seed=7),
+          strategy)
+      trainer.restore()
+      trainer.train(t.dataset_fn_for(arrays))
+      results.append({{k: v.numpy() for k, v in trainer.checkpoint_tensors().items()}})
+      preds = trainer.predict([{{k: v[:9] for k, v in arrays.items()}}], batch_size=4)
+      results[-1]["_logits"] = preds["logits"]
+    worst = max(float(np.max(np.abs(results[0][k] - results[1][k]))) for k in results[0])
+    print("MAXDIFF", worst, trainer.num_replicas)
+""")
+
+
+def test_two_replica_mirrored_training_equals_one_device(tmp_path):
+  script = MIRRORED_SCRIPT.format(repo=os.path.dirname(os.path.dirname(__file__)),
+                                  tests=os.path.dirname(__file__), out=str(tmp_path))
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+  lines = [l for l in result.stdout.splitlines() if l.startswith("MAXDIFF")]
+  assert lines, result.stderr[-3000:]
+  _, diff, replicas = lines[0].split()
+  assert int(replicas) == 2
+  assert float(diff) < 1e-5

@@ -1,0 +1,677 @@
+"""One training loop for every run_*.py script.
+
+What it does for a task (see `Task`): builds the variables under a
+`tf.distribute` strategy, restores (resume from `output_dir`, else
+`--init_checkpoint`), runs several optimizer steps per `tf.function` call,
+accumulates gradients over micro-batches, scales the loss in float16, saves
+`model.ckpt-<step>` in the official name layout, logs step/loss/lr/examples/s/ETA,
+writes TensorBoard summaries, evaluates during training keeping the best
+checkpoint, and stops cleanly on SIGTERM/SIGINT.
+
+Each script keeps only what is its own: data, features, head, loss and metrics.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import checkpoint_utils
+import optimization
+
+from tensorflow.core.framework import summary_pb2
+
+# float16 dynamic loss scaling: start high, halve on overflow, double after this
+# many finite steps (the usual schedule of mixed-precision training).
+_INITIAL_LOSS_SCALE = 2.0 ** 15
+_LOSS_SCALE_GROWTH_INTERVAL = 2000
+
+
+class TrainingError(RuntimeError):
+  """Training cannot go on (e.g. the loss became NaN); the message says why."""
+
+
+class TrainingInterrupted(Exception):
+  """SIGTERM/SIGINT arrived; a checkpoint was saved at `step`."""
+
+  def __init__(self, step, signal_name):
+    super().__init__(f"{signal_name} received: saved a checkpoint at step {step} and "
+                     "stopped. Run the same command again to resume from it.")
+    self.step = step
+    self.signal_name = signal_name
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+  """Settings of the loop; every field comes from a flag of the run_*.py scripts."""
+  output_dir: str
+  num_train_steps: int                 # optimizer updates in the whole run
+  learning_rate: float = 5e-5
+  num_warmup_steps: int = 0
+  train_batch_size: int = 32           # global examples per optimizer update
+  gradient_accumulation_steps: int = 1  # micro-batches per update (memory saver)
+  iterations_per_loop: int = 1000      # updates per tf.function call
+  save_checkpoints_steps: int = 1000
+  keep_checkpoint_max: int = 5
+  log_every_steps: int = 100
+  seed: int = 12345                    # data order, dropout, fresh heads
+  optimizer: str = "adamw"             # adamw | lamb
+  weight_decay_rate: float = 0.01
+  clip_norm: float = 1.0
+  compute_dtype: str = "float32"       # float32 | bfloat16 | float16
+  jit_compile: bool = False            # XLA-compile the train step
+  eval_every_steps: int = 0            # 0: no evaluation during training
+  early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
+  shuffle_buffer_size: int = 50000
+
+  def validate(self):
+    """Raises ValueError naming the flag for inconsistent settings."""
+    positive = ("num_train_steps", "train_batch_size", "gradient_accumulation_steps",
+                "iterations_per_loop", "save_checkpoints_steps", "log_every_steps")
+    for name in positive:
+      if getattr(self, name) <= 0:
+        raise ValueError(f"--{name}={getattr(self, name)} must be positive.")
+    if self.train_batch_size % self.gradient_accumulation_steps:
+      raise ValueError(
+          f"--train_batch_size={self.train_batch_size} is not divisible by "
+          f"--gradient_accumulation_steps={self.gradient_accumulation_steps}; the "
+          "batch is split into equal micro-batches.")
+    if self.num_warmup_steps < 0 or self.num_warmup_steps > self.num_train_steps:
+      raise ValueError(f"num_warmup_steps={self.num_warmup_steps} must be in "
+                       f"[0, num_train_steps={self.num_train_steps}]; lower "
+                       "--warmup_proportion or --num_warmup_steps.")
+    if self.compute_dtype not in ("float32", "bfloat16", "float16"):
+      raise ValueError(f"--compute_dtype={self.compute_dtype} must be float32, "
+                       "bfloat16 or float16.")
+
+
+def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
+                  tpu_zone=None, gcp_project=None, master=None):
+  """Returns the tf.distribute strategy named by the flags.
+
+  Args:
+    distribution_strategy: "auto" (TPU if use_tpu, multi-worker if TF_CONFIG
+      names several tasks, mirrored if several GPUs, else the default
+      strategy), "one_device", "mirrored", "multi_worker" or "tpu".
+    use_tpu, tpu_name, tpu_zone, gcp_project, master: the reference's TPU flags.
+  """
+  choices = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+  if distribution_strategy not in choices:
+    raise ValueError(f"--distribution_strategy={distribution_strategy} must be one of "
+                     f"{', '.join(choices)}.")
+  if use_tpu or distribution_strategy == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=tpu_name or master or "", zone=tpu_zone, project=gcp_project)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  if distribution_strategy == "auto":
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    num_tasks = sum(len(v) for v in cluster.values()) if isinstance(cluster, dict) else 0
+    if num_tasks > 1:
+      distribution_strategy = "multi_worker"
+    elif len(tf.config.list_logical_devices("GPU")) > 1:
+      distribution_strategy = "mirrored"
+    else:
+      return tf.distribute.get_strategy()
+  if distribution_strategy == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if distribution_strategy == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  gpus = tf.config.list_logical_devices("GPU")
+  return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def is_chief(strategy):
+  """True on the worker that writes checkpoints, summaries and results."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+class Task:
+  """What a run_*.py provides to the loop. Subclasses implement every method."""
+
+  def build(self, compute_dtype, seed):
+    """Creates the model and head variables (called under the strategy scope)."""
+    raise NotImplementedError
+
+  def variables(self):
+    """{official checkpoint name: tf.Variable} of everything trained and saved."""
+    raise NotImplementedError
+
+  def loss(self, features, training, dropout_seed):
+    """float32 scalar: mean loss over this replica's batch of `features`."""
+    raise NotImplementedError
+
+  def predict(self, features):
+    """{name: Tensor [batch, ...]} per-example outputs (no dropout)."""
+    raise NotImplementedError
+
+
+def trim_to_longest(features, length_key="input_mask", sequence_keys=None):
+  """Cuts [B, S] features to the longest real sequence in the batch.
+
+  Padding positions are masked out of attention, so the outputs at real
+  positions do not change; the work drops with the padding.
+
+  Args:
+    features: dict of Tensors; those of rank 2 with the same second dimension
+      as `features[length_key]` (or named in `sequence_keys`) are trimmed.
+    length_key: int Tensor [B, S] with 1 on real tokens.
+  """
+  mask = features[length_key]
+  full = tf.shape(mask)[1]
+  longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
+  keys = sequence_keys or [k for k, v in features.items()
+                           if v.shape.rank == 2 and v.shape[1] == mask.shape[1]]
+  trimmed = dict(features)
+  for key in keys:
+    trimmed[key] = features[key][:, :tf.minimum(longest, full)]
+  return trimmed
+
+
+def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
+                     shuffle_buffer_size=50000, input_context=None):
+  """Shuffled, repeated, batched training examples that resume exactly.
+
+  Epoch e is the records shuffled with seed (seed, e); epochs are concatenated
+  and then batched, as the reference's repeat-then-batch. A resumed run starts
+  at the epoch and record where the interrupted one stopped, so both see the
+  same batches.
+
+  Args:
+    records: unbatched tf.data.Dataset of serialized or parsed examples.
+    num_records: examples in one epoch of `records` (this input pipeline's share).
+    batch_size: examples per batch of this pipeline (drop_remainder=True).
+    seed: int seed of the data order.
+    consumed_records: examples of this pipeline already trained on.
+    input_context: tf.distribute.InputContext, to shard among workers.
+  """
+  if input_context and input_context.num_input_pipelines > 1:
+    records = records.shard(input_context.num_input_pipelines,
+                            input_context.input_pipeline_id)
+  if num_records <= 0:
+    raise ValueError("The training data holds no examples.")
+  start_epoch = consumed_records // num_records
+  buffer = max(1, min(num_records, shuffle_buffer_size))
+
+  def epoch(index):
+    return records.shuffle(buffer, seed=seed + index, reshuffle_each_iteration=False)
+
+  dataset = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
+  dataset = dataset.skip(consumed_records - start_epoch * num_records)
+  return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+class Trainer:
+  """Runs training, evaluation and prediction of a Task on a strategy."""
+
+  def __init__(self, task, config, strategy=None):
+    config.validate()
+    self.task = task
+    self.config = config
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.chief = is_chief(self.strategy)
+    self.num_replicas = self.strategy.num_replicas_in_sync
+    if config.train_batch_size % (config.gradient_accumulation_steps * self.num_replicas):
+      raise ValueError(
+          f"--train_batch_size={config.train_batch_size} must be divisible by "
+          f"gradient_accumulation_steps x replicas = {config.gradient_accumulation_steps}"
+          f" x {self.num_replicas}.")
+    self.micro_batch_size = config.train_batch_size // config.gradient_accumulation_steps
+    with self.strategy.scope():
+      task.build(config.compute_dtype, config.seed)
+      self.optimizer = optimization.create_optimizer(
+          config.learning_rate, config.num_train_steps, config.num_warmup_steps,
+          optimizer_type=config.optimizer, weight_decay_rate=config.weight_decay_rate,
+          clip_norm=config.clip_norm)
+      self.trainable = task.variables()
+      self._names = sorted(self.trainable)
+      self.optimizer.build([self.trainable[n] for n in self._names])
+      self._build_loop_state()
+    self.manager = checkpoint_utils.CheckpointManager(
+        config.output_dir, max_to_keep=config.keep_checkpoint_max)
+    self._train_fn = None
+    self._predict_fn = None
+    self._stop_signal = None
+
+  # ------------------------------------------------------------ state
+
+  def _build_loop_state(self):
+    """Variables of the loop itself: gradient accumulators and the loss scale."""
+    on_read = dict(synchronization=tf.VariableSynchronization.ON_READ,
+                   aggregation=tf.VariableAggregation.NONE, trainable=False)
+    self._accumulators = []
+    if self.config.gradient_accumulation_steps > 1:
+      # Per-replica sums of micro-batch gradients: all-reduced once per update.
+      self._accumulators = [
+          tf.Variable(tf.zeros_like(self.trainable[n]), name=f"{n}/grad_accum", **on_read)
+          for n in self._names]
+    first = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    self._fp16 = self.config.compute_dtype == "float16"
+    self.loss_scale = tf.Variable(_INITIAL_LOSS_SCALE if self._fp16 else 1.0,
+                                  name="loss_scale", **first)
+    self._good_steps = tf.Variable(0, dtype=tf.int64, name="loss_scale_good_steps", **first)
+    self.skipped_steps = tf.Variable(0, dtype=tf.int64, name="skipped_steps", **first)
+
+  @property
+  def global_step(self):
+    return int(self.optimizer.iterations.numpy())
+
+  def checkpoint_tensors(self):
+    """Everything a training checkpoint holds, by official name."""
+    tensors = dict(self.trainable)
+    tensors.update(self.optimizer.named_variables())
+    if self._fp16:
+      tensors["loss_scale"] = self.loss_scale
+      tensors["loss_scale_good_steps"] = self._good_steps
+    return tensors
+
+  def restore(self, init_checkpoint=None):
+    """Resumes from `output_dir` if it has a checkpoint, else loads `init_checkpoint`.
+
+    Returns:
+      "resumed", "initialized" or "fresh".
+    """
+    latest = self.manager.latest()
+    if latest:
+      report = checkpoint_utils.load_variables(
+          self.checkpoint_tensors(), latest, flag_name="output_dir", require_all=True)
+      logging.info("Resuming from %s (step %d).", latest, self.global_step)
+      for line in report.log_lines()[1:]:
+        logging.info(line)
+      return "resumed"
+    if init_checkpoint:
+      report = checkpoint_utils.load_variables(self.trainable, init_checkpoint)
+      for line in report.log_lines():
+        logging.info(line)
+      return "initialized"
+    logging.info("No --init_checkpoint: training from randomly initialised weights.")
+    return "fresh"
+
+  def save(self):
+    """Writes model.ckpt-<global step> (chief only); returns its prefix."""
+    if not self.chief:
+      return None
+    prefix = self.manager.save(self.global_step, self.checkpoint_tensors())
+    logging.info("Saved checkpoint %s", prefix)
+    return prefix
+
+  # -------------------------------------------------------- train step
+
+  def _dropout_seed(self, micro_index):
+    """int32 [2] stateless seed, unique per (run seed, step, micro-batch, replica)."""
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    seed = tf.random.experimental.stateless_fold_in(
+        tf.constant([self.config.seed, 0], tf.int32),
+        tf.cast(self.optimizer.iterations, tf.int32))
+    return tf.random.experimental.stateless_fold_in(
+        seed, micro_index * 4096 + tf.cast(replica, tf.int32))
+
+  def _compute_gradients(self, features, dropout_seed):
+    """Local loss and dense float32 gradients of one micro-batch on one replica."""
+    variables = [self.trainable[n] for n in self._names]
+    with tf.GradientTape() as tape:
+      loss = tf.cast(self.task.loss(features, True, dropout_seed), tf.float32)
+      scaled = loss * self.loss_scale if self._fp16 else loss
+    grads = tape.gradient(scaled, variables)
+    # Dense gradients: embedding IndexedSlices would otherwise be all-gathered
+    # and could not be summed into the accumulators.
+    grads = [tf.zeros_like(v) if g is None else tf.cast(tf.convert_to_tensor(g), tf.float32)
+             for g, v in zip(grads, variables)]
+    return loss, grads
+
+  def _apply(self, local_grads):
+    """All-reduces summed micro-batch gradients and applies one update (replica context)."""
+    ctx = tf.distribute.get_replica_context()
+    count = float(self.config.gradient_accumulation_steps * self.num_replicas)
+    grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_grads)
+    grads = [g / count for g in grads]
+    variables = [self.trainable[n] for n in self._names]
+    if not self._fp16:
+      return self.optimizer.apply_gradients(zip(grads, variables))
+    grads = [g / self.loss_scale for g in grads]
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+    norm = self.optimizer.apply_gradients(zip(grads, variables), apply_update=finite)
+    self._update_loss_scale(finite)
+    return norm
+
+  def _update_loss_scale(self, finite):
+    """Dynamic loss scaling: halve on overflow, double after a run of good steps."""
+    grow = tf.logical_and(finite, self._good_steps + 1 >= _LOSS_SCALE_GROWTH_INTERVAL)
+    new_scale = tf.where(finite, tf.where(grow, self.loss_scale * 2.0, self.loss_scale),
+                         tf.maximum(self.loss_scale / 2.0, 1.0))
+    self.loss_scale.assign(new_scale)
+    self._good_steps.assign(tf.where(finite & ~grow, self._good_steps + 1,
+                                     tf.zeros_like(self._good_steps)))
+    self.skipped_steps.assign_add(tf.where(finite, tf.constant(0, tf.int64),
+                                           tf.constant(1, tf.int64)))
+
+  def _micro_step(self, micro_index, features):
+    """One micro-batch on one replica; the last one of a step applies the update."""
+    loss, grads = self._grad_fn(features, self._dropout_seed(micro_index))
+    last = micro_index == self.config.gradient_accumulation_steps - 1
+    if self._accumulators and not last:
+      for acc, g in zip(self._accumulators, grads):
+        acc.assign_add(g)
+      return loss, tf.constant(0.0)
+    if self._accumulators:
+      grads = [acc.read_value() + g for acc, g in zip(self._accumulators, grads)]
+    norm = self._apply(grads)
+    for acc in self._accumulators:
+      acc.assign(tf.zeros_like(acc))
+    return loss, norm
+
+  def _make_train_fn(self):
+    """tf.function running `num_steps` updates; returns mean loss, last grad norm, first NaN step."""
+    self._grad_fn = self._compute_gradients
+    if self.config.jit_compile:
+      self._grad_fn = tf.function(self._compute_gradients, jit_compile=True)
+    mean = tf.distribute.ReduceOp.MEAN
+
+    @tf.function
+    def train_steps(iterator, num_steps):
+      loss_sum = tf.constant(0.0)
+      norm = tf.constant(0.0)
+      first_bad = tf.constant(-1, tf.int64)
+      for _ in tf.range(num_steps):
+        step = self.optimizer.iterations.read_value()
+        step_loss = tf.constant(0.0)
+        for micro in range(self.config.gradient_accumulation_steps):
+          loss, norm = self.strategy.run(self._micro_step, args=(micro, next(iterator)))
+          step_loss += self.strategy.reduce(mean, loss, axis=None)
+          norm = self.strategy.reduce(mean, norm, axis=None)
+        step_loss /= self.config.gradient_accumulation_steps
+        bad = tf.logical_and(first_bad < 0, tf.logical_not(tf.math.is_finite(step_loss)))
+        first_bad = tf.where(bad, step, first_bad)
+        loss_sum += step_loss
+      return loss_sum / tf.cast(num_steps, tf.float32), norm, first_bad
+
+    return train_steps
+
+  # ------------------------------------------------------------ train
+
+  def _install_signal_handlers(self):
+    def handler(signum, _):
+      self._stop_signal = signal.Signals(signum).name
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+      try:
+        previous[signum] = signal.signal(signum, handler)
+      except ValueError:   # not the main thread: leave signals alone
+        pass
+    return previous
+
+  def _next_boundary(self, step):
+    """The next step at which the host must log, save, evaluate or stop."""
+    c = self.config
+    candidates = [c.num_train_steps, step + c.iterations_per_loop]
+    for every in (c.log_every_steps, c.save_checkpoints_steps, c.eval_every_steps):
+      if every > 0:
+        candidates.append((step // every + 1) * every)
+    return min(candidates)
+
+  def train(self, dataset_fn, evaluator=None, best_metric=None, higher_is_better=True):
+    """Trains until `num_train_steps`, resuming at the current global step.
+
+    Args:
+      dataset_fn: callable(input_context, per_replica_batch_size,
+        consumed_records) -> unbatched-then-batched tf.data.Dataset of this input
+        pipeline (use `training_dataset`).
+      evaluator: optional callable() -> {metric: float}, run every
+        `eval_every_steps` updates.
+      best_metric: key of evaluator's dict that picks the best checkpoint.
+      higher_is_better: direction of best_metric.
+
+    Returns:
+      dict with "loss" (mean of the last logging window) and "global_step".
+
+    Raises:
+      TrainingError: the loss became NaN/Inf (step named).
+      TrainingInterrupted: SIGTERM/SIGINT; a checkpoint was saved first.
+    """
+    c = self.config
+    start = self.global_step
+    per_replica = self.micro_batch_size // self.num_replicas
+
+    def input_fn(ctx):
+      consumed = start * c.train_batch_size // ctx.num_input_pipelines
+      return dataset_fn(ctx, per_replica, consumed)
+
+    iterator = iter(self.strategy.distribute_datasets_from_function(input_fn))
+    if self._train_fn is None:
+      self._train_fn = self._make_train_fn()
+    writer = (tf.summary.create_file_writer(os.path.join(c.output_dir, "train"))
+              if self.chief else tf.summary.create_noop_writer())
+    previous_handlers = self._install_signal_handlers()
+    tracker = _BestTracker(c, higher_is_better)
+    step, last_loss = start, float("nan")
+    window_start, window_time = start, time.time()
+    logging.info("Training from step %d to %d: batch %d (%d x %d micro-batches, %d "
+                 "replicas), %s.", start, c.num_train_steps, c.train_batch_size,
+                 c.gradient_accumulation_steps, self.micro_batch_size, self.num_replicas,
+                 c.compute_dtype)
+    try:
+      while step < c.num_train_steps:
+        num_steps = self._next_boundary(step) - step
+        loss, norm, first_bad = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
+        step = self.global_step
+        if int(first_bad) >= 0:
+          raise TrainingError(
+              f"The loss became NaN or Inf at step {int(first_bad)}: lower "
+              "--learning_rate, check the input data, or use --compute_dtype=float32. "
+              f"The last good checkpoint is {self.manager.latest()}.")
+        last_loss = float(loss)
+        if step % c.log_every_steps == 0 or step >= c.num_train_steps:
+          now = time.time()
+          self._log(writer, step, last_loss, float(norm), step - window_start, now - window_time)
+          window_start, window_time = step, now
+        if step % c.save_checkpoints_steps == 0 or step >= c.num_train_steps:
+          self.save()
+        if evaluator and c.eval_every_steps and (step % c.eval_every_steps == 0 or
+                                                 step >= c.num_train_steps):
+          if tracker.update(self, step, evaluator(), best_metric):
+            logging.info("Early stopping at step %d: %s did not improve in %d evaluations.",
+                         step, best_metric, c.early_stopping_patience)
+            if step % c.save_checkpoints_steps:
+              self.save()
+            break
+        if self._stop_signal:
+          if step % c.save_checkpoints_steps:
+            self.save()
+          raise TrainingInterrupted(step, self._stop_signal)
+    finally:
+      for signum, handler in previous_handlers.items():
+        signal.signal(signum, handler)
+      writer.flush()
+    return {"loss": last_loss, "global_step": step}
+
+  def _log(self, writer, step, loss, norm, steps, seconds):
+    """One progress line and the TensorBoard scalars of a logging window."""
+    c = self.config
+    lr = float(self.optimizer.learning_rate(tf.constant(max(step - 1, 0), tf.int64)))
+    rate = steps * c.train_batch_size / seconds if seconds > 0 else float("nan")
+    remaining = (c.num_train_steps - step) * seconds / steps if steps else 0.0
+    extra = ""
+    if self._fp16:
+      extra = f" loss_scale={float(self.loss_scale):g} skipped={int(self.skipped_steps)}"
+    logging.info("step %d/%d loss=%.4f lr=%.3g grad_norm=%.3f examples/s=%.1f eta=%s%s",
+                 step, c.num_train_steps, loss, lr, norm, rate,
+                 _format_seconds(remaining), extra)
+    with writer.as_default():
+      summary_scalar("loss", loss, step)
+      summary_scalar("learning_rate", lr, step)
+      summary_scalar("grad_norm", norm, step)
+      summary_scalar("examples_per_second", rate, step)
+      if self._fp16:
+        summary_scalar("loss_scale", float(self.loss_scale), step)
+
+  # ------------------------------------------------------------ predict
+
+  def _predict_batch(self, batch):
+    """Runs task.predict on one host batch of numpy arrays, split over replicas."""
+    if self._predict_fn is None:
+      self._predict_fn = tf.function(self.task.predict, reduce_retracing=True,
+                                     jit_compile=self.config.jit_compile or None)
+    if self.num_replicas == 1:
+      with self.strategy.scope():
+        return {k: v.numpy() for k, v in self._predict_fn(batch).items()}
+    rows = len(next(iter(batch.values())))
+    padded_rows = -(-rows // self.num_replicas) * self.num_replicas
+    share = padded_rows // self.num_replicas
+    padded = {k: np.concatenate([v, np.repeat(v[-1:], padded_rows - rows, axis=0)])
+              for k, v in batch.items()}
+    values = self.strategy.experimental_distribute_values_from_function(
+        lambda ctx: {k: v[ctx.replica_id_in_sync_group * share:
+                          (ctx.replica_id_in_sync_group + 1) * share]
+                     for k, v in padded.items()})
+    result = self.strategy.run(self._predict_fn, args=(values,))
+    merged = {k: np.concatenate([t.numpy() for t in
+                                 self.strategy.experimental_local_results(v)])
+              for k, v in result.items()}
+    return {k: v[:rows] for k, v in merged.items()}
+
+  def predict(self, chunks, batch_size, length_key="input_mask"):
+    """Per-example outputs of task.predict, in input order.
+
+    Within each chunk, examples are sorted by length and every batch is cut to
+    its longest example, so short sentences cost little (the results equal
+    fixed-length padding: padding is masked out). On TPU shapes stay fixed.
+
+    Args:
+      chunks: iterable of {name: np.ndarray [n, ...]} (e.g. a tf.data
+        dataset batched in thousands, as numpy).
+      batch_size: examples per prediction batch.
+      length_key: [n, ..., S] 0/1 array whose row sums are the lengths.
+
+    Returns:
+      {name: np.ndarray [total, ...]} concatenated over chunks.
+    """
+    dynamic = not isinstance(self.strategy, tf.distribute.TPUStrategy)
+    results = []
+    for chunk in chunks:
+      mask = chunk[length_key]
+      seq_length = mask.shape[-1]
+      lengths = mask.reshape(len(mask), -1, seq_length).sum(-1).max(-1)
+      order = np.argsort(-lengths, kind="stable") if dynamic else np.arange(len(mask))
+      outputs = []
+      for begin in range(0, len(order), batch_size):
+        index = order[begin:begin + batch_size]
+        longest = max(int(lengths[index].max()), 1) if dynamic else seq_length
+        batch = {k: (v[index][..., :longest] if v.ndim >= 2 and v.shape[-1] == seq_length
+                     else v[index]) for k, v in chunk.items()}
+        outputs.append(self._predict_batch(batch))
+      inverse = np.argsort(order, kind="stable")
+      results.append({k: _concat_ragged([o[k] for o in outputs])[inverse]
+                      for k in outputs[0]})
+    if not results:
+      return {}
+    return {k: _concat_ragged([r[k] for r in results]) for k in results[0]}
+
+
+def _concat_ragged(arrays):
+  """Concatenates along axis 0, zero-padding trailing axes cut to different lengths."""
+  if all(a.shape[1:] == arrays[0].shape[1:] for a in arrays):
+    return np.concatenate(arrays)
+  shape = [max(a.shape[i] for a in arrays) for i in range(1, arrays[0].ndim)]
+  padded = [np.pad(a, [(0, 0)] + [(0, s - d) for s, d in zip(shape, a.shape[1:])])
+            for a in arrays]
+  return np.concatenate(padded)
+
+
+def _scalar_metadata():
+  metadata = summary_pb2.SummaryMetadata()
+  metadata.plugin_data.plugin_name = "scalars"
+  return metadata.SerializeToString()
+
+
+_SCALAR_METADATA = _scalar_metadata()
+
+
+def summary_scalar(name, value, step):
+  """Writes a TensorBoard scalar to the default writer.
+
+  The same record tf.summary.scalar writes, without needing the tensorboard
+  package at training time (install it only where you view the logs).
+  """
+  tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
+                   metadata=_SCALAR_METADATA)
+
+
+def _format_seconds(seconds):
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _BestTracker:
+  """Keeps the best checkpoint by an eval metric in output_dir/best; early stopping."""
+
+  def __init__(self, config, higher_is_better):
+    self.config = config
+    self.sign = 1.0 if higher_is_better else -1.0
+    self.best = None
+    self.bad_evals = 0
+
+  def update(self, trainer, step, metrics, metric_name):
+    """Records one evaluation; returns True when training should stop early."""
+    c = self.config
+    metrics = dict(metrics, global_step=step)
+    if trainer.chief:
+      write_results(os.path.join(c.output_dir, "eval_history.txt"), metrics, append=True)
+      writer = tf.summary.create_file_writer(os.path.join(c.output_dir, "eval"))
+      with writer.as_default():
+        for key, value in metrics.items():
+          if key != "global_step" and isinstance(value, (int, float)):
+            summary_scalar(key, value, step)
+      writer.flush()
+    logging.info("Evaluation at step %d: %s", step, format_results(metrics))
+    if not metric_name or metric_name not in metrics:
+      return False
+    value = float(metrics[metric_name])
+    if self.best is None or self.sign * value > self.sign * self.best:
+      self.best, self.bad_evals = value, 0
+      if trainer.chief:
+        best_dir = os.path.join(c.output_dir, "best")
+        checkpoint_utils.CheckpointManager(best_dir, max_to_keep=1).save(
+            step, trainer.checkpoint_tensors())
+        write_results(os.path.join(best_dir, "eval_results.txt"), metrics)
+      logging.info("New best %s=%.4f at step %d (saved to %s/best).", metric_name,
+                   value, step, c.output_dir)
+      return False
+    self.bad_evals += 1
+    patience = c.early_stopping_patience
+    return patience > 0 and self.bad_evals >= patience
+
+
+def format_results(results):
+  return ", ".join(f"{k} = {v}" for k, v in sorted(results.items()))
+
+
+def write_results(path, results, append=False):
+  """Writes `key = value` lines, sorted by key, as the reference's eval_results.txt.
+
+  Written to a temporary file and renamed (appended directly in history mode),
+  so a reader never sees a half-written results file.
+  """
+  text = "".join(f"{key} = {results[key]}\n" for key in sorted(results))
+  if append:
+    with tf.io.gfile.GFile(path, "a") as writer:
+      writer.write(text + "\n")
+    return
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    writer.write(text)
+  tf.io.gfile.rename(tmp, path, overwrite=True)
