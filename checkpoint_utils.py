@@ -266,10 +266,32 @@ class CheckpointManager:
       for old in kept[:-self.max_to_keep]:
         delete_checkpoint(old)
       kept = kept[-self.max_to_keep:]
-    tf.compat.v1.train.update_checkpoint_state(
-        self.directory, os.path.basename(prefix),
-        all_model_checkpoint_paths=[os.path.basename(p) for p in kept])
+    write_checkpoint_state(self.directory, prefix, kept)
     return prefix
+
+
+def write_checkpoint_state(directory, latest, all_prefixes):
+  """Writes the `checkpoint` text file that tf.train.latest_checkpoint reads.
+
+  The same text-proto lines TF1 wrote, with paths relative to `directory`;
+  written to a temporary file and renamed.
+  """
+  lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
+  lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in all_prefixes]
+  path = os.path.join(directory, "checkpoint")
+  tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    writer.write("\n".join(lines) + "\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_global_step(path):
+  """The `global_step` stored in a checkpoint, or 0 when it has none."""
+  reader = tf.train.load_checkpoint(resolve_checkpoint(path))
+  for name in ("global_step", _HUB_PREFIX + "global_step"):
+    if reader.has_tensor(name):
+      return int(reader.get_tensor(name))
+  return 0
 
 
 def step_of(prefix):
@@ -277,9 +299,3 @@ def step_of(prefix):
   match = _STEP_RE.match(prefix or "")
   return int(match.group("step")) if match else None
 
-
-def arrays_equal(a, b):
-  """True when two {name: array} dicts hold the same names and identical bits."""
-  return set(a) == set(b) and all(
-      np.asarray(a[k]).dtype == np.asarray(b[k]).dtype and
-      np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)

@@ -66,6 +66,7 @@ class TrainingConfig:
   clip_norm: float = 1.0
   compute_dtype: str = "float32"       # float32 | bfloat16 | float16
   jit_compile: bool = False            # XLA-compile the train step
+  dynamic_padding: bool = True         # cut each batch to its longest sequence
   eval_every_steps: int = 0            # 0: no evaluation during training
   early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
   shuffle_buffer_size: int = 50000
@@ -158,8 +159,11 @@ class Task:
     """{name: Tensor [batch, ...]} per-example outputs (no dropout)."""
     raise NotImplementedError
 
+  # Features of shape [B, S] that may be cut to the batch's longest sequence.
+  sequence_keys = ("input_ids", "input_mask", "segment_ids")
 
-def trim_to_longest(features, length_key="input_mask", sequence_keys=None):
+
+def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multiple=1):
   """Cuts [B, S] features to the longest real sequence in the batch.
 
   Padding positions are masked out of attention, so the outputs at real
@@ -169,14 +173,18 @@ def trim_to_longest(features, length_key="input_mask", sequence_keys=None):
     features: dict of Tensors; those of rank 2 with the same second dimension
       as `features[length_key]` (or named in `sequence_keys`) are trimmed.
     length_key: int Tensor [B, S] with 1 on real tokens.
+    multiple: round the length up to a multiple of this (fewer distinct shapes).
   """
   mask = features[length_key]
   full = tf.shape(mask)[1]
   longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
+  longest = (longest + multiple - 1) // multiple * multiple
   keys = sequence_keys or [k for k, v in features.items()
                            if v.shape.rank == 2 and v.shape[1] == mask.shape[1]]
   trimmed = dict(features)
   for key in keys:
+    if key not in features:
+      continue
     trimmed[key] = features[key][:, :tf.minimum(longest, full)]
   return trimmed
 
@@ -230,6 +238,9 @@ class Trainer:
           f"gradient_accumulation_steps x replicas = {config.gradient_accumulation_steps}"
           f" x {self.num_replicas}.")
     self.micro_batch_size = config.train_batch_size // config.gradient_accumulation_steps
+    # TPUs need static shapes; elsewhere padding is pure waste.
+    self._dynamic_padding = config.dynamic_padding and not isinstance(
+        self.strategy, tf.distribute.TPUStrategy)
     with self.strategy.scope():
       task.build(config.compute_dtype, config.seed)
       self.optimizer = optimization.create_optimizer(
@@ -360,6 +371,10 @@ class Trainer:
 
   def _micro_step(self, micro_index, features):
     """One micro-batch on one replica; the last one of a step applies the update."""
+    if self._dynamic_padding:
+      # Under XLA every new length compiles anew: round lengths up to 16.
+      features = trim_to_longest(features, sequence_keys=self.task.sequence_keys,
+                                 multiple=16 if self.config.jit_compile else 1)
     loss, grads = self._grad_fn(features, self._dropout_seed(micro_index))
     last = micro_index == self.config.gradient_accumulation_steps - 1
     if self._accumulators and not last:

@@ -267,3 +267,18 @@ def test_two_replica_mirrored_training_equals_one_device(tmp_path):
   _, diff, replicas = lines[0].split()
   assert int(replicas) == 2
   assert float(diff) < 1e-5
+
+
+def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
+  arrays = make_arrays()
+  # Without dropout: its random masks depend on the (cut) shape.
+  fixed = make_trainer(tmp_path / "fixed", task=TinyTask(dropout=0.0), dynamic_padding=False)
+  fixed.restore()
+  fixed.train(dataset_fn_for(arrays))
+  dynamic = make_trainer(tmp_path / "dynamic", task=TinyTask(dropout=0.0),
+                         dynamic_padding=True)
+  dynamic.restore()
+  dynamic.train(dataset_fn_for(arrays))
+  a, b = weights(fixed), weights(dynamic)
+  for name in a:
+    np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)

@@ -1,0 +1,359 @@
+"""BERT fine-tuning for sentence (pair) classification and regression: GLUE and your own data.
+
+Runs the reference's commands unchanged, e.g.
+
+  python run_classifier.py --task_name=MRPC --do_train=true --do_eval=true \
+    --data_dir=$GLUE_DIR/MRPC --vocab_file=$BERT_BASE_DIR/vocab.txt \
+    --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+    --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt --max_seq_length=128 \
+    --train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3.0 --output_dir=$OUT
+"""
+
+import json
+import os
+
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import checkpoint_utils
+import classifier_data
+import cli
+import metrics
+import modeling
+import tokenization
+import training
+
+# Names users import from the reference's run_classifier.py.
+from classifier_data import (  # pylint: disable=unused-import
+    DataProcessor, InputExample, InputFeatures, PaddingInputExample,
+    convert_examples_to_features, convert_single_example,
+    file_based_convert_examples_to_features)
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("data_dir", None, "Folder with the task's .tsv (or custom) files.")
+flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.")
+flags.DEFINE_string("task_name", None, "Task: " + ", ".join(sorted(classifier_data.PROCESSORS)))
+flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
+flags.DEFINE_integer("max_seq_length", 128, "Tokens per example after WordPiece, "
+                     "with [CLS]/[SEP]; longer inputs are truncated.")
+flags.DEFINE_bool("do_train", False, "Fine-tune on the training set.")
+flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set; writes eval_results.txt.")
+flags.DEFINE_bool("do_predict", False, "Predict the test set; writes test_results.tsv.")
+flags.DEFINE_integer("eval_batch_size", 8, "Examples per evaluation batch.")
+flags.DEFINE_integer("predict_batch_size", 8, "Examples per prediction batch.")
+flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.")
+flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.")
+# Ours: evaluation during training, users' own data, submissions.
+flags.DEFINE_integer("eval_every_steps", 0, "Evaluate on the dev set every this many "
+                     "updates during training, keeping the best checkpoint in "
+                     "output_dir/best (0: only at the end).")
+flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations "
+                     "without improvement of the task's main metric (0: never).")
+flags.DEFINE_string("train_file", None, "Custom task: training file in data_dir "
+                    "(.tsv, .csv, .jsonl or .json).")
+flags.DEFINE_string("dev_file", None, "Custom task: dev file in data_dir.")
+flags.DEFINE_string("test_file", None, "Custom task: test file in data_dir.")
+flags.DEFINE_string("text_a_column", None, "Custom task: column (name or 0-based index) "
+                    "of the first text.")
+flags.DEFINE_string("text_b_column", None, "Custom task: column of the second text.")
+flags.DEFINE_string("label_column", None, "Custom task: column of the label.")
+flags.DEFINE_enum("has_header", "auto", ["auto", "true", "false"],
+                  "Custom task: whether the first row is a header.")
+flags.DEFINE_string("labels", None, "Custom task: comma-separated label list "
+                    "(default: read from the training file).")
+flags.DEFINE_string("delimiter", None, "Custom task: field delimiter (default: tab "
+                    "for .tsv, comma for .csv).")
+flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
+                    "submission file of the test predictions here.")
+cli.define_training_flags()
+
+RUN_INFO_FILE = "run_info.json"
+
+
+class ClassifierTask(training.Task):
+  """BERT + dropout + a dense layer on the pooled [CLS] vector."""
+
+  def __init__(self, bert_config, num_labels, is_regression=False):
+    self.bert_config = bert_config
+    self.num_labels = num_labels
+    self.is_regression = is_regression
+
+  def build(self, compute_dtype, seed):
+    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
+    hidden = self.bert_config.hidden_size
+    self.output_weights = tf.Variable(
+        tf.random.stateless_truncated_normal([self.num_labels, hidden], seed=[seed, 7],
+                                             stddev=0.02), name="output_weights")
+    self.output_bias = tf.Variable(tf.zeros([self.num_labels]), name="output_bias")
+
+  def variables(self):
+    return {**self.model.variables_by_name(), "output_weights": self.output_weights,
+            "output_bias": self.output_bias}
+
+  def logits(self, features, training, dropout_seed=None):
+    """float32 [B, num_labels] logits."""
+    output = self.model(features["input_ids"], features["input_mask"],
+                        features["segment_ids"], training=training,
+                        dropout_seed=dropout_seed)
+    pooled = output.pooled_output
+    if training:
+      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
+          dropout_seed, 999)
+      pooled = modeling.dropout(pooled, 0.1, training, seed)
+    return tf.matmul(tf.cast(pooled, tf.float32), self.output_weights,
+                     transpose_b=True) + self.output_bias
+
+  def per_example_loss(self, logits, label_ids):
+    if self.is_regression:
+      return tf.square(tf.squeeze(logits, -1) - tf.cast(label_ids, tf.float32))
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(label_ids, tf.int32), logits=logits)
+
+  def loss(self, features, training, dropout_seed):
+    logits = self.logits(features, training, dropout_seed)
+    return tf.reduce_mean(self.per_example_loss(logits, features["label_ids"]))
+
+  def predict(self, features):
+    logits = self.logits(features, training=False)
+    outputs = {"logits": logits,
+               "per_example_loss": self.per_example_loss(logits, features["label_ids"])}
+    outputs["probabilities"] = (logits if self.is_regression else tf.nn.softmax(logits))
+    return outputs
+
+
+def _custom_options(f):
+  """Options of the users'-own-data processor, from the flags."""
+  header = {"auto": None, "true": True, "false": False}[f.has_header]
+  labels = [x.strip() for x in f.labels.split(",")] if f.labels else None
+  options = dict(train_file=f.train_file, dev_file=f.dev_file, test_file=f.test_file,
+                 text_a_column=f.text_a_column, text_b_column=f.text_b_column,
+                 label_column=f.label_column, has_header=header, labels=labels,
+                 delimiter=f.delimiter)
+  return {k: v for k, v in options.items() if v is not None}
+
+
+def validate_flags(f):
+  """Checks every flag and file before any work; raises cli.UsageError."""
+  if not (f.do_train or f.do_eval or f.do_predict):
+    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+  for name in ("task_name", "output_dir"):
+    if not getattr(f, name):
+      raise cli.UsageError(f"--{name} is required.")
+  cli.require_file(f.vocab_file, "vocab_file")
+  cli.require_file(f.bert_config_file, "bert_config_file")
+  cli.require_dir(f.data_dir, "data_dir")
+  if f.init_checkpoint:
+    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
+  elif not f.do_train:
+    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
+                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+  for name in ("eval_batch_size", "predict_batch_size", "max_seq_length"):
+    if getattr(f, name) <= 0:
+      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+  if f.do_train and f.num_train_epochs <= 0:
+    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+  if not 0.0 <= f.warmup_proportion <= 1.0:
+    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+  if f.max_seq_length < 3:
+    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                         "beside [CLS] and [SEP]; use at least 3.")
+  if f.eval_every_steps and not f.do_train:
+    raise cli.UsageError("--eval_every_steps needs --do_train.")
+
+
+def check_output_dir(output_dir, run_info):
+  """Refuses an output_dir holding checkpoints of another task or label set."""
+  path = os.path.join(output_dir, RUN_INFO_FILE)
+  if not tf.io.gfile.exists(path):
+    return
+  with tf.io.gfile.GFile(path) as reader:
+    previous = json.load(reader)
+  for key in ("task_name", "label_list", "bert_config"):
+    if previous.get(key) != run_info.get(key):
+      raise cli.UsageError(
+          f"--output_dir={output_dir} holds a run with {key}={previous.get(key)!r}, "
+          f"not {run_info.get(key)!r}; its checkpoints would be resumed. Use a new "
+          "--output_dir (or delete the old one).")
+
+
+def cached_features(processor, split, examples, label_list, tokenizer, output_dir,
+                    max_seq_length, is_regression, describe):
+  """Writes (or reuses) `<split>.tf_record` in output_dir; returns its path."""
+  path = os.path.join(output_dir, f"{split}.tf_record")
+  meta = dict(describe, split=split, num_examples=len(examples),
+              max_seq_length=max_seq_length, label_list=label_list)
+  if classifier_data.cache_is_valid(path, meta):
+    logging.info("Reusing cached features %s", path)
+    return path
+  classifier_data.file_based_convert_examples_to_features(
+      examples, label_list, max_seq_length, tokenizer, path, is_regression=is_regression,
+      meta=meta)
+  return path
+
+
+def load_feature_chunks(path, max_seq_length, is_regression, chunk_size=8192):
+  """Cached features as numpy chunks for prediction."""
+  dataset = classifier_data.file_based_dataset(path, max_seq_length, False, is_regression)
+  return dataset.batch(chunk_size).as_numpy_iterator()
+
+
+def evaluate(trainer, task, path, f, label_list, is_regression):
+  """Dev-set metrics with the reference's keys plus the task's official ones."""
+  outputs = trainer.predict(load_feature_chunks(path, f.max_seq_length, is_regression),
+                            f.eval_batch_size)
+  labels = np.concatenate([c["label_ids"] for c in
+                           load_feature_chunks(path, f.max_seq_length, is_regression)])
+  real = np.concatenate([c["is_real_example"] for c in
+                         load_feature_chunks(path, f.max_seq_length, is_regression)]) > 0
+  predictions = (outputs["logits"][:, 0] if is_regression
+                 else np.argmax(outputs["logits"], axis=-1))
+  results = metrics.classification_metrics(
+      f.task_name, labels[real], predictions[real], label_list)
+  eval_loss = float(np.mean(outputs["per_example_loss"][real]))
+  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
+                                 if f.init_checkpoint else 0)
+  results.update(eval_loss=eval_loss, loss=eval_loss, global_step=step)
+  return results
+
+
+def write_test_results(path, probabilities):
+  """test_results.tsv: one line of tab-separated class probabilities per example."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    for row in probabilities:
+      writer.write("\t".join(str(float(p)) for p in np.atleast_1d(row)) + "\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def load_label_list(processor, f):
+  """The task's labels; custom tasks read them from data or a trained run's labels.txt."""
+  if processor.is_regression:
+    return []
+  search = [f.output_dir]
+  if f.init_checkpoint:
+    prefix = checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+    search.append(os.path.dirname(prefix))
+  return processor.get_labels(data_dir=f.data_dir, label_dirs=search)
+
+
+def run(f):
+  """Train / evaluate / predict as the flags say (parsed flags `f`)."""
+  validate_flags(f)
+  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
+  modeling.check_sequence_length(bert_config, f.max_seq_length)
+  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
+  if len(tokenizer.vocab) != bert_config.vocab_size:
+    raise cli.UsageError(
+        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
+        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
+        "to different models.")
+  task_name = f.task_name.lower()
+  processor = classifier_data.get_processor(task_name, **(
+      _custom_options(f) if task_name in ("csv", "custom") else {}))
+  label_list = load_label_list(processor, f)
+  is_regression = processor.is_regression
+  num_labels = 1 if is_regression else len(label_list)
+
+  # Read every input before writing anything, so bad data leaves no output behind.
+  train_examples = processor.get_train_examples(f.data_dir) if f.do_train else None
+  dev_examples = (processor.get_dev_examples(f.data_dir)
+                  if f.do_eval or f.eval_every_steps else None)
+  test_examples = processor.get_test_examples(f.data_dir) if f.do_predict else None
+  run_info = {"task_name": task_name, "label_list": label_list,
+              "bert_config": bert_config.to_dict()}
+  check_output_dir(f.output_dir, run_info)
+
+  num_train_steps = num_warmup_steps = 1
+  if f.do_train:
+    num_train_steps = int(len(train_examples) / f.train_batch_size * f.num_train_epochs)
+    if num_train_steps < 1:
+      raise cli.UsageError(
+          f"{len(train_examples)} training examples x --num_train_epochs="
+          f"{f.num_train_epochs} make less than one batch of --train_batch_size="
+          f"{f.train_batch_size}; lower the batch size or add data.")
+    num_warmup_steps = int(num_train_steps * f.warmup_proportion)
+  config = cli.training_config(f, num_train_steps, num_warmup_steps,
+                               f.eval_every_steps, f.early_stopping_patience)
+  config.validate()
+  strategy = cli.strategy_from_flags(f)
+
+  tf.io.gfile.makedirs(f.output_dir)
+  describe = {"task": task_name, "vocab_size": len(tokenizer.vocab),
+              "do_lower_case": f.do_lower_case,
+              "vocab_file": os.path.abspath(f.vocab_file)}
+
+  def features_for(split, examples):
+    return cached_features(processor, split, examples, label_list, tokenizer,
+                           f.output_dir, f.max_seq_length, is_regression, describe)
+
+  task = ClassifierTask(bert_config, num_labels, is_regression)
+  trainer = training.Trainer(task, config, strategy)
+  state = trainer.restore(f.init_checkpoint)
+  if not f.do_train and state != "resumed":
+    missing = [n for n in ("output_weights", "output_bias")
+               if n not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)]
+    if missing:
+      raise cli.UsageError(
+          f"--init_checkpoint={f.init_checkpoint} has no classifier head ({missing[0]}): "
+          "it is a pre-trained model, not a fine-tuned one; add --do_train=true.")
+  eval_path = features_for("eval", dev_examples) if dev_examples else None
+
+  if f.do_train:
+    if training.is_chief(strategy):
+      write_json_atomic(os.path.join(f.output_dir, RUN_INFO_FILE), run_info)
+      classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), label_list)
+    train_path = features_for("train", train_examples)
+    logging.info("Training: %d examples, batch %d, %d steps (%d warm-up).",
+                 len(train_examples), f.train_batch_size, num_train_steps, num_warmup_steps)
+
+    def dataset_fn(ctx, batch_size, consumed):
+      records = classifier_data.file_based_dataset(train_path, f.max_seq_length, True,
+                                                   is_regression)
+      return training.training_dataset(
+          records, len(train_examples), batch_size, f.seed, consumed,
+          input_context=ctx)
+
+    evaluator = None
+    if f.eval_every_steps:
+      evaluator = lambda: evaluate(trainer, task, eval_path, f, label_list, is_regression)
+    trainer.train(dataset_fn, evaluator, metrics.primary_metric(task_name))
+
+  if f.do_eval:
+    results = evaluate(trainer, task, eval_path, f, label_list, is_regression)
+    logging.info("***** Eval results *****  %s", training.format_results(results))
+    if training.is_chief(strategy):
+      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+
+  if f.do_predict:
+    path = features_for("predict", test_examples)
+    outputs = trainer.predict(load_feature_chunks(path, f.max_seq_length, is_regression),
+                              f.predict_batch_size)
+    probabilities = outputs["probabilities"]
+    if training.is_chief(strategy):
+      write_test_results(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
+      if f.glue_submission_dir:
+        classifier_data.write_glue_submission(task_name, test_examples, probabilities,
+                                              label_list, f.glue_submission_dir)
+    logging.info("Wrote %d test predictions to %s", len(probabilities),
+                 os.path.join(f.output_dir, "test_results.tsv"))
+
+
+def write_json_atomic(path, data):
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    writer.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  run(FLAGS)
+
+
+if __name__ == "__main__":
+  cli.run(main)
