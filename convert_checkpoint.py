@@ -38,21 +38,25 @@ import safetensors_io
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("direction", None, ["hf_to_tf", "tf_to_hf"],
-                  "hf_to_tf: Hugging Face safetensors -> bert_model.ckpt; "
-                  "tf_to_hf: the reverse.")
-flags.DEFINE_string("input", None,
-                    "hf_to_tf: a Hugging Face model folder or its model.safetensors. "
-                    "tf_to_hf: a checkpoint prefix (.../bert_model.ckpt) or a folder.")
-flags.DEFINE_string("output_dir", None, "Folder for the converted files (created if needed).")
-flags.DEFINE_string("bert_config_file", None,
-                    "tf_to_hf only: the model's bert_config.json (default: the one "
-                    "next to the checkpoint).")
-flags.DEFINE_bool("prefix_bert", None,
-                  "tf_to_hf only: name encoder weights `bert.embeddings...` as "
-                  "BertForPreTraining does. Default: True when the checkpoint has "
-                  "MLM/NSP heads, else False (BertModel names).")
-flags.DEFINE_bool("overwrite", False, "Replace converted files already in --output_dir.")
+
+def define_flags():
+  """Defines the command-line flags (called only when run as a script)."""
+  flags.DEFINE_enum("direction", None, ["hf_to_tf", "tf_to_hf"],
+                    "hf_to_tf: Hugging Face safetensors -> bert_model.ckpt; "
+                    "tf_to_hf: the reverse.")
+  flags.DEFINE_string("input", None,
+                      "hf_to_tf: a Hugging Face model folder or its model.safetensors. "
+                      "tf_to_hf: a checkpoint prefix (.../bert_model.ckpt) or a folder.")
+  flags.DEFINE_string("output_dir", None, "Folder for the converted files (created if needed).")
+  flags.DEFINE_string("bert_config_file", None,
+                      "tf_to_hf only: the model's bert_config.json (default: the one "
+                      "next to the checkpoint).")
+  flags.DEFINE_bool("prefix_bert", None,
+                    "tf_to_hf only: name encoder weights `bert.embeddings...` as "
+                    "BertForPreTraining does. Default: True when the checkpoint has "
+                    "MLM/NSP heads, else False (BertModel names).")
+  flags.DEFINE_bool("overwrite", False, "Replace converted files already in --output_dir.")
+
 
 HF_WEIGHTS = "model.safetensors"
 HF_INDEX = "model.safetensors.index.json"
@@ -668,5 +672,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["direction", "input", "output_dir"])
   app.run(main)

@@ -47,32 +47,36 @@ import tokenization
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("input_file", None, "Text file, one `text` or `text_a ||| text_b` a line.")
-flags.DEFINE_string("output_file", None, "Where to write the JSON lines.")
-flags.DEFINE_string("layers", "-1,-2,-3,-4",
-                    "Comma list of encoder layer indexes to output (-1 = last).")
-flags.DEFINE_string("bert_config_file", None,
-                    "The config json file of the pre-trained BERT model.")
-flags.DEFINE_integer("max_seq_length", 128,
-                     "Maximum total input length after WordPiece tokenization; "
-                     "longer inputs are truncated.")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Checkpoint prefix (e.g. .../bert_model.ckpt) or directory.")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file of the BERT model.")
-flags.DEFINE_bool("do_lower_case", True,
-                  "Lower-case the input; True for uncased models, False for cased.")
-flags.DEFINE_integer("batch_size", 32, "Examples per forward pass.")
-flags.DEFINE_bool("use_tpu", False, "Run on a TPU (TPUStrategy).")
-flags.DEFINE_string("master", None, "TPU address (the TPU name or grpc:// URL) when --use_tpu.")
-flags.DEFINE_integer("num_tpu_cores", 8,
-                     "Accepted for compatibility; the TPU strategy uses every core it finds.")
-flags.DEFINE_bool("use_one_hot_embeddings", False,
-                  "Accepted for compatibility; ignored (TF2 gathers are fast on TPU).")
-flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
-                  "none: per-token features (the reference's output); cls or mean: "
-                  "one pooled vector per layer, under the key `pooled`.")
-flags.DEFINE_string("compute_dtype", "float32",
-                    "Compute precision: float32, bfloat16 or float16.")
+
+def define_flags():
+  """Defines the command-line flags (called only when run as a script)."""
+  flags.DEFINE_string("input_file", None, "Text file, one `text` or `text_a ||| text_b` a line.")
+  flags.DEFINE_string("output_file", None, "Where to write the JSON lines.")
+  flags.DEFINE_string("layers", "-1,-2,-3,-4",
+                      "Comma list of encoder layer indexes to output (-1 = last).")
+  flags.DEFINE_string("bert_config_file", None,
+                      "The config json file of the pre-trained BERT model.")
+  flags.DEFINE_integer("max_seq_length", 128,
+                       "Maximum total input length after WordPiece tokenization; "
+                       "longer inputs are truncated.")
+  flags.DEFINE_string("init_checkpoint", None,
+                      "Checkpoint prefix (e.g. .../bert_model.ckpt) or directory.")
+  flags.DEFINE_string("vocab_file", None, "The vocabulary file of the BERT model.")
+  flags.DEFINE_bool("do_lower_case", True,
+                    "Lower-case the input; True for uncased models, False for cased.")
+  flags.DEFINE_integer("batch_size", 32, "Examples per forward pass.")
+  flags.DEFINE_bool("use_tpu", False, "Run on a TPU (TPUStrategy).")
+  flags.DEFINE_string("master", None, "TPU address (the TPU name or grpc:// URL) when --use_tpu.")
+  flags.DEFINE_integer("num_tpu_cores", 8,
+                       "Accepted for compatibility; the TPU strategy uses every core it finds.")
+  flags.DEFINE_bool("use_one_hot_embeddings", False,
+                    "Accepted for compatibility; ignored (TF2 gathers are fast on TPU).")
+  flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
+                    "none: per-token features (the reference's output); cls or mean: "
+                    "one pooled vector per layer, under the key `pooled`.")
+  flags.DEFINE_string("compute_dtype", "float32",
+                      "Compute precision: float32, bfloat16 or float16.")
+
 
 POOLINGS = ("none", "cls", "mean")
 _PAIR_RE = re.compile(r"^(.*) \|\|\| (.*)$")
@@ -478,4 +482,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -74,3 +74,47 @@ def test_paraphrases_are_closer_than_random_pairs(minilm_checkpoint):
   shuffled = np.sum(a * np.roll(b, 7, axis=0), axis=1)
   assert paraphrase.mean() > shuffled.mean() + 0.3, (paraphrase.mean(), shuffled.mean())
   assert np.mean(paraphrase > shuffled) > 0.95
+
+
+def test_extract_features_on_real_weights_matches_the_oracle_for_every_layer(
+    minilm_checkpoint, tmp_path):
+  """English, Chinese and pairs: tokens from the plain tokenizer, every layer within 1e-4."""
+  import extract_features
+  import plain_tokenizer
+  lines = ["Who was Jim Henson ? ||| Jim Henson was a puppeteer",
+           "Héllo, wörld! Naïve café-goers can't resist crème brûlée.",
+           "北京是中国的首都，也是一座历史悠久的城市。",
+           "The quick brown fox ||| 快速的棕色狐狸 jumps over the lazy dog"]
+  input_file = tmp_path / "input.txt"
+  input_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+  output_file = tmp_path / "features.jsonl"
+  num_layers = 6
+  extract_features.run(extract_features.ExtractConfig(
+      input_file=str(input_file), output_file=str(output_file),
+      bert_config_file=str(minilm_checkpoint / "bert_config.json"),
+      init_checkpoint=str(minilm_checkpoint / "bert_model.ckpt"),
+      vocab_file=str(minilm_checkpoint / "vocab.txt"),
+      layers=",".join(str(-i) for i in range(1, num_layers + 1)), max_seq_length=64,
+      batch_size=2))
+  config, model, _ = load_model(minilm_checkpoint)
+  weights = {k: v.numpy() for k, v in model.variables_by_name().items()}
+  oracle_tokenizer = plain_tokenizer.PlainTokenizer(str(minilm_checkpoint / "vocab.txt"),
+                                                    do_lower_case=True)
+  records = [json.loads(line) for line in output_file.read_text().splitlines()]
+  assert [r["linex_index"] for r in records] == list(range(len(lines)))
+  for line, record in zip(lines, records):
+    parts = line.split(" ||| ")
+    tokens = ["[CLS]"] + oracle_tokenizer.tokenize(parts[0]) + ["[SEP]"]
+    segments = [0] * len(tokens)
+    if len(parts) == 2:
+      second = oracle_tokenizer.tokenize(parts[1]) + ["[SEP]"]
+      tokens += second
+      segments += [1] * len(second)
+    assert [f["token"] for f in record["features"]] == tokens
+    ids = np.array([[oracle_tokenizer.vocab[t] for t in tokens]], np.int32)
+    layers, _, _ = numpy_bert_forward(weights, config.to_dict(), ids,
+                                      np.ones_like(ids), np.array([segments]))
+    for feature_index, feature in enumerate(record["features"]):
+      for layer in feature["layers"]:
+        expected = layers[layer["index"]][0, feature_index]
+        np.testing.assert_allclose(layer["values"], expected, atol=1e-4)
