@@ -1,0 +1,257 @@
+"""BERT pretraining: masked LM + next-sentence prediction on TFRecords.
+
+Reads the records of create_pretraining_data.py (ours or the reference's, same
+schema) and trains from scratch or continues an official checkpoint:
+
+  python run_pretraining.py --input_file=tf_examples.tfrecord --output_dir=$OUT \
+    --do_train=true --do_eval=true --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+    --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt --train_batch_size=32 \
+    --max_seq_length=128 --max_predictions_per_seq=20 --num_train_steps=20 \
+    --num_warmup_steps=10 --learning_rate=2e-5
+"""
+
+import os
+
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import checkpoint_utils
+import cli
+import modeling
+import training
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defines the command-line flags (called only when run as a script)."""
+  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model.")
+  flags.DEFINE_string("input_file", None, "Input TFRecord files: comma-separated "
+                      "paths or globs.")
+  flags.DEFINE_string("eval_input_file", None, "Held-out TFRecords for --do_eval "
+                      "(default: --input_file, as the reference).")
+  flags.DEFINE_integer("max_seq_length", 128, "Sequence length of the records.")
+  flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per record "
+                       "(must equal the value used to create the records).")
+  flags.DEFINE_bool("do_train", False, "Run pretraining.")
+  flags.DEFINE_bool("do_eval", False, "Evaluate; writes eval_results.txt.")
+  flags.DEFINE_integer("eval_batch_size", 8, "Records per evaluation batch.")
+  flags.DEFINE_integer("num_train_steps", 100000, "Optimizer updates.")
+  flags.DEFINE_integer("num_warmup_steps", 10000, "Updates of linear warm-up.")
+  flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches.")
+  cli.define_training_flags()
+
+
+def record_features(max_seq_length, max_predictions_per_seq):
+  """The reference's TFRecord schema."""
+  ints = lambda n: tf.io.FixedLenFeature([n], tf.int64)
+  return {
+      "input_ids": ints(max_seq_length),
+      "input_mask": ints(max_seq_length),
+      "segment_ids": ints(max_seq_length),
+      "masked_lm_positions": ints(max_predictions_per_seq),
+      "masked_lm_ids": ints(max_predictions_per_seq),
+      "masked_lm_weights": tf.io.FixedLenFeature([max_predictions_per_seq], tf.float32),
+      "next_sentence_labels": ints(1),
+  }
+
+
+def expand_input_files(spec, flag_name="input_file"):
+  """Comma-separated paths or globs -> sorted list of files; errors name the pattern."""
+  if not spec:
+    raise cli.UsageError(f"--{flag_name} is required.")
+  files = []
+  for pattern in [p.strip() for p in spec.split(",") if p.strip()]:
+    matches = sorted(tf.io.gfile.glob(pattern))
+    if not matches:
+      raise cli.UsageError(f"--{flag_name}: {pattern} matches no file.")
+    files.extend(matches)
+  return files
+
+
+def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
+  """Reads the first record; raises UsageError if its lengths differ from the flags."""
+  try:
+    first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+  except tf.errors.OpError as e:
+    raise cli.UsageError(f"{path}: not a readable TFRecord file ({e.message}).") from None
+  if first is None:
+    raise cli.UsageError(f"{path}: holds no records.")
+  example = tf.train.Example.FromString(first.numpy()).features.feature
+  needed = set(record_features(1, 1))
+  missing = sorted(needed - set(example))
+  if missing:
+    raise cli.UsageError(f"{path}: records lack the feature {missing[0]!r}; they were "
+                         "not written by create_pretraining_data.py.")
+  lengths = {"max_seq_length": len(example["input_ids"].int64_list.value),
+             "max_predictions_per_seq": len(example["masked_lm_positions"].int64_list.value)}
+  for flag_name, expected in (("max_seq_length", max_seq_length),
+                              ("max_predictions_per_seq", max_predictions_per_seq)):
+    if lengths[flag_name] != expected:
+      raise cli.UsageError(
+          f"--{flag_name}={expected} but the records in {path} were created with "
+          f"{flag_name}={lengths[flag_name]}; pass --{flag_name}={lengths[flag_name]}.")
+
+
+def parse_records(files, max_seq_length, max_predictions_per_seq):
+  """Unbatched dataset of parsed records (int64 -> int32, as the reference)."""
+  spec = record_features(max_seq_length, max_predictions_per_seq)
+
+  def parse(record):
+    example = tf.io.parse_single_example(record, spec)
+    return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v
+            for k, v in example.items()}
+
+  return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def count_records(files):
+  """Number of records in `files` (one pass; logged)."""
+  count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
+  logging.info("%d records in %d input files.", count, len(files))
+  return count
+
+
+class PretrainingTask(training.Task):
+  """BertModel + masked-LM and next-sentence heads (SPEC section 4)."""
+
+  def __init__(self, bert_config):
+    self.bert_config = bert_config
+
+  def build(self, compute_dtype, seed):
+    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
+    self.heads = modeling.PretrainingHeads(self.bert_config, seed=seed)
+
+  def variables(self):
+    return {**self.model.variables_by_name(), **self.heads.variables_by_name()}
+
+  def _outputs(self, features, training, dropout_seed=None):
+    """Per-position MLM and per-example NSP losses and predictions (float32)."""
+    output = self.model(features["input_ids"], features["input_mask"],
+                        features["segment_ids"], training=training,
+                        dropout_seed=dropout_seed)
+    mlm_logits = self.heads.masked_lm_logits(
+        output.sequence_output, features["masked_lm_positions"],
+        self.model.embedding_table)                                # [B*P, V]
+    label_ids = tf.reshape(features["masked_lm_ids"], [-1])         # [B*P]
+    mlm_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=label_ids, logits=mlm_logits)
+    nsp_logits = self.heads.next_sentence_logits(output.pooled_output)   # [B, 2]
+    nsp_labels = tf.reshape(features["next_sentence_labels"], [-1])
+    nsp_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=nsp_labels, logits=nsp_logits)
+    return mlm_logits, mlm_nll, nsp_logits, nsp_nll
+
+  def loss(self, features, training, dropout_seed):
+    _, mlm_nll, _, nsp_nll = self._outputs(features, training, dropout_seed)
+    weights = tf.reshape(features["masked_lm_weights"], [-1])
+    # The reference's normalisation: padding slots have weight 0.
+    mlm_loss = tf.reduce_sum(weights * mlm_nll) / (tf.reduce_sum(weights) + 1e-5)
+    return mlm_loss + tf.reduce_mean(nsp_nll)
+
+  def predict(self, features):
+    mlm_logits, mlm_nll, nsp_logits, nsp_nll = self._outputs(features, False)
+    batch = tf.shape(features["input_ids"])[0]
+    return {"masked_lm_nll": tf.reshape(mlm_nll, [batch, -1]),
+            "masked_lm_predictions": tf.reshape(
+                tf.argmax(mlm_logits, -1, output_type=tf.int32), [batch, -1]),
+            "next_sentence_nll": nsp_nll,
+            "next_sentence_predictions": tf.argmax(nsp_logits, -1, output_type=tf.int32)}
+
+
+def pretraining_metrics(outputs, features):
+  """eval_results.txt values with the reference's names (weighted as tf.metrics did)."""
+  weights = features["masked_lm_weights"].astype(np.float64)
+  correct = outputs["masked_lm_predictions"] == features["masked_lm_ids"]
+  total_weight = max(weights.sum(), 1e-12)
+  mlm_loss = float((outputs["masked_lm_nll"] * weights).sum() / total_weight)
+  nsp_labels = features["next_sentence_labels"].reshape(-1)
+  nsp_loss = float(outputs["next_sentence_nll"].mean())
+  return {
+      "masked_lm_accuracy": float((correct * weights).sum() / total_weight),
+      "masked_lm_loss": mlm_loss,
+      "next_sentence_accuracy": float(np.mean(
+          outputs["next_sentence_predictions"] == nsp_labels)),
+      "next_sentence_loss": nsp_loss,
+      "loss": mlm_loss + nsp_loss,
+  }
+
+
+def evaluate(trainer, files, f):
+  """Evaluates `max_eval_steps` batches of the eval records."""
+  dataset = parse_records(files, f.max_seq_length, f.max_predictions_per_seq)
+  dataset = dataset.take(f.max_eval_steps * f.eval_batch_size)
+  features = [c for c in dataset.batch(8192).as_numpy_iterator()]
+  if not features:
+    raise cli.UsageError("The evaluation records are empty.")
+  merged = {k: np.concatenate([c[k] for c in features]) for k in features[0]}
+  outputs = trainer.predict([merged], f.eval_batch_size)
+  results = pretraining_metrics(outputs, merged)
+  results["global_step"] = trainer.global_step or (
+      checkpoint_utils.read_global_step(f.init_checkpoint) if f.init_checkpoint else 0)
+  return results
+
+
+def validate_flags(f):
+  """Checks flags and inputs before any work; returns (config, train files, eval files)."""
+  if not (f.do_train or f.do_eval):
+    raise cli.UsageError("At least one of --do_train or --do_eval must be True.")
+  if not f.output_dir:
+    raise cli.UsageError("--output_dir is required.")
+  cli.require_file(f.bert_config_file, "bert_config_file")
+  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
+  modeling.check_sequence_length(bert_config, f.max_seq_length)
+  if f.max_predictions_per_seq <= 0 or f.max_predictions_per_seq > f.max_seq_length:
+    raise cli.UsageError(f"--max_predictions_per_seq={f.max_predictions_per_seq} must "
+                         f"be in [1, max_seq_length={f.max_seq_length}].")
+  if f.init_checkpoint:
+    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+  train_files = expand_input_files(f.input_file) if f.do_train else []
+  eval_files = (expand_input_files(f.eval_input_file or f.input_file,
+                                   "eval_input_file" if f.eval_input_file else "input_file")
+                if f.do_eval else [])
+  for path in sorted(set(train_files[:1] + eval_files[:1])):
+    check_record_shapes(path, f.max_seq_length, f.max_predictions_per_seq)
+  for name in ("eval_batch_size", "max_eval_steps"):
+    if getattr(f, name) <= 0:
+      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+  return bert_config, train_files, eval_files
+
+
+def run(f):
+  """Pretrain and/or evaluate as the parsed flags `f` say."""
+  bert_config, train_files, eval_files = validate_flags(f)
+  config = cli.training_config(f, f.num_train_steps if f.do_train else 1,
+                               f.num_warmup_steps if f.do_train else 0)
+  config.validate()
+  strategy = cli.strategy_from_flags(f)
+  tf.io.gfile.makedirs(f.output_dir)
+  trainer = training.Trainer(PretrainingTask(bert_config), config, strategy)
+  trainer.restore(f.init_checkpoint)
+  if f.do_train:
+    num_records = count_records(train_files)
+
+    def dataset_fn(ctx, batch_size, consumed):
+      records = parse_records(train_files, f.max_seq_length, f.max_predictions_per_seq)
+      per_pipeline = num_records // max(ctx.num_input_pipelines, 1)
+      return training.training_dataset(records, per_pipeline, batch_size, f.seed,
+                                       consumed, input_context=ctx)
+
+    trainer.train(dataset_fn)
+  if f.do_eval:
+    results = evaluate(trainer, eval_files, f)
+    logging.info("***** Eval results *****  %s", training.format_results(results))
+    if training.is_chief(strategy):
+      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  run(FLAGS)
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)
