@@ -458,13 +458,7 @@ class Trainer:
     """
     c = self.config
     start = self.global_step
-    per_replica = self.micro_batch_size // self.num_replicas
-
-    def input_fn(ctx):
-      consumed = start * c.train_batch_size // ctx.num_input_pipelines
-      return dataset_fn(ctx, per_replica, consumed)
-
-    iterator = iter(self.strategy.distribute_datasets_from_function(input_fn))
+    iterator = self._train_iterator(dataset_fn, start)
     if self._train_fn is None:
       self._train_fn = self._make_train_fn()
     writer = (tf.summary.create_file_writer(os.path.join(c.output_dir, "train"))
@@ -479,38 +473,62 @@ class Trainer:
                  c.compute_dtype)
     try:
       while step < c.num_train_steps:
-        num_steps = self._next_boundary(step) - step
-        loss, norm, first_bad = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
+        last_loss, norm = self._run_chunk(iterator, self._next_boundary(step) - step)
         step = self.global_step
-        if int(first_bad) >= 0:
-          raise TrainingError(
-              f"The loss became NaN or Inf at step {int(first_bad)}: lower "
-              "--learning_rate, check the input data, or use --compute_dtype=float32. "
-              f"The last good checkpoint is {self.manager.latest()}.")
-        last_loss = float(loss)
         if step % c.log_every_steps == 0 or step >= c.num_train_steps:
           now = time.time()
-          self._log(writer, step, last_loss, float(norm), step - window_start, now - window_time)
+          self._log(writer, step, last_loss, norm, step - window_start, now - window_time)
           window_start, window_time = step, now
-        if step % c.save_checkpoints_steps == 0 or step >= c.num_train_steps:
-          self.save()
-        if evaluator and c.eval_every_steps and (step % c.eval_every_steps == 0 or
-                                                 step >= c.num_train_steps):
-          if tracker.update(self, step, evaluator(), best_metric):
-            logging.info("Early stopping at step %d: %s did not improve in %d evaluations.",
-                         step, best_metric, c.early_stopping_patience)
-            if step % c.save_checkpoints_steps:
-              self.save()
-            break
-        if self._stop_signal:
-          if step % c.save_checkpoints_steps:
-            self.save()
-          raise TrainingInterrupted(step, self._stop_signal)
+        if self._save_evaluate_or_stop(step, evaluator, tracker, best_metric):
+          break
     finally:
       for signum, handler in previous_handlers.items():
         signal.signal(signum, handler)
       writer.flush()
     return {"loss": last_loss, "global_step": step}
+
+  def _train_iterator(self, dataset_fn, start):
+    """Distributed iterator over the training batches, positioned at step `start`."""
+    c = self.config
+    per_replica = self.micro_batch_size // self.num_replicas
+
+    def input_fn(ctx):
+      consumed = start * c.train_batch_size // ctx.num_input_pipelines
+      return dataset_fn(ctx, per_replica, consumed)
+
+    return iter(self.strategy.distribute_datasets_from_function(input_fn))
+
+  def _run_chunk(self, iterator, num_steps):
+    """Runs `num_steps` updates; returns (mean loss, last grad norm) as floats."""
+    loss, norm, first_bad = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
+    if int(first_bad) >= 0:
+      raise TrainingError(
+          f"The loss became NaN or Inf at step {int(first_bad)}: lower "
+          "--learning_rate, check the input data, or use --compute_dtype=float32. "
+          f"The last good checkpoint is {self.manager.latest()}.")
+    return float(loss), float(norm)
+
+  def _save_evaluate_or_stop(self, step, evaluator, tracker, best_metric):
+    """Saves and evaluates when due; returns True to stop early.
+
+    Raises:
+      TrainingInterrupted: a signal arrived (after saving).
+    """
+    c = self.config
+    last = step >= c.num_train_steps
+    if step % c.save_checkpoints_steps == 0 or last:
+      self.save()
+    stop = False
+    if evaluator and c.eval_every_steps and (step % c.eval_every_steps == 0 or last):
+      stop = tracker.update(self, step, evaluator(), best_metric)
+      if stop:
+        logging.info("Early stopping at step %d: %s did not improve in %d evaluations.",
+                     step, best_metric, c.early_stopping_patience)
+    if (stop or self._stop_signal) and step % c.save_checkpoints_steps and not last:
+      self.save()
+    if self._stop_signal and not stop:
+      raise TrainingInterrupted(step, self._stop_signal)
+    return stop
 
   def _log(self, writer, step, loss, norm, steps, seconds):
     """One progress line and the TensorBoard scalars of a logging window."""
