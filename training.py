@@ -587,6 +587,7 @@ class Trainer:
         dataset batched in thousands, as numpy).
       batch_size: examples per prediction batch.
       length_key: [n, ..., S] 0/1 array whose row sums are the lengths.
+        The arrays named in task.sequence_keys are cut along their last axis.
 
     Returns:
       {name: np.ndarray [total, ...]} concatenated over chunks.
@@ -602,7 +603,7 @@ class Trainer:
       for begin in range(0, len(order), batch_size):
         index = order[begin:begin + batch_size]
         longest = max(int(lengths[index].max()), 1) if dynamic else seq_length
-        batch = {k: (v[index][..., :longest] if v.ndim >= 2 and v.shape[-1] == seq_length
+        batch = {k: (v[index][..., :longest] if k in self.task.sequence_keys
                      else v[index]) for k, v in chunk.items()}
         outputs.append(self._predict_batch(batch))
       inverse = np.argsort(order, kind="stable")
