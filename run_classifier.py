@@ -9,6 +9,7 @@ Runs the reference's commands unchanged, e.g.
     --train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3.0 --output_dir=$OUT
 """
 
+import dataclasses
 import json
 import os
 
@@ -33,43 +34,47 @@ from classifier_data import (  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("data_dir", None, "Folder with the task's .tsv (or custom) files.")
-flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.")
-flags.DEFINE_string("task_name", None, "Task: " + ", ".join(sorted(classifier_data.PROCESSORS)))
-flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
-flags.DEFINE_integer("max_seq_length", 128, "Tokens per example after WordPiece, "
-                     "with [CLS]/[SEP]; longer inputs are truncated.")
-flags.DEFINE_bool("do_train", False, "Fine-tune on the training set.")
-flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set; writes eval_results.txt.")
-flags.DEFINE_bool("do_predict", False, "Predict the test set; writes test_results.tsv.")
-flags.DEFINE_integer("eval_batch_size", 8, "Examples per evaluation batch.")
-flags.DEFINE_integer("predict_batch_size", 8, "Examples per prediction batch.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.")
-flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.")
-# Ours: evaluation during training, users' own data, submissions.
-flags.DEFINE_integer("eval_every_steps", 0, "Evaluate on the dev set every this many "
-                     "updates during training, keeping the best checkpoint in "
-                     "output_dir/best (0: only at the end).")
-flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations "
-                     "without improvement of the task's main metric (0: never).")
-flags.DEFINE_string("train_file", None, "Custom task: training file in data_dir "
-                    "(.tsv, .csv, .jsonl or .json).")
-flags.DEFINE_string("dev_file", None, "Custom task: dev file in data_dir.")
-flags.DEFINE_string("test_file", None, "Custom task: test file in data_dir.")
-flags.DEFINE_string("text_a_column", None, "Custom task: column (name or 0-based index) "
-                    "of the first text.")
-flags.DEFINE_string("text_b_column", None, "Custom task: column of the second text.")
-flags.DEFINE_string("label_column", None, "Custom task: column of the label.")
-flags.DEFINE_enum("has_header", "auto", ["auto", "true", "false"],
-                  "Custom task: whether the first row is a header.")
-flags.DEFINE_string("labels", None, "Custom task: comma-separated label list "
-                    "(default: read from the training file).")
-flags.DEFINE_string("delimiter", None, "Custom task: field delimiter (default: tab "
-                    "for .tsv, comma for .csv).")
-flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
-                    "submission file of the test predictions here.")
-cli.define_training_flags()
+
+def define_flags():
+  """Defines the command-line flags (called only when run as a script)."""
+  flags.DEFINE_string("data_dir", None, "Folder with the task's .tsv (or custom) files.")
+  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.")
+  flags.DEFINE_string("task_name", None, "Task: " + ", ".join(sorted(classifier_data.PROCESSORS)))
+  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.")
+  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
+  flags.DEFINE_integer("max_seq_length", 128, "Tokens per example after WordPiece, "
+                       "with [CLS]/[SEP]; longer inputs are truncated.")
+  flags.DEFINE_bool("do_train", False, "Fine-tune on the training set.")
+  flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set; writes eval_results.txt.")
+  flags.DEFINE_bool("do_predict", False, "Predict the test set; writes test_results.tsv.")
+  flags.DEFINE_integer("eval_batch_size", 8, "Examples per evaluation batch.")
+  flags.DEFINE_integer("predict_batch_size", 8, "Examples per prediction batch.")
+  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.")
+  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.")
+  # Ours: evaluation during training, users' own data, submissions.
+  flags.DEFINE_integer("eval_every_steps", 0, "Evaluate on the dev set every this many "
+                       "updates during training, keeping the best checkpoint in "
+                       "output_dir/best (0: only at the end).")
+  flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations "
+                       "without improvement of the task's main metric (0: never).")
+  flags.DEFINE_string("train_file", None, "Custom task: training file in data_dir "
+                      "(.tsv, .csv, .jsonl or .json).")
+  flags.DEFINE_string("dev_file", None, "Custom task: dev file in data_dir.")
+  flags.DEFINE_string("test_file", None, "Custom task: test file in data_dir.")
+  flags.DEFINE_string("text_a_column", None, "Custom task: column (name or 0-based index) "
+                      "of the first text.")
+  flags.DEFINE_string("text_b_column", None, "Custom task: column of the second text.")
+  flags.DEFINE_string("label_column", None, "Custom task: column of the label.")
+  flags.DEFINE_enum("has_header", "auto", ["auto", "true", "false"],
+                    "Custom task: whether the first row is a header.")
+  flags.DEFINE_string("labels", None, "Custom task: comma-separated label list "
+                      "(default: read from the training file).")
+  flags.DEFINE_string("delimiter", None, "Custom task: field delimiter (default: tab "
+                      "for .tsv, comma for .csv).")
+  flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
+                      "submission file of the test predictions here.")
+  cli.define_training_flags()
+
 
 RUN_INFO_FILE = "run_info.json"
 
@@ -152,7 +157,8 @@ def validate_flags(f):
   elif not f.do_train:
     raise cli.UsageError("--do_eval/--do_predict without --do_train need "
                          "--init_checkpoint (a fine-tuned checkpoint or its folder).")
-  for name in ("eval_batch_size", "predict_batch_size", "max_seq_length"):
+  for name in ("train_batch_size", "eval_batch_size", "predict_batch_size",
+               "max_seq_length"):
     if getattr(f, name) <= 0:
       raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
   if f.do_train and f.num_train_epochs <= 0:
@@ -164,6 +170,13 @@ def validate_flags(f):
                          "beside [CLS] and [SEP]; use at least 3.")
   if f.eval_every_steps and not f.do_train:
     raise cli.UsageError("--eval_every_steps needs --do_train.")
+  if f.glue_submission_dir:
+    if not f.do_predict:
+      raise cli.UsageError("--glue_submission_dir needs --do_predict.")
+    if f.task_name.lower() not in classifier_data.GLUE_SUBMISSION_NAMES:
+      raise cli.UsageError(
+          f"--glue_submission_dir: --task_name={f.task_name} has no GLUE submission "
+          f"file; accepted: {', '.join(sorted(classifier_data.GLUE_SUBMISSION_NAMES))}.")
 
 
 def check_output_dir(output_dir, run_info):
@@ -241,8 +254,33 @@ def load_label_list(processor, f):
   return processor.get_labels(data_dir=f.data_dir, label_dirs=search)
 
 
-def run(f):
-  """Train / evaluate / predict as the flags say (parsed flags `f`)."""
+@dataclasses.dataclass
+class Setup:
+  """Everything read and checked before any output is written."""
+  flags: object
+  bert_config: modeling.BertConfig
+  tokenizer: tokenization.FullTokenizer
+  task_name: str
+  processor: classifier_data.DataProcessor
+  label_list: list
+  is_regression: bool
+  train_examples: list
+  dev_examples: list
+  test_examples: list
+  run_info: dict
+
+  def features_for(self, split, examples):
+    f = self.flags
+    describe = {"task": self.task_name, "vocab_size": len(self.tokenizer.vocab),
+                "do_lower_case": f.do_lower_case,
+                "vocab_file": os.path.abspath(f.vocab_file)}
+    return cached_features(self.processor, split, examples, self.label_list,
+                           self.tokenizer, f.output_dir, f.max_seq_length,
+                           self.is_regression, describe)
+
+
+def prepare(f):
+  """Checks flags, model files and data, reading every input (nothing is written)."""
   validate_flags(f)
   bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   modeling.check_sequence_length(bert_config, f.max_seq_length)
@@ -253,46 +291,45 @@ def run(f):
         f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
         "to different models.")
   task_name = f.task_name.lower()
-  processor = classifier_data.get_processor(task_name, **(
+  # The name as typed, so that an unknown one is quoted back unchanged.
+  processor = classifier_data.get_processor(f.task_name, **(
       _custom_options(f) if task_name in ("csv", "custom") else {}))
   label_list = load_label_list(processor, f)
   is_regression = processor.is_regression
-  num_labels = 1 if is_regression else len(label_list)
-
-  # Read every input before writing anything, so bad data leaves no output behind.
-  train_examples = processor.get_train_examples(f.data_dir) if f.do_train else None
-  dev_examples = (processor.get_dev_examples(f.data_dir)
-                  if f.do_eval or f.eval_every_steps else None)
-  test_examples = processor.get_test_examples(f.data_dir) if f.do_predict else None
   run_info = {"task_name": task_name, "label_list": label_list,
-              "bert_config": bert_config.to_dict()}
+              "bert_config": bert_config.to_dict(), "is_regression": is_regression,
+              "vocab_file": os.path.abspath(f.vocab_file),
+              "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
   check_output_dir(f.output_dir, run_info)
+  return Setup(
+      flags=f, bert_config=bert_config, tokenizer=tokenizer, task_name=task_name,
+      processor=processor, label_list=label_list, is_regression=is_regression,
+      train_examples=processor.get_train_examples(f.data_dir) if f.do_train else None,
+      dev_examples=(processor.get_dev_examples(f.data_dir)
+                    if f.do_eval or f.eval_every_steps else None),
+      test_examples=processor.get_test_examples(f.data_dir) if f.do_predict else None,
+      run_info=run_info)
 
+
+def build_trainer(setup):
+  """The Trainer with weights restored; raises before output_dir is created."""
+  f = setup.flags
   num_train_steps = num_warmup_steps = 1
   if f.do_train:
-    num_train_steps = int(len(train_examples) / f.train_batch_size * f.num_train_epochs)
+    num_examples = len(setup.train_examples)
+    num_train_steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
     if num_train_steps < 1:
       raise cli.UsageError(
-          f"{len(train_examples)} training examples x --num_train_epochs="
-          f"{f.num_train_epochs} make less than one batch of --train_batch_size="
-          f"{f.train_batch_size}; lower the batch size or add data.")
+          f"{num_examples} training examples x --num_train_epochs={f.num_train_epochs} "
+          f"make less than one batch of --train_batch_size={f.train_batch_size}; "
+          "lower the batch size or add data.")
     num_warmup_steps = int(num_train_steps * f.warmup_proportion)
   config = cli.training_config(f, num_train_steps, num_warmup_steps,
                                f.eval_every_steps, f.early_stopping_patience)
   config.validate()
-  strategy = cli.strategy_from_flags(f)
-
-  tf.io.gfile.makedirs(f.output_dir)
-  describe = {"task": task_name, "vocab_size": len(tokenizer.vocab),
-              "do_lower_case": f.do_lower_case,
-              "vocab_file": os.path.abspath(f.vocab_file)}
-
-  def features_for(split, examples):
-    return cached_features(processor, split, examples, label_list, tokenizer,
-                           f.output_dir, f.max_seq_length, is_regression, describe)
-
-  task = ClassifierTask(bert_config, num_labels, is_regression)
-  trainer = training.Trainer(task, config, strategy)
+  num_labels = 1 if setup.is_regression else len(setup.label_list)
+  task = ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
+  trainer = training.Trainer(task, config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed":
     missing = [n for n in ("output_weights", "output_bias")
@@ -301,46 +338,75 @@ def run(f):
       raise cli.UsageError(
           f"--init_checkpoint={f.init_checkpoint} has no classifier head ({missing[0]}): "
           "it is a pre-trained model, not a fine-tuned one; add --do_train=true.")
-  eval_path = features_for("eval", dev_examples) if dev_examples else None
+  return trainer
 
+
+def train(setup, trainer, eval_path):
+  """Fine-tunes on the cached training features (resuming if output_dir has a run)."""
+  f = setup.flags
+  if trainer.chief:
+    write_json_atomic(os.path.join(f.output_dir, RUN_INFO_FILE), setup.run_info)
+    classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), setup.label_list)
+  train_path = setup.features_for("train", setup.train_examples)
+  num_examples = len(setup.train_examples)
+  logging.info("Training: %d examples, batch %d, %d steps (%d warm-up).", num_examples,
+               f.train_batch_size, trainer.config.num_train_steps,
+               trainer.config.num_warmup_steps)
+
+  def dataset_fn(ctx, batch_size, consumed):
+    # One pass, unshuffled: training_dataset repeats and shuffles with seeded
+    # epochs, so a resumed run sees the same batches (an unseeded shuffle here
+    # made runs, and resumes, differ).
+    records = classifier_data.file_based_dataset(train_path, f.max_seq_length, False,
+                                                 setup.is_regression)
+    return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
+                                      input_context=ctx)
+
+  evaluator = None
+  if f.eval_every_steps:
+    evaluator = lambda: evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
+                                 setup.is_regression)
+  trainer.train(dataset_fn, evaluator, metrics.primary_metric(setup.task_name))
+
+
+def predict(setup, trainer):
+  """Writes test_results.tsv (and GLUE submission files if asked)."""
+  f = setup.flags
+  path = setup.features_for("predict", setup.test_examples)
+  outputs = trainer.predict(load_feature_chunks(path, f.max_seq_length, setup.is_regression),
+                            f.predict_batch_size)
+  probabilities = outputs["probabilities"]
+  if not trainer.chief:
+    return
+  results_path = os.path.join(f.output_dir, "test_results.tsv")
+  write_test_results(results_path, probabilities)
+  if f.glue_submission_dir:
+    # A missing folder would otherwise be written as a file of that name.
+    tf.io.gfile.makedirs(f.glue_submission_dir)
+    classifier_data.write_glue_submission(setup.task_name, setup.test_examples,
+                                          probabilities, setup.label_list,
+                                          f.glue_submission_dir)
+  logging.info("Wrote %d test predictions to %s", len(probabilities), results_path)
+
+
+def run(f):
+  """Train / evaluate / predict as the flags say (parsed flags `f`)."""
+  setup = prepare(f)
+  trainer = build_trainer(setup)
+  # Created only now: bad data or a bad checkpoint must leave no output_dir.
+  tf.io.gfile.makedirs(f.output_dir)
+  eval_path = (setup.features_for("eval", setup.dev_examples)
+               if setup.dev_examples else None)
   if f.do_train:
-    if training.is_chief(strategy):
-      write_json_atomic(os.path.join(f.output_dir, RUN_INFO_FILE), run_info)
-      classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), label_list)
-    train_path = features_for("train", train_examples)
-    logging.info("Training: %d examples, batch %d, %d steps (%d warm-up).",
-                 len(train_examples), f.train_batch_size, num_train_steps, num_warmup_steps)
-
-    def dataset_fn(ctx, batch_size, consumed):
-      records = classifier_data.file_based_dataset(train_path, f.max_seq_length, True,
-                                                   is_regression)
-      return training.training_dataset(
-          records, len(train_examples), batch_size, f.seed, consumed,
-          input_context=ctx)
-
-    evaluator = None
-    if f.eval_every_steps:
-      evaluator = lambda: evaluate(trainer, task, eval_path, f, label_list, is_regression)
-    trainer.train(dataset_fn, evaluator, metrics.primary_metric(task_name))
-
+    train(setup, trainer, eval_path)
   if f.do_eval:
-    results = evaluate(trainer, task, eval_path, f, label_list, is_regression)
+    results = evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
+                       setup.is_regression)
     logging.info("***** Eval results *****  %s", training.format_results(results))
-    if training.is_chief(strategy):
+    if trainer.chief:
       training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
-
   if f.do_predict:
-    path = features_for("predict", test_examples)
-    outputs = trainer.predict(load_feature_chunks(path, f.max_seq_length, is_regression),
-                              f.predict_batch_size)
-    probabilities = outputs["probabilities"]
-    if training.is_chief(strategy):
-      write_test_results(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
-      if f.glue_submission_dir:
-        classifier_data.write_glue_submission(task_name, test_examples, probabilities,
-                                              label_list, f.glue_submission_dir)
-    logging.info("Wrote %d test predictions to %s", len(probabilities),
-                 os.path.join(f.output_dir, "test_results.tsv"))
+    predict(setup, trainer)
 
 
 def write_json_atomic(path, data):
@@ -356,4 +422,5 @@ def main(_):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -282,3 +282,14 @@ def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
   a, b = weights(fixed), weights(dynamic)
   for name in a:
     np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_data_order_does_not_depend_on_the_global_seed():
+  orders = []
+  for global_seed in (None, 0, 5):
+    if global_seed is not None:
+      tf.random.set_seed(global_seed)
+    dataset = training.training_dataset(tf.data.Dataset.range(10), 10, 3, seed=4)
+    orders.append(np.stack(list(dataset.take(6).as_numpy_iterator())))
+  np.testing.assert_array_equal(orders[1], orders[0])
+  np.testing.assert_array_equal(orders[2], orders[0])
