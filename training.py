@@ -163,6 +163,9 @@ class Task:
 
   # Features of shape [B, S] that may be cut to the batch's longest sequence.
   sequence_keys = ("input_ids", "input_mask", "segment_ids")
+  # The same for training batches, where a loss may need full length (None:
+  # sequence_keys; () keeps training batches whole).
+  train_sequence_keys = None
 
 
 def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multiple=1):
@@ -181,7 +184,7 @@ def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multi
   full = tf.shape(mask)[1]
   longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
   longest = (longest + multiple - 1) // multiple * multiple
-  keys = sequence_keys or [k for k, v in features.items()
+  keys = sequence_keys if sequence_keys is not None else [k for k, v in features.items()
                            if v.shape.rank == 2 and v.shape[1] == mask.shape[1]]
   trimmed = dict(features)
   for key in keys:
@@ -379,7 +382,9 @@ class Trainer:
     """One micro-batch on one replica; the last one of a step applies the update."""
     if self._dynamic_padding:
       # Under XLA every new length compiles anew: round lengths up to 16.
-      features = trim_to_longest(features, sequence_keys=self.task.sequence_keys,
+      keys = self.task.train_sequence_keys
+      features = trim_to_longest(
+          features, sequence_keys=self.task.sequence_keys if keys is None else keys,
                                  multiple=16 if self.config.jit_compile else 1)
     loss, grads = self._grad_fn(features, self._dropout_seed(micro_index))
     last = micro_index == self.config.gradient_accumulation_steps - 1
@@ -602,7 +607,7 @@ class Trainer:
     Returns:
       {name: np.ndarray [total, ...]} concatenated over chunks.
     """
-    dynamic = not isinstance(self.strategy, tf.distribute.TPUStrategy)
+    dynamic = self._dynamic_padding
     results = []
     for chunk in chunks:
       mask = chunk[length_key]

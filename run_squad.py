@@ -1,0 +1,940 @@
+"""BERT fine-tuning for extractive question answering: SQuAD v1.1/v2.0, CMRC2018.
+
+Runs the reference's commands unchanged, e.g.
+
+  python run_squad.py --vocab_file=$BERT_BASE_DIR/vocab.txt \
+    --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+    --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt --do_train=True \
+    --train_file=$SQUAD_DIR/train-v1.1.json --do_predict=True \
+    --predict_file=$SQUAD_DIR/dev-v1.1.json --train_batch_size=12 \
+    --learning_rate=3e-5 --num_train_epochs=2.0 --max_seq_length=384 \
+    --doc_stride=128 --output_dir=/tmp/squad_base/
+
+Writes predictions.json, nbest_predictions.json (and null_odds.json with
+--version_2_with_negative) in the reference's formats and, when the
+predict_file has gold answers, eval_results.txt scored as the official
+evaluation does (squad_evaluate.py).
+
+Deliberate differences from the reference:
+  * Chinese (CMRC2018): the reference split a paragraph into words at
+    whitespace only, so a Chinese paragraph was one "word" and answers mapped
+    to the whole paragraph. In a paragraph holding CJK characters every CJK
+    character is its own word here (char_to_word_offset stays consistent), and
+    answer texts are put back together without inventing spaces between them.
+  * A training question with several answers (a dev set used for training)
+    trains on the first one; the reference stopped with an error.
+  * The n-best search looks at real tokens only: logits at padding positions
+    (which the reference could rank, then discard) are not candidates.
+  * v2.0: a question with no span candidate at all is answered "" instead of
+    crashing.
+  * Bad input (JSON errors, missing keys, flags) is one line naming the file,
+    question or flag; outputs are written atomically, only once all succeeded.
+"""
+
+import collections
+import dataclasses
+import json
+import math
+import os
+import random
+
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import checkpoint_utils
+import cli
+import modeling
+import squad_evaluate
+import tokenization
+import training
+
+FLAGS = flags.FLAGS
+
+# The reference numbered features from here.
+FIRST_UNIQUE_ID = 1000000000
+# The reference's "large and positive" start of the minimum null score.
+_LARGE_SCORE = 1000000.0
+
+
+def define_flags(flag_values=FLAGS):
+  """Defines this script's flags (the reference's, plus the shared loop's)."""
+  f = flag_values
+  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.",
+                      flag_values=f)
+  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.",
+                      flag_values=f)
+  flags.DEFINE_string("train_file", None, "SQuAD-format JSON for training, e.g. "
+                      "train-v1.1.json.", flag_values=f)
+  flags.DEFINE_string("predict_file", None, "SQuAD-format JSON for predictions, e.g. "
+                      "dev-v1.1.json; with gold answers it is also scored.", flag_values=f)
+  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).",
+                    flag_values=f)
+  flags.DEFINE_integer("max_seq_length", 384, "Tokens per window after WordPiece, with "
+                       "[CLS] question [SEP] context [SEP].", flag_values=f)
+  flags.DEFINE_integer("doc_stride", 128, "Tokens between the starts of consecutive "
+                       "windows of a long context.", flag_values=f)
+  flags.DEFINE_integer("max_query_length", 64, "Question tokens kept; longer ones are "
+                       "truncated.", flag_values=f)
+  flags.DEFINE_bool("do_train", False, "Fine-tune on --train_file.", flag_values=f)
+  flags.DEFINE_bool("do_predict", False, "Predict (and score) --predict_file.",
+                    flag_values=f)
+  flags.DEFINE_integer("predict_batch_size", 8, "Windows per prediction batch.",
+                       flag_values=f)
+  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training questions.",
+                     flag_values=f)
+  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.",
+                     flag_values=f)
+  flags.DEFINE_integer("n_best_size", 20, "Candidates kept per question in "
+                       "nbest_predictions.json.", flag_values=f)
+  flags.DEFINE_integer("max_answer_length", 30, "Longest answer, in word pieces.",
+                       flag_values=f)
+  flags.DEFINE_bool("verbose_logging", False, "Log why a prediction could not be mapped "
+                    "back to the original text.", flag_values=f)
+  flags.DEFINE_bool("version_2_with_negative", False, "SQuAD 2.0: questions may have no "
+                    "answer (is_impossible).", flag_values=f)
+  flags.DEFINE_float("null_score_diff_threshold", 0.0, "v2.0: answer \"\" when the null "
+                     "score minus the best span score exceeds this.", flag_values=f)
+  flags.DEFINE_enum("eval_language", "auto", list(squad_evaluate.LANGUAGES),
+                    "Metric for eval_results.txt: en = SQuAD, zh = CMRC2018, auto = zh "
+                    "when the gold answers are Chinese.", flag_values=f)
+  cli.define_training_flags(f)
+
+
+# ===================================================================== examples
+
+
+class SquadDataError(ValueError):
+  """A SQuAD file that cannot be read; the message names the file and question."""
+
+
+@dataclasses.dataclass
+class SquadExample:
+  """One question on one paragraph; positions are indexes into doc_tokens."""
+  qas_id: str
+  question_text: str
+  doc_tokens: list                 # the paragraph's words
+  orig_answer_text: str = None
+  start_position: int = None       # first word of the answer (training)
+  end_position: int = None         # last word of the answer (training)
+  is_impossible: bool = False
+  # Per word: whether whitespace precedes it in the paragraph (False only
+  # between words split apart at CJK characters). None: all True.
+  doc_token_follows_space: list = None
+
+
+@dataclasses.dataclass
+class InputFeatures:
+  """One window of an example, as the model sees it."""
+  unique_id: int
+  example_index: int
+  doc_span_index: int
+  tokens: list
+  token_to_orig_map: dict          # window position -> word index in doc_tokens
+  token_is_max_context: dict       # window position -> bool
+  input_ids: list
+  input_mask: list
+  segment_ids: list
+  start_position: int = None
+  end_position: int = None
+  is_impossible: bool = None
+
+
+def _is_whitespace(char):
+  """The reference's word separators (U+202F occurs in SQuAD)."""
+  return char in " \t\r\n" or ord(char) == 0x202F
+
+
+def _is_cjk_char(char):
+  # The tokenizer's CJK ranges: each such character is also one basic token.
+  return tokenization._is_cjk(ord(char))  # pylint: disable=protected-access
+
+
+def split_paragraph(text):
+  """Words of a paragraph, as the reference but one word per CJK character.
+
+  Args:
+    text: str, the paragraph ("context").
+
+  Returns:
+    (doc_tokens, char_to_word_offset, follows_space): the words; for each
+    character of `text` the index of its word (whitespace maps to the word
+    before it, -1 before the first word); for each word whether whitespace
+    precedes it.
+  """
+  split_cjk = any(_is_cjk_char(c) for c in text)
+  doc_tokens, char_to_word_offset, follows_space = [], [], []
+  new_word = after_space = True
+  for char in text:
+    if _is_whitespace(char):
+      new_word = after_space = True
+    else:
+      cjk = split_cjk and _is_cjk_char(char)
+      if new_word or cjk:
+        doc_tokens.append(char)
+        follows_space.append(after_space)
+      else:
+        doc_tokens[-1] += char
+      new_word, after_space = cjk, False   # a CJK character ends its word
+    char_to_word_offset.append(len(doc_tokens) - 1)
+  return doc_tokens, char_to_word_offset, follows_space
+
+
+def join_words(words, follows_space=None):
+  """Words back to text: a space where the paragraph had whitespace."""
+  if follows_space is None:
+    return " ".join(words)
+  pieces = []
+  for index, (word, space) in enumerate(zip(words, follows_space)):
+    pieces.append((" " if space and index else "") + word)
+  return "".join(pieces)
+
+
+def load_squad_data(path, flag_name):
+  """Reads a SQuAD-format JSON file; returns its "data" list of articles."""
+  try:
+    with tf.io.gfile.GFile(path, "rb") as reader:
+      text = reader.read().decode("utf-8-sig")
+    data = json.loads(text)
+  except UnicodeDecodeError as e:
+    raise SquadDataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
+  except json.JSONDecodeError as e:
+    raise SquadDataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
+                         f"{e.lineno} column {e.colno} (char {e.pos}).") from None
+  if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+    raise SquadDataError(f"--{flag_name}={path}: expected a SQuAD JSON object "
+                         '{"version": ..., "data": [articles]}.')
+  return data["data"]
+
+
+def _require(mapping, key, kind, where):
+  """mapping[key] if it is a `kind`, else a SquadDataError naming `where`."""
+  if not isinstance(mapping, dict) or key not in mapping:
+    raise SquadDataError(f"{where}: missing key {key!r}.")
+  if not isinstance(mapping[key], kind):
+    raise SquadDataError(f"{where}: {key!r} must be a {kind.__name__}, got "
+                         f"{type(mapping[key]).__name__}.")
+  return mapping[key]
+
+
+def _answer_span(qa, where, words, char_to_word_offset, follows_space):
+  """(answer text, start word, end word), or None when the text is not there."""
+  answer = _require(qa, "answers", list, where)[0]
+  text = _require(answer, "text", str, where + " answer 0")
+  start_char = _require(answer, "answer_start", int, where + " answer 0")
+  end_char = start_char + len(text) - 1
+  if not text or start_char < 0 or end_char >= len(char_to_word_offset):
+    logging.warning("%s: answer_start=%d with %r lies outside the context; skipped.",
+                    where, start_char, text)
+    return None
+  start, end = char_to_word_offset[start_char], char_to_word_offset[end_char]
+  # Keep only answers whose text is recovered from the words (the reference's
+  # check: a mismatch is usually odd Unicode in the data).
+  actual = join_words(words[start:end + 1], follows_space[start:end + 1])
+  if actual.find(" ".join(text.split())) == -1:
+    logging.warning("Could not find answer: %r vs. %r (%s); skipped.", actual, text, where)
+    return None
+  return text, start, end
+
+
+def _read_paragraph(paragraph, where, is_training, version_2, examples):
+  """Appends the paragraph's SquadExamples; returns how many were skipped."""
+  context = _require(paragraph, "context", str, where)
+  qas = _require(paragraph, "qas", list, where)
+  words, char_to_word_offset, follows_space = split_paragraph(context)
+  spaced = None if all(follows_space) else follows_space
+  skipped = 0
+  for qa in qas:
+    if not isinstance(qa, dict) or "id" not in qa:
+      raise SquadDataError(f"{where}: a question is missing key 'id'.")
+    q_where = f"{where}, question id {qa['id']!r}"
+    question = _require(qa, "question", str, q_where)
+    example = SquadExample(qa["id"], question, words, doc_token_follows_space=spaced)
+    if is_training:
+      example.is_impossible = bool(version_2 and qa.get("is_impossible", False))
+      if example.is_impossible:
+        example.start_position = example.end_position = -1
+        example.orig_answer_text = ""
+      elif not _require(qa, "answers", list, q_where):
+        raise SquadDataError(f"{q_where}: no answers to train on (an unanswerable "
+                             "question needs --version_2_with_negative and "
+                             '"is_impossible": true).')
+      else:
+        span = _answer_span(qa, q_where, words, char_to_word_offset, follows_space)
+        if span is None:
+          skipped += 1
+          continue
+        example.orig_answer_text, example.start_position, example.end_position = span
+    examples.append(example)
+  return skipped
+
+
+def examples_from_data(articles, is_training, version_2_with_negative=False, source="data"):
+  """SquadExamples of the "data" list of a SQuAD file, in file order.
+
+  Training examples whose answer text is not found in the paragraph are
+  skipped with a warning, as in the reference.
+  """
+  examples, skipped = [], 0
+  for a_index, article in enumerate(articles):
+    title = article.get("title", "") if isinstance(article, dict) else ""
+    a_where = f"{source}: article {a_index} ({title!r})"
+    for p_index, paragraph in enumerate(_require(article, "paragraphs", list, a_where)):
+      skipped += _read_paragraph(paragraph, f"{a_where}, paragraph {p_index}",
+                                 is_training, version_2_with_negative, examples)
+  if skipped:
+    logging.warning("%s: %d training questions skipped (answer not found in the context).",
+                    source, skipped)
+  return examples
+
+
+def read_squad_examples(input_file, is_training, version_2_with_negative=False,
+                        flag_name="train_file"):
+  """Reads a SQuAD-format JSON file into a list of SquadExample."""
+  articles = load_squad_data(input_file, flag_name)
+  return examples_from_data(articles, is_training, version_2_with_negative,
+                            source=f"--{flag_name}={input_file}")
+
+
+# ===================================================================== features
+
+
+DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
+
+
+def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
+  """Windows over the context tokens: starts `doc_stride` apart, the last reaching the end."""
+  spans = []
+  start = 0
+  while start < num_tokens:
+    length = min(num_tokens - start, max_tokens_for_doc)
+    spans.append(DocSpan(start=start, length=length))
+    if start + length == num_tokens:
+      break
+    start += min(length, doc_stride)
+  return spans
+
+
+def _check_is_max_context(doc_spans, cur_span_index, position):
+  """Whether span `cur_span_index` gives token `position` its most context.
+
+  A token seen in several windows is scored in each by
+  min(left context, right context) + 0.01 * window length; the best window
+  (the first one on ties) is where its predictions count.
+  """
+  best_score, best_index = None, None
+  for index, span in enumerate(doc_spans):
+    end = span.start + span.length - 1
+    if position < span.start or position > end:
+      continue
+    score = min(position - span.start, end - position) + 0.01 * span.length
+    if best_score is None or score > best_score:
+      best_score, best_index = score, index
+  return cur_span_index == best_index
+
+
+def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer, orig_answer_text):
+  """The smallest token span inside [input_start, input_end] spelling the answer.
+
+  Word-level spans can be too wide: for the answer "1895" in "(1895-1943)."
+  the word is the whole "(1895-1943).", whose pieces are ( 1895 - 1943 ) . ;
+  the span that tokenizes like the answer is just "1895".
+  """
+  answer = " ".join(tokenizer.tokenize(orig_answer_text))
+  for new_start in range(input_start, input_end + 1):
+    for new_end in range(input_end, new_start - 1, -1):
+      if " ".join(doc_tokens[new_start:new_end + 1]) == answer:
+        return new_start, new_end
+  return input_start, input_end
+
+
+def _tokenize_document(doc_tokens, tokenizer):
+  """Word pieces of the words, with the maps between word and piece indexes."""
+  tok_to_orig_index, orig_to_tok_index, all_doc_tokens = [], [], []
+  for index, word in enumerate(doc_tokens):
+    orig_to_tok_index.append(len(all_doc_tokens))
+    for piece in tokenizer.tokenize(word):
+      tok_to_orig_index.append(index)
+      all_doc_tokens.append(piece)
+  return tok_to_orig_index, orig_to_tok_index, all_doc_tokens
+
+
+def _answer_token_span(example, orig_to_tok_index, all_doc_tokens, tokenizer):
+  """(first, last) answer piece of a training example; (-1, -1) if impossible."""
+  if example.is_impossible:
+    return -1, -1
+  start = orig_to_tok_index[example.start_position]
+  if example.end_position < len(example.doc_tokens) - 1:
+    end = orig_to_tok_index[example.end_position + 1] - 1
+  else:
+    end = len(all_doc_tokens) - 1
+  return _improve_answer_span(all_doc_tokens, start, end, tokenizer,
+                              example.orig_answer_text)
+
+
+def _window(query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_index):
+  """tokens, segment_ids, token_to_orig_map, token_is_max_context of one window."""
+  span = doc_spans[span_index]
+  tokens = ["[CLS]"] + query_tokens + ["[SEP]"]
+  segment_ids = [0] * len(tokens)
+  token_to_orig_map, token_is_max_context = {}, {}
+  for i in range(span.length):
+    split_index = span.start + i
+    token_to_orig_map[len(tokens)] = tok_to_orig_index[split_index]
+    token_is_max_context[len(tokens)] = _check_is_max_context(doc_spans, span_index,
+                                                              split_index)
+    tokens.append(all_doc_tokens[split_index])
+    segment_ids.append(1)
+  tokens.append("[SEP]")
+  segment_ids.append(1)
+  return tokens, segment_ids, token_to_orig_map, token_is_max_context
+
+
+def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
+                  is_training):
+  """Yields the InputFeatures of every window of every example, unique_id ascending.
+
+  Training windows that do not contain the whole answer (and unanswerable
+  questions) get start_position = end_position = 0, the [CLS] token.
+  """
+  unique_id = FIRST_UNIQUE_ID
+  cached_words, document = None, None
+  for example_index, example in enumerate(examples):
+    query_tokens = tokenizer.tokenize(example.question_text)[:max_query_length]
+    if example.doc_tokens is not cached_words:   # questions share their paragraph
+      cached_words = example.doc_tokens
+      document = _tokenize_document(example.doc_tokens, tokenizer)
+    tok_to_orig_index, orig_to_tok_index, all_doc_tokens = document
+    if is_training:
+      tok_start, tok_end = _answer_token_span(example, orig_to_tok_index, all_doc_tokens,
+                                              tokenizer)
+    # The 3 are [CLS], [SEP] and [SEP].
+    max_tokens_for_doc = max_seq_length - len(query_tokens) - 3
+    doc_spans = make_doc_spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
+    for span_index, span in enumerate(doc_spans):
+      tokens, segment_ids, token_to_orig_map, token_is_max_context = _window(
+          query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_index)
+      padding = [0] * (max_seq_length - len(tokens))
+      feature = InputFeatures(
+          unique_id=unique_id, example_index=example_index, doc_span_index=span_index,
+          tokens=tokens, token_to_orig_map=token_to_orig_map,
+          token_is_max_context=token_is_max_context,
+          input_ids=tokenizer.convert_tokens_to_ids(tokens) + padding,
+          input_mask=[1] * len(tokens) + padding, segment_ids=segment_ids + padding,
+          is_impossible=example.is_impossible)
+      if is_training:
+        feature.start_position = feature.end_position = 0
+        inside = span.start <= tok_start and tok_end <= span.start + span.length - 1
+        if not example.is_impossible and inside:
+          offset = len(query_tokens) + 2 - span.start
+          feature.start_position, feature.end_position = tok_start + offset, tok_end + offset
+      yield feature
+      unique_id += 1
+
+
+def convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride,
+                                 max_query_length, is_training, output_fn):
+  """The reference's entry point: calls output_fn(InputFeatures) per window."""
+  for feature in iter_features(examples, tokenizer, max_seq_length, doc_stride,
+                               max_query_length, is_training):
+    output_fn(feature)
+
+
+def _int_feature(values):
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+class FeatureWriter:
+  """Writes InputFeatures to a TFRecord file with the reference's feature names.
+
+  Written under a temporary name and renamed by close(), so a reader never
+  sees a half-written file. Use as a context manager.
+  """
+
+  def __init__(self, filename, is_training):
+    self.filename = filename
+    self.is_training = is_training
+    self.num_features = 0
+    self._tmp = f"{filename}.tmp-{os.getpid()}"
+    self._writer = tf.io.TFRecordWriter(self._tmp)
+
+  def process_feature(self, feature):
+    values = collections.OrderedDict(
+        unique_ids=_int_feature([feature.unique_id]),
+        input_ids=_int_feature(feature.input_ids),
+        input_mask=_int_feature(feature.input_mask),
+        segment_ids=_int_feature(feature.segment_ids))
+    if self.is_training:
+      values["start_positions"] = _int_feature([feature.start_position])
+      values["end_positions"] = _int_feature([feature.end_position])
+      values["is_impossible"] = _int_feature([int(bool(feature.is_impossible))])
+    example = tf.train.Example(features=tf.train.Features(feature=values))
+    self._writer.write(example.SerializeToString())
+    self.num_features += 1
+
+  def close(self):
+    self._writer.close()
+    tf.io.gfile.rename(self._tmp, self.filename, overwrite=True)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, exc_type, exc, tb):
+    if exc_type is None:
+      self.close()
+    else:
+      self._writer.close()
+      tf.io.gfile.remove(self._tmp)
+
+
+def train_records(path, seq_length):
+  """Unbatched dataset of the parsed train.tf_record (int32 features)."""
+  spec = {
+      "unique_ids": tf.io.FixedLenFeature([], tf.int64),
+      "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "start_positions": tf.io.FixedLenFeature([], tf.int64),
+      "end_positions": tf.io.FixedLenFeature([], tf.int64),
+      "is_impossible": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+  }
+
+  def parse(record):
+    parsed = tf.io.parse_single_example(record, spec)
+    return {k: tf.cast(v, tf.int32) for k, v in parsed.items() if k != "unique_ids"}
+
+  return tf.data.TFRecordDataset(path).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def feature_chunks(features, chunk_size=4096):
+  """Prediction windows as numpy chunks for Trainer.predict."""
+  for begin in range(0, len(features), chunk_size):
+    chunk = features[begin:begin + chunk_size]
+    yield {name: np.array([getattr(f, name) for f in chunk], np.int32)
+           for name in ("input_ids", "input_mask", "segment_ids")}
+
+
+# ===================================================================== model
+
+
+class SquadTask(training.Task):
+  """BERT + a dense layer giving a start and an end logit per token (`cls/squad`)."""
+
+  # Full-length training windows: the reference's loss is a softmax over all
+  # max_seq_length positions, padding included, and cutting training batches
+  # would change it. Prediction still cuts: padding does not change the logits
+  # of real tokens.
+  train_sequence_keys = ()
+
+  def __init__(self, bert_config):
+    self.bert_config = bert_config
+
+  def build(self, compute_dtype, seed):
+    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
+    hidden = self.bert_config.hidden_size
+    # [2, H] as the reference: row 0 scores starts, row 1 ends.
+    self.output_weights = tf.Variable(
+        tf.random.stateless_truncated_normal([2, hidden], seed=[seed, 11], stddev=0.02),
+        name="cls/squad/output_weights")
+    self.output_bias = tf.Variable(tf.zeros([2]), name="cls/squad/output_bias")
+
+  def variables(self):
+    return {**self.model.variables_by_name(),
+            "cls/squad/output_weights": self.output_weights,
+            "cls/squad/output_bias": self.output_bias}
+
+  def logits(self, features, training, dropout_seed=None):
+    """float32 start and end logits, each [B, S]."""
+    output = self.model(features["input_ids"], features["input_mask"],
+                        features["segment_ids"], training=training,
+                        dropout_seed=dropout_seed)
+    sequence = tf.cast(output.sequence_output, tf.float32)                 # [B,S,H]
+    logits = tf.einsum("bsh,kh->kbs", sequence, self.output_weights)       # [2,B,S]
+    logits += self.output_bias[:, tf.newaxis, tf.newaxis]
+    return logits[0], logits[1]
+
+  def loss(self, features, training, dropout_seed):
+    # The reference's loss: softmax over every position of the window, padding
+    # included (run() keeps training windows at max_seq_length for parity).
+    start_logits, end_logits = self.logits(features, training, dropout_seed)
+    start_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=features["start_positions"], logits=start_logits)
+    end_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=features["end_positions"], logits=end_logits)
+    return tf.reduce_mean((start_loss + end_loss) / 2.0)
+
+  def predict(self, features):
+    start_logits, end_logits = self.logits(features, training=False)
+    return {"start_logits": start_logits, "end_logits": end_logits}
+
+
+# ===================================================================== predictions
+
+
+RawResult = collections.namedtuple("RawResult", ["unique_id", "start_logits", "end_logits"])
+_PrelimPrediction = collections.namedtuple(
+    "PrelimPrediction", ["feature_index", "start_index", "end_index", "start_logit",
+                         "end_logit"])
+_NbestPrediction = collections.namedtuple("NbestPrediction",
+                                          ["text", "start_logit", "end_logit"])
+
+
+def _get_best_indexes(logits, n_best_size):
+  """Indexes of the n_best_size largest logits, largest first (lower index on ties)."""
+  order = sorted(range(len(logits)), key=lambda i: logits[i], reverse=True)
+  return order[:n_best_size]
+
+
+def _compute_softmax(scores):
+  """Softmax of a list of floats (as Python floats); [] for []."""
+  if not scores:
+    return []
+  top = max(scores)
+  exps = [math.exp(s - top) for s in scores]
+  total = sum(exps)
+  return [e / total for e in exps]
+
+
+def _without_spaces(text):
+  """`text` without " ", and for each kept character its index in `text`."""
+  positions = [i for i, c in enumerate(text) if c != " "]
+  return "".join(text[i] for i in positions), positions
+
+
+def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=False):
+  """Projects a de-tokenized prediction onto the original text of its words.
+
+  `pred_text` is in tokenizer form (lower-cased, accents stripped, punctuation
+  spaced out); `orig_text` is the original words the span covers, which can
+  hold more than the answer ("Smith's" for the answer "smith"). The original
+  is tokenized the same way, the prediction is found in it, and the match is
+  carried back character by character through both texts with spaces
+  removed. When that alignment is impossible (tokenization changed the
+  number of characters) the whole `orig_text` is returned.
+
+  Args:
+    pred_text: str, e.g. "steve smith".
+    orig_text: str, e.g. "Steve Smith's".
+    do_lower_case: bool, how the model's tokenizer normalised text.
+    verbose_logging: log why a mapping failed.
+
+  Returns:
+    str, a substring of orig_text (e.g. "Steve Smith").
+  """
+  tokenizer = tokenization.BasicTokenizer(do_lower_case=do_lower_case)
+  tok_text = " ".join(tokenizer.tokenize(orig_text))
+  start = tok_text.find(pred_text)
+  if start == -1:
+    if verbose_logging:
+      logging.info("Unable to find text: %r in %r", pred_text, orig_text)
+    return orig_text
+  end = start + len(pred_text) - 1
+  orig_chars, orig_positions = _without_spaces(orig_text)
+  tok_chars, tok_positions = _without_spaces(tok_text)
+  if len(orig_chars) != len(tok_chars):
+    if verbose_logging:
+      logging.info("Length not equal after stripping spaces: %r vs %r", orig_chars,
+                   tok_chars)
+    return orig_text
+  tok_to_stripped = {position: i for i, position in enumerate(tok_positions)}
+  if start not in tok_to_stripped or end not in tok_to_stripped:
+    if verbose_logging:
+      logging.info("Couldn't map the start or end of %r in %r", pred_text, orig_text)
+    return orig_text
+  orig_start = orig_positions[tok_to_stripped[start]]
+  orig_end = orig_positions[tok_to_stripped[end]]
+  return orig_text[orig_start:orig_end + 1]
+
+
+def _prelim_predictions(features, results, n_best_size, max_answer_length, version_2):
+  """Valid spans of every window, and the null candidate of lowest score (v2.0)."""
+  prelims = []
+  null = None
+  for index, (feature, result) in enumerate(zip(features, results)):
+    if version_2:
+      score = result.start_logits[0] + result.end_logits[0]
+      if null is None or score < null.start_logit + null.end_logit:
+        null = _PrelimPrediction(index, 0, 0, result.start_logits[0], result.end_logits[0])
+    for start in _get_best_indexes(result.start_logits, n_best_size):
+      for end in _get_best_indexes(result.end_logits, n_best_size):
+        # Spans must lie in the context, start where this window has the
+        # token's best context, and not be reversed or too long.
+        if start not in feature.token_to_orig_map or end not in feature.token_to_orig_map:
+          continue
+        if not feature.token_is_max_context.get(start, False):
+          continue
+        if end < start or end - start + 1 > max_answer_length:
+          continue
+        prelims.append(_PrelimPrediction(index, start, end, result.start_logits[start],
+                                         result.end_logits[end]))
+  if null is not None:
+    prelims.append(null)
+  prelims.sort(key=lambda p: p.start_logit + p.end_logit, reverse=True)
+  return prelims, null
+
+
+def _span_text(example, feature, pred, do_lower_case, verbose_logging):
+  """The original-text answer of a span of word pieces."""
+  pieces = feature.tokens[pred.start_index:pred.end_index + 1]
+  tok_text = " ".join(pieces).replace(" ##", "").replace("##", "")
+  tok_text = " ".join(tok_text.split())
+  first = feature.token_to_orig_map[pred.start_index]
+  last = feature.token_to_orig_map[pred.end_index]
+  spaced = example.doc_token_follows_space
+  orig_text = join_words(example.doc_tokens[first:last + 1],
+                         spaced[first:last + 1] if spaced else None)
+  return get_final_text(tok_text, orig_text, do_lower_case, verbose_logging)
+
+
+def predict_example(example, features, results, n_best_size, max_answer_length,
+                    do_lower_case, version_2_with_negative=False,
+                    null_score_diff_threshold=0.0, verbose_logging=False):
+  """Answer, n-best list and (v2.0) null score difference of one question.
+
+  Args:
+    example: SquadExample.
+    features: its InputFeatures (windows), in order.
+    results: RawResult per window (logits over the window's real tokens).
+
+  Returns:
+    (prediction str, nbest list of OrderedDict(text, probability, start_logit,
+    end_logit), score_diff float or None).
+  """
+  prelims, null = _prelim_predictions(features, results, n_best_size, max_answer_length,
+                                      version_2_with_negative)
+  nbest, seen = [], set()
+  for pred in prelims:
+    if len(nbest) >= n_best_size:
+      break
+    text = ""
+    if pred.start_index > 0:    # a span, not the null answer
+      text = _span_text(example, features[pred.feature_index], pred, do_lower_case,
+                        verbose_logging)
+      if text in seen:
+        continue
+    seen.add(text)
+    nbest.append(_NbestPrediction(text, pred.start_logit, pred.end_logit))
+  if null is not None and "" not in seen:
+    nbest.append(_NbestPrediction("", null.start_logit, null.end_logit))
+  if not nbest:   # no valid span at all (e.g. an empty context): the reference's nonce
+    nbest.append(_NbestPrediction("empty", 0.0, 0.0))
+  probs = _compute_softmax([e.start_logit + e.end_logit for e in nbest])
+  nbest_json = [collections.OrderedDict(text=e.text, probability=p,
+                                        start_logit=e.start_logit, end_logit=e.end_logit)
+                for e, p in zip(nbest, probs)]
+  if not version_2_with_negative:
+    return nbest_json[0]["text"], nbest_json, None
+  best_span = next((e for e in nbest if e.text), None)
+  if best_span is None:
+    return "", nbest_json, _LARGE_SCORE
+  null_score = null.start_logit + null.end_logit if null else _LARGE_SCORE
+  score_diff = null_score - best_span.start_logit - best_span.end_logit
+  prediction = "" if score_diff > null_score_diff_threshold else best_span.text
+  return prediction, nbest_json, score_diff
+
+
+def compute_predictions(all_examples, all_features, all_results, n_best_size,
+                        max_answer_length, do_lower_case, version_2_with_negative=False,
+                        null_score_diff_threshold=0.0, verbose_logging=False):
+  """Predictions of every example: (predictions, nbest, null_odds) OrderedDicts by qas_id."""
+  by_example = collections.defaultdict(list)
+  results = {r.unique_id: r for r in all_results}
+  for feature in all_features:
+    by_example[feature.example_index].append(feature)
+  predictions = collections.OrderedDict()
+  nbest = collections.OrderedDict()
+  null_odds = collections.OrderedDict()
+  for index, example in enumerate(all_examples):
+    features = by_example[index]
+    prediction, nbest_json, score_diff = predict_example(
+        example, features, [results[f.unique_id] for f in features], n_best_size,
+        max_answer_length, do_lower_case, version_2_with_negative,
+        null_score_diff_threshold, verbose_logging)
+    predictions[example.qas_id] = prediction
+    nbest[example.qas_id] = nbest_json
+    if version_2_with_negative:
+      null_odds[example.qas_id] = score_diff
+  return predictions, nbest, null_odds
+
+
+def write_json(path, data):
+  """json.dumps(data, indent=4) + "\\n" as the reference, via a temporary file."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    writer.write(json.dumps(data, indent=4) + "\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def write_predictions(all_examples, all_features, all_results, n_best_size,
+                      max_answer_length, do_lower_case, output_prediction_file,
+                      output_nbest_file, output_null_log_odds_file,
+                      version_2_with_negative=False, null_score_diff_threshold=0.0,
+                      verbose_logging=False):
+  """The reference's entry point: computes and writes the prediction files."""
+  predictions, nbest, null_odds = compute_predictions(
+      all_examples, all_features, all_results, n_best_size, max_answer_length,
+      do_lower_case, version_2_with_negative, null_score_diff_threshold, verbose_logging)
+  write_json(output_prediction_file, predictions)
+  write_json(output_nbest_file, nbest)
+  if version_2_with_negative:
+    write_json(output_null_log_odds_file, null_odds)
+  return predictions, nbest, null_odds
+
+
+# ===================================================================== the run
+
+
+def validate_flags(f):
+  """The reference's validate_flags_or_throw and more, before any work."""
+  if not (f.do_train or f.do_predict):
+    raise cli.UsageError("At least one of --do_train or --do_predict must be True.")
+  if not f.output_dir:
+    raise cli.UsageError("--output_dir is required.")
+  cli.require_file(f.vocab_file, "vocab_file")
+  cli.require_file(f.bert_config_file, "bert_config_file")
+  if f.do_train:
+    cli.require_file(f.train_file, "train_file")
+  if f.do_predict:
+    cli.require_file(f.predict_file, "predict_file")
+  if f.init_checkpoint:
+    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
+  elif not f.do_train:
+    raise cli.UsageError("--do_predict without --do_train needs --init_checkpoint "
+                         "(a fine-tuned SQuAD checkpoint or its folder).")
+  for name in ("max_seq_length", "max_query_length", "doc_stride", "predict_batch_size",
+               "n_best_size", "max_answer_length"):
+    if getattr(f, name) <= 0:
+      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+  if f.max_seq_length <= f.max_query_length + 3:
+    raise cli.UsageError(
+        f"--max_seq_length={f.max_seq_length} must be greater than --max_query_length="
+        f"{f.max_query_length} + 3 ([CLS] and two [SEP]) to leave room for the context.")
+  room = f.max_seq_length - f.max_query_length - 3
+  if f.doc_stride >= room:
+    raise cli.UsageError(
+        f"--doc_stride={f.doc_stride} must be less than --max_seq_length - "
+        f"--max_query_length - 3 = {room}: consecutive windows must overlap, or an "
+        "answer across a window boundary is never seen whole. Lower --doc_stride or "
+        "raise --max_seq_length.")
+  if f.do_train and f.num_train_epochs <= 0:
+    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+  if not 0.0 <= f.warmup_proportion <= 1.0:
+    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+
+
+def _train_steps(f, num_examples):
+  """(num_train_steps, num_warmup_steps) from questions, as the reference counted."""
+  if not f.do_train:
+    return 1, 0
+  num_train_steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
+  if num_train_steps < 1:
+    raise cli.UsageError(
+        f"{num_examples} training questions x --num_train_epochs={f.num_train_epochs} "
+        f"make less than one batch of --train_batch_size={f.train_batch_size}; lower "
+        "the batch size or add data.")
+  return num_train_steps, int(num_train_steps * f.warmup_proportion)
+
+
+def train(trainer, f, train_examples, tokenizer):
+  """Writes train.tf_record and fine-tunes."""
+  path = os.path.join(f.output_dir, "train.tf_record")
+  with FeatureWriter(path, is_training=True) as writer:
+    convert_examples_to_features(train_examples, tokenizer, f.max_seq_length,
+                                 f.doc_stride, f.max_query_length, True,
+                                 writer.process_feature)
+  num_features = writer.num_features
+  logging.info("Training: %d questions, %d windows, batch %d, %d steps.",
+               len(train_examples), num_features, f.train_batch_size,
+               trainer.config.num_train_steps)
+
+  def dataset_fn(ctx, batch_size, consumed):
+    return training.training_dataset(train_records(path, f.max_seq_length), num_features,
+                                     batch_size, f.seed, consumed, input_context=ctx)
+
+  trainer.train(dataset_fn)
+
+
+def predict(trainer, f, examples, features, articles):
+  """Runs the model on every window, decodes, scores, writes the result files."""
+  if trainer.chief:   # the reference's cache of the prediction windows, for its tools
+    with FeatureWriter(os.path.join(f.output_dir, "eval.tf_record"), False) as writer:
+      for feature in features:
+        writer.process_feature(feature)
+  logging.info("Predicting: %d questions, %d windows, batch %d.", len(examples),
+               len(features), f.predict_batch_size)
+  outputs = trainer.predict(feature_chunks(features), f.predict_batch_size)
+  results = [RawResult(feature.unique_id,
+                       outputs["start_logits"][i, :len(feature.tokens)].tolist(),
+                       outputs["end_logits"][i, :len(feature.tokens)].tolist())
+             for i, feature in enumerate(features)]
+  predictions, nbest, null_odds = compute_predictions(
+      examples, features, results, f.n_best_size, f.max_answer_length, f.do_lower_case,
+      f.version_2_with_negative, f.null_score_diff_threshold, f.verbose_logging)
+  eval_results = None
+  if squad_evaluate.has_gold_answers(articles):
+    eval_results = squad_evaluate.evaluate(
+        articles, predictions, null_odds if f.version_2_with_negative else None,
+        language=f.eval_language, version_2=True if f.version_2_with_negative else None)
+    logging.info("***** Eval results *****  %s", training.format_results(eval_results))
+  if not trainer.chief:
+    return
+  write_json(os.path.join(f.output_dir, "predictions.json"), predictions)
+  write_json(os.path.join(f.output_dir, "nbest_predictions.json"), nbest)
+  if f.version_2_with_negative:
+    write_json(os.path.join(f.output_dir, "null_odds.json"), null_odds)
+  if eval_results is not None:
+    training.write_results(os.path.join(f.output_dir, "eval_results.txt"), eval_results)
+  logging.info("Wrote predictions of %d questions to %s", len(predictions), f.output_dir)
+
+
+def run(f):
+  """Train and/or predict as the flags say (parsed flags `f`)."""
+  validate_flags(f)
+  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
+  modeling.check_sequence_length(bert_config, f.max_seq_length)
+  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
+  if len(tokenizer.vocab) != bert_config.vocab_size:
+    raise cli.UsageError(
+        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
+        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
+        "to different models.")
+  # Read and convert every input before writing anything: bad data leaves no output.
+  train_examples = predict_examples = predict_features = articles = None
+  if f.do_train:
+    train_examples = read_squad_examples(f.train_file, True, f.version_2_with_negative)
+    if not train_examples:
+      raise cli.UsageError(f"--train_file={f.train_file} holds no usable training question.")
+    random.Random(12345).shuffle(train_examples)   # the reference's order
+  if f.do_predict:
+    articles = load_squad_data(f.predict_file, "predict_file")
+    predict_examples = examples_from_data(articles, False,
+                                          source=f"--predict_file={f.predict_file}")
+    predict_features = list(iter_features(predict_examples, tokenizer, f.max_seq_length,
+                                          f.doc_stride, f.max_query_length, False))
+  num_train_steps, num_warmup_steps = _train_steps(f, len(train_examples or []))
+  config = cli.training_config(f, num_train_steps, num_warmup_steps)
+  trainer = training.Trainer(SquadTask(bert_config), config, cli.strategy_from_flags(f))
+  state = trainer.restore(f.init_checkpoint)
+  if not f.do_train and state != "resumed" and (
+      "cls/squad/output_weights" not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
+    raise cli.UsageError(
+        f"--init_checkpoint={f.init_checkpoint} has no SQuAD head "
+        "(cls/squad/output_weights): it is a pre-trained model, not one fine-tuned on "
+        "SQuAD; add --do_train=true.")
+  tf.io.gfile.makedirs(f.output_dir)
+  if f.do_train:
+    train(trainer, f, train_examples, tokenizer)
+  if f.do_predict:
+    predict(trainer, f, predict_examples, predict_features, articles)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  run(FLAGS)
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)

@@ -1,0 +1,387 @@
+"""SQuAD v1.1 / v2.0 and CMRC2018 scoring, written from the official metrics' definitions.
+
+English (the official SQuAD scripts' semantics):
+  * an answer is normalised by lower-casing, deleting ASCII punctuation
+    (`string.punctuation`), deleting the articles a/an/the as whole words and
+    collapsing whitespace;
+  * exact match is equality of normalised strings; F1 is the harmonic mean of
+    precision and recall of the bag (multiset) of normalised tokens; a question
+    scores the maximum over its gold answers;
+  * v2.0: gold answers that normalise to "" are dropped and a question left with
+    none has the single gold answer "" (no answer): an empty prediction scores
+    1 there and 0 elsewhere. Figures are split into HasAns/NoAns and, given the
+    no-answer scores (`null_odds.json`), the best no-answer threshold is found
+    by sweeping it over the sorted scores.
+
+Chinese (the CMRC2018 evaluation's semantics):
+  * text is lower-cased and punctuation and whitespace are deleted; exact match
+    compares what is left;
+  * for F1 every CJK character is one segment and every run of other
+    characters one word; F1 takes the longest common *contiguous* run of
+    segments (as CMRC's `find_lcs`) as the overlap. CMRC split non-CJK runs with
+    nltk.word_tokenize and deleted only its own list of punctuation; here runs
+    are split on whitespace and every Unicode punctuation character is deleted,
+    so no dependency is needed (scores differ only on unusual symbols).
+
+The language is chosen from the gold answers (`language="auto"`: Chinese when
+most answered questions have a CJK character in a gold answer) or forced.
+
+Usage, like the official scripts:
+  python squad_evaluate.py dev-v1.1.json predictions.json
+  python squad_evaluate.py dev-v2.0.json predictions.json --na_prob_file null_odds.json
+"""
+
+import argparse
+import collections
+import json
+import re
+import string
+import sys
+import unicodedata
+
+import tokenization
+
+LANGUAGES = ("auto", "en", "zh")
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+# Symbols CMRC's script deletes that are not Unicode punctuation (category S*).
+_CMRC_SYMBOLS = frozenset("^`+=~～")
+
+
+class EvaluationError(ValueError):
+  """Unreadable data or predictions; the message names the file and the problem."""
+
+
+def contains_cjk(text):
+  """True if `text` has a CJK ideograph (the tokenizer's ranges)."""
+  return any(tokenization._is_cjk(ord(c)) for c in text)  # pylint: disable=protected-access
+
+
+# --------------------------------------------------------------------- English
+
+
+def normalize_answer(text):
+  """Lower case, no ASCII punctuation, no articles, single spaces (official SQuAD)."""
+  text = "".join(c for c in text.lower() if c not in _ASCII_PUNCTUATION)
+  text = _ARTICLES.sub(" ", text)
+  return " ".join(text.split())
+
+
+def exact_match_score(prediction, gold):
+  """1 if the normalised strings are equal, else 0."""
+  return int(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def _f1_from_overlap(num_same, num_predicted, num_gold):
+  if num_predicted == 0 or num_gold == 0:
+    # Only "no answer" matches "no answer" (SQuAD v2.0).
+    return float(num_predicted == num_gold)
+  if num_same == 0:
+    return 0.0
+  precision = num_same / num_predicted
+  recall = num_same / num_gold
+  return 2 * precision * recall / (precision + recall)
+
+
+def f1_score(prediction, gold):
+  """Token F1 of the normalised strings, overlap counted as a multiset."""
+  predicted = normalize_answer(prediction).split()
+  golden = normalize_answer(gold).split()
+  common = collections.Counter(predicted) & collections.Counter(golden)
+  return _f1_from_overlap(sum(common.values()), len(predicted), len(golden))
+
+
+# --------------------------------------------------------------------- Chinese
+
+
+def _is_zh_punctuation(char):
+  return (char in _ASCII_PUNCTUATION or char in _CMRC_SYMBOLS or
+          unicodedata.category(char).startswith("P"))
+
+
+def normalize_answer_zh(text):
+  """Lower case without punctuation and whitespace (CMRC2018 exact match)."""
+  return "".join(c for c in text.lower() if not (c.isspace() or _is_zh_punctuation(c)))
+
+
+def segment_zh(text):
+  """CMRC2018 segments: each CJK character, and each run of other characters.
+
+  Punctuation is deleted first, so it neither counts nor splits a word.
+  """
+  segments = []
+  word = ""
+  for char in text.lower():
+    if _is_zh_punctuation(char):
+      continue
+    if char.isspace() or tokenization._is_cjk(ord(char)):  # pylint: disable=protected-access
+      if word:
+        segments.append(word)
+      word = ""
+      if not char.isspace():
+        segments.append(char)
+    else:
+      word += char
+  if word:
+    segments.append(word)
+  return segments
+
+
+def _longest_common_run(a, b):
+  """Length of the longest common contiguous subsequence of lists a and b."""
+  best = 0
+  previous = [0] * (len(b) + 1)
+  for x in a:
+    current = [0] * (len(b) + 1)
+    for j, y in enumerate(b):
+      if x == y:
+        current[j + 1] = previous[j] + 1
+        best = max(best, current[j + 1])
+    previous = current
+  return best
+
+
+def exact_match_score_zh(prediction, gold):
+  return int(normalize_answer_zh(prediction) == normalize_answer_zh(gold))
+
+
+def f1_score_zh(prediction, gold):
+  """CMRC2018 F1: overlap = longest common run of segments."""
+  predicted, golden = segment_zh(prediction), segment_zh(gold)
+  return _f1_from_overlap(_longest_common_run(predicted, golden), len(predicted), len(golden))
+
+
+SCORERS = {"en": (exact_match_score, f1_score, normalize_answer),
+           "zh": (exact_match_score_zh, f1_score_zh, normalize_answer_zh)}
+
+
+# --------------------------------------------------------------------- data sets
+
+
+def _questions(dataset):
+  for article in dataset:
+    for paragraph in article.get("paragraphs", []):
+      yield from paragraph.get("qas", [])
+
+
+def gold_answers(dataset, language="en"):
+  """{question id: [gold answer texts]} in file order; [""] for no-answer questions.
+
+  Args:
+    dataset: the "data" list of a SQuAD-format JSON file.
+    language: "en" or "zh", the normalisation that decides an empty answer.
+  """
+  normalize = SCORERS[language][2]
+  golds = collections.OrderedDict()
+  for qa in _questions(dataset):
+    texts = [a["text"] for a in qa.get("answers", []) if normalize(a["text"])]
+    golds[qa["id"]] = texts or [""]
+  return golds
+
+
+def has_answer_map(dataset):
+  """{question id: bool}: whether its "answers" list is non-empty (official v2.0)."""
+  return {qa["id"]: bool(qa.get("answers")) for qa in _questions(dataset)}
+
+
+def detect_language(dataset):
+  """"zh" if most answered questions have a CJK character in a gold answer, else "en"."""
+  answered = cjk = 0
+  for qa in _questions(dataset):
+    texts = [a.get("text", "") for a in qa.get("answers", [])]
+    if texts:
+      answered += 1
+      cjk += any(contains_cjk(t) for t in texts)
+  return "zh" if cjk * 2 > answered else "en"
+
+
+def has_gold_answers(dataset):
+  """True if every question has an "answers" list and at least one is not empty."""
+  answers = [qa.get("answers") for qa in _questions(dataset)]
+  return (bool(answers) and all(isinstance(a, list) for a in answers) and
+          any(answers))
+
+
+# --------------------------------------------------------------------- scoring
+
+
+def raw_scores(golds, predictions, language):
+  """Per-question exact match and F1 (0..1) of the predictions as written.
+
+  A question without a prediction scores 0 (as the official v1.1 script).
+  """
+  exact_fn, f1_fn, _ = SCORERS[language]
+  exact, f1 = {}, {}
+  for qid, answers in golds.items():
+    prediction = predictions.get(qid)
+    if prediction is None:
+      exact[qid] = f1[qid] = 0.0
+      continue
+    exact[qid] = max(exact_fn(prediction, a) for a in answers)
+    f1[qid] = max(f1_fn(prediction, a) for a in answers)
+  return exact, f1
+
+
+def apply_no_answer_threshold(scores, na_probs, has_answer, threshold):
+  """Scores when every question with na_prob > threshold is answered with ""."""
+  return {qid: (float(not has_answer[qid]) if na_probs[qid] > threshold else score)
+          for qid, score in scores.items()}
+
+
+def best_threshold(predictions, scores, na_probs, has_answer):
+  """Best total score (0..100) over no-answer thresholds, and that threshold.
+
+  Starts from "every question answered with no answer" and answers questions
+  one by one in increasing order of na_prob, keeping the best running total.
+  """
+  current = best = sum(1 for qid in scores if not has_answer[qid])
+  threshold = 0.0
+  for qid in sorted(scores, key=lambda q: na_probs[q]):
+    if has_answer[qid]:
+      current += scores[qid]
+    elif predictions.get(qid):
+      current -= 1
+    if current > best:
+      best, threshold = current, na_probs[qid]
+  return 100.0 * best / len(scores), threshold
+
+
+def _mean(scores, qids):
+  return 100.0 * sum(scores[q] for q in qids) / len(qids)
+
+
+def evaluate(dataset, predictions, na_probs=None, na_prob_thresh=None, language="auto",
+             version_2=None):
+  """Scores predictions against a SQuAD-format data set.
+
+  Args:
+    dataset: the "data" list of the JSON file with gold answers.
+    predictions: {question id: answer text} ("" = no answer).
+    na_probs: optional {question id: no-answer score} (null_odds.json); enables
+      the best-threshold search.
+    na_prob_thresh: optional float; questions with na_prob above it count as
+      answered with "" (the official v2.0 script's --na-prob-thresh). None scores
+      the predictions as written.
+    language: "auto", "en" or "zh" (see the module docstring).
+    version_2: report the v2.0 figures; None: if na_probs is given or a
+      question has no answer.
+
+  Returns:
+    OrderedDict with exact_match and f1 (0..100); with version_2 also total,
+    HasAns_*/NoAns_* (exact, f1, total) and, with na_probs, best_exact,
+    best_exact_thresh, best_f1, best_f1_thresh.
+  """
+  if language not in LANGUAGES:
+    raise EvaluationError(f"language={language!r} must be one of {', '.join(LANGUAGES)}.")
+  if language == "auto":
+    language = detect_language(dataset)
+  golds = gold_answers(dataset, language)
+  if not golds:
+    raise EvaluationError("The data set holds no questions.")
+  has_answer = has_answer_map(dataset)
+  if na_probs is not None:
+    missing = [qid for qid in golds if qid not in na_probs]
+    if missing:
+      raise EvaluationError(f"The no-answer scores have no entry for question id "
+                            f"{missing[0]!r} ({len(missing)} questions lack one).")
+  exact_raw, f1_raw = raw_scores(golds, predictions, language)
+  exact, f1 = exact_raw, f1_raw
+  if na_probs is not None and na_prob_thresh is not None:
+    exact = apply_no_answer_threshold(exact_raw, na_probs, has_answer, na_prob_thresh)
+    f1 = apply_no_answer_threshold(f1_raw, na_probs, has_answer, na_prob_thresh)
+  qids = list(golds)
+  results = collections.OrderedDict(exact_match=_mean(exact, qids), f1=_mean(f1, qids))
+  if version_2 is None:
+    version_2 = na_probs is not None or not all(has_answer.values())
+  if not version_2:
+    return results
+  results["total"] = len(qids)
+  for name, subset in (("HasAns", [q for q in qids if has_answer[q]]),
+                       ("NoAns", [q for q in qids if not has_answer[q]])):
+    if subset:
+      results[f"{name}_exact"] = _mean(exact, subset)
+      results[f"{name}_f1"] = _mean(f1, subset)
+      results[f"{name}_total"] = len(subset)
+  if na_probs is not None:
+    results["best_exact"], results["best_exact_thresh"] = best_threshold(
+        predictions, exact_raw, na_probs, has_answer)
+    results["best_f1"], results["best_f1_thresh"] = best_threshold(
+        predictions, f1_raw, na_probs, has_answer)
+  return results
+
+
+def official_layout(results):
+  """The official scripts' key names: v1.1 exact_match/f1; v2.0 exact/f1/total/..."""
+  if "total" not in results:
+    return collections.OrderedDict((k, results[k]) for k in ("exact_match", "f1"))
+  out = collections.OrderedDict(exact=results["exact_match"])
+  out.update((k, v) for k, v in results.items() if k != "exact_match")
+  return out
+
+
+# --------------------------------------------------------------------- files
+
+
+def load_json(path, what):
+  """Reads a UTF-8 JSON file; errors name the file and the position of the problem."""
+  try:
+    with open(path, "rb") as reader:
+      text = reader.read().decode("utf-8-sig")
+    return json.loads(text)
+  except OSError as e:
+    raise EvaluationError(f"{what} {path}: cannot read it ({e.strerror}).") from None
+  except UnicodeDecodeError as e:
+    raise EvaluationError(f"{what} {path}: not UTF-8 text (byte {e.start}).") from None
+  except json.JSONDecodeError as e:
+    raise EvaluationError(f"{what} {path}: not valid JSON: {e.msg} at line {e.lineno} "
+                          f"column {e.colno} (char {e.pos}).") from None
+
+
+def _load_mapping(path, what):
+  data = load_json(path, what)
+  if not isinstance(data, dict):
+    raise EvaluationError(f"{what} {path}: expected a JSON object "
+                          "{question id: value}, got " + type(data).__name__ + ".")
+  return data
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      description="SQuAD v1.1/v2.0 and CMRC2018 evaluation (official metrics).")
+  parser.add_argument("data_file", help="SQuAD-format JSON with gold answers.")
+  parser.add_argument("pred_file", help="predictions.json: {question id: answer}.")
+  parser.add_argument("--na_prob_file", "--na-prob-file", "-n", default=None,
+                      help="null_odds.json: no-answer scores (v2.0 threshold search).")
+  parser.add_argument("--na_prob_thresh", "--na-prob-thresh", "-t", type=float, default=1.0,
+                      help="With --na_prob_file: answer \"\" where the score exceeds "
+                           "this (the official default, 1.0).")
+  parser.add_argument("--eval_language", choices=LANGUAGES, default="auto",
+                      help="en: SQuAD metrics; zh: CMRC2018 metrics; auto: by the answers.")
+  parser.add_argument("--out_file", "--out-file", "-o", default=None,
+                      help="Also write the JSON metrics here.")
+  args = parser.parse_args(argv)
+  try:
+    data = load_json(args.data_file, "data file")
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+      raise EvaluationError(f"data file {args.data_file}: expected a SQuAD JSON object "
+                            '{"version": ..., "data": [articles]}.')
+    predictions = _load_mapping(args.pred_file, "predictions file")
+    na_probs = (_load_mapping(args.na_prob_file, "no-answer file")
+                if args.na_prob_file else None)
+    results = evaluate(data["data"], predictions, na_probs,
+                       args.na_prob_thresh if na_probs is not None else None,
+                       args.eval_language)
+  except (EvaluationError, KeyError, TypeError) as e:
+    message = e if isinstance(e, EvaluationError) else f"malformed data file: {e!r}"
+    print(f"squad_evaluate.py: error: {message}", file=sys.stderr)
+    return 1
+  text = json.dumps(official_layout(results), indent=2 if "total" in results else None)
+  print(text)
+  if args.out_file:
+    with open(args.out_file, "w", encoding="utf-8") as writer:
+      writer.write(text + "\n")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
