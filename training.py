@@ -169,28 +169,30 @@ class Task:
 
 
 def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multiple=1):
-  """Cuts [B, S] features to the longest real sequence in the batch.
+  """Cuts [..., S] features to the longest real sequence in the batch.
 
   Padding positions are masked out of attention, so the outputs at real
   positions do not change; the work drops with the padding.
 
   Args:
-    features: dict of Tensors; those of rank 2 with the same second dimension
-      as `features[length_key]` (or named in `sequence_keys`) are trimmed.
-    length_key: int Tensor [B, S] with 1 on real tokens.
+    features: dict of Tensors; those named in `sequence_keys` (default: every
+      one with the rank and last dimension of `features[length_key]`) are cut
+      along their last axis.
+    length_key: int Tensor [B, ..., S] with 1 on real tokens (e.g. [B, S], or
+      [B, num_choices, S]).
     multiple: round the length up to a multiple of this (fewer distinct shapes).
   """
   mask = features[length_key]
-  full = tf.shape(mask)[1]
-  longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
-  longest = (longest + multiple - 1) // multiple * multiple
-  keys = sequence_keys if sequence_keys is not None else [k for k, v in features.items()
-                           if v.shape.rank == 2 and v.shape[1] == mask.shape[1]]
+  full = tf.shape(mask)[-1]
+  longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)), 1)
+  longest = tf.minimum((longest + multiple - 1) // multiple * multiple, full)
+  if sequence_keys is None:
+    sequence_keys = [k for k, v in features.items()
+                     if v.shape.rank == mask.shape.rank and v.shape[-1] == mask.shape[-1]]
   trimmed = dict(features)
-  for key in keys:
-    if key not in features:
-      continue
-    trimmed[key] = features[key][:, :tf.minimum(longest, full)]
+  for key in sequence_keys:
+    if key in features:
+      trimmed[key] = features[key][..., :longest]
   return trimmed
 
 

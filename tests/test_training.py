@@ -293,3 +293,17 @@ def test_data_order_does_not_depend_on_the_global_seed():
     orders.append(np.stack(list(dataset.take(6).as_numpy_iterator())))
   np.testing.assert_array_equal(orders[1], orders[0])
   np.testing.assert_array_equal(orders[2], orders[0])
+
+
+def test_trim_to_longest_cuts_the_last_axis_of_choice_features():
+  mask = np.zeros((2, 3, 8), np.int32)
+  mask[0, 1, :5] = 1
+  mask[1, 2, :3] = 1
+  features = {"input_mask": tf.constant(mask), "input_ids": tf.constant(mask * 7),
+              "label_ids": tf.constant([1, 2])}
+  cut = training.trim_to_longest(features, sequence_keys=("input_mask", "input_ids"))
+  assert cut["input_ids"].shape == (2, 3, 5)
+  np.testing.assert_array_equal(cut["input_ids"], mask[..., :5] * 7)
+  assert cut["label_ids"].shape == (2,)
+  rounded = training.trim_to_longest(features, multiple=4)
+  assert rounded["input_mask"].shape == (2, 3, 8)

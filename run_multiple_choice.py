@@ -1,0 +1,383 @@
+"""BERT fine-tuning for multiple choice: SWAG (the BERT paper's setup) and your own data.
+
+Each choice i of an example is `[CLS] context [SEP] prefix ending_i [SEP]`; BERT
+reads every choice, one shared vector scores its pooled output, and a softmax
+over the choices gives the answer.
+
+  python run_multiple_choice.py --do_train=true --do_eval=true \
+    --data_dir=$SWAG_DIR --vocab_file=$BERT_BASE_DIR/vocab.txt \
+    --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+    --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt --max_seq_length=128 \
+    --train_batch_size=16 --learning_rate=2e-5 --num_train_epochs=3.0 --output_dir=$OUT
+
+Files: SWAG's train.csv / val.csv / test.csv (columns sent1, sent2, ending0..,
+label), or JSON lines (.jsonl/.json) of
+{"context": ..., "prefix" (or "question"): ..., "endings": [...], "label": k}.
+"""
+
+import dataclasses
+import json
+import os
+
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import checkpoint_utils
+import classifier_data
+import cli
+import modeling
+import tokenization
+import training
+
+FLAGS = flags.FLAGS
+FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
+
+
+def define_flags():
+  """Defines the command-line flags (called only when run as a script)."""
+  flags.DEFINE_string("data_dir", None, "Folder with the SWAG .csv (or .jsonl) files.")
+  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.")
+  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.")
+  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
+  flags.DEFINE_integer("max_seq_length", 128, "Tokens per choice after WordPiece, "
+                       "with [CLS]/[SEP]; longer inputs are truncated.")
+  flags.DEFINE_integer("num_choices", 4, "Candidate endings per example.")
+  flags.DEFINE_bool("do_train", False, "Fine-tune on the training set.")
+  flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set; writes eval_results.txt.")
+  flags.DEFINE_bool("do_predict", False, "Predict the test set; writes test_results.tsv.")
+  flags.DEFINE_integer("eval_batch_size", 8, "Examples per evaluation batch.")
+  flags.DEFINE_integer("predict_batch_size", 8, "Examples per prediction batch.")
+  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.")
+  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.")
+  flags.DEFINE_string("train_file", "train.csv", "Training file in data_dir.")
+  flags.DEFINE_string("dev_file", "val.csv", "Dev file in data_dir.")
+  flags.DEFINE_string("test_file", "test.csv", "Test file in data_dir.")
+  cli.define_training_flags()
+
+
+# ------------------------------------------------------------------------ data
+
+
+@dataclasses.dataclass
+class MultipleChoiceExample:
+  """One question: a context, an ending prefix and the candidate endings."""
+  guid: str
+  context: str
+  prefix: str
+  endings: list          # num_choices str
+  label: int = 0         # index of the right ending (0 for unlabeled test data)
+
+
+def _check_label(value, num_choices, path, line):
+  try:
+    label = int(str(value).strip())
+  except ValueError:
+    label = None
+  if label is None or not 0 <= label < num_choices:
+    raise classifier_data.DataError(
+        f"{path}, line {line}: label {value!r} is not a choice index in "
+        f"0..{num_choices - 1} (--num_choices={num_choices}).")
+  return label
+
+
+def read_swag_csv(path, num_choices, labeled, split):
+  """Examples of a SWAG CSV file (header with sent1, sent2, ending0.., label)."""
+  rows = classifier_data.read_rows(path, delimiter=",", quotechar='"',
+                                   expected="a SWAG CSV file")
+  if not rows:
+    raise classifier_data.DataError(f"{path}: the file is empty; expected a SWAG CSV file.")
+  header = rows[0]
+  endings = [c for c in header if c.startswith("ending")]
+  required = ["sent1", "sent2"] + [f"ending{i}" for i in range(num_choices)]
+  required += ["label"] if labeled else []
+  missing = [c for c in required if c not in header]
+  if missing or len(endings) != num_choices:
+    raise classifier_data.DataError(
+        f"{path}, line 1: the header {','.join(header)} needs the columns "
+        f"{','.join(required)} and exactly {num_choices} ending columns "
+        f"(--num_choices={num_choices}); missing: {','.join(missing) or 'none'}.")
+  column = {name: header.index(name) for name in required}
+  examples = []
+  for row in rows[1:]:
+    if len(row) < len(header):
+      raise classifier_data.DataError(
+          f"{path}, line {row.line_number}: {len(row)} columns, the header has "
+          f"{len(header)}.")
+    label = (_check_label(row[column["label"]], num_choices, path, row.line_number)
+             if labeled else 0)
+    examples.append(MultipleChoiceExample(
+        f"{split}-{len(examples)}", row[column["sent1"]], row[column["sent2"]],
+        [row[column[f"ending{i}"]] for i in range(num_choices)], label))
+  return examples
+
+
+def read_json_lines(path, num_choices, labeled, split):
+  """Examples of a JSON-lines file of {context, prefix|question, endings, label}."""
+  with tf.io.gfile.GFile(path) as reader:
+    lines = reader.read().splitlines()
+  examples = []
+  for n, line in enumerate(lines, start=1):
+    if not line.strip():
+      continue
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError as e:
+      raise classifier_data.DataError(f"{path}, line {n}: invalid JSON: {e.msg}") from None
+    endings = record.get("endings") if isinstance(record, dict) else None
+    if not isinstance(endings, list) or "context" not in record or (
+        labeled and "label" not in record):
+      raise classifier_data.DataError(
+          f"{path}, line {n}: expected an object with context, endings"
+          f"{', label' if labeled else ''} (and prefix or question).")
+    if len(endings) != num_choices:
+      raise classifier_data.DataError(
+          f"{path}, line {n}: {len(endings)} endings; --num_choices={num_choices}.")
+    label = _check_label(record["label"], num_choices, path, n) if labeled else 0
+    prefix = record.get("prefix", record.get("question", ""))
+    examples.append(MultipleChoiceExample(f"{split}-{len(examples)}", record["context"],
+                                          prefix or "", [str(e) for e in endings], label))
+  return examples
+
+
+def read_examples(data_dir, file_name, num_choices, labeled, split):
+  """The examples of data_dir/file_name; raises DataError for a bad or empty file."""
+  path = os.path.join(data_dir, file_name)
+  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    raise classifier_data.DataError(
+        f"{path}: file not found (--{split}_file={file_name}); expected a SWAG CSV "
+        "or a .jsonl file.")
+  reader = (read_json_lines if file_name.endswith((".jsonl", ".json")) else read_swag_csv)
+  examples = reader(path, num_choices, labeled, split)
+  if not examples:
+    raise classifier_data.DataError(f"{path}: no examples in the file.")
+  return examples
+
+
+def convert_example(example, max_seq_length, tokenizer):
+  """{input_ids, input_mask, segment_ids}: int32 [num_choices, max_seq_length] each."""
+  rows = {key: [] for key in FEATURE_KEYS}
+  context = tokenizer.tokenize(example.context)
+  for ending in example.endings:
+    tokens_a = list(context)
+    tokens_b = tokenizer.tokenize(f"{example.prefix} {ending}".strip())
+    # Account for [CLS], [SEP], [SEP]; the longer side loses tokens first, as
+    # run_classifier's pairs.
+    while len(tokens_a) + len(tokens_b) > max_seq_length - 3:
+      (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
+    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
+    padding = [0] * (max_seq_length - len(tokens))
+    rows["input_ids"].append(tokenizer.convert_tokens_to_ids(tokens) + padding)
+    rows["input_mask"].append([1] * len(tokens) + padding)
+    rows["segment_ids"].append([0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
+                               + padding)
+  return {key: np.array(value, np.int32) for key, value in rows.items()}
+
+
+def convert_examples(examples, max_seq_length, tokenizer):
+  """Features of all examples: int32 [N, C, S] arrays and label_ids [N]."""
+  features = [convert_example(e, max_seq_length, tokenizer) for e in examples]
+  arrays = {key: np.stack([f[key] for f in features]) for key in FEATURE_KEYS}
+  arrays["label_ids"] = np.array([e.label for e in examples], np.int32)
+  return arrays
+
+
+# ------------------------------------------------------------------------ model
+
+
+class MultipleChoiceTask(training.Task):
+  """BERT on every choice + dropout + one shared vector scoring the pooled output."""
+
+  sequence_keys = FEATURE_KEYS   # [B, C, S]: cut along the last axis
+
+  def __init__(self, bert_config):
+    self.bert_config = bert_config
+
+  def build(self, compute_dtype, seed):
+    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
+    self.output_weights = tf.Variable(
+        tf.random.stateless_truncated_normal([1, self.bert_config.hidden_size],
+                                             seed=[seed, 7], stddev=0.02),
+        name="output_weights")
+    self.output_bias = tf.Variable(tf.zeros([1]), name="output_bias")
+
+  def variables(self):
+    return {**self.model.variables_by_name(), "output_weights": self.output_weights,
+            "output_bias": self.output_bias}
+
+  def score(self, pooled, num_choices, training=False, dropout_seed=None):
+    """float32 [B, C] choice logits from the pooled outputs [B*C, H] (choice-major rows)."""
+    if training:
+      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
+          dropout_seed, 999)
+      pooled = modeling.dropout(pooled, 0.1, training, seed)
+    logits = tf.matmul(tf.cast(pooled, tf.float32), self.output_weights,
+                       transpose_b=True) + self.output_bias            # [B*C, 1]
+    return tf.reshape(logits, [-1, num_choices])                        # [B, C]
+
+  def logits(self, features, training, dropout_seed=None):
+    """float32 [B, C] logits of int features [B, C, S]."""
+    shape = tf.shape(features["input_ids"])
+    flat = {k: tf.reshape(features[k], [-1, shape[2]]) for k in FEATURE_KEYS}  # [B*C, S]
+    output = self.model(flat["input_ids"], flat["input_mask"], flat["segment_ids"],
+                        training=training, dropout_seed=dropout_seed)
+    return self.score(output.pooled_output, shape[1], training, dropout_seed)
+
+  def per_example_loss(self, logits, label_ids):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(label_ids, tf.int32), logits=logits)
+
+  def loss(self, features, training, dropout_seed):
+    logits = self.logits(features, training, dropout_seed)
+    return tf.reduce_mean(self.per_example_loss(logits, features["label_ids"]))
+
+  def predict(self, features):
+    logits = self.logits(features, training=False)
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+            "per_example_loss": self.per_example_loss(logits, features["label_ids"])}
+
+
+# ------------------------------------------------------------------------ run
+
+
+def validate_flags(f):
+  """Checks every flag before any work; raises cli.UsageError."""
+  if not (f.do_train or f.do_eval or f.do_predict):
+    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+  if not f.output_dir:
+    raise cli.UsageError("--output_dir is required.")
+  cli.require_file(f.vocab_file, "vocab_file")
+  cli.require_file(f.bert_config_file, "bert_config_file")
+  cli.require_dir(f.data_dir, "data_dir")
+  if f.init_checkpoint:
+    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
+  elif not f.do_train:
+    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
+                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+  for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
+    if getattr(f, name) <= 0:
+      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+  if f.num_choices < 2:
+    raise cli.UsageError(f"--num_choices={f.num_choices} must be at least 2.")
+  if f.max_seq_length < 3:
+    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                         "beside [CLS] and [SEP]; use at least 3.")
+  if f.do_train and f.num_train_epochs <= 0:
+    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+  if not 0.0 <= f.warmup_proportion <= 1.0:
+    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+
+
+def prepare(f):
+  """Checks flags and model files, reads and featurizes every split (writes nothing).
+
+  Returns:
+    (BertConfig, {split: features}) with splits "train", "dev", "test" as asked.
+  """
+  validate_flags(f)
+  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
+  modeling.check_sequence_length(bert_config, f.max_seq_length)
+  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
+  if len(tokenizer.vocab) != bert_config.vocab_size:
+    raise cli.UsageError(
+        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
+        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
+        "to different models.")
+  wanted = [("train", f.train_file, f.do_train), ("dev", f.dev_file, f.do_eval),
+            ("test", f.test_file, f.do_predict)]
+  splits = {}
+  for split, file_name, asked in wanted:
+    if asked:
+      examples = read_examples(f.data_dir, file_name, f.num_choices,
+                               labeled=split != "test", split=split)
+      splits[split] = convert_examples(examples, f.max_seq_length, tokenizer)
+      logging.info("%s: %d examples from %s", split, len(examples), file_name)
+  return bert_config, splits
+
+
+def build_trainer(f, bert_config, num_train_examples):
+  """The Trainer with weights restored; raises before output_dir is created."""
+  num_train_steps = num_warmup_steps = 1
+  if f.do_train:
+    num_train_steps = int(num_train_examples / f.train_batch_size * f.num_train_epochs)
+    if num_train_steps < 1:
+      raise cli.UsageError(
+          f"{num_train_examples} training examples x --num_train_epochs="
+          f"{f.num_train_epochs} make less than one batch of --train_batch_size="
+          f"{f.train_batch_size}; lower the batch size or add data.")
+    num_warmup_steps = int(num_train_steps * f.warmup_proportion)
+  config = cli.training_config(f, num_train_steps, num_warmup_steps)
+  trainer = training.Trainer(MultipleChoiceTask(bert_config), config,
+                             cli.strategy_from_flags(f))
+  state = trainer.restore(f.init_checkpoint)
+  if not f.do_train and state != "resumed" and "output_weights" not in (
+      checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
+    raise cli.UsageError(
+        f"--init_checkpoint={f.init_checkpoint} has no multiple-choice head "
+        "(output_weights): it is a pre-trained model, not a fine-tuned one; add "
+        "--do_train=true.")
+  return trainer
+
+
+def train(f, trainer, features):
+  """Fine-tunes on the training features (resuming if output_dir has a run)."""
+  num_examples = len(features["label_ids"])
+
+  def dataset_fn(ctx, batch_size, consumed):
+    records = tf.data.Dataset.from_tensor_slices(features)
+    return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
+                                     input_context=ctx)
+
+  trainer.train(dataset_fn)
+
+
+def evaluate(f, trainer, features):
+  """eval_accuracy, eval_loss, loss and global_step on the dev features."""
+  outputs = trainer.predict([features], f.eval_batch_size)
+  accuracy = float(np.mean(np.argmax(outputs["logits"], -1) == features["label_ids"]))
+  eval_loss = float(np.mean(outputs["per_example_loss"]))
+  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
+                                 if f.init_checkpoint else 0)
+  return {"eval_accuracy": accuracy, "eval_loss": eval_loss, "loss": eval_loss,
+          "global_step": step}
+
+
+def write_test_results(path, probabilities):
+  """test_results.tsv: one line of tab-separated choice probabilities per example."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    for row in probabilities:
+      writer.write("\t".join(str(float(p)) for p in row) + "\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def run(f):
+  """Train / evaluate / predict as the flags say (parsed flags `f`)."""
+  bert_config, splits = prepare(f)
+  trainer = build_trainer(f, bert_config, len(splits["train"]["label_ids"])
+                          if "train" in splits else 0)
+  # Created only now: bad data or a bad checkpoint must leave no output_dir.
+  tf.io.gfile.makedirs(f.output_dir)
+  if f.do_train:
+    train(f, trainer, splits["train"])
+  if f.do_eval:
+    results = evaluate(f, trainer, splits["dev"])
+    logging.info("***** Eval results *****  %s", training.format_results(results))
+    if trainer.chief:
+      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+  if f.do_predict:
+    probabilities = trainer.predict([splits["test"]], f.predict_batch_size)["probabilities"]
+    if trainer.chief:
+      write_test_results(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  run(FLAGS)
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)

