@@ -228,7 +228,8 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
     tf.random.set_seed(_DATA_GRAPH_SEED)
     return records.shuffle(buffer, seed=seed + index, reshuffle_each_iteration=False)
 
-  dataset = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
+  dataset = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(
+      tf.autograph.experimental.do_not_convert(epoch))
   dataset = dataset.skip(consumed_records - start_epoch * num_records)
   return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
@@ -411,22 +412,28 @@ class Trainer:
     # rewrite of them saves seconds of tracing on every run.
     micro_step = tf.autograph.experimental.do_not_convert(self._micro_step)
 
-    @tf.function
+    def one_step(iterator):
+      """One optimizer update over all micro-batches: (mean loss, grad norm, step)."""
+      step = self.optimizer.iterations.read_value()
+      step_loss, norm = tf.constant(0.0), tf.constant(0.0)
+      for micro in range(self.config.gradient_accumulation_steps):
+        loss, norm = self.strategy.run(micro_step, args=(micro, next(iterator)))
+        step_loss += self.strategy.reduce(mean, loss, axis=None)
+        norm = self.strategy.reduce(mean, norm, axis=None)
+      return step_loss / self.config.gradient_accumulation_steps, norm, step
+
+    # An explicit while_loop rather than AutoGraph's rewrite of a Python loop:
+    # the step does not depend on AutoGraph reading this file's source.
+    @tf.function(autograph=False)
     def train_steps(iterator, num_steps):
-      loss_sum = tf.constant(0.0)
-      norm = tf.constant(0.0)
-      first_bad = tf.constant(-1, tf.int64)
-      for _ in tf.range(num_steps):
-        step = self.optimizer.iterations.read_value()
-        step_loss = tf.constant(0.0)
-        for micro in range(self.config.gradient_accumulation_steps):
-          loss, norm = self.strategy.run(micro_step, args=(micro, next(iterator)))
-          step_loss += self.strategy.reduce(mean, loss, axis=None)
-          norm = self.strategy.reduce(mean, norm, axis=None)
-        step_loss /= self.config.gradient_accumulation_steps
+      def body(i, loss_sum, _, first_bad):
+        step_loss, norm, step = one_step(iterator)
         bad = tf.logical_and(first_bad < 0, tf.logical_not(tf.math.is_finite(step_loss)))
-        first_bad = tf.where(bad, step, first_bad)
-        loss_sum += step_loss
+        return i + 1, loss_sum + step_loss, norm, tf.where(bad, step, first_bad)
+
+      _, loss_sum, norm, first_bad = tf.while_loop(
+          lambda i, *_: i < num_steps, body,
+          (tf.constant(0), tf.constant(0.0), tf.constant(0.0), tf.constant(-1, tf.int64)))
       return loss_sum / tf.cast(num_steps, tf.float32), norm, first_bad
 
     return train_steps
