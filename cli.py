@@ -151,3 +151,43 @@ def run(main):
       print(f"{script}: error: {' '.join(message.split())}", file=sys.stderr)
       sys.exit(1)
   app.run(wrapped)
+
+
+def load_model_files(f):
+  """Reads --bert_config_file and --vocab_file and checks they fit together.
+
+  Returns:
+    (modeling.BertConfig, tokenization.FullTokenizer).
+
+  Raises:
+    UsageError / ConfigError: sequence length above the model's, or a vocab
+      whose size differs from the config's.
+  """
+  import modeling        # pylint: disable=g-import-not-at-top
+  import tokenization    # pylint: disable=g-import-not-at-top
+  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
+  modeling.check_sequence_length(bert_config, f.max_seq_length)
+  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
+  if len(tokenizer.vocab) != bert_config.vocab_size:
+    raise UsageError(
+        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
+        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
+        "to different models.")
+  return bert_config, tokenizer
+
+
+def train_steps(f, num_examples, what="training examples"):
+  """(num_train_steps, num_warmup_steps) as the reference counts them.
+
+  num_train_steps = int(num_examples / train_batch_size * num_train_epochs),
+  warm-up = int(num_train_steps * warmup_proportion); (1, 0) without --do_train.
+  """
+  if not f.do_train:
+    return 1, 0
+  steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
+  if steps < 1:
+    raise UsageError(
+        f"{num_examples} {what} x --num_train_epochs={f.num_train_epochs} make less "
+        f"than one batch of --train_batch_size={f.train_batch_size}; lower the batch "
+        "size or add data.")
+  return steps, int(steps * f.warmup_proportion)

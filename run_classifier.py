@@ -282,14 +282,7 @@ class Setup:
 def prepare(f):
   """Checks flags, model files and data, reading every input (nothing is written)."""
   validate_flags(f)
-  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
-  modeling.check_sequence_length(bert_config, f.max_seq_length)
-  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
-  if len(tokenizer.vocab) != bert_config.vocab_size:
-    raise cli.UsageError(
-        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
-        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
-        "to different models.")
+  bert_config, tokenizer = cli.load_model_files(f)
   task_name = f.task_name.lower()
   # The name as typed, so that an unknown one is quoted back unchanged.
   processor = classifier_data.get_processor(f.task_name, **(
@@ -314,16 +307,8 @@ def prepare(f):
 def build_trainer(setup):
   """The Trainer with weights restored; raises before output_dir is created."""
   f = setup.flags
-  num_train_steps = num_warmup_steps = 1
-  if f.do_train:
-    num_examples = len(setup.train_examples)
-    num_train_steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
-    if num_train_steps < 1:
-      raise cli.UsageError(
-          f"{num_examples} training examples x --num_train_epochs={f.num_train_epochs} "
-          f"make less than one batch of --train_batch_size={f.train_batch_size}; "
-          "lower the batch size or add data.")
-    num_warmup_steps = int(num_train_steps * f.warmup_proportion)
+  num_train_steps, num_warmup_steps = cli.train_steps(
+      f, len(setup.train_examples) if f.do_train else 0)
   config = cli.training_config(f, num_train_steps, num_warmup_steps,
                                f.eval_every_steps, f.early_stopping_patience)
   config.validate()

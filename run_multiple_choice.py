@@ -277,14 +277,7 @@ def prepare(f):
     (BertConfig, {split: features}) with splits "train", "dev", "test" as asked.
   """
   validate_flags(f)
-  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
-  modeling.check_sequence_length(bert_config, f.max_seq_length)
-  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
-  if len(tokenizer.vocab) != bert_config.vocab_size:
-    raise cli.UsageError(
-        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
-        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
-        "to different models.")
+  bert_config, tokenizer = cli.load_model_files(f)
   wanted = [("train", f.train_file, f.do_train), ("dev", f.dev_file, f.do_eval),
             ("test", f.test_file, f.do_predict)]
   splits = {}
@@ -299,15 +292,7 @@ def prepare(f):
 
 def build_trainer(f, bert_config, num_train_examples):
   """The Trainer with weights restored; raises before output_dir is created."""
-  num_train_steps = num_warmup_steps = 1
-  if f.do_train:
-    num_train_steps = int(num_train_examples / f.train_batch_size * f.num_train_epochs)
-    if num_train_steps < 1:
-      raise cli.UsageError(
-          f"{num_train_examples} training examples x --num_train_epochs="
-          f"{f.num_train_epochs} make less than one batch of --train_batch_size="
-          f"{f.train_batch_size}; lower the batch size or add data.")
-    num_warmup_steps = int(num_train_steps * f.warmup_proportion)
+  num_train_steps, num_warmup_steps = cli.train_steps(f, num_train_examples)
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
   trainer = training.Trainer(MultipleChoiceTask(bert_config), config,
                              cli.strategy_from_flags(f))

@@ -558,30 +558,10 @@ def read_splits(f):
   return splits
 
 
-def num_steps(f, num_windows):
-  """(num_train_steps, num_warmup_steps) of the run."""
-  if not f.do_train:
-    return 1, 0
-  steps = int(num_windows / f.train_batch_size * f.num_train_epochs)
-  if steps < 1:
-    raise cli.UsageError(
-        f"{num_windows} training windows x --num_train_epochs={f.num_train_epochs} make "
-        f"less than one batch of --train_batch_size={f.train_batch_size}; lower the batch "
-        "size or add data.")
-  return steps, int(steps * f.warmup_proportion)
-
-
 def run(f):
   """Train / evaluate / predict as the flags say (parsed flags `f`)."""
   validate_flags(f)
-  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
-  modeling.check_sequence_length(bert_config, f.max_seq_length)
-  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
-  if len(tokenizer.vocab) != bert_config.vocab_size:
-    raise cli.UsageError(
-        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
-        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
-        "to different models.")
+  bert_config, tokenizer = cli.load_model_files(f)
   # Read and check every input before writing anything: bad data leaves no output.
   splits = read_splits(f)
   train_sentences = splits["train"][1] if "train" in splits else None
@@ -596,8 +576,8 @@ def run(f):
   for split, feats in features.items():
     logging.info("%s: %d windows for %d sentences.", split, feats.num_windows,
                  len(splits[split][1]))
-  num_train_steps, num_warmup_steps = num_steps(
-      f, features["train"].num_windows if f.do_train else 0)
+  num_train_steps, num_warmup_steps = cli.train_steps(
+      f, features["train"].num_windows if f.do_train else 0, "training windows")
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
   config.validate()
   strategy = cli.strategy_from_flags(f)

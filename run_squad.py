@@ -824,19 +824,6 @@ def validate_flags(f):
     raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
-def _train_steps(f, num_examples):
-  """(num_train_steps, num_warmup_steps) from questions, as the reference counted."""
-  if not f.do_train:
-    return 1, 0
-  num_train_steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
-  if num_train_steps < 1:
-    raise cli.UsageError(
-        f"{num_examples} training questions x --num_train_epochs={f.num_train_epochs} "
-        f"make less than one batch of --train_batch_size={f.train_batch_size}; lower "
-        "the batch size or add data.")
-  return num_train_steps, int(num_train_steps * f.warmup_proportion)
-
-
 def train(trainer, f, train_examples, tokenizer):
   """Writes train.tf_record and fine-tunes."""
   path = os.path.join(f.output_dir, "train.tf_record")
@@ -892,14 +879,7 @@ def predict(trainer, f, examples, features, articles):
 def run(f):
   """Train and/or predict as the flags say (parsed flags `f`)."""
   validate_flags(f)
-  bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
-  modeling.check_sequence_length(bert_config, f.max_seq_length)
-  tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
-  if len(tokenizer.vocab) != bert_config.vocab_size:
-    raise cli.UsageError(
-        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
-        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
-        "to different models.")
+  bert_config, tokenizer = cli.load_model_files(f)
   # Read and convert every input before writing anything: bad data leaves no output.
   train_examples = predict_examples = predict_features = articles = None
   if f.do_train:
@@ -913,7 +893,8 @@ def run(f):
                                           source=f"--predict_file={f.predict_file}")
     predict_features = list(iter_features(predict_examples, tokenizer, f.max_seq_length,
                                           f.doc_stride, f.max_query_length, False))
-  num_train_steps, num_warmup_steps = _train_steps(f, len(train_examples or []))
+  num_train_steps, num_warmup_steps = cli.train_steps(
+      f, len(train_examples or []), "training questions")
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
   trainer = training.Trainer(SquadTask(bert_config), config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
