@@ -485,3 +485,34 @@ class PretrainingHeads(tf.Module):
                        tf.cast(self.seq_relationship_weights, pooled_output.dtype),
                        transpose_b=True)
     return tf.cast(logits, tf.float32) + self.seq_relationship_bias
+
+
+class OutputLayer(tf.Module):
+  """A fine-tuning head: dropout, then logits = x . output_weights^T + output_bias.
+
+  Variables `<scope>output_weights [num_outputs, H]` and `<scope>output_bias
+  [num_outputs]`: the reference's layout (top level for classifiers, `cls/squad/`
+  for SQuAD), so fine-tuned checkpoints stay readable by its tools.
+  """
+
+  def __init__(self, num_outputs, hidden_size, seed, scope="", seed_offset=7,
+               dropout_prob=0.1):
+    super().__init__(name=None)
+    self.output_weights = tf.Variable(
+        tf.random.stateless_truncated_normal([num_outputs, hidden_size],
+                                             seed=[seed, seed_offset], stddev=0.02),
+        name=f"{scope}output_weights")
+    self.output_bias = tf.Variable(tf.zeros([num_outputs]), name=f"{scope}output_bias")
+    self.dropout_prob = dropout_prob
+
+  def variables_by_name(self):
+    return {variable_name(v): v for v in (self.output_weights, self.output_bias)}
+
+  def __call__(self, x, training=False, dropout_seed=None):
+    """x: [..., H] in any float dtype -> float32 logits [..., num_outputs]."""
+    if training:
+      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
+          dropout_seed, 999)
+      x = dropout(x, self.dropout_prob, training, seed)
+    return tf.tensordot(tf.cast(x, tf.float32), self.output_weights,
+                        [[x.shape.rank - 1], [1]]) + self.output_bias

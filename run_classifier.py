@@ -89,28 +89,17 @@ class ClassifierTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    hidden = self.bert_config.hidden_size
-    self.output_weights = tf.Variable(
-        tf.random.stateless_truncated_normal([self.num_labels, hidden], seed=[seed, 7],
-                                             stddev=0.02), name="output_weights")
-    self.output_bias = tf.Variable(tf.zeros([self.num_labels]), name="output_bias")
+    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed)
 
   def variables(self):
-    return {**self.model.variables_by_name(), "output_weights": self.output_weights,
-            "output_bias": self.output_bias}
+    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
 
   def logits(self, features, training, dropout_seed=None):
     """float32 [B, num_labels] logits."""
     output = self.model(features["input_ids"], features["input_mask"],
                         features["segment_ids"], training=training,
                         dropout_seed=dropout_seed)
-    pooled = output.pooled_output
-    if training:
-      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
-          dropout_seed, 999)
-      pooled = modeling.dropout(pooled, 0.1, training, seed)
-    return tf.matmul(tf.cast(pooled, tf.float32), self.output_weights,
-                     transpose_b=True) + self.output_bias
+    return self.head(output.pooled_output, training, dropout_seed)
 
   def per_example_loss(self, logits, label_ids):
     if self.is_regression:

@@ -196,24 +196,14 @@ class MultipleChoiceTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.output_weights = tf.Variable(
-        tf.random.stateless_truncated_normal([1, self.bert_config.hidden_size],
-                                             seed=[seed, 7], stddev=0.02),
-        name="output_weights")
-    self.output_bias = tf.Variable(tf.zeros([1]), name="output_bias")
+    self.head = modeling.OutputLayer(1, self.bert_config.hidden_size, seed)
 
   def variables(self):
-    return {**self.model.variables_by_name(), "output_weights": self.output_weights,
-            "output_bias": self.output_bias}
+    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
 
   def score(self, pooled, num_choices, training=False, dropout_seed=None):
     """float32 [B, C] choice logits from the pooled outputs [B*C, H] (choice-major rows)."""
-    if training:
-      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
-          dropout_seed, 999)
-      pooled = modeling.dropout(pooled, 0.1, training, seed)
-    logits = tf.matmul(tf.cast(pooled, tf.float32), self.output_weights,
-                       transpose_b=True) + self.output_bias            # [B*C, 1]
+    logits = self.head(pooled, training, dropout_seed)                  # [B*C, 1]
     return tf.reshape(logits, [-1, num_choices])                        # [B, C]
 
   def logits(self, features, training, dropout_seed=None):

@@ -399,28 +399,17 @@ class NerTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    hidden = self.bert_config.hidden_size
-    self.output_weights = tf.Variable(
-        tf.random.stateless_truncated_normal([self.num_labels, hidden], seed=[seed, 7],
-                                             stddev=0.02), name="output_weights")
-    self.output_bias = tf.Variable(tf.zeros([self.num_labels]), name="output_bias")
+    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed)
 
   def variables(self):
-    return {**self.model.variables_by_name(), "output_weights": self.output_weights,
-            "output_bias": self.output_bias}
+    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
 
   def logits(self, features, training, dropout_seed=None):
     """float32 [B, S, num_labels] logits of every position."""
     output = self.model(features["input_ids"], features["input_mask"],
                         features["segment_ids"], training=training,
                         dropout_seed=dropout_seed)
-    sequence = output.sequence_output                                 # [B,S,H]
-    if training:
-      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
-          dropout_seed, 999)
-      sequence = modeling.dropout(sequence, 0.1, training, seed)
-    return tf.einsum("bsh,lh->bsl", tf.cast(sequence, tf.float32),
-                     self.output_weights) + self.output_bias          # [B,S,L]
+    return self.head(output.sequence_output, training, dropout_seed)   # [B,S,L]
 
   @staticmethod
   def token_losses(logits, features):

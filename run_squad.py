@@ -532,27 +532,20 @@ class SquadTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    hidden = self.bert_config.hidden_size
-    # [2, H] as the reference: row 0 scores starts, row 1 ends.
-    self.output_weights = tf.Variable(
-        tf.random.stateless_truncated_normal([2, hidden], seed=[seed, 11], stddev=0.02),
-        name="cls/squad/output_weights")
-    self.output_bias = tf.Variable(tf.zeros([2]), name="cls/squad/output_bias")
+    # [2, H] as the reference: row 0 scores starts, row 1 ends; no dropout.
+    self.head = modeling.OutputLayer(2, self.bert_config.hidden_size, seed,
+                                     scope="cls/squad/", seed_offset=11, dropout_prob=0.0)
 
   def variables(self):
-    return {**self.model.variables_by_name(),
-            "cls/squad/output_weights": self.output_weights,
-            "cls/squad/output_bias": self.output_bias}
+    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
 
   def logits(self, features, training, dropout_seed=None):
     """float32 start and end logits, each [B, S]."""
     output = self.model(features["input_ids"], features["input_mask"],
                         features["segment_ids"], training=training,
                         dropout_seed=dropout_seed)
-    sequence = tf.cast(output.sequence_output, tf.float32)                 # [B,S,H]
-    logits = tf.einsum("bsh,kh->kbs", sequence, self.output_weights)       # [2,B,S]
-    logits += self.output_bias[:, tf.newaxis, tf.newaxis]
-    return logits[0], logits[1]
+    logits = self.head(output.sequence_output)                         # [B,S,2]
+    return logits[..., 0], logits[..., 1]
 
   def loss(self, features, training, dropout_seed):
     # The reference's loss: softmax over every position of the window, padding

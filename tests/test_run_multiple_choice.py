@@ -109,8 +109,8 @@ def tiny_task():
 def test_head_is_one_shared_vector_and_a_softmax_over_choices(tiny_task):
   rng = np.random.default_rng(0)
   weights = rng.normal(size=(1, 16)).astype(np.float32)
-  tiny_task.output_weights.assign(weights)
-  tiny_task.output_bias.assign([0.3])
+  tiny_task.head.output_weights.assign(weights)
+  tiny_task.head.output_bias.assign([0.3])
   pooled = rng.normal(size=(2 * 3, 16)).astype(np.float32)   # [B*C, H], B=2, C=3
   logits = tiny_task.score(tf.constant(pooled), 3).numpy()
   expected = (pooled @ weights[0] + 0.3).reshape(2, 3)
@@ -119,7 +119,7 @@ def test_head_is_one_shared_vector_and_a_softmax_over_choices(tiny_task):
   exp = np.exp(expected - expected.max(-1, keepdims=True))
   np.testing.assert_allclose(probabilities, exp / exp.sum(-1, keepdims=True), rtol=1e-5)
   assert sorted(tiny_task.variables())[-2:] == ["output_bias", "output_weights"]
-  assert tiny_task.output_weights.shape == (1, 16)
+  assert tiny_task.head.output_weights.shape == (1, 16)
 
 
 def test_logits_score_each_choice_as_its_own_sequence(tiny_task):
