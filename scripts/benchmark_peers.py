@@ -1,0 +1,248 @@
+"""The benchmark workloads on the peer toolkits, run inside each peer's own virtualenv.
+
+benchmark.py starts this file with the peer venv's Python; it imports nothing
+from this project, builds the peer's BERT classifier (encoder + pooled-output
+dropout + dense, the workload of run_classifier.py) with the shapes it is
+given, and prints one line `RESULT {json}`.
+
+Peers:
+  hf            Hugging Face transformers BertForSequenceClassification on
+                PyTorch, torch.optim.AdamW, clip_grad_norm_(1.0).
+  keras_hub     keras_hub.models.BertTextClassifier (BertBackbone) on the
+                TensorFlow backend, compiled with keras AdamW(clipnorm=1.0),
+                train_on_batch / predict_on_batch (Keras' defaults: no XLA on CPU).
+  model_garden  TF Model Garden networks.BertEncoder + models.BertClassifier
+                (tf-keras), a tf.function train step with AdamW and global-norm
+                clipping, as Model Garden's trainers run it.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def peak_rss_mb():
+  """Peak resident memory of this process so far, in MB (Linux ru_maxrss is KB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def random_batch(spec, batch_size, seed):
+  rng = np.random.default_rng(seed)
+  seq = spec["seq_length"]
+  return dict(
+      input_ids=rng.integers(1000, spec["config"]["vocab_size"], (batch_size, seq)).astype(
+          np.int64),
+      input_mask=np.ones((batch_size, seq), np.int64),
+      segment_ids=np.concatenate([np.zeros((batch_size, seq // 2), np.int64),
+                                  np.ones((batch_size, seq - seq // 2), np.int64)], 1),
+      label_ids=rng.integers(0, 2, (batch_size,)).astype(np.int64))
+
+
+def padded_sentence_batches(spec):
+  """The real-sentence workload fed as tutorials do: every pair padded to seq_length."""
+  with open(spec["sentences_file"]) as f:
+    examples = json.load(f)
+  seq, batch_size = spec["seq_length"], spec["sentence_batch_size"]
+  for begin in range(0, len(examples), batch_size):
+    rows = examples[begin:begin + batch_size]
+    ids = np.zeros((len(rows), seq), np.int64)
+    mask = np.zeros((len(rows), seq), np.int64)
+    segments = np.zeros((len(rows), seq), np.int64)
+    for r, row in enumerate(rows):
+      n = len(row["input_ids"])
+      ids[r, :n] = row["input_ids"]
+      mask[r, :n] = 1
+      segments[r, :n] = row["segment_ids"]
+    yield dict(input_ids=ids, input_mask=mask, segment_ids=segments)
+
+
+def time_calls(fn, warmup, steps):
+  """Seconds per call of fn() after `warmup` untimed calls (median of `steps` calls)."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def run_workloads(spec, train_step, infer):
+  """Runs the spec's workloads in increasing memory order; returns their figures."""
+  results = {}
+  warmup, steps = spec["warmup_steps"], spec["steps"]
+  if "sentences" in spec["workloads"]:
+    batches = list(padded_sentence_batches(spec))
+    infer(batches[0])
+    start = time.perf_counter()
+    count = 0
+    for batch in batches:
+      infer(batch)
+      count += len(batch["input_ids"])
+    seconds = time.perf_counter() - start
+    results["sentences"] = dict(seconds=seconds, sequences=count,
+                                peak_rss_mb=peak_rss_mb())
+  for batch_size in spec["infer_batch_sizes"]:
+    name = f"infer_b{batch_size}"
+    if name not in spec["workloads"]:
+      continue
+    batch = random_batch(spec, batch_size, seed=1)
+    seconds = time_calls(lambda: infer(batch), warmup, steps)
+    results[name] = dict(seconds_per_step=seconds, batch_size=batch_size,
+                         peak_rss_mb=peak_rss_mb())
+  if "train" in spec["workloads"]:
+    batch = random_batch(spec, spec["train_batch_size"], seed=2)
+    seconds = time_calls(lambda: train_step(batch), warmup, steps)
+    results["train"] = dict(seconds_per_step=seconds, batch_size=spec["train_batch_size"],
+                            peak_rss_mb=peak_rss_mb())
+  return results
+
+
+# ----------------------------------------------------------------- peers
+
+def hugging_face(spec):
+  import torch
+  import transformers
+  torch.set_num_threads(spec["threads"])
+  torch.manual_seed(0)
+  c = spec["config"]
+  config = transformers.BertConfig(
+      vocab_size=c["vocab_size"], hidden_size=c["hidden_size"],
+      num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
+      intermediate_size=c["intermediate_size"], max_position_embeddings=512,
+      type_vocab_size=2, hidden_act="gelu", num_labels=2)
+  model = transformers.BertForSequenceClassification(config)
+  optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, eps=1e-6)
+
+  def tensors(batch):
+    return dict(input_ids=torch.from_numpy(batch["input_ids"]),
+                attention_mask=torch.from_numpy(batch["input_mask"]),
+                token_type_ids=torch.from_numpy(batch["segment_ids"]))
+
+  def train_step(batch):
+    model.train()
+    loss = model(**tensors(batch), labels=torch.from_numpy(batch["label_ids"])).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss)
+
+  def infer(batch):
+    model.eval()
+    with torch.inference_mode():
+      return torch.softmax(model(**tensors(batch)).logits, -1).numpy()
+
+  versions = dict(torch=torch.__version__, transformers=transformers.__version__,
+                  attention=getattr(config, "_attn_implementation", "?"))
+  return versions, train_step, infer
+
+
+def _tf_threads(tf, threads):
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
+  tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def keras_hub_peer(spec):
+  os.environ["KERAS_BACKEND"] = "tensorflow"
+  import tensorflow as tf
+  _tf_threads(tf, spec["threads"])
+  import keras
+  import keras_hub
+  keras.utils.set_random_seed(0)
+  c = spec["config"]
+  backbone = keras_hub.models.BertBackbone(
+      vocabulary_size=c["vocab_size"], num_layers=c["num_hidden_layers"],
+      num_heads=c["num_attention_heads"], hidden_dim=c["hidden_size"],
+      intermediate_dim=c["intermediate_size"], dropout=0.1, max_sequence_length=512,
+      num_segments=2)
+  model = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2,
+                                              preprocessor=None, dropout=0.1)
+  model.compile(optimizer=keras.optimizers.AdamW(learning_rate=2e-5, weight_decay=0.01,
+                                                 epsilon=1e-6, clipnorm=1.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+  def inputs(batch):
+    return {"token_ids": batch["input_ids"], "segment_ids": batch["segment_ids"],
+            "padding_mask": batch["input_mask"]}
+
+  def train_step(batch):
+    return model.train_on_batch(inputs(batch), batch["label_ids"])
+
+  def infer(batch):
+    return model.predict_on_batch(inputs(batch))
+
+  versions = dict(tensorflow=tf.__version__, keras=keras.__version__,
+                  keras_hub=keras_hub.__version__)
+  return versions, train_step, infer
+
+
+def model_garden(spec):
+  import tensorflow as tf
+  _tf_threads(tf, spec["threads"])
+  import tf_keras
+  from official.nlp.modeling import models, networks
+  tf.random.set_seed(0)
+  c = spec["config"]
+  encoder = networks.BertEncoder(
+      vocab_size=c["vocab_size"], hidden_size=c["hidden_size"],
+      num_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
+      inner_dim=c["intermediate_size"], max_sequence_length=512, type_vocab_size=2,
+      dropout_rate=0.1, attention_dropout_rate=0.1)
+  model = models.BertClassifier(encoder, num_classes=2, dropout_rate=0.1)
+  optimizer = tf_keras.optimizers.AdamW(learning_rate=2e-5, weight_decay=0.01, epsilon=1e-6)
+  loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+  def inputs(batch):
+    return dict(input_word_ids=tf.constant(batch["input_ids"], tf.int32),
+                input_mask=tf.constant(batch["input_mask"], tf.int32),
+                input_type_ids=tf.constant(batch["segment_ids"], tf.int32))
+
+  @tf.function
+  def train_fn(features, labels):
+    with tf.GradientTape() as tape:
+      loss = loss_fn(labels, model(features, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    grads, _ = tf.clip_by_global_norm(grads, 1.0)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+
+  @tf.function(reduce_retracing=True)
+  def infer_fn(features):
+    return tf.nn.softmax(model(features, training=False))
+
+  def train_step(batch):
+    return train_fn(inputs(batch), tf.constant(batch["label_ids"])).numpy()
+
+  def infer(batch):
+    return infer_fn(inputs(batch)).numpy()
+
+  import official
+  versions = dict(tensorflow=tf.__version__,
+                  tf_models=getattr(official, "__version__", "tf-models-official"))
+  return versions, train_step, infer
+
+
+PEERS = {"hf": hugging_face, "keras_hub": keras_hub_peer, "model_garden": model_garden}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--peer", choices=sorted(PEERS), required=True)
+  parser.add_argument("--spec", required=True, help="JSON file written by benchmark.py")
+  args = parser.parse_args()
+  with open(args.spec) as f:
+    spec = json.load(f)
+  versions, train_step, infer = PEERS[args.peer](spec)
+  results = run_workloads(spec, train_step, infer)
+  print("RESULT " + json.dumps({"versions": versions, "workloads": results}), flush=True)
+
+
+if __name__ == "__main__":
+  sys.exit(main())
