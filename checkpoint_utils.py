@@ -18,6 +18,8 @@ import tensorflow as tf
 # Checkpoints exported from TF-Hub modules prefix every name with this.
 _HUB_PREFIX = "module/"
 _STEP_RE = re.compile(r"^(?P<base>.*)-(?P<step>\d+)$")
+# In the names of files and folders being written (renamed away when complete).
+_TMP_MARK = ".tmp-"
 
 
 class CheckpointError(ValueError):
@@ -199,9 +201,11 @@ def _as_tensor(value):
 def save_tensors(prefix, tensors):
   """Writes a name-based checkpoint bundle atomically.
 
-  The bundle is written under a temporary prefix and then renamed, data file
-  first and `.index` last, so a process killed mid-write leaves either the
-  complete new checkpoint or none at all (never a torn one).
+  The bundle is written in a temporary folder beside `prefix`, then moved into
+  place data file first and `.index` last (the index is what makes a checkpoint
+  exist for every reader). A process killed at any moment therefore leaves the
+  complete old checkpoint, none, or the complete new one: never an index
+  without its data, nor an old index paired with new data.
 
   Args:
     prefix: destination prefix, e.g. `out/model.ckpt-100`.
@@ -215,14 +219,21 @@ def save_tensors(prefix, tensors):
     tf.io.gfile.makedirs(directory)
   names = sorted(tensors)
   values = [_as_tensor(tensors[name]) for name in names]
-  tmp_prefix = f"{prefix}.tmp-{uuid.uuid4().hex}"
+  # A folder, not a temporary prefix: a half-moved bundle must not leave an
+  # `.index` that a directory scan would take for a checkpoint.
+  staging = f"{prefix}{_TMP_MARK}{uuid.uuid4().hex}"
+  tf.io.gfile.makedirs(staging)
+  tmp_prefix = os.path.join(staging, os.path.basename(prefix))
   tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names,
                     shape_and_slices=[""] * len(names), tensors=values)
-  data_files = tf.io.gfile.glob(tmp_prefix + ".data-*")
-  for data_file in data_files:
+  if tf.io.gfile.exists(prefix + ".index"):
+    # Saved again: retire the old index before its data file is replaced.
+    tf.io.gfile.remove(prefix + ".index")
+  for data_file in tf.io.gfile.glob(tmp_prefix + ".data-*"):
     suffix = data_file[len(tmp_prefix):]
     tf.io.gfile.rename(data_file, prefix + suffix, overwrite=True)
   tf.io.gfile.rename(tmp_prefix + ".index", prefix + ".index", overwrite=True)
+  tf.io.gfile.rmtree(staging)
   return prefix
 
 
@@ -258,16 +269,48 @@ class CheckpointManager:
     return prefixes[-1] if prefixes else None
 
   def save(self, step, tensors):
-    """Writes `<basename>-<step>`, prunes old ones, updates the state file."""
+    """Writes `<basename>-<step>`, updates the state file, then prunes old ones.
+
+    Safe against a kill at any moment: the state file is replaced atomically
+    and names only complete checkpoints (it moves to the new one before old
+    ones are deleted, and stops naming a step while that step is rewritten).
+    What a killed save left behind is removed here; one process writes a
+    directory (the chief), so no other save can be in flight.
+    """
     prefix = os.path.join(self.directory, f"{self.basename}-{int(step)}")
+    self._remove_debris()
+    existing = self.prefixes()
+    if prefix in existing:
+      existing.remove(prefix)
+      if existing:
+        write_checkpoint_state(self.directory, existing[-1], existing)
+      elif tf.io.gfile.exists(os.path.join(self.directory, "checkpoint")):
+        tf.io.gfile.remove(os.path.join(self.directory, "checkpoint"))
     save_tensors(prefix, tensors)
     kept = self.prefixes()
+    doomed = []
     if self.max_to_keep and len(kept) > self.max_to_keep:
-      for old in kept[:-self.max_to_keep]:
-        delete_checkpoint(old)
-      kept = kept[-self.max_to_keep:]
+      doomed = [p for p in kept[:-self.max_to_keep] if p != prefix]
+      kept = [p for p in kept if p not in doomed]
     write_checkpoint_state(self.directory, prefix, kept)
+    for old in doomed:
+      delete_checkpoint(old)
     return prefix
+
+  def _remove_debris(self):
+    """Deletes temporary files of killed saves and data files left without an index."""
+    join = os.path.join
+    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{_TMP_MARK}*")) +
+                 tf.io.gfile.glob(join(self.directory, f"checkpoint{_TMP_MARK}*"))):
+      if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+      else:
+        tf.io.gfile.remove(path)
+    data_re = re.compile(re.escape(self.basename) + r"-\d+\.data-\d+-of-\d+$")
+    for path in tf.io.gfile.glob(join(self.directory, f"{self.basename}-*.data-*")):
+      if (data_re.match(os.path.basename(path)) and
+          not tf.io.gfile.exists(_strip_bundle_suffix(path) + ".index")):
+        tf.io.gfile.remove(path)
 
 
 def write_checkpoint_state(directory, latest, all_prefixes):
@@ -279,7 +322,7 @@ def write_checkpoint_state(directory, latest, all_prefixes):
   lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
   lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in all_prefixes]
   path = os.path.join(directory, "checkpoint")
-  tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+  tmp = f"{path}{_TMP_MARK}{uuid.uuid4().hex}"
   with tf.io.gfile.GFile(tmp, "w") as writer:
     writer.write("\n".join(lines) + "\n")
   tf.io.gfile.rename(tmp, path, overwrite=True)

@@ -303,7 +303,8 @@ def train(f, trainer, features):
   def dataset_fn(ctx, batch_size, consumed):
     records = tf.data.Dataset.from_tensor_slices(features)
     return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
-                                     input_context=ctx)
+                                     input_context=ctx,
+                                     length_bucketing=trainer.length_bucketing)
 
   trainer.train(dataset_fn)
 

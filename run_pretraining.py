@@ -11,6 +11,7 @@ schema) and trains from scratch or continues an official checkpoint:
 """
 
 import os
+import re
 
 from absl import flags
 from absl import logging
@@ -66,7 +67,12 @@ def expand_input_files(spec, flag_name="input_file"):
   for pattern in [p.strip() for p in spec.split(",") if p.strip()]:
     matches = sorted(tf.io.gfile.glob(pattern))
     if not matches:
-      raise cli.UsageError(f"--{flag_name}: {pattern} matches no file.")
+      raise cli.UsageError(f"--{flag_name}: {pattern} matches no file; give the "
+                           "TFRecord files of create_pretraining_data.py (paths or globs).")
+    folders = [m for m in matches if tf.io.gfile.isdir(m)]
+    if folders:
+      raise cli.UsageError(f"--{flag_name}: {folders[0]} is a directory; give the files "
+                           f"in it, e.g. {os.path.join(folders[0], '*.tfrecord')}.")
     files.extend(matches)
   return files
 
@@ -76,9 +82,13 @@ def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
   try:
     first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
   except tf.errors.OpError as e:
-    raise cli.UsageError(f"{path}: not a readable TFRecord file ({e.message}).") from None
+    # The op's message without TF's "{{function_node ...}}" and "[Op:...]" wrapping.
+    reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", e.message).strip()
+    raise cli.UsageError(f"{path}: not a readable TFRecord file ({reason}); give the "
+                         "output files of create_pretraining_data.py.") from None
   if first is None:
-    raise cli.UsageError(f"{path}: holds no records.")
+    raise cli.UsageError(f"{path}: holds no records; give TFRecord files that "
+                         "create_pretraining_data.py wrote instances to.")
   example = tf.train.Example.FromString(first.numpy()).features.feature
   needed = set(record_features(1, 1))
   missing = sorted(needed - set(example))
@@ -227,16 +237,16 @@ def run(f):
                                f.num_warmup_steps if f.do_train else 0)
   config.validate()
   strategy = cli.strategy_from_flags(f)
-  tf.io.gfile.makedirs(f.output_dir)
   trainer = training.Trainer(PretrainingTask(bert_config), config, strategy)
   trainer.restore(f.init_checkpoint)
+  # Created only now: a checkpoint that does not fit must leave no output_dir.
+  tf.io.gfile.makedirs(f.output_dir)
   if f.do_train:
     num_records = count_records(train_files)
 
     def dataset_fn(ctx, batch_size, consumed):
       records = parse_records(train_files, f.max_seq_length, f.max_predictions_per_seq)
-      per_pipeline = num_records // max(ctx.num_input_pipelines, 1)
-      return training.training_dataset(records, per_pipeline, batch_size, f.seed,
+      return training.training_dataset(records, num_records, batch_size, f.seed,
                                        consumed, input_context=ctx)
 
     trainer.train(dataset_fn)

@@ -11,11 +11,15 @@ checkpoint, and stops cleanly on SIGTERM/SIGINT.
 Each script keeps only what is its own: data, features, head, loss and metrics.
 """
 
+import atexit
 import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
+import socket
+import tempfile
 import time
 
 from absl import logging
@@ -69,6 +73,7 @@ class TrainingConfig:
   compute_dtype: str = "float32"       # float32 | bfloat16 | float16
   jit_compile: bool = False            # XLA-compile the train step
   dynamic_padding: bool = True         # cut each batch to its longest sequence
+  length_bucketing: bool = True        # batch similar lengths together (with dynamic_padding)
   eval_every_steps: int = 0            # 0: no evaluation during training
   early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
   shuffle_buffer_size: int = 50000
@@ -80,6 +85,9 @@ class TrainingConfig:
     for name in positive:
       if getattr(self, name) <= 0:
         raise ValueError(f"--{name}={getattr(self, name)} must be positive.")
+    if not self.learning_rate > 0:   # also NaN
+      raise ValueError(f"--learning_rate={self.learning_rate} must be positive, "
+                       "e.g. 5e-5.")
     if self.train_batch_size % self.gradient_accumulation_steps:
       raise ValueError(
           f"--train_batch_size={self.train_batch_size} is not divisible by "
@@ -109,11 +117,7 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
     raise ValueError(f"--distribution_strategy={distribution_strategy} must be one of "
                      f"{', '.join(choices)}.")
   if use_tpu or distribution_strategy == "tpu":
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu_name or master or "", zone=tpu_zone, project=gcp_project)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
+    return _tpu_strategy(tpu_name or master or "", tpu_zone, gcp_project)
   if distribution_strategy == "auto":
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     num_tasks = sum(len(v) for v in cluster.values()) if isinstance(cluster, dict) else 0
@@ -129,6 +133,33 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
     return tf.distribute.MirroredStrategy()
   gpus = tf.config.list_logical_devices("GPU")
   return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+# Seconds to wait for a grpc:// TPU address to accept a connection
+# (initialize_tpu_system itself would wait forever).
+_TPU_CONNECT_TIMEOUT = 30
+
+
+def _tpu_strategy(tpu, zone, project):
+  """TPUStrategy on the Cloud TPU `tpu`; a ValueError saying what to pass if none answers."""
+  try:
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=tpu, zone=zone, project=project)
+    address = resolver.master()
+    if address.startswith("grpc://"):
+      host, _, port = address[len("grpc://"):].rpartition(":")
+      socket.create_connection((host, int(port)), timeout=_TPU_CONNECT_TIMEOUT).close()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+  except (ValueError, OSError, tf.errors.OpError) as e:
+    # The first sentence: TF appends the attributes of the op that failed.
+    reason = str(getattr(e, "message", None) or e).splitlines()[0].split(". ")[0][:200]
+    raise ValueError(
+        f"--use_tpu: no TPU answered at --tpu_name={tpu or '(empty)'} ({reason}). Give "
+        "--tpu_name=<Cloud TPU name> (with --tpu_zone and --gcp_project from outside "
+        "its project), --tpu_name=local on a TPU VM, or --tpu_name=grpc://<ip>:8470; "
+        "without a TPU drop --use_tpu.") from None
+  return tf.distribute.TPUStrategy(resolver)
 
 
 def is_chief(strategy):
@@ -197,7 +228,8 @@ def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multi
 
 
 def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
-                     shuffle_buffer_size=50000, input_context=None):
+                     shuffle_buffer_size=50000, input_context=None, length_bucketing=False,
+                     length_key="input_mask"):
   """Shuffled, repeated, batched training examples that resume exactly.
 
   Epoch e is the records shuffled with seed (seed, e); epochs are concatenated
@@ -205,20 +237,68 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
   at the epoch and record where the interrupted one stopped, so both see the
   same batches.
 
+  With `length_bucketing`, every window of BUCKET_WINDOW_BATCHES batches of
+  that stream is sorted by length, cut into batches and the batches of the
+  window put in a seeded random order: each batch then holds sequences of
+  similar length, so cutting it to its longest (dynamic padding) removes most
+  of the padding, while the data order stays random across windows.
+
   Args:
-    records: unbatched tf.data.Dataset of serialized or parsed examples.
-    num_records: examples in one epoch of `records` (this input pipeline's share).
-    batch_size: examples per batch of this pipeline (drop_remainder=True).
+    records: unbatched tf.data.Dataset of parsed examples (dicts of Tensors;
+      with length_bucketing, `length_key` [..., S] is 1 on real tokens).
+    num_records: examples in one epoch of `records` (all of them: every input
+      pipeline reads the whole data set, see input_context).
+    batch_size: examples per batch of one replica (drop_remainder=True).
     seed: int seed of the data order.
-    consumed_records: examples of this pipeline already trained on.
-    input_context: tf.distribute.InputContext, to shard among workers.
+    consumed_records: examples already trained on by all replicas together (a
+      multiple of batch_size x replicas).
+    input_context: tf.distribute.InputContext. Each pipeline walks the same
+      stream of replica batches and keeps those of its own replicas: global
+      batch k is batches k*R .. k*R+R-1 (R replicas, worker-major), so the
+      global batch and the data order do not depend on the number of workers
+      (a sharded file list would make them depend on it).
+    length_bucketing: bool, batch sequences of similar length together.
+    length_key: the mask whose row sums are the lengths.
   """
-  if input_context and input_context.num_input_pipelines > 1:
-    records = records.shard(input_context.num_input_pipelines,
-                            input_context.input_pipeline_id)
   if num_records <= 0:
     raise ValueError("The training data holds no examples.")
-  start_epoch = consumed_records // num_records
+  window = batch_size * BUCKET_WINDOW_BATCHES if length_bucketing else batch_size
+  # Resume at the start of the window holding the next batch, then skip the
+  # batches of that window already trained on.
+  window_index = consumed_records // window
+  start_record = window_index * window
+  dataset = _record_stream(records, num_records, seed, shuffle_buffer_size, start_record)
+  if not length_bucketing:
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+  else:
+    def bucket(index, examples):
+      return tf.data.Dataset.from_tensor_slices(
+          _sort_window_into_batches(examples, batch_size, length_key, seed, index))
+    dataset = dataset.batch(window, drop_remainder=True).enumerate(window_index).flat_map(
+        tf.autograph.experimental.do_not_convert(bucket))
+  dataset = dataset.skip((consumed_records - start_record) // batch_size)
+  if input_context and input_context.num_input_pipelines > 1:
+    dataset = _keep_pipeline_batches(dataset, input_context)
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _keep_pipeline_batches(dataset, input_context):
+  """The replica batches of this pipeline's replicas, from a stream of all replicas'."""
+  replicas = input_context.num_replicas_in_sync
+  local = replicas // input_context.num_input_pipelines
+  pipeline = input_context.input_pipeline_id
+  dataset = dataset.enumerate().filter(lambda i, _: (i % replicas) // local == pipeline)
+  return dataset.map(lambda _, batch: batch)
+
+
+# Batches per length-bucketing window: enough for lengths to group well, few
+# enough that the data order stays random (MRPC: 1024 of 3668 examples at batch 32).
+BUCKET_WINDOW_BATCHES = 32
+
+
+def _record_stream(records, num_records, seed, shuffle_buffer_size, start_record):
+  """The epochs' shuffled records, concatenated, from record `start_record` on."""
+  start_epoch = start_record // num_records
   buffer = max(1, min(num_records, shuffle_buffer_size))
 
   def epoch(index):
@@ -230,8 +310,24 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
 
   dataset = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(
       tf.autograph.experimental.do_not_convert(epoch))
-  dataset = dataset.skip(consumed_records - start_epoch * num_records)
-  return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  return dataset.skip(start_record - start_epoch * num_records)
+
+
+def _sort_window_into_batches(examples, batch_size, length_key, seed, index):
+  """{k: [W, ...]} -> {k: [W // batch_size, batch_size, ...]}, sorted by length, batches shuffled."""
+  mask = tf.cast(examples[length_key], tf.int32)
+  lengths = tf.reduce_sum(mask, axis=-1)
+  lengths = tf.reshape(lengths, [tf.shape(mask)[0], -1])
+  order = tf.argsort(tf.reduce_max(lengths, axis=1), stable=True)
+  num_batches = tf.shape(mask)[0] // batch_size
+  batch_order = tf.argsort(tf.random.stateless_uniform(
+      [num_batches], seed=tf.stack([tf.cast(seed, tf.int64), index])))
+  result = {}
+  for key, value in examples.items():
+    value = tf.gather(value, order)
+    value = tf.reshape(value, tf.concat([[num_batches, batch_size], tf.shape(value)[1:]], 0))
+    result[key] = tf.gather(value, batch_order)
+  return result
 
 
 class Trainer:
@@ -243,6 +339,13 @@ class Trainer:
     self.config = config
     self.strategy = strategy or tf.distribute.get_strategy()
     self.chief = is_chief(self.strategy)
+    # Where this process writes files only it reads (feature caches): output_dir
+    # on the chief, a private folder on other workers, so that workers sharing
+    # output_dir never write the same file.
+    self.scratch_dir = config.output_dir
+    if not self.chief:
+      self.scratch_dir = tempfile.mkdtemp(prefix="bert_worker_")
+      atexit.register(shutil.rmtree, self.scratch_dir, ignore_errors=True)
     self.num_replicas = self.strategy.num_replicas_in_sync
     if config.train_batch_size % (config.gradient_accumulation_steps * self.num_replicas):
       raise ValueError(
@@ -253,6 +356,9 @@ class Trainer:
     # TPUs need static shapes; elsewhere padding is pure waste.
     self._dynamic_padding = config.dynamic_padding and not isinstance(
         self.strategy, tf.distribute.TPUStrategy)
+    # For training_dataset(length_bucketing=...): without dynamic padding
+    # sorting by length gains nothing.
+    self.length_bucketing = self._dynamic_padding and config.length_bucketing
     with self.strategy.scope():
       task.build(config.compute_dtype, config.seed)
       self.optimizer = optimization.create_optimizer(
@@ -267,7 +373,9 @@ class Trainer:
         config.output_dir, max_to_keep=config.keep_checkpoint_max)
     self._train_fn = None
     self._predict_fn = None
-    self._stop_signal = None
+    self._stop_signal = None       # why training stops at this step (agreed by workers)
+    self._signal_received = None   # set by the SIGTERM/SIGINT handler
+    self._sum_fn = None
 
   # ------------------------------------------------------------ state
 
@@ -309,8 +417,13 @@ class Trainer:
     """
     latest = self.manager.latest()
     if latest:
-      report = checkpoint_utils.load_variables(
-          self.checkpoint_tensors(), latest, flag_name="output_dir", require_all=True)
+      try:
+        report = checkpoint_utils.load_variables(
+            self.checkpoint_tensors(), latest, flag_name="output_dir", require_all=True)
+      except checkpoint_utils.CheckpointError as e:
+        raise checkpoint_utils.CheckpointError(
+            f"{e} The run in --output_dir would be resumed: use a new --output_dir "
+            "(or delete this one).") from None
       logging.info("Resuming from %s (step %d).", latest, self.global_step)
       for line in report.log_lines()[1:]:
         logging.info(line)
@@ -360,7 +473,8 @@ class Trainer:
     ctx = tf.distribute.get_replica_context()
     count = float(self.config.gradient_accumulation_steps * self.num_replicas)
     grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_grads)
-    grads = [g / count for g in grads]
+    if count > 1:   # a pass over every gradient: skipped when it would divide by 1
+      grads = [g / count for g in grads]
     variables = [self.trainable[n] for n in self._names]
     if not self._fp16:
       return self.optimizer.apply_gradients(zip(grads, variables))
@@ -440,9 +554,52 @@ class Trainer:
 
   # ------------------------------------------------------------ train
 
+  def _sum_over_workers(self, values):
+    """Sums a float64 vector over the workers; None when there is one worker."""
+    local = len(self.strategy.extended.worker_devices) if self.num_replicas > 1 else 1
+    if local == self.num_replicas:
+      return None
+    if self._sum_fn is None:
+      def replica_sum(vector):
+        # identity: a value on this replica's device (a function argument has none).
+        return tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.identity(vector))
+      self._sum_fn = tf.function(
+          lambda vector: self.strategy.run(replica_sum, args=(vector,)), autograph=False)
+    total = self._sum_fn(tf.constant(values, tf.float64))
+    return self.strategy.experimental_local_results(total)[0].numpy() / local
+
+  def _check_same_step_on_every_worker(self, step):
+    """Raises TrainingError unless every worker restored the same global step."""
+    sums = self._sum_over_workers([step, step * step, 1.0])
+    if sums is None:
+      return
+    total, squares, workers = sums
+    if workers * squares != total * total:   # equal only when every step is the same
+      raise TrainingError(
+          f"The workers resume from different steps (this one from {step}, on average "
+          f"{total / workers:g}): every worker reads the checkpoints in --output_dir, so "
+          "it must be storage that all of them read (gs://..., NFS), not a local disk.")
+
+  def _share_stop_signal(self):
+    """Stops at this step on SIGTERM/SIGINT; with several workers, all stop if one got it.
+
+    A scheduler signals the workers one by one; a worker that stopped alone
+    would leave the others waiting for it in the next all-reduce. One scalar
+    all-reduce per host round trip makes them stop at the same step.
+    """
+    # One read: a signal arriving during the all-reduce waits for the next
+    # round trip, so that no worker stops on what the others did not count.
+    received = self._signal_received
+    sums = self._sum_over_workers([1.0 if received else 0.0])
+    if sums is not None and sums[0] > 0:
+      received = received or "SIGTERM"   # another worker's: stop as preempted too
+    self._stop_signal = self._stop_signal or received
+
   def _install_signal_handlers(self):
+    self._stop_signal = self._signal_received = None
     def handler(signum, _):
-      self._stop_signal = signal.Signals(signum).name
+      self._signal_received = signal.Signals(signum).name
     previous = {}
     for signum in (signal.SIGTERM, signal.SIGINT):
       try:
@@ -466,7 +623,8 @@ class Trainer:
     Args:
       dataset_fn: callable(input_context, per_replica_batch_size,
         consumed_records) -> unbatched-then-batched tf.data.Dataset of this input
-        pipeline (use `training_dataset`).
+        pipeline (use `training_dataset`); consumed_records counts the examples
+        all replicas trained on before `start`.
       evaluator: optional callable() -> {metric: float}, run every
         `eval_every_steps` updates.
       best_metric: key of evaluator's dict that picks the best checkpoint.
@@ -481,6 +639,7 @@ class Trainer:
     """
     c = self.config
     start = self.global_step
+    self._check_same_step_on_every_worker(start)
     iterator = self._train_iterator(dataset_fn, start)
     if self._train_fn is None:
       self._train_fn = self._make_train_fn()
@@ -502,6 +661,7 @@ class Trainer:
           now = time.time()
           self._log(writer, step, last_loss, norm, step - window_start, now - window_time)
           window_start, window_time = step, now
+        self._share_stop_signal()
         if self._save_evaluate_or_stop(step, evaluator, tracker, best_metric):
           break
     finally:
@@ -516,8 +676,7 @@ class Trainer:
     per_replica = self.micro_batch_size // self.num_replicas
 
     def input_fn(ctx):
-      consumed = start * c.train_batch_size // ctx.num_input_pipelines
-      return dataset_fn(ctx, per_replica, consumed)
+      return dataset_fn(ctx, per_replica, start * c.train_batch_size)
 
     return iter(self.strategy.distribute_datasets_from_function(input_fn))
 
@@ -527,8 +686,10 @@ class Trainer:
     if int(first_bad) >= 0:
       raise TrainingError(
           f"The loss became NaN or Inf at step {int(first_bad)}: lower "
-          "--learning_rate, check the input data, or use --compute_dtype=float32. "
-          f"The last good checkpoint is {self.manager.latest()}.")
+          "--learning_rate or check the input data"
+          + ("" if self.config.compute_dtype == "float32" else
+             ", or use --compute_dtype=float32")
+          + f". The last good checkpoint is {self.manager.latest()}.")
     return float(loss), float(norm)
 
   def _save_evaluate_or_stop(self, step, evaluator, tracker, best_metric):
@@ -581,17 +742,22 @@ class Trainer:
       self._predict_fn = tf.function(self.task.predict, reduce_retracing=True,
                                      autograph=False,
                                      jit_compile=self.config.jit_compile or None)
-    if self.num_replicas == 1:
+    # Prediction needs no communication: every worker predicts the whole batch
+    # on its own replicas (with several workers, strategy.run returns only
+    # this worker's results).
+    local = (len(self.strategy.extended.worker_devices) if self.num_replicas > 1 else 1)
+    if local == 1:
       with self.strategy.scope():
         return {k: v.numpy() for k, v in self._predict_fn(batch).items()}
     rows = len(next(iter(batch.values())))
-    padded_rows = -(-rows // self.num_replicas) * self.num_replicas
-    share = padded_rows // self.num_replicas
+    padded_rows = -(-rows // local) * local
+    share = padded_rows // local
     padded = {k: np.concatenate([v, np.repeat(v[-1:], padded_rows - rows, axis=0)])
               for k, v in batch.items()}
+    # Replica ids are worker-major: this worker's replicas are consecutive.
     values = self.strategy.experimental_distribute_values_from_function(
-        lambda ctx: {k: v[ctx.replica_id_in_sync_group * share:
-                          (ctx.replica_id_in_sync_group + 1) * share]
+        lambda ctx: {k: v[ctx.replica_id_in_sync_group % local * share:
+                          (ctx.replica_id_in_sync_group % local + 1) * share]
                      for k, v in padded.items()})
     result = self.strategy.run(self._predict_fn, args=(values,))
     merged = {k: np.concatenate([t.numpy() for t in
@@ -627,6 +793,8 @@ class Trainer:
       for begin in range(0, len(order), batch_size):
         index = order[begin:begin + batch_size]
         longest = max(int(lengths[index].max()), 1) if dynamic else seq_length
+        if dynamic and self.config.jit_compile:   # XLA compiles once per length
+          longest = min(-(-longest // 16) * 16, seq_length)
         batch = {k: (v[index][..., :longest] if k in self.task.sequence_keys
                      else v[index]) for k, v in chunk.items()}
         outputs.append(self._predict_batch(batch))

@@ -219,6 +219,34 @@ def test_training_dataset_resumes_at_the_same_batch():
   assert sorted(flat[:10].tolist()) == list(range(10))
 
 
+def _records_of_lengths(num_records, seq_length=12, seed=0):
+  lengths = np.random.default_rng(seed).integers(1, seq_length + 1, num_records)
+  mask = (np.arange(seq_length)[None, :] < lengths[:, None]).astype(np.int32)
+  return tf.data.Dataset.from_tensor_slices(
+      {"input_mask": mask, "record": np.arange(num_records)})
+
+
+def test_length_bucketing_groups_lengths_keeps_the_records_and_resumes():
+  records, batch, k = _records_of_lengths(100), 4, training.BUCKET_WINDOW_BATCHES
+  bucketed = list(training.training_dataset(records, 100, batch, seed=3, length_bucketing=True)
+                  .take(2 * k).as_numpy_iterator())
+  plain = list(training.training_dataset(records, 100, batch, seed=3)
+               .take(2 * k).as_numpy_iterator())
+  for window in range(2):   # each window of batches holds the plain stream's records
+    ids = lambda batches: sorted(np.concatenate(
+        [b["record"] for b in batches[window * k:(window + 1) * k]]).tolist())
+    assert ids(bucketed) == ids(plain)
+  spread = lambda batches: np.mean([np.ptp(b["input_mask"].sum(1)) for b in batches])
+  assert spread(bucketed) <= 1.0 < 4.0 < spread(plain)
+  longest = [int(b["input_mask"].sum(1).max()) for b in bucketed[:k]]
+  assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+  resumed = list(training.training_dataset(records, 100, batch, seed=3, length_bucketing=True,
+                                           consumed_records=37 * batch)
+                 .take(30).as_numpy_iterator())
+  for got, want in zip(resumed, bucketed[37:]):
+    np.testing.assert_array_equal(got["record"], want["record"])
+
+
 def test_config_errors_name_the_flag():
   with pytest.raises(ValueError, match="train_batch_size=10 is not divisible by "
                      "--gradient_accumulation_steps=3"):

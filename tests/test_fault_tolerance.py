@@ -1,0 +1,524 @@
+"""Fault tolerance through the real CLI: preemption signals, SIGKILL, NaN losses.
+
+Every training run is `python run_classifier.py ...` in a subprocess on a tiny
+random BERT (hidden 16, 4 heads, intermediate 37, 2 layers) whose vocabulary is
+built from the first rows of the real MRPC training file, which it trains on
+(150 updates, a checkpoint every 7). The runs start together, two at a time.
+
+- SIGTERM / SIGINT mid-training: the run saves a checkpoint at the step it
+  reached, exits 143 / 130 with one line saying so, and the same command run
+  again resumes and ends with weights, Adam slots and global_step bit-for-bit
+  equal to an uninterrupted run (same step count, schedule, data order).
+- SIGKILL: whatever moment a process dies, even inside a checkpoint write, the
+  `checkpoint` state file names a complete checkpoint that loads, and a re-run
+  resumes from it (the resumed run after SIGINT is SIGKILLed and resumed again,
+  still ending bit-for-bit equal). Crashes are also injected before every file
+  operation of a save (in process) and at random moments of a saving loop
+  (20 real SIGKILLs).
+- A NaN/Inf loss stops the run with one line naming the step, exit code 1,
+  and no checkpoint written after the last finite one.
+"""
+
+import collections
+import concurrent.futures
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoint_utils
+import modeling
+import tokenization
+from conftest import SHARED_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MRPC = SHARED_DIR / "data" / "MRPC"
+NUM_TRAIN = 200
+BATCH = 8
+EPOCHS = 6
+TOTAL_STEPS = NUM_TRAIN // BATCH * EPOCHS       # 150 updates of ~15 ms on a tiny model
+SAVE_EVERY = 7                                  # odd: a signal rarely lands on a save step
+EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}
+
+
+# --------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+  """A random tiny BERT saved like an official download, and an MRPC data folder.
+
+  The vocabulary holds every word seen twice in the first NUM_TRAIN training
+  pairs (BasicTokenizer of the repo, lower-cased), so WordPiece runs for real.
+  """
+  if not (MRPC / "train.tsv").is_file():
+    pytest.skip(f"real data not found under {MRPC}")
+  root = tmp_path_factory.mktemp("tiny_model")
+  data = root / "MRPC"
+  data.mkdir()
+  for split, rows in (("train.tsv", NUM_TRAIN), ("dev.tsv", 40)):
+    lines = (MRPC / split).read_bytes().splitlines(keepends=True)
+    (data / split).write_bytes(b"".join(lines[:rows + 1]))   # header + rows
+  basic = tokenization.BasicTokenizer(do_lower_case=True)
+  counts = collections.Counter()
+  for line in (data / "train.tsv").read_text(encoding="utf-8-sig").splitlines()[1:]:
+    for text in line.split("\t")[3:5]:
+      counts.update(basic.tokenize(text))
+  vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
+      word for word, count in counts.items() if count >= 2)
+  (root / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+  config = modeling.BertConfig(
+      vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+      intermediate_size=37, max_position_embeddings=32, type_vocab_size=2)
+  config.to_json_file(str(root / "bert_config.json"))
+  model = modeling.BertModel(config, seed=3)
+  checkpoint_utils.save_tensors(str(root / "bert_model.ckpt"), model.variables_by_name())
+  return root
+
+
+def classifier_args(model, out, *extra):
+  """The command of every run here: MRPC fine-tuning, 150 updates, a save every 7."""
+  return [sys.executable, str(REPO_ROOT / "run_classifier.py"),
+          "--task_name=MRPC", "--do_train=true", f"--data_dir={model / 'MRPC'}",
+          f"--vocab_file={model / 'vocab.txt'}",
+          f"--bert_config_file={model / 'bert_config.json'}",
+          f"--init_checkpoint={model / 'bert_model.ckpt'}", "--max_seq_length=32",
+          f"--train_batch_size={BATCH}", f"--num_train_epochs={EPOCHS}",
+          "--learning_rate=1e-3", f"--save_checkpoints_steps={SAVE_EVERY}",
+          "--iterations_per_loop=3", "--log_steps=5", f"--output_dir={out}",
+          *extra]
+
+
+def cli_env():
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("BERT_DEBUG", None)
+  env.pop("TF_CONFIG", None)
+  return env
+
+
+def run_to_end(args, log_path):
+  """Runs a command to completion with stderr in `log_path`; returns its exit code."""
+  with open(log_path, "w") as log:
+    return subprocess.run(args, cwd=REPO_ROOT, env=cli_env(), stdout=log, stderr=log,
+                          timeout=600).returncode
+
+
+def wait_for_log(process, log_path, pattern, timeout=300):
+  """Polls the log until `pattern` (a regex) appears; fails if the process ends first."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    text = Path(log_path).read_text(errors="replace") if Path(log_path).exists() else ""
+    match = re.search(pattern, text)
+    if match:
+      return match
+    if process.poll() is not None:
+      pytest.fail(f"the run ended (exit {process.returncode}) before logging "
+                  f"{pattern!r}:\n{text[-3000:]}")
+    time.sleep(0.02)
+  process.kill()
+  pytest.fail(f"no {pattern!r} in the log after {timeout} s")
+
+
+def stderr_lines(log_path):
+  """Lines of a log that are not absl/TF log records (what a user reads)."""
+  return [line for line in Path(log_path).read_text(errors="replace").splitlines()
+          if line.strip() and not re.match(r"^[IWEF]\d{4} ", line)]
+
+
+def tensors_of(path):
+  """{name: np.ndarray} of the checkpoint at `path` (prefix or directory)."""
+  return checkpoint_utils.read_checkpoint(str(path))
+
+
+def assert_same_tensors(actual, expected):
+  assert set(actual) == set(expected)
+  for name in expected:
+    np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+def state_file_prefix(directory):
+  """The checkpoint the `checkpoint` state file names, as an absolute prefix."""
+  state = tf.train.get_checkpoint_state(str(directory))
+  assert state is not None, f"no readable checkpoint state file in {directory}"
+  path = state.model_checkpoint_path
+  return path if os.path.isabs(path) else os.path.join(str(directory), path)
+
+
+def start_cli(args, log_path):
+  with open(log_path, "w") as log:
+    return subprocess.Popen(args, cwd=REPO_ROOT, env=cli_env(), stdout=log, stderr=log)
+
+
+def signal_when_logged(args, log_path, pattern, signal_number, delay=0.0):
+  """Starts a run, sends `signal_number` once `pattern` is logged; returns the exit code."""
+  process = start_cli(args, log_path)
+  try:
+    wait_for_log(process, log_path, pattern)
+    time.sleep(delay)
+    process.send_signal(signal_number)
+    return process.wait(timeout=300)
+  finally:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+
+
+def _uninterrupted(args, root):
+  return {"code": run_to_end(args, root / "log")}
+
+
+def _interrupted(args, root, signal_name, then_kill=False):
+  """A run stopped by `signal_name` at step >= 20, then the same command again.
+
+  With `then_kill`, the second run is SIGKILLed just after its first checkpoint
+  and a third one finishes: a resumed run that dies resumes too.
+  """
+  out = Path(args[-1].split("=", 1)[1])
+  result = {"first": signal_when_logged(args, root / "first.log", r"step 20/150 ",
+                                        getattr(signal, signal_name))}
+  result["state_after_first"] = (state_file_prefix(out) if (out / "checkpoint").exists()
+                                 else None)
+  if not then_kill:
+    result["second"] = run_to_end(args, root / "second.log")
+    return result
+  result["second"] = signal_when_logged(
+      args, root / "second.log", r"Saved checkpoint \S*model\.ckpt-\d+\n",
+      signal.SIGKILL, delay=random.Random(0).uniform(0.0, 0.1))
+  result["state_after_second"] = state_file_prefix(out)
+  result["third"] = run_to_end(args, root / "third.log")
+  return result
+
+
+def _nan(args, root):
+  # A learning rate of 1e10 from the first update: the loss overflows in a few steps.
+  return {"code": run_to_end(args + ["--learning_rate=1e10", "--warmup_proportion=0",
+                                     "--save_checkpoints_steps=1",
+                                     "--iterations_per_loop=1", "--num_train_epochs=1"],
+                             root / "log")}
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model, tmp_path_factory):
+  """Starts every CLI scenario, two processes at a time: {name: (Future, folder)}.
+
+  Each scenario's folder holds its logs and `out`, the --output_dir.
+  """
+  root = tmp_path_factory.mktemp("runs")
+  scenarios = {"uninterrupted": (_uninterrupted,), "SIGTERM": (_interrupted, "SIGTERM"),
+               "SIGINT": (_interrupted, "SIGINT", True), "nan": (_nan,)}
+  pool = concurrent.futures.ThreadPoolExecutor(2)
+  started = {}
+  for name, (job, *extra) in scenarios.items():
+    folder = root / name
+    folder.mkdir()
+    started[name] = (pool.submit(job, classifier_args(tiny_model, folder / "out"), folder,
+                                 *extra), folder)
+  yield started
+  pool.shutdown(wait=True, cancel_futures=True)
+
+
+def uninterrupted_tensors(runs):
+  future, folder = runs["uninterrupted"]
+  assert future.result()["code"] == 0, (folder / "log").read_text()[-3000:]
+  return tensors_of(folder / "out")
+
+
+# ------------------------------------------------------ preemption signals
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_signal_saves_exits_and_the_rerun_ends_with_identical_weights(signal_name, runs):
+  future, folder = runs[signal_name]
+  result, out = future.result(), folder / "out"
+  text = (folder / "first.log").read_text()
+  assert result["first"] == EXIT_CODES[signal_name], text[-3000:]
+  # One readable line, no traceback, naming the step it saved.
+  assert "Traceback" not in text
+  message = stderr_lines(folder / "first.log")[-1]
+  match = re.fullmatch(rf"run_classifier\.py: {signal_name} received: saved a checkpoint "
+                       r"at step (\d+) and stopped\. Run the same command again to "
+                       r"resume from it\.", message)
+  assert match, message
+  step = int(match.group(1))
+  assert 20 <= step < TOTAL_STEPS
+  # The checkpoint of that very step, named by the state file.
+  assert result["state_after_first"] == str(out / f"model.ckpt-{step}")
+
+  second = (folder / "second.log").read_text()
+  assert f"Resuming from {out / f'model.ckpt-{step}'} (step {step})" in second
+  if signal_name == "SIGINT":   # its second run was killed: see the next test
+    return
+  assert result["second"] == 0, second[-3000:]
+  assert state_file_prefix(out) == str(out / f"model.ckpt-{TOTAL_STEPS}")
+  assert checkpoint_utils.read_global_step(str(out)) == TOTAL_STEPS
+  assert_same_tensors(tensors_of(out), uninterrupted_tensors(runs))
+
+
+def test_sigkill_of_a_resumed_run_resumes_again_to_identical_weights(runs):
+  future, folder = runs["SIGINT"]
+  result, out = future.result(), folder / "out"
+  assert result["second"] == -signal.SIGKILL
+  interrupted_at = checkpoint_utils.step_of(result["state_after_first"])
+  killed_at = checkpoint_utils.step_of(result["state_after_second"])
+  assert interrupted_at < killed_at < TOTAL_STEPS and killed_at % SAVE_EVERY == 0
+  third = (folder / "third.log").read_text()
+  assert result["third"] == 0, third[-3000:]
+  resumed = re.search(r"Resuming from \S*model\.ckpt-(\d+) \(step \1\)", third)
+  assert resumed and int(resumed.group(1)) >= killed_at, third[-3000:]
+  assert state_file_prefix(out) == str(out / f"model.ckpt-{TOTAL_STEPS}")
+  assert_same_tensors(tensors_of(out), uninterrupted_tensors(runs))
+
+
+# ------------------------------------------------------------------ NaN loss
+
+
+def test_nan_loss_is_one_line_naming_the_step_and_exit_code_1(runs):
+  future, folder = runs["nan"]
+  out = folder / "out"
+  text = (folder / "log").read_text()
+  assert future.result()["code"] == 1, text[-3000:]
+  assert "Traceback" not in text
+  message = stderr_lines(folder / "log")[-1]
+  match = re.fullmatch(r"run_classifier\.py: error: The loss became NaN or Inf at step "
+                       r"(\d+): lower --learning_rate or check the input data\. The last "
+                       r"good checkpoint is (\S+)\.", message)
+  assert match, message
+  step, last_good = int(match.group(1)), match.group(2)
+  assert 0 < step < NUM_TRAIN // BATCH
+  # Saved every step until then, nothing after; the last one holds finite numbers.
+  assert last_good == str(out / f"model.ckpt-{step}") == state_file_prefix(out)
+  assert [checkpoint_utils.step_of(p) for p in
+          checkpoint_utils.CheckpointManager(str(out)).prefixes()][-1] == step
+  for name, value in tensors_of(last_good).items():
+    assert np.all(np.isfinite(value)), name
+
+
+# ----------------------------------------------------- crashes during a save
+
+
+# tf.io.gfile calls that change a checkpoint directory (SaveV2 is patched too).
+FILE_OPERATIONS = ("rename", "remove", "rmtree", "makedirs")
+
+
+class _Crash(BaseException):
+  """Stands for the process dying: nothing after the failing call runs."""
+
+
+def _marker_tensors(step, value=None):
+  """Tensors whose every element tells which save wrote them."""
+  value = step if value is None else value
+  return {"global_step": np.int64(step), "a": np.full([300], value, np.float32),
+          "layer/kernel": np.full([7, 11], -value, np.float32)}
+
+
+def check_directory_after_crash(directory, check_tensors):
+  """Asserts what a crash may leave: a state file naming whole checkpoints.
+
+  Every checkpoint that the state file lists or an `.index` file announces must
+  load with tf.train.load_checkpoint and checkpoint_utils, its tensors passing
+  `check_tensors(prefix, {name: np.ndarray})`.
+
+  Returns:
+    (step of the checkpoint the state file names, step of the newest one).
+  """
+  directory = str(directory)
+  latest = state_file_prefix(directory)
+  assert tf.train.latest_checkpoint(directory) == latest
+  assert checkpoint_utils.resolve_checkpoint(directory) == latest
+  state = tf.train.get_checkpoint_state(directory)
+  listed = {os.path.join(directory, p) for p in state.all_model_checkpoint_paths}
+  assert latest in listed
+  indexed = {path[:-len(".index")]
+             for path in tf.io.gfile.glob(os.path.join(directory, "*.index"))}
+  for prefix in listed | indexed:
+    reader = tf.train.load_checkpoint(prefix)
+    values = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    check_tensors(prefix, values)
+    assert checkpoint_utils.read_checkpoint(prefix).keys() == values.keys()
+  newest = checkpoint_utils.step_of(checkpoint_utils.CheckpointManager(directory).latest())
+  assert newest >= checkpoint_utils.step_of(latest)
+  return checkpoint_utils.step_of(latest), newest
+
+
+def _check_marker_tensors(prefix, values):
+  """The tensors of _marker_tensors: all written by the same save."""
+  assert set(values) == {"global_step", "a", "layer/kernel"}, prefix
+  marker = values["a"].flat[0]
+  np.testing.assert_array_equal(values["a"], np.full([300], marker), err_msg=prefix)
+  np.testing.assert_array_equal(values["layer/kernel"], np.full([7, 11], -marker))
+
+
+def _operations_of_a_save(directory, step, tensors, max_to_keep, monkeypatch):
+  """Counts the file operations (renames, removals, bundle writes) of one save."""
+  count = [0]
+
+  def counting(function):
+    def wrapper(*args, **kwargs):
+      count[0] += 1
+      return function(*args, **kwargs)
+    return wrapper
+
+  with monkeypatch.context() as patch:
+    for name in FILE_OPERATIONS:
+      patch.setattr(tf.io.gfile, name, counting(getattr(tf.io.gfile, name)))
+    patch.setattr(tf.raw_ops, "SaveV2", counting(tf.raw_ops.SaveV2))
+    checkpoint_utils.CheckpointManager(directory, max_to_keep=max_to_keep).save(
+        step, tensors)
+  return count[0]
+
+
+@pytest.mark.parametrize("case", ["new step", "step saved again"])
+def test_a_crash_before_any_file_operation_of_a_save_leaves_a_usable_checkpoint(
+    case, tmp_path, monkeypatch):
+  """The process dies before the k-th rename/removal/bundle write, for every k."""
+  max_to_keep = 3
+  step, value = (4, 4) if case == "new step" else (3, 30)
+
+  def fresh(directory):
+    manager = checkpoint_utils.CheckpointManager(str(directory), max_to_keep=max_to_keep)
+    for old in (1, 2, 3):
+      manager.save(old, _marker_tensors(old))
+    return str(directory)
+
+  total = _operations_of_a_save(fresh(tmp_path / "count"), step,
+                                _marker_tensors(step, value), max_to_keep, monkeypatch)
+  assert total >= 4   # bundle write, data + index renames, state file; + pruning
+  for crash_at in range(1, total + 1):
+    directory = fresh(tmp_path / f"crash{crash_at}")
+    calls = [0]
+
+    def dying(function):
+      def wrapper(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == crash_at:
+          raise _Crash()
+        return function(*args, **kwargs)
+      return wrapper
+
+    with monkeypatch.context() as patch:
+      for name in FILE_OPERATIONS:
+        patch.setattr(tf.io.gfile, name, dying(getattr(tf.io.gfile, name)))
+      patch.setattr(tf.raw_ops, "SaveV2", dying(tf.raw_ops.SaveV2))
+      with pytest.raises(_Crash):
+        checkpoint_utils.CheckpointManager(directory, max_to_keep=max_to_keep).save(
+            step, _marker_tensors(step, value))
+    latest, _ = check_directory_after_crash(directory, _check_marker_tensors)
+    assert latest in (2, 3, 4), (crash_at, latest)
+    # The re-run saves again and leaves a tidy directory.
+    manager = checkpoint_utils.CheckpointManager(directory, max_to_keep=max_to_keep)
+    manager.save(step, _marker_tensors(step, value))
+    manager.save(step + 10, _marker_tensors(step + 10))
+    assert check_directory_after_crash(directory, _check_marker_tensors) == (
+        step + 10, step + 10)
+    names = sorted(os.listdir(directory))
+    expected_steps = sorted({1, 2, 3, step, step + 10})[-max_to_keep:]
+    expected = sorted(["checkpoint"] + [f"model.ckpt-{s}{suffix}" for s in expected_steps
+                                        for suffix in (".index", ".data-00000-of-00001")])
+    assert names == expected, (crash_at, names)
+
+
+# Importing TensorFlow takes seconds: this parent imports it once (running no
+# op) and forks one saving loop per request, each a real process to SIGKILL.
+# Request on stdin: "<directory> <last step>"; replies on stdout:
+# "STARTED <pid> <step resumed from>", then "EXIT <pid> <wait status>".
+SAVING_LOOP = textwrap.dedent("""
+    import os
+    import sys
+    import numpy as np
+    sys.path.insert(0, {repo!r})
+    import checkpoint_utils
+
+    def saving_loop(directory, last_step):
+      manager = checkpoint_utils.CheckpointManager(directory, max_to_keep=2)
+      latest = manager.latest()
+      step = checkpoint_utils.step_of(latest) + 1 if latest else 1
+      print("STARTED", os.getpid(), step - 1, flush=True)
+      big = np.ones([1 << 20], np.float32)     # 4 MB per tensor: a save takes a while
+      while step <= last_step:
+        manager.save(step, {{"global_step": np.int64(step), "a": big * step,
+                            "layer/kernel": np.full([7, 11], -step, np.float32),
+                            "b": big * -step}})
+        step += 1
+
+    for line in sys.stdin:
+      directory, last_step = line.split()
+      pid = os.fork()
+      if pid == 0:
+        try:
+          saving_loop(directory, int(last_step))
+        finally:
+          os._exit(0)
+      _, status = os.waitpid(pid, 0)
+      print("EXIT", pid, status, flush=True)
+""")
+
+
+def _run_saving_loop(server, directory, last_step, kill_after=None):
+  """One forked saving loop, SIGKILLed after `kill_after` s; (step resumed from, status)."""
+  server.stdin.write(f"{directory} {last_step}\n")
+  server.stdin.flush()
+  started = server.stdout.readline().split()
+  assert started and started[0] == "STARTED", started
+  pid, resumed = int(started[1]), int(started[2])
+  if kill_after is not None:
+    time.sleep(kill_after)
+    try:
+      os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+      pass
+  ended = server.stdout.readline().split()
+  assert ended[:2] == ["EXIT", str(pid)], ended
+  return resumed, int(ended[2])
+
+
+def test_sigkill_at_random_moments_of_a_saving_loop_never_breaks_the_checkpoint(tmp_path):
+  directory = tmp_path / "ckpts"
+  server = subprocess.Popen([sys.executable, "-c", SAVING_LOOP.format(repo=str(REPO_ROOT))],
+                            env=cli_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+  rng = random.Random(1234)
+  named, newest = [0], 0   # steps of the state file's checkpoint; of the newest one
+  try:
+    for _ in range(20):
+      resumed, status = _run_saving_loop(server, directory, 10 ** 6,
+                                         kill_after=rng.uniform(0.0, 0.5))
+      assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+      # A kill between the new index and the state file leaves the state one
+      # step behind: both checkpoints are whole; a resume takes the newest.
+      assert resumed == newest
+      if newest == 0 and not (directory / "checkpoint").exists():
+        assert not list(directory.glob("*.index"))   # killed before its first save
+        continue
+      named_step, newest = check_directory_after_crash(directory, _check_loop_tensors)
+      named.append(named_step)
+      assert newest in (named_step, named_step + 1)
+    assert named == sorted(named) and named[-1] > 10, named
+    # A loop that is not killed resumes, finishes and leaves no debris.
+    last = newest + 3
+    resumed, status = _run_saving_loop(server, directory, last)
+    assert resumed == newest and status == 0
+  finally:
+    server.kill()
+    server.wait()
+  assert check_directory_after_crash(directory, _check_loop_tensors) == (last, last)
+  assert sorted(os.listdir(directory)) == sorted(
+      ["checkpoint"] + [f"model.ckpt-{s}{x}" for s in (last - 1, last)
+                        for x in (".index", ".data-00000-of-00001")])
+
+
+def _check_loop_tensors(prefix, values):
+  """The tensors of SAVING_LOOP: all of the step in the checkpoint's name."""
+  step = int(values["global_step"])
+  assert prefix.endswith(f"model.ckpt-{step}")
+  np.testing.assert_array_equal(values["a"], np.full([1 << 20], step, np.float32))
+  np.testing.assert_array_equal(values["b"], np.full([1 << 20], -step, np.float32))
+  np.testing.assert_array_equal(values["layer/kernel"], np.full([7, 11], -step))
