@@ -127,8 +127,12 @@ def _read_bytes(path, expected):
   if not os.path.isfile(path):
     what = "is a directory" if os.path.isdir(path) else "file not found"
     raise DataError("%s: %s; expected %s" % (path, what, expected))
-  with open(path, "rb") as f:
-    return f.read()
+  try:
+    with open(path, "rb") as f:
+      return f.read()
+  except PermissionError:
+    raise DataError("%s: cannot be read: permission denied; make it readable "
+                    "(chmod a+r)." % path) from None
 
 
 def _read_text(path, expected="a UTF-8 text file"):

@@ -6,6 +6,7 @@ conversion of flags into a `training.TrainingConfig`, and the wrapper that turns
 a user error into one readable line and a non-zero exit.
 """
 
+import json
 import os
 import sys
 import traceback
@@ -71,6 +72,9 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     flag_values=f)
   flags.DEFINE_bool("dynamic_padding", True, "Cut every batch to its longest sequence "
                     "(same results, less work; always off on TPU).", flag_values=f)
+  flags.DEFINE_bool("length_bucketing", True, "Fine-tuning: batch examples of similar "
+                    "length together (random order across windows of 32 batches), so "
+                    "dynamic padding removes most padding.", flag_values=f)
   flags.DEFINE_integer("seed", 12345, "Seed of data order, dropout and new heads.",
                        flag_values=f)
   flags.DEFINE_integer("log_steps", 100, "Log loss, lr, examples/s and ETA every this "
@@ -88,6 +92,7 @@ def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_s
                     early_stopping_patience=0):
   """Builds the TrainingConfig from parsed flags (called by each script's main)."""
   f = flag_values
+  check_device_flags(f)
   return training.TrainingConfig(
       output_dir=f.output_dir, num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps, learning_rate=f.learning_rate,
@@ -98,36 +103,86 @@ def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_s
       keep_checkpoint_max=f.keep_checkpoint_max, log_every_steps=f.log_steps,
       seed=f.seed, optimizer=f.optimizer, weight_decay_rate=f.weight_decay_rate,
       compute_dtype=f.compute_dtype, jit_compile=f.use_xla,
-      dynamic_padding=f.dynamic_padding,
+      dynamic_padding=f.dynamic_padding, length_bucketing=f.length_bucketing,
       eval_every_steps=eval_every_steps, early_stopping_patience=early_stopping_patience)
+
+
+# Strategies that must exist before TensorFlow runs its first op (collective
+# ops and the TPU system are configured at program start-up): made once, by
+# `run` before main, and handed out again by strategy_from_flags.
+_startup_strategies = {}
+
+
+def _needs_startup_strategy(f):
+  if f.use_tpu or f.distribution_strategy in ("tpu", "multi_worker"):
+    return True
+  cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+  return (f.distribution_strategy == "auto" and isinstance(cluster, dict) and
+          sum(len(tasks) for tasks in cluster.values()) > 1)
 
 
 def strategy_from_flags(flag_values):
   f = flag_values
-  return training.make_strategy(f.distribution_strategy, f.use_tpu, f.tpu_name,
-                                f.tpu_zone, f.gcp_project, f.master)
+  key = (f.distribution_strategy, f.use_tpu, f.tpu_name, f.tpu_zone, f.gcp_project,
+         f.master)
+  if key not in _startup_strategies:
+    strategy = training.make_strategy(*key)
+    if not _needs_startup_strategy(f):
+      return strategy
+    _startup_strategies[key] = strategy
+  return _startup_strategies[key]
+
+
+# The file a folder given for these flags usually holds (for the error message).
+_USUAL_FILE = {"vocab_file": "vocab.txt", "bert_config_file": "bert_config.json"}
 
 
 def require_file(path, flag_name, what="file"):
   """Raises UsageError unless `path` names an existing file."""
   if not path:
     raise UsageError(f"--{flag_name} is required.")
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+  if tf.io.gfile.isdir(path):
+    usual = _USUAL_FILE.get(flag_name)
+    raise UsageError(f"--{flag_name}={path} is a directory; give the {what} in it"
+                     + (f", e.g. {os.path.join(path, usual)}." if usual else "."))
+  if not tf.io.gfile.exists(path):
     raise UsageError(f"--{flag_name}={path}: {what} not found.")
 
 
 def require_dir(path, flag_name):
   if not path:
     raise UsageError(f"--{flag_name} is required.")
+  if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+    raise UsageError(f"--{flag_name}={path} is a file, not a directory; give the "
+                     "folder that holds it.")
   if not tf.io.gfile.isdir(path):
     raise UsageError(f"--{flag_name}={path}: directory not found.")
+
+
+def check_device_flags(f):
+  """Rejects flag combinations the chosen device cannot run (before connecting to it)."""
+  on_tpu = f.use_tpu or f.distribution_strategy == "tpu"
+  if on_tpu and f.compute_dtype == "float16":
+    raise UsageError("--compute_dtype=float16 is not supported on TPU (float16 loss "
+                     "scaling is for GPUs); use --compute_dtype=bfloat16.")
 
 
 # Errors that are the user's to fix: printed as one line, no traceback.
 USER_ERRORS = (UsageError, ValueError, FileNotFoundError, PermissionError,
                UnicodeDecodeError, checkpoint_utils.CheckpointError,
                training.TrainingError, tf.errors.NotFoundError,
-               tf.errors.InvalidArgumentError, tf.errors.DataLossError)
+               tf.errors.InvalidArgumentError, tf.errors.DataLossError,
+               tf.errors.PermissionDeniedError)
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with a bad flag printed as one `<script>: error:` line (exit 1)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"{os.path.basename(argv[0])}: error: {' '.join(str(e).split())} (see --helpshort)",
+          file=sys.stderr)
+    sys.exit(1)
 
 
 def run(main):
@@ -139,6 +194,9 @@ def run(main):
   def wrapped(argv):
     script = os.path.basename(sys.argv[0])
     try:
+      if "distribution_strategy" in flags.FLAGS and _needs_startup_strategy(flags.FLAGS):
+        check_device_flags(flags.FLAGS)   # before connecting to the TPU
+        strategy_from_flags(flags.FLAGS)
       main(argv)
     except training.TrainingInterrupted as e:
       logging.warning("%s", e)
@@ -148,9 +206,12 @@ def run(main):
       if os.environ.get("BERT_DEBUG"):
         traceback.print_exc()
       message = e.message if isinstance(e, tf.errors.OpError) else str(e)
+      if isinstance(e, (PermissionError, tf.errors.PermissionDeniedError)):
+        message += ("; check the file's permissions (chmod a+r to read it, a "
+                    "writable --output_dir to write).")
       print(f"{script}: error: {' '.join(message.split())}", file=sys.stderr)
       sys.exit(1)
-  app.run(wrapped)
+  app.run(wrapped, flags_parser=parse_flags)
 
 
 def load_model_files(f):
@@ -167,6 +228,7 @@ def load_model_files(f):
   import tokenization    # pylint: disable=g-import-not-at-top
   bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   modeling.check_sequence_length(bert_config, f.max_seq_length)
+  tokenization.validate_case_matches_vocab(f.do_lower_case, f.vocab_file)
   tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
   if len(tokenizer.vocab) != bert_config.vocab_size:
     raise UsageError(

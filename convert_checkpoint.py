@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoint_utils
+import cli
 import modeling
 import safetensors_io
 
@@ -652,14 +653,15 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if FLAGS.direction == "hf_to_tf":
-    for name in ("bert_config_file", "prefix_bert"):
-      if FLAGS[name].value is not None:
-        raise app.UsageError(f"--{name} is only used with --direction=tf_to_hf; "
-                             "hf_to_tf reads the model's config.json.")
   try:
+    if len(argv) > 1:
+      raise ConversionError(f"unexpected arguments: {' '.join(argv[1:])}; every "
+                            "setting is a --flag.")
+    if FLAGS.direction == "hf_to_tf":
+      for name in ("bert_config_file", "prefix_bert"):
+        if FLAGS[name].value is not None:
+          raise ConversionError(f"--{name} is only used with --direction=tf_to_hf; "
+                                "hf_to_tf reads the model's config.json.")
     if FLAGS.direction == "hf_to_tf":
       hf_to_tf(FLAGS.input, FLAGS.output_dir, overwrite=FLAGS.overwrite)
     else:
@@ -674,4 +676,4 @@ def main(argv):
 if __name__ == "__main__":
   define_flags()
   flags.mark_flags_as_required(["direction", "input", "output_dir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

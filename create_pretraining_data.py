@@ -605,13 +605,27 @@ def resolve_input_files(patterns):
                          "%s" % (pattern, os.path.join(pattern, "*.txt")))
       matches = [pattern] if os.path.isfile(pattern) else []
     if not matches:
-      raise UsageError("--input_file: %s %s." % (pattern, "matches no file"
-                       if glob.has_magic(pattern) else "not found"))
+      raise UsageError("--input_file: %s %s; give text files (comma-separated "
+                       "paths or globs), one sentence per line." % (
+                           pattern, "matches no file" if glob.has_magic(pattern)
+                           else "not found"))
+    for path in matches:
+      _check_readable(path)
     files.extend(matches)
   if not files:
     raise UsageError("--input_file is required: text files, one sentence per "
                      "line, blank line between documents.")
   return files
+
+
+def _check_readable(path):
+  """Opens `path` once, so that an unreadable file fails before any work."""
+  try:
+    with _open_binary(path):
+      pass
+  except PermissionError:
+    raise UsageError("--input_file: %s cannot be read: permission denied; make it "
+                     "readable (chmod a+r)." % path) from None
 
 
 # ----------------------------------------------------------------------------
@@ -1102,6 +1116,7 @@ class RunSummary:
 def _check_vocab(vocab_file, do_lower_case):
   """Loads the vocabulary once up front so a bad one fails before any work."""
   try:
+    tokenization.validate_case_matches_vocab(do_lower_case, vocab_file)
     tokenizer = _load_tokenizer(vocab_file, do_lower_case)
   except FileNotFoundError:
     raise UsageError("--vocab_file=%s: file not found." % vocab_file) from None
@@ -1288,6 +1303,16 @@ def main(argv):
       config, FLAGS.do_lower_case, FLAGS.num_workers)
 
 
+def _parse_flags(argv):
+  """absl's flag parsing, with a bad flag printed as one `<script>: error:` line."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print("%s: error: %s (see --helpshort)" % (os.path.basename(argv[0]), " ".join(
+        str(e).split())), file=sys.stderr)
+    sys.exit(1)
+
+
 def _main_with_errors(argv):
   """main(), printing user errors as one line and exiting with code 1."""
   try:
@@ -1303,4 +1328,4 @@ def _main_with_errors(argv):
 if __name__ == "__main__":
   from absl import app  # pylint: disable=g-import-not-at-top (not in workers)
   define_flags()
-  app.run(_main_with_errors)
+  app.run(_main_with_errors, flags_parser=_parse_flags)

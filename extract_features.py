@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoint_utils
+import cli
 import modeling
 import tokenization
 
@@ -152,7 +153,9 @@ def parse_layer_indexes(layers, num_hidden_layers):
 def _require_file(path, flag_name, what):
   if not path:
     raise UsageError(f"--{flag_name} is required: the {what}.")
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+  if tf.io.gfile.isdir(path):
+    raise UsageError(f"--{flag_name}={path} is a directory; give the path of the {what}.")
+  if not tf.io.gfile.exists(path):
     raise UsageError(f"--{flag_name}={path}: file not found; give the path of the {what}.")
 
 
@@ -179,8 +182,12 @@ def validate(config):
   if config.max_seq_length < 3:
     raise UsageError(f"--max_seq_length={config.max_seq_length}: must be at least 3 "
                      "([CLS] a [SEP] b [SEP] needs three special tokens).")
+  if config.use_tpu and config.compute_dtype == "float16":
+    raise UsageError("--compute_dtype=float16 is not supported on TPU; use "
+                     "--compute_dtype=bfloat16.")
   tokenization.validate_case_matches_checkpoint(config.do_lower_case,
                                                 config.init_checkpoint)
+  tokenization.validate_case_matches_vocab(config.do_lower_case, config.vocab_file)
   bert_config = modeling.BertConfig.from_json_file(config.bert_config_file)
   modeling.check_sequence_length(bert_config, config.max_seq_length)
   layer_indexes = parse_layer_indexes(config.layers, bert_config.num_hidden_layers)
@@ -483,4 +490,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

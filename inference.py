@@ -110,6 +110,9 @@ def load_classifier(f):
   """Builds a Classifier from the flags and the model folder's run_info.json."""
   info = {}
   if f.model_dir:
+    if not tf.io.gfile.isdir(f.model_dir):
+      raise cli.UsageError(f"--model_dir={f.model_dir}: directory not found; give the "
+                           "output_dir of a run_classifier.py training run.")
     path = os.path.join(f.model_dir, run_classifier.RUN_INFO_FILE)
     if not tf.io.gfile.exists(path):
       raise cli.UsageError(f"--model_dir={f.model_dir}: no {run_classifier.RUN_INFO_FILE}; "

@@ -257,6 +257,7 @@ class Setup:
   dev_examples: list
   test_examples: list
   run_info: dict
+  cache_dir: str = None   # where feature caches go (default: output_dir)
 
   def features_for(self, split, examples):
     f = self.flags
@@ -264,8 +265,8 @@ class Setup:
                 "do_lower_case": f.do_lower_case,
                 "vocab_file": os.path.abspath(f.vocab_file)}
     return cached_features(self.processor, split, examples, self.label_list,
-                           self.tokenizer, f.output_dir, f.max_seq_length,
-                           self.is_regression, describe)
+                           self.tokenizer, self.cache_dir or f.output_dir,
+                           f.max_seq_length, self.is_regression, describe)
 
 
 def prepare(f):
@@ -334,7 +335,8 @@ def train(setup, trainer, eval_path):
     records = classifier_data.file_based_dataset(train_path, f.max_seq_length, False,
                                                  setup.is_regression)
     return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
-                                      input_context=ctx)
+                                      input_context=ctx,
+                                      length_bucketing=trainer.length_bucketing)
 
   evaluator = None
   if f.eval_every_steps:
@@ -367,6 +369,7 @@ def run(f):
   """Train / evaluate / predict as the flags say (parsed flags `f`)."""
   setup = prepare(f)
   trainer = build_trainer(setup)
+  setup.cache_dir = trainer.scratch_dir
   # Created only now: bad data or a bad checkpoint must leave no output_dir.
   tf.io.gfile.makedirs(f.output_dir)
   eval_path = (setup.features_for("eval", setup.dev_examples)

@@ -34,6 +34,7 @@ Usage, like the official scripts:
 import argparse
 import collections
 import json
+import os
 import re
 import string
 import sys
@@ -345,6 +346,26 @@ def _load_mapping(path, what):
   return data
 
 
+def check_predictions(predictions, dataset, pred_file, data_file):
+  """Raises EvaluationError when the predictions cannot belong to the data set.
+
+  Some unanswered questions only score 0 (as the official script); answers that
+  are not strings (an nbest_predictions.json) or no id in common are errors.
+  """
+  for qid, answer in predictions.items():
+    if not isinstance(answer, str):
+      raise EvaluationError(
+          f"predictions file {pred_file}: the answer of question id {qid!r} is a "
+          f"{type(answer).__name__}, not a string; give the predictions.json of "
+          "run_squad.py (not nbest_predictions.json).")
+  qids = [qa.get("id") for qa in _questions(dataset) if isinstance(qa, dict)]
+  if predictions and qids and not set(predictions) & set(qids):
+    raise EvaluationError(
+        f"predictions file {pred_file} answers none of the {len(qids)} question ids "
+        f"of data file {data_file} (e.g. {next(iter(predictions))!r} vs. {qids[0]!r}); "
+        "give the predictions made for this data file.")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(
       description="SQuAD v1.1/v2.0 and CMRC2018 evaluation (official metrics).")
@@ -366,8 +387,12 @@ def main(argv=None):
       raise EvaluationError(f"data file {args.data_file}: expected a SQuAD JSON object "
                             '{"version": ..., "data": [articles]}.')
     predictions = _load_mapping(args.pred_file, "predictions file")
+    check_predictions(predictions, data["data"], args.pred_file, args.data_file)
     na_probs = (_load_mapping(args.na_prob_file, "no-answer file")
                 if args.na_prob_file else None)
+    if args.out_file and os.path.isdir(args.out_file):
+      raise EvaluationError(f"--out_file={args.out_file} is a directory; give a file "
+                            "path such as out/eval.json.")
     results = evaluate(data["data"], predictions, na_probs,
                        args.na_prob_thresh if na_probs is not None else None,
                        args.eval_language)
@@ -378,9 +403,18 @@ def main(argv=None):
   text = json.dumps(official_layout(results), indent=2 if "total" in results else None)
   print(text)
   if args.out_file:
-    with open(args.out_file, "w", encoding="utf-8") as writer:
-      writer.write(text + "\n")
+    write_text_atomic(args.out_file, text + "\n")
   return 0
+
+
+def write_text_atomic(path, text):
+  """Writes `path` via a temporary file (its folder is created if needed)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as writer:
+    writer.write(text)
+  os.replace(tmp, path)
 
 
 if __name__ == "__main__":

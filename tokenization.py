@@ -11,6 +11,7 @@ module is flag-free and loads in milliseconds (gs:// style paths use
 """
 
 import collections
+import os
 import re
 import unicodedata
 
@@ -87,7 +88,26 @@ def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
     model_name = match.group(1)
   else:
     model_name = init_checkpoint.rstrip("/").rsplit("/", 1)[-1]
+  _check_case(do_lower_case, model_name, "init_checkpoint", init_checkpoint)
 
+
+def validate_case_matches_vocab(do_lower_case, vocab_file):
+  """Like validate_case_matches_checkpoint, for `<official model dir>/vocab.txt`.
+
+  Catches the same mistake where no checkpoint is given (create_pretraining_data.py)
+  or the checkpoint was copied elsewhere but the vocabulary was not.
+
+  Raises:
+    ValueError: the folder holding `vocab_file` is an official model of the
+      other casing.
+  """
+  if not vocab_file:
+    return
+  model_name = os.path.basename(os.path.dirname(os.path.normpath(vocab_file)))
+  _check_case(do_lower_case, model_name, "vocab_file", vocab_file)
+
+
+def _check_case(do_lower_case, model_name, flag_name, path):
   if model_name in _UNCASED_MODELS and not do_lower_case:
     case_name, fix = "uncased (lower-cased)", True
   elif model_name in _CASED_MODELS and do_lower_case:
@@ -95,10 +115,10 @@ def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
   else:
     return
   raise ValueError(
-      "Received do_lower_case=%s with init_checkpoint=%s, but `%s` is the "
-      "official %s BERT model; pass --do_lower_case=%s so fine-tuning "
-      "tokenizes text the way the model was pre-trained." %
-      (bool(do_lower_case), init_checkpoint, model_name, case_name, fix))
+      "Received do_lower_case=%s with --%s=%s, but `%s` is the "
+      "official %s BERT model; pass --do_lower_case=%s so that text is "
+      "tokenized the way the model was pre-trained." %
+      (bool(do_lower_case), flag_name, path, model_name, case_name, fix))
 
 
 def convert_to_unicode(text):
@@ -129,6 +149,12 @@ def _read_bytes(path):
       return reader.read()
   except FileNotFoundError:
     raise FileNotFoundError("Vocabulary file not found: %s" % path) from None
+  except IsADirectoryError:
+    raise ValueError("Vocabulary file %s is a directory; give the vocab.txt in it."
+                     % path) from None
+  except PermissionError:
+    raise ValueError("Vocabulary file %s cannot be read: permission denied; make it "
+                     "readable (chmod a+r)." % path) from None
 
 
 def load_vocab(vocab_file):

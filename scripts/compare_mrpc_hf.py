@@ -17,7 +17,8 @@ def read(p):
     return [(r[3], r[4], int(r[0])) for r in rows]
 train, dev = read(f"{D}/train.tsv"), read(f"{D}/dev.tsv")
 tok = BertTokenizer.from_pretrained(M)
-model = BertForSequenceClassification.from_pretrained(M, num_labels=2)
+# use_safetensors: never unpickle a pytorch_model.bin (it can run code).
+model = BertForSequenceClassification.from_pretrained(M, num_labels=2, use_safetensors=True)
 def enc(rows):
     e = tok([a for a,_,_ in rows], [b for _,b,_ in rows], truncation=True, max_length=128, padding="max_length", return_tensors="pt")
     return e, torch.tensor([l for *_, l in rows])
