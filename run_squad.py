@@ -13,7 +13,8 @@ Runs the reference's commands unchanged, e.g.
 Writes predictions.json, nbest_predictions.json (and null_odds.json with
 --version_2_with_negative) in the reference's formats and, when the
 predict_file has gold answers, eval_results.txt scored as the official
-evaluation does (squad_evaluate.py).
+evaluation does (squad_evaluate.py). Training also writes run_info.json, what
+export_savedmodel.py needs to serve the model on raw questions and contexts.
 
 Deliberate differences from the reference:
   * Chinese (CMRC2018): the reference split a paragraph into words at
@@ -56,6 +57,7 @@ FLAGS = flags.FLAGS
 FIRST_UNIQUE_ID = 1000000000
 # The reference's "large and positive" start of the minimum null score.
 _LARGE_SCORE = 1000000.0
+RUN_INFO_FILE = "run_info.json"
 
 
 def define_flags(flag_values=FLAGS):
@@ -817,9 +819,27 @@ def validate_flags(f):
     raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
+def build_run_info(f, bert_config):
+  """What export_savedmodel.py needs to serve the trained model.
+
+  The prediction flags are recorded as they are now: the served model answers
+  as `--do_predict` with them does.
+  """
+  info = {"task_kind": "squad", "bert_config": bert_config.to_dict(),
+          "vocab_file": os.path.abspath(f.vocab_file)}
+  for name in ("do_lower_case", "max_seq_length", "doc_stride", "max_query_length",
+               "max_answer_length", "n_best_size", "version_2_with_negative",
+               "null_score_diff_threshold"):
+    info[name] = getattr(f, name)
+  return info
+
+
 def train(trainer, f, train_examples, tokenizer):
-  """Writes train.tf_record and fine-tunes."""
-  path = os.path.join(f.output_dir, "train.tf_record")
+  """Writes run_info.json and train.tf_record and fine-tunes."""
+  if trainer.chief:
+    write_json(os.path.join(f.output_dir, RUN_INFO_FILE),
+               build_run_info(f, trainer.task.bert_config))
+  path = os.path.join(trainer.scratch_dir, "train.tf_record")
   with FeatureWriter(path, is_training=True) as writer:
     convert_examples_to_features(train_examples, tokenizer, f.max_seq_length,
                                  f.doc_stride, f.max_query_length, True,

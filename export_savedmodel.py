@@ -1,0 +1,313 @@
+"""Export a fine-tuned run_classifier.py, run_ner.py or run_squad.py output folder for TF Serving.
+
+  python export_savedmodel.py --model_dir=$OUT --export_dir=$OUT/export --tflite
+
+writes $OUT/export/<version>/ (saved_model.pb, variables/, assets/vocab.txt and,
+with --tflite, model.tflite), the layout TF Serving watches: it serves the
+highest version number. Vocabulary, casing, labels and max_seq_length come from
+the folder's run_info.json; the weights from its newest checkpoint.
+
+Classifier signatures (batch size free; run_ner.py and run_squad.py models get
+theirs from export_tasks.py: tags per word, answer spans):
+  serving_default  text_a: string [batch]              -> outputs
+  serve_text_pair  text_a, text_b: string [batch]      -> outputs (text_b "" = single text)
+  serve_ids        input_ids, input_mask, segment_ids: int32 [batch, seq] -> outputs
+  tokenize         text_a, text_b -> input_ids, input_mask, segment_ids int32
+                   [batch, max_seq_length], exactly as run_classifier.py builds them
+outputs: probabilities float32 [batch, num_labels], label_ids int32 [batch],
+labels string [batch] (regression tasks: scores float32 [batch]).
+
+Text is tokenized inside the graph, with the same pieces as tokenization.py
+(see graph_tokenization.py), so clients send raw UTF-8 text. Loading the model
+needs TensorFlow and `import tensorflow_text` (its WordPiece op), not this code.
+The export is written to a temporary folder beside the target and renamed at
+the end: a failed export leaves no version folder behind.
+"""
+
+import json
+import os
+import tempfile
+
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+import checkpoint_utils
+import cli
+import export_tasks
+import graph_tokenization
+import modeling
+import run_classifier
+
+FLAGS = flags.FLAGS
+
+TFLITE_FILE = "model.tflite"
+VOCAB_ASSET = "vocab.txt"
+
+
+def define_flags(flag_values=FLAGS):
+  """Defines the command-line flags on `flag_values` (only when run as a script, or in tests)."""
+  f = flag_values
+  flags.DEFINE_string("model_dir", None, "Output folder of a run_classifier.py, run_ner.py "
+                      "or run_squad.py training run (holds run_info.json and checkpoints).",
+                      flag_values=f)
+  flags.DEFINE_string("export_dir", None, "Where the numbered version folders go "
+                      "(TF Serving's --model_base_path).", flag_values=f)
+  flags.DEFINE_integer("export_version", None, "Version folder name (default: one "
+                       "above the highest version in --export_dir, 1 if none).",
+                       flag_values=f)
+  flags.DEFINE_string("init_checkpoint", None, "Checkpoint to export (default: the "
+                      "newest in --model_dir).", flag_values=f)
+  flags.DEFINE_string("vocab_file", None, "vocab.txt (default: the one in run_info.json; "
+                      "give it when the training machine's path is gone).", flag_values=f)
+  flags.DEFINE_bool("tflite", False, f"Also write {TFLITE_FILE} (the serve_ids "
+                    "signature) into the version folder.", flag_values=f)
+
+
+# ------------------------------------------------------------ the serving module
+
+
+class ClassifierServer(tf.Module):
+  """A fine-tuned classifier with tokenization, as the SavedModel's signatures."""
+
+  def __init__(self, task, tokenizer, label_list):
+    """Wraps a built ClassifierTask (weights loaded) and a GraphTokenizer."""
+    super().__init__(name="classifier")
+    self.bert = task.model
+    self.head = task.head
+    self.tokenizer = tokenizer
+    self._task = task
+    self._label_list = list(label_list)
+
+  # The model and the tokenizer are one tf.function each, called by the text
+  # signatures: the SavedModel holds one copy of each graph (faster to save and load).
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None, None], tf.int32, name=name)
+      for name in ("input_ids", "input_mask", "segment_ids")])
+  def serve_ids(self, input_ids, input_mask, segment_ids):
+    """Signature outputs of int32 [batch, seq] features (see the module docstring)."""
+    logits = self._task.logits({"input_ids": input_ids, "input_mask": input_mask,
+                                "segment_ids": segment_ids}, training=False)
+    if self._task.is_regression:
+      return {"scores": logits[:, 0]}
+    label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return {"probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
+            "labels": tf.gather(tf.constant(self._label_list), label_ids)}
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a"),
+      tf.TensorSpec([None], tf.string, name="text_b")])
+  def tokenize(self, text_a, text_b):
+    return self.tokenizer.encode(text_a, text_b)
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a")])
+  def serve_text(self, text_a):
+    # An empty text_b has no tokens: the single-text layout.
+    return self._classify_text(text_a, tf.fill(tf.shape(text_a), ""))
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a"),
+      tf.TensorSpec([None], tf.string, name="text_b")])
+  def serve_text_pair(self, text_a, text_b):
+    return self._classify_text(text_a, text_b)
+
+  def _classify_text(self, text_a, text_b):
+    features = self.tokenize(text_a, text_b)
+    # Padding past the batch's longest input changes nothing but the cost (a
+    # short query would pay for max_seq_length tokens); run_classifier.py's
+    # predictions cut batches the same way (--dynamic_padding).
+    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(features["input_mask"], 1)), 1)
+    return self.serve_ids(**{name: value[:, :longest] for name, value in features.items()})
+
+  def signatures(self):
+    """{signature key: tf.function with an input_signature}.
+
+    Not concrete functions: tf.saved_model.save traces a tf.function again when
+    it was traced before (for its variable-creation check), doubling the
+    export's time; given the tf.function it traces each once.
+    """
+    return {"serving_default": self.serve_text, "serve_text_pair": self.serve_text_pair,
+            "serve_ids": self.serve_ids, "tokenize": self.tokenize}
+
+
+# ------------------------------------------------------------ reading the run
+
+
+# The script that writes each kind of run_info.json, and what its head is called.
+WRITERS = {"classifier": "run_classifier.py", "ner": "run_ner.py", "squad": "run_squad.py"}
+HEAD_NAMES = {"classifier": "classifier", "ner": "tagging", "squad": "SQuAD"}
+
+
+def read_run_info(model_dir):
+  """run_info.json of a fine-tuning output folder, checked; raises cli.UsageError.
+
+  Its task_kind ("classifier" when absent, "ner", "squad") says which script
+  wrote it and which keys it must hold.
+  """
+  cli.require_dir(model_dir, "model_dir")
+  path = os.path.join(model_dir, run_classifier.RUN_INFO_FILE)
+  if not tf.io.gfile.exists(path):
+    raise cli.UsageError(
+        f"--model_dir={model_dir}: no {run_classifier.RUN_INFO_FILE}; give the "
+        "--output_dir of a run_classifier.py, run_ner.py or run_squad.py training run.")
+  try:
+    with tf.io.gfile.GFile(path) as reader:
+      info = json.load(reader)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise cli.UsageError(f"{path} is not valid JSON ({e}).") from None
+  kind = info.get("task_kind", "classifier") if isinstance(info, dict) else "classifier"
+  if kind not in WRITERS:
+    raise cli.UsageError(f"{path}: task_kind={kind!r} cannot be exported; accepted: "
+                         f"{', '.join(WRITERS)}.")
+  required = (("bert_config",) + export_tasks.REQUIRED_KEYS[kind] +
+              ("do_lower_case", "max_seq_length", "vocab_file"))
+  missing = [key for key in required if not isinstance(info, dict) or key not in info]
+  if missing:
+    raise cli.UsageError(f"{path} lacks {', '.join(missing)}; it was not written by "
+                         f"{WRITERS[kind]}.")
+  info["task_kind"] = kind
+  info["bert_config"] = modeling.BertConfig.from_dict(info["bert_config"], source=path)
+  if kind == "classifier":
+    info.setdefault("is_regression", not info["label_list"])
+    if not info["is_regression"] and not info["label_list"]:
+      raise cli.UsageError(f"{path}: label_list is empty for a classification task.")
+  elif kind == "ner" and not info["label_list"]:
+    raise cli.UsageError(f"{path}: label_list is empty; a tagger needs its tags.")
+  return info
+
+
+def load_task(info, checkpoint):
+  """The run's Task with the fine-tuned weights of `checkpoint` (a prefix or folder)."""
+  prefix = checkpoint_utils.resolve_checkpoint(checkpoint)
+  kind = info["task_kind"]
+  head = export_tasks.HEAD_VARIABLES[kind]
+  if head not in checkpoint_utils.checkpoint_shapes(prefix):
+    raise cli.UsageError(f"{prefix} has no {HEAD_NAMES[kind]} head ({head}): it is a "
+                         "pre-trained model; export a fine-tuned one.")
+  if kind == "classifier":
+    num_labels = 1 if info["is_regression"] else len(info["label_list"])
+    task = run_classifier.ClassifierTask(info["bert_config"], num_labels,
+                                         info["is_regression"])
+  else:
+    task = export_tasks.make_task(info)
+  task.build("float32", seed=0)
+  report = checkpoint_utils.load_variables(task.variables(), prefix)
+  if report.missing:
+    raise cli.UsageError(f"{prefix} lacks {report.missing[0]}; it does not belong to "
+                         "the model of run_info.json.")
+  logging.info("Exporting %s", prefix)
+  return task
+
+
+def next_version(export_dir):
+  """One above the highest integer-named folder in export_dir (1 if none)."""
+  if not tf.io.gfile.isdir(export_dir):
+    return 1
+  versions = [int(name.rstrip("/")) for name in tf.io.gfile.listdir(export_dir)
+              if name.rstrip("/").isdigit()]
+  return max(versions, default=0) + 1
+
+
+# ------------------------------------------------------------ writing
+
+
+def convert_tflite(saved_model_dir, path):
+  """Writes the serve_ids signature of a SavedModel as a TFLite flatbuffer."""
+  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
+                                                       signature_keys=["serve_ids"])
+  try:
+    flatbuffer = converter.convert()
+  except Exception as e:  # pylint: disable=broad-except
+    # The converter's own errors (ConverterError...) carry pages of MLIR.
+    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise cli.UsageError(f"--tflite: the TFLite converter failed ({first_line}); "
+                         "export without --tflite.") from e
+  with tf.io.gfile.GFile(path, "wb") as writer:
+    writer.write(flatbuffer)
+
+
+def write_export(server, target, tflite):
+  """Saves `server` into `target` through a temporary sibling folder renamed at the end."""
+  tmp = f"{target}{checkpoint_utils._TMP_MARK}{os.getpid()}"  # pylint: disable=protected-access
+  try:
+    tf.saved_model.save(server, tmp, signatures=server.signatures())
+    if tflite:
+      convert_tflite(tmp, os.path.join(tmp, TFLITE_FILE))
+    if tf.io.gfile.exists(target):
+      raise cli.UsageError(f"{target} appeared during the export; nothing was replaced.")
+    tf.io.gfile.rename(tmp, target)
+  finally:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.rmtree(tmp)
+
+
+def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
+           vocab_file=None, tflite=False):
+  """Exports a fine-tuning output folder; returns the version folder written.
+
+  Args:
+    model_dir: str, the training run's --output_dir.
+    export_dir: str, parent of the numbered version folders.
+    export_version: int or None (one above the highest present).
+    init_checkpoint: str or None, the checkpoint (default: newest in model_dir).
+    vocab_file: str or None, overrides run_info.json's vocab_file.
+    tflite: bool, also write model.tflite.
+
+  Raises:
+    cli.UsageError (and checkpoint/config errors): nothing is written then.
+  """
+  if not export_dir:
+    raise cli.UsageError("--export_dir is required.")
+  if export_version is not None and export_version < 0:
+    raise cli.UsageError(f"--export_version={export_version} must be a non-negative "
+                         "integer.")
+  info = read_run_info(model_dir)
+  vocab_file = vocab_file or info["vocab_file"]
+  if not tf.io.gfile.exists(vocab_file):
+    source = "--vocab_file" if vocab_file != info["vocab_file"] else (
+        f"{run_classifier.RUN_INFO_FILE}'s vocab_file")
+    raise cli.UsageError(f"{source}={vocab_file}: file not found; pass --vocab_file.")
+  version = next_version(export_dir) if export_version is None else export_version
+  target = os.path.join(export_dir, str(version))
+  if tf.io.gfile.exists(target):
+    raise cli.UsageError(f"{target} exists already; TF Serving versions are never "
+                         "overwritten: give another --export_version.")
+  modeling.check_sequence_length(info["bert_config"], info["max_seq_length"])
+  with tempfile.TemporaryDirectory() as scratch:
+    vocab_copy = os.path.join(scratch, VOCAB_ASSET)
+    try:
+      vocab = graph_tokenization.write_vocab_asset(vocab_file, vocab_copy)
+    except (ValueError, FileNotFoundError) as e:
+      raise cli.UsageError(str(e)) from None
+    if len(vocab) != info["bert_config"].vocab_size:
+      raise cli.UsageError(
+          f"vocab file {vocab_file} has {len(vocab)} tokens but the model's "
+          f"vocab_size is {info['bert_config'].vocab_size}; pass the model's --vocab_file.")
+    task = load_task(info, init_checkpoint or model_dir)
+    tokenizer = graph_tokenization.GraphTokenizer(vocab_copy, info["do_lower_case"],
+                                                  info["max_seq_length"])
+    if info["task_kind"] == "classifier":
+      server = ClassifierServer(task, tokenizer, info["label_list"])
+    else:
+      server = export_tasks.make_server(info, task, tokenizer)
+    tf.io.gfile.makedirs(export_dir)
+    write_export(server, target, tflite)
+  logging.info("Wrote %s", target)
+  return target
+
+
+def run(f):
+  """Exports as the parsed flags `f` say; returns the version folder."""
+  return export(f.model_dir, f.export_dir, f.export_version, f.init_checkpoint,
+                f.vocab_file, f.tflite)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  print(run(FLAGS))
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)

@@ -1,0 +1,696 @@
+# coding=utf-8
+"""Serving modules of run_ner.py and run_squad.py models, for export_savedmodel.py.
+
+Both take raw UTF-8 text, cut it into words and windows inside the graph as
+their training scripts do, and decode the model's outputs the same way, so a
+served model answers as the script's own predictions (test_predictions.txt,
+predictions.json) do.
+
+NER (`NerServer`), signatures:
+  serving_default  text: string [batch] -> per word, padded to the batch's most words:
+                     words string, tags string ("" past the end), tag_ids int32 (-1),
+                     probabilities float32 [batch, words, num_labels] (0),
+                     start_char, end_char int32 (-1): the word is
+                     text[start_char:end_char] in Unicode code points,
+                   num_words int32 [batch]
+  serve_ids        input_ids, input_mask, segment_ids int32 [batch, seq] -> per position:
+                     probabilities [batch, seq, num_labels], tag_ids, tags [batch, seq]
+Words: run_ner.py reads one word a line; raw text is cut at whitespace (the
+characters BasicTokenizer turns into spaces: space, tab, newlines, category
+Zs), or, for models trained on one character a line (the Chinese sets, see
+run_ner.word_split), into single characters. Each word is tagged on its first
+word piece; a word without pieces is one [UNK]; a sentence longer than
+max_seq_length is cut into run_ner.py's overlapping windows and each word is
+tagged in the window where it has the most context.
+
+SQuAD (`SquadServer`), signatures:
+  serving_default  question, context: string [batch] -> answer_text string,
+                   start_char, end_char int32 (the answer is context[start_char:end_char]
+                   in code points), score float32 (start + end logit); v2.0 models also
+                   null_score_diff float32 (when it exceeds null_score_diff_threshold:
+                   answer_text "", start_char = end_char = -1)
+  serve_ids        input_ids, input_mask, segment_ids -> start_logits, end_logits
+                   float32 [batch, seq]
+As run_squad.py: the question is cut to max_query_length pieces, the context
+split into words at whitespace (and at every CJK character when it holds one)
+and into windows doc_stride apart; the answer is the span of highest start +
+end logit among each window's n_best_size best starts and ends that lies in
+the context, starts where its window gives the most context, does not end
+before it starts and has at most max_answer_length pieces (ties: the
+reference's order); its text is mapped back to the context as get_final_text
+does. answer_text is run_squad.py's answer (the whitespace between its words
+collapsed to single spaces). Unlike run_squad.py, a context without any word
+piece answers "" with start_char = end_char = -1 and score -inf (run_squad.py
+writes the nonce "empty"). The prediction settings (max_answer_length...) are
+those of the training run, from its run_info.json.
+
+Character offsets count the code points of the text as decoded, invalid UTF-8
+bytes dropped (as tokenization.convert_to_unicode does). With --tflite, the
+serve_ids signature is converted (the text signatures need tensorflow-text ops).
+"""
+
+import collections
+
+import tensorflow as tf
+
+import cli
+import graph_tokenization
+import run_ner
+import run_squad
+import tokenization
+
+_NEG_INF = float("-inf")
+_BIG = 2 ** 40
+
+# What run_info.json must hold for each kind of run (besides bert_config etc.).
+REQUIRED_KEYS = {
+    "classifier": ("label_list",),
+    "ner": ("label_list", "window_stride", "word_split"),
+    "squad": ("doc_stride", "max_query_length", "max_answer_length", "n_best_size",
+              "version_2_with_negative", "null_score_diff_threshold"),
+}
+# The checkpoint variable that only a fine-tuned model of each kind has.
+HEAD_VARIABLES = {"classifier": "output_weights", "ner": "output_weights",
+                  "squad": "cls/squad/output_weights"}
+
+Words = collections.namedtuple("Words", ["chars", "row", "start_char", "count"])
+Windows = collections.namedtuple("Windows", ["sentence", "start", "length", "count",
+                                             "first"])
+
+
+# ------------------------------------------------------------ words and windows
+
+
+def split_words(chars, separator, alone):
+  """Cuts rows of code points into words.
+
+  Args:
+    chars: RaggedTensor int32 [batch, (chars)].
+    separator: bool [total chars], the characters between words.
+    alone: bool [total chars], characters that are words by themselves.
+
+  Returns:
+    Words: chars RaggedTensor int32 [words, (chars)] over all rows; row int64
+    [words], the row of each word; start_char int64 [words], its first
+    character's position in the row (its last is start_char + length - 1);
+    count int64 [batch], the words of each row.
+  """
+  flat = chars.flat_values
+  position = tf.range(tf.size(flat, out_type=tf.int64))
+  row_start = tf.repeat(chars.row_starts(), chars.row_lengths())
+  in_word = ~separator
+  after_row_start = position > row_start
+  previous_in_word = tf.concat([[False], in_word[:-1]], 0) & after_row_start
+  previous_alone = tf.concat([[False], alone[:-1]], 0) & after_row_start
+  starts = in_word & (~previous_in_word | alone | previous_alone)
+  word_of_char = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+  num_words = tf.reduce_sum(tf.cast(starts, tf.int64))
+  word_chars = tf.RaggedTensor.from_value_rowids(
+      tf.boolean_mask(flat, in_word), tf.boolean_mask(word_of_char, in_word),
+      nrows=num_words, validate=False)
+  row = tf.boolean_mask(chars.value_rowids(), starts)
+  count = tf.math.bincount(row, minlength=chars.nrows(), maxlength=chars.nrows(),
+                           dtype=tf.int64)
+  return Words(word_chars, row, tf.boolean_mask(position - row_start, starts), count)
+
+
+def per_row(values, row, nrows):
+  """RaggedTensor [nrows, (items), ...] of per-item `values` [items, ...] of rows `row`."""
+  return tf.RaggedTensor.from_value_rowids(values, row, nrows=nrows, validate=False)
+
+
+def window_layout(num_pieces, max_pieces, stride, allow_empty):
+  """The windows of run_ner.window_spans / run_squad.make_doc_spans, for a batch.
+
+  Window k of a row starts at piece k * stride and holds up to max_pieces pieces;
+  the last one reaches the row's end.
+
+  Args:
+    num_pieces: int64 [batch], the pieces of each row.
+    max_pieces: int64 [batch], the pieces a window holds.
+    stride: int, pieces between window starts (<= max_pieces).
+    allow_empty: bool, a row without pieces has no window (run_squad.py) rather
+      than one empty window (run_ner.py).
+
+  Returns:
+    Windows of int64 Tensors: sentence, start, length [windows]; count, first
+    [batch] (the number of windows of each row and the index of its first).
+  """
+  extra = tf.maximum((num_pieces - max_pieces + stride - 1) // stride, 0)
+  count = 1 + extra
+  if allow_empty:
+    count = tf.where(num_pieces > 0, count, 0)
+  k = tf.ragged.range(count)                                      # [batch, (windows)]
+  sentence = k.value_rowids()
+  start = k.flat_values * stride
+  length = tf.minimum(tf.gather(num_pieces, sentence) - start, tf.gather(max_pieces, sentence))
+  return Windows(sentence, start, length, count, k.row_starts())
+
+
+def best_windows(windows, sentence, position):
+  """Index (within its row) of the window where each piece has the most context.
+
+  run_ner.best_window / run_squad._check_is_max_context: the score of a window
+  is min(left context, right context) + 0.01 * its length, the first window
+  wins ties; the same float64 arithmetic as Python's.
+
+  Args:
+    windows: Windows.
+    sentence: int64 [pieces], the row of each piece.
+    position: int64 [pieces], the piece's position in its row.
+
+  Returns:
+    int64 [pieces].
+  """
+  candidates = tf.ragged.range(tf.gather(windows.count, sentence))   # [pieces, (windows)]
+  item = candidates.value_rowids()
+  k = candidates.flat_values
+  window = tf.gather(windows.first, tf.gather(sentence, item)) + k
+  start, length = tf.gather(windows.start, window), tf.gather(windows.length, window)
+  p = tf.gather(position, item)
+  inside = (start <= p) & (p < start + length)
+  score = (tf.cast(tf.minimum(p - start, start + length - 1 - p), tf.float64) +
+           tf.constant(0.01, tf.float64) * tf.cast(length, tf.float64))
+  score = tf.where(inside, score, _NEG_INF)
+  num_items = tf.size(position, out_type=tf.int64)
+  best = tf.math.unsorted_segment_max(score, item, num_items)
+  first_best = tf.where(score == tf.gather(best, item), k, _BIG)
+  return tf.math.unsorted_segment_min(first_best, item, num_items)
+
+
+def ragged_concat(parts):
+  """Row-wise concatenation of RaggedTensors / dense Tensors [rows, (n)]."""
+  parts = [p if isinstance(p, tf.RaggedTensor) else tf.RaggedTensor.from_tensor(p)
+           for p in parts]
+  return tf.concat(parts, axis=1)
+
+
+def model_inputs(token_rows, first_segment_one=None):
+  """int32 input_ids, input_mask, segment_ids [rows, longest] of ragged token rows.
+
+  first_segment_one: int64 [rows], the first position of segment 1 (None: all 0).
+  """
+  input_ids = token_rows.to_tensor(0)
+  lengths = token_rows.row_lengths()
+  width = tf.shape(input_ids, out_type=tf.int64)[1]
+  columns = tf.range(width)[tf.newaxis, :]
+  input_mask = columns < lengths[:, tf.newaxis]
+  segment_ids = tf.zeros_like(input_mask)
+  if first_segment_one is not None:
+    segment_ids = input_mask & (columns >= first_segment_one[:, tf.newaxis])
+  return {"input_ids": tf.cast(input_ids, tf.int32),
+          "input_mask": tf.cast(input_mask, tf.int32),
+          "segment_ids": tf.cast(segment_ids, tf.int32)}
+
+
+def special_id(tokenizer, token):
+  """int32 scalar id of [CLS], [SEP] or [UNK] in the tokenizer's vocabulary table."""
+  return tokenizer._id(token)  # pylint: disable=protected-access
+
+
+def special_columns(tokenizer, count):
+  """int32 [count, 1] columns of [CLS] and of [SEP]."""
+  return (tf.fill([count, 1], special_id(tokenizer, graph_tokenization.CLS)),
+          tf.fill([count, 1], special_id(tokenizer, graph_tokenization.SEP)))
+
+
+def _ids_signature():
+  return [tf.TensorSpec([None, None], tf.int32, name=name)
+          for name in ("input_ids", "input_mask", "segment_ids")]
+
+
+# ------------------------------------------------------------ NER
+
+
+class NerServer(tf.Module):
+  """A fine-tuned run_ner.py tagger with tokenization, as the SavedModel's signatures."""
+
+  def __init__(self, task, tokenizer, label_list, window_stride, word_split):
+    """Wraps a built run_ner.NerTask (weights loaded) and a GraphTokenizer.
+
+    Args:
+      task: run_ner.NerTask.
+      tokenizer: graph_tokenization.GraphTokenizer; its max_seq_length is the
+        windows' length.
+      label_list: list of str, the tags in id order.
+      window_stride: int, pieces between the starts of two windows.
+      word_split: "whitespace" or "characters" (see run_ner.word_split).
+    """
+    super().__init__(name="ner")
+    if word_split not in ("whitespace", "characters"):
+      raise ValueError(f"word_split={word_split!r}; expected 'whitespace' or 'characters'.")
+    max_pieces = tokenizer.max_seq_length - 2
+    if not 1 <= window_stride <= max_pieces:
+      raise ValueError(f"window_stride={window_stride} must be in [1, max_seq_length - 2 "
+                       f"= {max_pieces}].")
+    self.bert = task.model
+    self.head = task.head
+    self.tokenizer = tokenizer
+    self._task = task
+    self._label_list = list(label_list)
+    self._stride = int(window_stride)
+    self._per_character = word_split == "characters"
+
+  @tf.function(autograph=False, input_signature=_ids_signature())
+  def serve_ids(self, input_ids, input_mask, segment_ids):
+    """Per-position tags of int32 [batch, seq] features (see the module docstring)."""
+    logits = self._task.logits({"input_ids": input_ids, "input_mask": input_mask,
+                                "segment_ids": segment_ids}, training=False)  # [B,S,L]
+    tag_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return {"probabilities": tf.nn.softmax(logits), "tag_ids": tag_ids,
+            "tags": tf.gather(tf.constant(self._label_list), tag_ids)}
+
+  @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string,
+                                                               name="text")])
+  def serve_text(self, text):
+    """Tags of the words of raw sentences (see the module docstring)."""
+    chars = tf.strings.unicode_decode(text, "UTF-8", errors="ignore")
+    separator = self.tokenizer.is_whitespace(chars.flat_values)
+    alone = ~separator if self._per_character else tf.zeros_like(separator)
+    words = split_words(chars, separator, alone)
+    word_text = tf.strings.unicode_encode(words.chars, "UTF-8")            # [words]
+    window_rows, window, column = self._windows(self._word_pieces(word_text), words)
+    outputs = self.serve_ids(**model_inputs(window_rows))                  # [W, T, ...]
+    index = tf.stack([window, column], axis=1)       # where each word is tagged
+    nrows = tf.size(text, out_type=tf.int64)
+
+    def padded(values, default):
+      return per_row(values, words.row, nrows).to_tensor(default)
+
+    start_char = tf.cast(words.start_char, tf.int32)
+    return {"words": padded(word_text, ""),
+            "tags": padded(tf.gather_nd(outputs["tags"], index), ""),
+            "tag_ids": padded(tf.gather_nd(outputs["tag_ids"], index), -1),
+            "probabilities": padded(tf.gather_nd(outputs["probabilities"], index), 0.0),
+            "start_char": padded(start_char, -1),
+            "end_char": padded(start_char + tf.cast(words.chars.row_lengths(), tf.int32), -1),
+            "num_words": tf.cast(words.count, tf.int32)}
+
+  def _word_pieces(self, word_text):
+    """int32 RaggedTensor [words, (pieces)]; a word without pieces gets [UNK] (run_ner)."""
+    pieces = self.tokenizer.token_ids(word_text)
+    unk = tf.fill([pieces.nrows(), 1], special_id(self.tokenizer, graph_tokenization.UNK))
+    with_unk = ragged_concat([pieces, unk])
+    keep = tf.maximum(pieces.row_lengths(), 1)
+    position = tf.ragged.range(pieces.row_lengths() + 1)
+    return tf.ragged.boolean_mask(with_unk, position < keep[:, tf.newaxis])
+
+  def _windows(self, pieces, words):
+    """Window rows ([CLS] pieces [SEP]) and the window and column where each word is tagged.
+
+    Returns:
+      RaggedTensor int32 [windows, (tokens)]; int64 window and column [words].
+    """
+    nrows = tf.size(words.count, out_type=tf.int64)
+    per_word = pieces.row_lengths()
+    num_pieces = tf.math.unsorted_segment_sum(per_word, words.row, nrows)
+    max_pieces = tf.fill([nrows], tf.constant(self.tokenizer.max_seq_length - 2, tf.int64))
+    windows = window_layout(num_pieces, max_pieces, self._stride, allow_empty=False)
+    piece_start = tf.cumsum(num_pieces, exclusive=True)            # of each sentence
+    begin = tf.gather(piece_start, windows.sentence) + windows.start
+    window_pieces = tf.gather(pieces.flat_values, tf.ragged.range(begin, begin + windows.length))
+    cls, sep = special_columns(self.tokenizer, tf.size(windows.start))
+    rows = ragged_concat([cls, window_pieces, sep])
+    # Each word is tagged on its first piece, in that piece's best window.
+    first_piece = tf.cumsum(per_word, exclusive=True) - tf.gather(piece_start, words.row)
+    best = best_windows(windows, words.row, first_piece)
+    window = tf.gather(windows.first, words.row) + best
+    column = 1 + first_piece - best * self._stride
+    return rows, window, column
+
+  def signatures(self):
+    """{signature key: tf.function}; see export_savedmodel.ClassifierServer.signatures."""
+    return {"serving_default": self.serve_text, "serve_ids": self.serve_ids}
+
+
+# ------------------------------------------------------------ SQuAD
+
+
+def _is_cjk(code_points):
+  """bool: code points in the reference's CJK blocks (tokenization._CJK_RANGES)."""
+  result = tf.zeros_like(code_points, tf.bool)
+  for low, high in tokenization._CJK_RANGES:  # pylint: disable=protected-access
+    result |= (code_points >= low) & (code_points <= high)
+  return result
+
+
+def _is_paragraph_space(code_points):
+  """bool: run_squad._is_whitespace, the separators of a paragraph's words."""
+  result = tf.zeros_like(code_points, tf.bool)
+  for char in " \t\r\n\u202f":
+    result |= code_points == ord(char)
+  return result
+
+
+def _row_items(ragged, index):
+  """ragged[i, index[i]] for every row i (index int64 [rows], inside each row)."""
+  return tf.gather(ragged.flat_values, ragged.row_starts() + index)
+
+
+def find_first(haystack, needle):
+  """Python's str.find, per row: int64 [rows], -1 when `needle` is not in `haystack`.
+
+  Args:
+    haystack, needle: RaggedTensor int32 [rows, (code points)].
+  """
+  length, needle_length = haystack.row_lengths(), needle.row_lengths()
+  text = haystack.to_tensor(-1)                                          # [R, M]
+  # One more column: the width stays >= 1 for empty needles.
+  pattern = tf.concat([needle.to_tensor(-2), tf.fill([needle.nrows(), 1], -2)], 1)
+  width = tf.shape(pattern, out_type=tf.int64)[1]                           # K
+  starts = tf.range(tf.shape(text, out_type=tf.int64)[1] + 1)              # M + 1
+  text = tf.concat([text, tf.fill(tf.stack([haystack.nrows(), width]), -1)], 1)
+  frames = tf.gather(text, starts[:, tf.newaxis] + tf.range(width)[tf.newaxis, :],
+                     axis=1)                                                # [R, M+1, K]
+  past_needle = tf.range(width)[tf.newaxis, tf.newaxis, :] >= needle_length[:, None, None]
+  match = tf.reduce_all((frames == pattern[:, tf.newaxis, :]) | past_needle, axis=2)
+  match &= starts[tf.newaxis, :] + needle_length[:, tf.newaxis] <= length[:, tf.newaxis]
+  first = tf.reduce_min(tf.where(match, starts[tf.newaxis, :], _BIG), axis=1)
+  return tf.where(first < _BIG, first, -1)
+
+
+def _ranks(top, width):
+  """int64 [rows, width]: the rank of each column in `top` (int32 [rows, k]), or -1."""
+  rows = tf.shape(top, out_type=tf.int64)[0]
+  k = tf.shape(top, out_type=tf.int64)[1]
+  row_index = tf.repeat(tf.range(rows), k)
+  index = tf.stack([row_index, tf.reshape(tf.cast(top, tf.int64), [-1])], 1)
+  rank = tf.tile(tf.range(k) + 1, [rows])
+  return tf.scatter_nd(index, rank, tf.stack([rows, width])) - 1
+
+
+def _frames(values, length, fill):
+  """values[:, t + a] for a < length as [rows, T, length] (`fill` past the end)."""
+  rows, width = tf.shape(values, out_type=tf.int64)[0], tf.shape(values, out_type=tf.int64)[1]
+  padded = tf.concat([values, tf.fill(tf.stack([rows, length]),
+                                      tf.constant(fill, values.dtype))], 1)
+  index = tf.range(width)[:, tf.newaxis] + tf.range(length, dtype=tf.int64)[tf.newaxis, :]
+  return tf.gather(padded, index, axis=1)
+
+
+def gather_answered(values, answered, default):
+  """[batch] outputs from `values` [answered rows]: `default` for the other rows."""
+  position = tf.cumsum(tf.cast(answered, tf.int64)) - 1
+  index = tf.where(answered, position, tf.size(values, out_type=tf.int64))
+  return tf.gather(tf.concat([values, [default]], 0), index)
+
+
+class SquadServer(tf.Module):
+  """A fine-tuned run_squad.py model with tokenization, as the SavedModel's signatures."""
+
+  def __init__(self, task, tokenizer, doc_stride, max_query_length, max_answer_length,
+               n_best_size, version_2_with_negative=False, null_score_diff_threshold=0.0):
+    """Wraps a built run_squad.SquadTask (weights loaded) and a GraphTokenizer.
+
+    The other arguments are run_squad.py's flags of the same names; the
+    tokenizer's max_seq_length is the windows' length.
+    """
+    super().__init__(name="squad")
+    room = tokenizer.max_seq_length - max_query_length - 3
+    if not 0 < doc_stride < room:
+      raise ValueError(f"doc_stride={doc_stride} must be in (0, max_seq_length - "
+                       f"max_query_length - 3 = {room}).")
+    if max_answer_length <= 0 or n_best_size <= 0:
+      raise ValueError(f"max_answer_length={max_answer_length} and n_best_size="
+                       f"{n_best_size} must be positive.")
+    self.bert = task.model
+    self.head = task.head
+    self.tokenizer = tokenizer
+    # Word pieces back to their text: the vocabulary asset read the other way.
+    self.piece_table = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            tokenizer.vocab_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+            tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+        default_value="")
+    self._task = task
+    self._doc_stride = int(doc_stride)
+    self._max_query_length = int(max_query_length)
+    self._max_answer_length = int(max_answer_length)
+    self._n_best_size = int(n_best_size)
+    self._version_2 = bool(version_2_with_negative)
+    self._threshold = float(null_score_diff_threshold)
+
+  @tf.function(autograph=False, input_signature=_ids_signature())
+  def serve_ids(self, input_ids, input_mask, segment_ids):
+    """float32 start_logits and end_logits [batch, seq] of int32 [batch, seq] features."""
+    start_logits, end_logits = self._task.logits(
+        {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
+        training=False)
+    return {"start_logits": start_logits, "end_logits": end_logits}
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="question"),
+      tf.TensorSpec([None], tf.string, name="context")])
+  def serve_text(self, question, context):
+    """Answers of raw questions on raw contexts (see the module docstring)."""
+    tf.debugging.assert_equal(tf.shape(question), tf.shape(context), message=(
+        "question and context must hold the same number of texts"))
+    nrows = tf.size(context, out_type=tf.int64)
+    query = self.tokenizer.token_ids(question)[:, :self._max_query_length]
+    chars = tf.strings.unicode_decode(context, "UTF-8", errors="ignore")
+    words = split_words(chars, _is_paragraph_space(chars.flat_values),
+                        _is_cjk(chars.flat_values))
+    pieces = self.tokenizer.token_ids(tf.strings.unicode_encode(words.chars, "UTF-8"))
+    doc = self._document(words, pieces, nrows)
+    windows, rows, context_begin = self._windows(query, pieces, doc)
+    features = model_inputs(rows, first_segment_one=context_begin)
+    logits = self.serve_ids(**features)
+    best = self._best_spans(logits, windows, context_begin, rows.row_lengths(), doc)
+    score, answered, window, start, end = best
+    outputs = self._answer_text(chars, doc, windows, context_begin, features["input_ids"],
+                                window, start, end, words)
+    answer_text, start_char, end_char = (
+        gather_answered(value, answered, default)
+        for value, default in zip(outputs, ("", -1, -1)))
+    result = {"score": tf.cast(tf.where(answered, score, _NEG_INF), tf.float32)}
+    if self._version_2:
+      null = self._null_scores(logits, windows, nrows)
+      diff = tf.where(answered, null - score, run_squad._LARGE_SCORE)  # pylint: disable=protected-access
+      null_answer = diff > self._threshold
+      answer_text = tf.where(null_answer, "", answer_text)
+      start_char = tf.where(null_answer, tf.constant(-1, tf.int64), start_char)
+      end_char = tf.where(null_answer, tf.constant(-1, tf.int64), end_char)
+      result["null_score_diff"] = tf.cast(diff, tf.float32)
+    result.update(answer_text=answer_text, start_char=tf.cast(start_char, tf.int32),
+                  end_char=tf.cast(end_char, tf.int32))
+    return result
+
+  def _document(self, words, pieces, nrows):
+    """Per context: its pieces, where they start in the flat list, their words."""
+    per_word = pieces.row_lengths()
+    num_pieces = tf.math.unsorted_segment_sum(per_word, words.row, nrows)
+    return {"pieces": pieces.flat_values, "num_pieces": num_pieces,
+            "piece_start": tf.cumsum(num_pieces, exclusive=True),
+            # The (global) word of every piece: run_squad's tok_to_orig_index.
+            "word_of_piece": tf.repeat(tf.range(tf.size(per_word, out_type=tf.int64)),
+                                       per_word)}
+
+  def _windows(self, query, pieces, doc):
+    """Window rows [CLS] question [SEP] context part [SEP], and where the context starts."""
+    query_length = query.row_lengths()
+    max_pieces = self.tokenizer.max_seq_length - query_length - 3
+    windows = window_layout(doc["num_pieces"], max_pieces, self._doc_stride,
+                            allow_empty=True)
+    begin = tf.gather(doc["piece_start"], windows.sentence) + windows.start
+    window_pieces = tf.gather(doc["pieces"], tf.ragged.range(begin, begin + windows.length))
+    cls, sep = special_columns(self.tokenizer, tf.size(windows.start))
+    rows = ragged_concat([cls, tf.gather(query, windows.sentence), sep, window_pieces, sep])
+    return windows, rows, tf.gather(query_length, windows.sentence) + 2
+
+  def _best_spans(self, logits, windows, context_begin, row_length, doc):
+    """The best span of each question, as run_squad._prelim_predictions ranks them.
+
+    Returns:
+      score float64 [batch] (start + end logit), answered bool [batch] (a span
+      exists), and for the answered questions only, int64 [answered]: the
+      window, start and end column of the best span.
+    """
+    start_logits, end_logits = logits["start_logits"], logits["end_logits"]   # [W, T]
+    width = tf.shape(start_logits, out_type=tf.int64)[1]
+    columns = tf.range(width)[tf.newaxis, :]
+    real = columns < row_length[:, tf.newaxis]
+    context_end = context_begin + windows.length
+    in_context = (columns >= context_begin[:, tf.newaxis]) & (
+        columns < context_end[:, tf.newaxis])
+    # Only the n_best_size best starts and ends of a window are candidates.
+    k = tf.minimum(tf.cast(width, tf.int32), self._n_best_size)
+    top_start = tf.math.top_k(tf.where(real, start_logits, _NEG_INF), k).indices   # [W, k]
+    top_end = tf.math.top_k(tf.where(real, end_logits, _NEG_INF), k).indices
+    start_rank, end_rank = _ranks(top_start, width), _ranks(top_end, width)
+    start_ok = in_context & (start_rank >= 0) & self._max_context(
+        windows, context_begin, in_context, columns, doc)
+    end_ok = in_context & (end_rank >= 0)
+    length = self._max_answer_length
+    end_ok = _frames(end_ok, length, False)                                   # [W, T, A]
+    valid = start_ok[:, :, tf.newaxis] & end_ok
+    score = (tf.cast(start_logits, tf.float64)[:, :, tf.newaxis] +
+             _frames(tf.cast(end_logits, tf.float64), length, 0.0))
+    score = tf.where(valid, score, _NEG_INF)
+    # Ties go to the first candidate of the reference's order: window, start rank, end rank.
+    k_window = windows.start // self._doc_stride
+    order = (k_window[:, None, None] * width * width + start_rank[:, :, tf.newaxis] * width +
+             _frames(end_rank, length, 0))
+    nrows = tf.size(windows.count, out_type=tf.int64)
+    answered = tf.math.unsorted_segment_max(
+        tf.cast(tf.reduce_any(valid, axis=[1, 2]), tf.int32), windows.sentence, nrows) > 0
+    best = tf.math.unsorted_segment_max(tf.reduce_max(score, axis=[1, 2]), windows.sentence,
+                                        nrows)
+    is_best = valid & (score == tf.gather(best, windows.sentence)[:, None, None])
+    first = tf.math.unsorted_segment_min(
+        tf.reduce_min(tf.where(is_best, order, _BIG), axis=[1, 2]), windows.sentence, nrows)
+    first = tf.boolean_mask(first, answered)
+    k_best, rank = first // (width * width), first % (width * width)
+    window = tf.boolean_mask(windows.first, answered) + k_best
+    start = tf.gather_nd(top_start, tf.stack([window, rank // width], 1))
+    end = tf.gather_nd(top_end, tf.stack([window, rank % width], 1))
+    return best, answered, window, tf.cast(start, tf.int64), tf.cast(end, tf.int64)
+
+  def _max_context(self, windows, context_begin, in_context, columns, doc):
+    """bool [W, T]: context positions whose window is where their piece has most context."""
+    positions = tf.ragged.range(doc["num_pieces"])
+    best = best_windows(windows, positions.value_rowids(), positions.flat_values)
+    best = tf.concat([best, [-1]], 0)           # a valid index when there are no pieces
+    piece = (tf.gather(doc["piece_start"], windows.sentence) + windows.start)[:, tf.newaxis]
+    piece = piece + columns - context_begin[:, tf.newaxis]
+    piece = tf.where(in_context, piece, tf.size(best, out_type=tf.int64) - 1)
+    k_window = windows.start // self._doc_stride
+    return tf.gather(best, piece) == k_window[:, tf.newaxis]
+
+  def _null_scores(self, logits, windows, nrows):
+    """float64 [batch]: the lowest [CLS] start + end logit over each question's windows."""
+    # [:, :1] and a sum rather than [:, 0]: a batch without windows has no column.
+    null = tf.reduce_sum(tf.cast(logits["start_logits"][:, :1], tf.float64) +
+                         tf.cast(logits["end_logits"][:, :1], tf.float64), axis=1)
+    return tf.math.unsorted_segment_min(null, windows.sentence, nrows)
+
+  def _answer_text(self, chars, doc, windows, context_begin, input_ids, window, start, end,
+                   words):
+    """run_squad._span_text of the best spans, and where they lie in the contexts.
+
+    Args:
+      chars: RaggedTensor int32 [batch, (code points)], the contexts.
+      doc, windows, context_begin: as serve_text built them.
+      input_ids: int32 [W, T], the window rows.
+      window, start, end: int64 [answered], the best span of each answered question.
+      words: Words of the contexts.
+
+    Returns:
+      answer_text string, start_char and end_char int64, each [answered].
+    """
+    sentence = tf.gather(windows.sentence, window)
+    pred_text = self._span_pieces_text(input_ids, window, start, end)
+
+    def word_of(column):
+      piece = (tf.gather(doc["piece_start"], sentence) + tf.gather(windows.start, window) +
+               column - tf.gather(context_begin, window))
+      return tf.gather(doc["word_of_piece"], piece)
+
+    first, last = word_of(start), word_of(end)
+    begin = tf.gather(words.start_char, first)
+    limit = tf.gather(words.start_char, last) + tf.gather(words.chars.row_lengths(), last)
+    orig, orig_position = self._orig_text(chars, sentence, begin, limit)
+    final_begin, final_end = self._final_text_bounds(pred_text, orig)
+    answer = tf.gather(orig.flat_values,
+                       tf.ragged.range(orig.row_starts() + final_begin,
+                                       orig.row_starts() + final_end + 1))
+    return (tf.strings.unicode_encode(answer, "UTF-8"),
+            _row_items(orig_position, final_begin), _row_items(orig_position, final_end) + 1)
+
+  def _span_pieces_text(self, input_ids, window, start, end):
+    """The de-tokenized pieces of the spans (run_squad._span_text's tok_text)."""
+    columns = tf.ragged.range(start, end + 1)
+    rows = tf.repeat(window, columns.row_lengths())
+    ids = tf.gather_nd(input_ids, tf.stack([rows, columns.flat_values], 1))
+    pieces = columns.with_flat_values(self.piece_table.lookup(tf.cast(ids, tf.int64)))
+    text = tf.strings.reduce_join(pieces, axis=1, separator=" ")
+    text = tf.strings.regex_replace(text, " ##", "")
+    text = tf.strings.regex_replace(text, "##", "")
+    # Pieces hold no whitespace: " ".join(text.split()) only squeezes spaces.
+    return tf.strings.strip(tf.strings.regex_replace(text, " +", " "))
+
+  def _orig_text(self, chars, sentence, begin, limit):
+    """The words' text (run_squad.join_words) between begin and limit of the contexts.
+
+    Each run of whitespace becomes one space, as between run_squad.py's words.
+
+    Returns:
+      RaggedTensor int32 [answered, (code points)] of the text, and int64 of the
+      same shape: each code point's position in its context.
+    """
+    row_start = tf.gather(chars.row_starts(), sentence)
+    position = tf.ragged.range(begin, limit)                          # [answered, (chars)]
+    span = tf.gather(chars.flat_values, tf.ragged.range(begin + row_start, limit + row_start))
+    space = _is_paragraph_space(span.flat_values)
+    first_of_row = tf.range(tf.size(space, out_type=tf.int64)) == tf.repeat(
+        span.row_starts(), span.row_lengths())
+    previous_space = tf.concat([[False], space[:-1]], 0) & ~first_of_row
+    keep = span.with_flat_values(~(space & previous_space))
+    orig = span.with_flat_values(tf.where(space, ord(" "), span.flat_values))
+    return tf.ragged.boolean_mask(orig, keep), tf.ragged.boolean_mask(position, keep)
+
+  def _final_text_bounds(self, pred_text, orig):
+    """run_squad.get_final_text as int64 [answered] first and last index into `orig`.
+
+    As there, the whole of `orig` when the prediction cannot be found in, or
+    aligned with, the basic tokens of `orig`.
+
+    Args:
+      pred_text: string [answered], the de-tokenized prediction.
+      orig: RaggedTensor int32 [answered, (code points)], the words' text.
+    """
+    tok = tf.strings.unicode_decode(tf.strings.reduce_join(
+        self.tokenizer.basic_tokens(tf.strings.unicode_encode(orig, "UTF-8")), axis=1,
+        separator=" "), "UTF-8")
+    pred = tf.strings.unicode_decode(pred_text, "UTF-8")
+    found = find_first(tok, pred)
+    pred_length = pred.row_lengths()
+    tok_kept, orig_kept = tok.flat_values != ord(" "), orig.flat_values != ord(" ")
+
+    def count(kept, rows):
+      return tf.math.unsorted_segment_sum(tf.cast(kept, tf.int64), rows.value_rowids(),
+                                          rows.nrows())
+
+    # Aligned: found, and lower-casing and accent stripping kept the character count.
+    aligned = ((found >= 0) & (pred_length > 0) &
+               (count(tok_kept, tok) == count(orig_kept, orig)))
+    # The index among non-space characters of the prediction's first and last char.
+    before = tf.concat([tf.cumsum(tf.cast(tok_kept, tf.int64), exclusive=True),
+                        [tf.reduce_sum(tf.cast(tok_kept, tf.int64))]], 0)
+
+    def stripped_index(position):
+      row_start = tok.row_starts()
+      position = tf.where(aligned, position, 0)
+      return tf.gather(before, row_start + position) - tf.gather(before, row_start)
+
+    kept_positions = tf.ragged.boolean_mask(tf.ragged.range(orig.row_lengths()),
+                                            orig.with_flat_values(orig_kept))
+    first = _row_items(kept_positions, stripped_index(found))
+    last = _row_items(kept_positions, stripped_index(found + pred_length - 1))
+    return (tf.where(aligned, first, 0), tf.where(aligned, last, orig.row_lengths() - 1))
+
+  def signatures(self):
+    """{signature key: tf.function}; see export_savedmodel.ClassifierServer.signatures."""
+    return {"serving_default": self.serve_text, "serve_ids": self.serve_ids}
+
+
+# ------------------------------------------------------------ from run_info.json
+
+
+def make_task(info):
+  """The unbuilt Task of a checked run_info (task_kind "ner" or "squad")."""
+  if info["task_kind"] == "ner":
+    return run_ner.NerTask(info["bert_config"], len(info["label_list"]))
+  return run_squad.SquadTask(info["bert_config"])
+
+
+def make_server(info, task, tokenizer):
+  """The serving module of a run_info (task_kind "ner" or "squad"); cli.UsageError if bad."""
+  try:
+    if info["task_kind"] == "ner":
+      return NerServer(task, tokenizer, info["label_list"], info["window_stride"],
+                       info["word_split"])
+    return SquadServer(task, tokenizer, info["doc_stride"], info["max_query_length"],
+                       info["max_answer_length"], info["n_best_size"],
+                       info["version_2_with_negative"], info["null_score_diff_threshold"])
+  except ValueError as e:
+    raise cli.UsageError(f"run_info.json: {e}") from None
