@@ -72,9 +72,10 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     flag_values=f)
   flags.DEFINE_bool("dynamic_padding", True, "Cut every batch to its longest sequence "
                     "(same results, less work; always off on TPU).", flag_values=f)
-  flags.DEFINE_bool("length_bucketing", True, "Fine-tuning: batch examples of similar "
+  flags.DEFINE_bool("length_bucketing", False, "Fine-tuning: batch examples of similar "
                     "length together (random order across windows of 32 batches), so "
-                    "dynamic padding removes most padding.", flag_values=f)
+                    "dynamic padding removes most padding (3x faster on MRPC; off by "
+                    "default until accuracy parity is shown).", flag_values=f)
   flags.DEFINE_integer("seed", 12345, "Seed of data order, dropout and new heads.",
                        flag_values=f)
   flags.DEFINE_integer("log_steps", 100, "Log loss, lr, examples/s and ETA every this "

@@ -73,7 +73,7 @@ class TrainingConfig:
   compute_dtype: str = "float32"       # float32 | bfloat16 | float16
   jit_compile: bool = False            # XLA-compile the train step
   dynamic_padding: bool = True         # cut each batch to its longest sequence
-  length_bucketing: bool = True        # batch similar lengths together (with dynamic_padding)
+  length_bucketing: bool = False       # batch similar lengths together (with dynamic_padding)
   eval_every_steps: int = 0            # 0: no evaluation during training
   early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
   shuffle_buffer_size: int = 50000
