@@ -26,6 +26,8 @@ import shutil
 import sys
 import uuid
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import app
 from absl import flags
 from absl import logging

@@ -28,6 +28,8 @@ import json
 import os
 import tempfile
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import flags
 from absl import logging
 import tensorflow as tf

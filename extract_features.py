@@ -35,6 +35,8 @@ import re
 import sys
 from typing import Optional, Sequence, Union
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import app
 from absl import flags
 from absl import logging

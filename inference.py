@@ -14,6 +14,8 @@ import os
 import re
 import sys
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import app
 from absl import flags
 from absl import logging

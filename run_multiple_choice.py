@@ -19,6 +19,8 @@ import dataclasses
 import json
 import os
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import flags
 from absl import logging
 import numpy as np

@@ -33,6 +33,8 @@ import os
 import re
 from typing import List
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import flags
 from absl import logging
 import numpy as np

@@ -13,6 +13,8 @@ schema) and trains from scratch or continues an official checkpoint:
 import os
 import re
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import flags
 from absl import logging
 import numpy as np

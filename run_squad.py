@@ -39,6 +39,8 @@ import math
 import os
 import random
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 from absl import flags
 from absl import logging
 import numpy as np

@@ -10,6 +10,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
   sys.path.insert(0, str(REPO_ROOT))
 
+# The scripts' TensorFlow settings, in this process too (before any test
+# imports TensorFlow).
+import tf_defaults  # noqa: E402,F401  pylint: disable=g-import-not-at-top
+
 # The repo is checked out beside ../shared (/work/main -> /work/shared);
 # BERT_SHARED_DIR points elsewhere.
 SHARED_DIR = Path(os.environ.get(

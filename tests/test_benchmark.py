@@ -1,0 +1,120 @@
+"""Tests of benchmark.py (tiny shapes, our rows only) and of tf_defaults.py.
+
+The peers' virtualenvs are not built here (they download torch and friends);
+`python benchmark.py --config=base` is run by hand for the README figures.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import benchmark
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _matmul_flops(m, k, n):
+  return 2 * m * k * n
+
+
+def test_flops_count_every_matmul_of_bert_base():
+  """flops_per_sequence against a count of each matmul of one BERT-base sequence."""
+  s, h, inner, layers, heads = 128, 768, 3072, 12, 12
+  d = h // heads
+  per_layer = (3 * _matmul_flops(s, h, h)            # query, key, value
+               + heads * _matmul_flops(s, d, s)      # scores
+               + heads * _matmul_flops(s, s, d)      # context
+               + _matmul_flops(s, h, h)              # attention output
+               + _matmul_flops(s, h, inner)          # intermediate
+               + _matmul_flops(s, inner, h))         # output
+  forward = layers * per_layer + _matmul_flops(1, h, h) + _matmul_flops(1, h, 2)
+  config = benchmark.CONFIGS["base"]
+  assert benchmark.flops_per_sequence(config, s, training=False) == forward
+  # Backward: two matmuls of the same size per forward matmul.
+  assert benchmark.flops_per_sequence(config, s, training=True) == 3 * forward
+
+
+def test_best_of_rounds_keeps_each_workloads_fastest_round():
+  rounds = [
+      dict(versions={"tensorflow": "x"}, matmul_peak_gflops=100.0, workloads=dict(
+          train=dict(seconds_per_step=2.0, batch_size=8, peak_rss_mb=10.0),
+          sentences=dict(seconds=4.0, sequences=64, peak_rss_mb=11.0))),
+      dict(versions={"tensorflow": "x"}, matmul_peak_gflops=120.0, workloads=dict(
+          train=dict(seconds_per_step=1.0, batch_size=8, peak_rss_mb=12.0),
+          sentences=dict(seconds=8.0, sequences=64, peak_rss_mb=13.0))),
+  ]
+  best = benchmark.best_of_rounds(rounds)
+  assert best["matmul_peak_gflops"] == 120.0
+  assert best["workloads"]["train"]["seconds_per_step"] == 1.0
+  assert best["workloads"]["train"]["round_rates"] == [4.0, 8.0]
+  assert best["workloads"]["sentences"]["seconds"] == 4.0
+  assert best["workloads"]["sentences"]["round_rates"] == [16.0, 8.0]
+
+
+def test_tiny_benchmark_runs_both_onednn_rows_in_rounds(tmp_path):
+  out = tmp_path / "tiny.json"
+  done = subprocess.run(
+      [sys.executable, "benchmark.py", "--config=tiny", "--peers=", "--workloads=infer,train",
+       "--infer_batch_sizes=1,4", "--train_batch_size=4", "--seq_length=32", "--steps=1",
+       "--rounds=2", "--onednn=on,off", "--threads=2", f"--json_output={out}"],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  report = json.loads(out.read_text())
+  rows = report["results"]
+  assert set(rows) == {"ours", "ours, oneDNN off"}
+  peak = report["matmul_peak_gflops"]
+  assert peak == max(r["matmul_peak_gflops"] for r in rows.values()) > 0
+  for row in rows.values():
+    assert set(row["workloads"]) == {"infer_b1", "infer_b4", "train"}
+    for name, w in row["workloads"].items():
+      assert len(w["round_rates"]) == 2
+      assert w["sequences_per_second"] == max(w["round_rates"]) > 0
+      training = name == "train"
+      flops = benchmark.flops_per_sequence(benchmark.CONFIGS["tiny"], 32, training)
+      assert w["mfu"] == pytest.approx(w["sequences_per_second"] * flops / 1e9 / peak)
+  assert "ours / ours, oneDNN off: train" in done.stdout
+  assert "best of 2 round(s)" in done.stdout
+
+
+def test_bad_benchmark_flags_are_one_line_errors():
+  done = subprocess.run([sys.executable, "benchmark.py", "--config=tiny", "--peers=",
+                         "--onednn=maybe"], cwd=REPO, capture_output=True, text=True,
+                        timeout=300)
+  assert done.returncode == 1
+  assert "--onednn=maybe: use on, off or on,off." in done.stderr
+  assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("preset, expected", [(None, True), ("0", False)])
+def test_tf_defaults_turns_onednn_on_unless_the_user_said_otherwise(preset, expected):
+  env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+  if preset is not None:
+    env["TF_ENABLE_ONEDNN_OPTS"] = preset
+  code = ("import tf_defaults, tensorflow\n"
+          "from tensorflow.python.util import _pywrap_util_port\n"
+          "print('mkl', _pywrap_util_port.IsMklEnabled())\n")
+  done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert f"mkl {expected}" in done.stdout, done.stderr[-2000:]
+
+
+# Project modules that import TensorFlow when imported.
+TF_LOADING = {"tensorflow", "checkpoint_utils", "classifier_data", "cli", "export_tasks",
+              "graph_tokenization", "modeling", "optimization", "training"}
+
+
+@pytest.mark.parametrize("script", [
+    "run_classifier.py", "run_pretraining.py", "run_ner.py", "run_squad.py",
+    "run_multiple_choice.py", "extract_features.py", "export_savedmodel.py",
+    "inference.py", "convert_checkpoint.py"])
+def test_every_tensorflow_script_imports_tf_defaults_before_tensorflow(script):
+  with open(os.path.join(REPO, script)) as f:
+    imports = [(i, line.split()[1].split(".")[0]) for i, line in enumerate(f)
+               if line.startswith(("import ", "from "))]
+  defaults = [i for i, module in imports if module == "tf_defaults"]
+  assert defaults, f"{script} does not import tf_defaults"
+  loading = [module for i, module in imports if module in TF_LOADING and i < defaults[0]]
+  assert not loading, f"{script} imports {loading} (TensorFlow) before tf_defaults"
