@@ -229,7 +229,10 @@ def dropout(x, rate, training, seed=None):
   if seed is None:
     return tf.nn.dropout(x, rate=rate)
   keep = tf.random.stateless_uniform(tf.shape(x), seed=seed) >= rate
-  return x * tf.cast(keep, x.dtype) / tf.cast(1.0 - rate, x.dtype)
+  # One multiply by a precomputed 0 or 1/(1-rate) mask: the backward pass is
+  # then a single multiply too.
+  mask = tf.cast(keep, x.dtype) * tf.cast(1.0 / (1.0 - rate), x.dtype)
+  return x * mask
 
 
 class _SeedStream:
@@ -294,7 +297,9 @@ class SelfAttention(tf.Module):
     qkv = tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)  # [B*S, 3H]
     qkv = tf.reshape(qkv, [batch_size, seq_length, 3, n, d])
     qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])                   # [3, B, N, S, D]
-    q, k, v = qkv[0], qkv[1], qkv[2]
+    # unstack, not qkv[0..2]: its gradient is one stack, where three strided
+    # slices would each write a full-size zero tensor in the backward pass.
+    q, k, v = tf.unstack(qkv, num=3, axis=0)
     q = q * tf.cast(1.0 / math.sqrt(d), q.dtype)
     scores = tf.matmul(q, k, transpose_b=True)                  # [B, N, S, S]
     # Softmax in float32: float16 scores plus the -10000 mask can overflow.
