@@ -18,12 +18,20 @@ and warm-up; peers run in their own virtualenvs, which this script creates
 under --peer_venv_dir on first use (see scripts/benchmark_peers.py). It prints
 one table, our throughput divided by each peer's, and can write JSON.
 
+Our rows run with TF_ENABLE_ONEDNN_OPTS=1, as our scripts do (tf_defaults.py);
+`--onednn=on,off` adds a row with TensorFlow's default (oneDNN off on AVX2
+CPUs) to show what that setting is worth. The TensorFlow peers run with
+TensorFlow's default unless --peers_onednn says otherwise. `--rounds=k` runs
+every toolkit k times in alternating order and keeps each workload's best
+round, so that load from other jobs on a shared machine hits every toolkit
+alike.
+
 FLOPs: N = weights of the matmuls (encoder layers, pooler, classifier; not the
 embedding tables, which are gathers); training = 6*N*tokens + 12*L*S^2*H per
 sequence (attention scores and context, forward and backward); inference =
 2*N*tokens + 4*L*S^2*H per sequence.
 
-  python benchmark.py --config=base --seq_length=128 --train_batch_size=8
+  python benchmark.py --config=base --seq_length=128 --train_batch_size=8 --rounds=2
 """
 
 import json
@@ -90,6 +98,16 @@ def define_flags():
   flags.DEFINE_integer("sentence_batch_size", 32, "Batch size of the sentence workload.")
   flags.DEFINE_string("compute_dtype", "float32", "Our compute dtype.")
   flags.DEFINE_bool("use_xla", False, "Compile our train and predict steps with XLA.")
+  flags.DEFINE_list("onednn", ["on"],
+                    "Our rows: 'on' (our scripts' default, TF_ENABLE_ONEDNN_OPTS=1; see "
+                    "tf_defaults.py), 'off' (TensorFlow's default on AVX2 CPUs), or both.")
+  flags.DEFINE_enum("peers_onednn", "default", ["default", "on", "off"],
+                    "TF_ENABLE_ONEDNN_OPTS of the TensorFlow peers: 'default' leaves it "
+                    "unset (what their users get), or force it on or off.")
+  flags.DEFINE_integer("rounds", 1,
+                       "Run every toolkit this many times, in alternating order, and keep "
+                       "each workload's best round: load from other jobs then hits every "
+                       "toolkit alike.")
   flags.DEFINE_string("json_output", None, "Also write the results here as JSON.")
   flags.DEFINE_string("worker", None, "Internal: run our workloads for this spec file.")
 
@@ -222,11 +240,18 @@ def ensure_peer_venv(peer, venv_dir):
   return python
 
 
-def run_process(command, spec_file, threads):
-  """Runs one benchmark process; returns its RESULT dict."""
+def run_process(command, spec_file, threads, onednn="default"):
+  """Runs one benchmark process; returns its RESULT dict.
+
+  onednn: "on"/"off" sets TF_ENABLE_ONEDNN_OPTS for the process, "default"
+  leaves it unset.
+  """
   env = dict(os.environ, OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="2",
              TOKENIZERS_PARALLELISM="false", PYTHONHASHSEED="0")
   env.pop("PYTHONPATH", None)
+  env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+  if onednn != "default":
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn == "on" else "0"
   done = subprocess.run(command + ["--spec", spec_file], env=env, capture_output=True,
                         text=True, cwd=HERE)
   for line in reversed(done.stdout.splitlines()):
@@ -234,6 +259,27 @@ def run_process(command, spec_file, threads):
       return json.loads(line[len("RESULT "):])
   tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
   raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
+
+
+def our_row_name(onednn):
+  return "ours" if onednn == "on" else "ours, oneDNN off"
+
+
+def best_of_rounds(rounds):
+  """One process's RESULT dicts from several rounds -> the best round per workload.
+
+  Each workload keeps the figures of its fastest round and the rates of all
+  rounds (`round_rates`), so the spread is in the JSON.
+  """
+  best = dict(rounds[0], workloads={})
+  peaks = [r["matmul_peak_gflops"] for r in rounds if "matmul_peak_gflops" in r]
+  if peaks:
+    best["matmul_peak_gflops"] = max(peaks)
+  for name in rounds[0]["workloads"]:
+    measured = [r["workloads"][name] for r in rounds if name in r["workloads"]]
+    rates = [_rate(w) for w in measured]
+    best["workloads"][name] = dict(measured[int(np.argmax(rates))], round_rates=rates)
+  return best
 
 
 # --------------------------------------------------------------- report
@@ -288,18 +334,19 @@ def format_table(spec, results, peak_gflops):
 
 def format_ratios(spec, results):
   """Our throughput divided by each peer's, per workload."""
-  ours = results["ours"]["workloads"]
+  ours_name = "ours" if "ours" in results else next(iter(results))
+  ours = results[ours_name]["workloads"]
   names = ["train"] + [f"infer_b{b}" for b in spec["infer_batch_sizes"]] + ["sentences"]
   lines = []
   for peer, r in results.items():
-    if peer == "ours":
+    if peer == ours_name:
       continue
     parts = []
     for name in names:
       if name in ours and name in r["workloads"]:
         ratio = ours[name]["sequences_per_second"] / r["workloads"][name]["sequences_per_second"]
         parts.append(f"{name} {ratio:.2f}x")
-    lines.append(f"ours / {peer}: " + ", ".join(parts))
+    lines.append(f"{ours_name} / {peer}: " + ", ".join(parts))
   if "sentences" in ours and "sentences_padded" in ours:
     ratio = (ours["sentences"]["sequences_per_second"] /
              ours["sentences_padded"]["sequences_per_second"])
@@ -370,8 +417,11 @@ def build_spec(f, tmp):
   for peer in f.peers:
     if peer not in PEER_PACKAGES:
       raise cli.UsageError(f"--peers: {peer!r} is not one of {', '.join(PEER_PACKAGES)}.")
-  if f.steps < 1 or f.warmup_steps < 0 or f.threads < 1:
-    raise cli.UsageError("--steps and --threads must be >= 1 and --warmup_steps >= 0.")
+  if f.steps < 1 or f.warmup_steps < 0 or f.threads < 1 or f.rounds < 1:
+    raise cli.UsageError("--steps, --threads and --rounds must be >= 1 and "
+                         "--warmup_steps >= 0.")
+  if not f.onednn or any(v not in ("on", "off") for v in f.onednn):
+    raise cli.UsageError(f"--onednn={','.join(f.onednn)}: use on, off or on,off.")
   spec = dict(config=resolve_config(f.config), seq_length=f.seq_length,
               train_batch_size=f.train_batch_size,
               infer_batch_sizes=[int(b) for b in f.infer_batch_sizes],
@@ -392,19 +442,31 @@ def run(f):
     spec_file = os.path.join(tmp, "spec.json")
     with open(spec_file, "w") as out:
       json.dump(spec, out)
-    results = {}
-    logging.info("Measuring ours ...")
-    results["ours"] = run_process([sys.executable, os.path.abspath(__file__), "--worker=1"],
-                                  spec_file, f.threads)
+    runs = {}   # row name -> (command, TF_ENABLE_ONEDNN_OPTS setting)
+    ours = [sys.executable, os.path.abspath(__file__), "--worker=1"]
+    for setting in f.onednn:
+      runs[our_row_name(setting)] = (ours, setting)
     for peer in f.peers:
       python = ensure_peer_venv(peer, f.peer_venv_dir)
-      logging.info("Measuring %s ...", peer)
-      try:
-        results[peer] = run_process([python, PEER_SCRIPT, "--peer", peer], spec_file,
-                                    f.threads)
-      except RuntimeError as error:
-        logging.warning("%s could not run: %s", peer, error)
-  peak = results["ours"]["matmul_peak_gflops"]
+      runs[peer] = ([python, PEER_SCRIPT, "--peer", peer], f.peers_onednn)
+    rounds = {name: [] for name in runs}
+    for index in range(f.rounds):
+      order = list(runs) if index % 2 == 0 else list(reversed(runs))
+      for name in order:
+        if name in f.peers and rounds[name] is None:
+          continue
+        logging.info("Round %d/%d: measuring %s ...", index + 1, f.rounds, name)
+        command, onednn = runs[name]
+        try:
+          rounds[name].append(run_process(command, spec_file, f.threads, onednn))
+        except RuntimeError as error:
+          if name not in f.peers:
+            raise
+          logging.warning("%s could not run: %s", name, error)
+          rounds[name] = None
+    results = {name: best_of_rounds(r) for name, r in rounds.items() if r}
+  # The best float32 matmul any of our processes measured (oneDNN or Eigen).
+  peak = max(r["matmul_peak_gflops"] for r in results.values() if "matmul_peak_gflops" in r)
   summarize(spec, results, peak)
   report = dict(spec={k: v for k, v in spec.items() if k != "sentences_file"},
                 machine=dict(cpu_count=os.cpu_count(), platform=sys.platform,
@@ -413,7 +475,8 @@ def run(f):
   print(f"\n{f.config} shapes, seq {spec['seq_length']}, train batch "
         f"{spec['train_batch_size']}, {f.threads} threads, {spec['compute_dtype']}"
         f"{', XLA' if spec['use_xla'] else ''}; {_cpu_name()}; float32 matmul peak "
-        f"{peak:.1f} GFLOP/s (2048^2, same run)")
+        f"{peak:.1f} GFLOP/s (2048^2, same run); TensorFlow peers' oneDNN: "
+        f"{f.peers_onednn}; best of {f.rounds} round(s)")
   if "sentences_count" in spec:
     print(f"MRPC workload: {spec['sentences_count']} dev+test pairs, mean "
           f"{spec['sentences_mean_length']:.1f} tokens, batch {spec['sentence_batch_size']}")
