@@ -160,6 +160,27 @@ def require_dir(path, flag_name):
     raise UsageError(f"--{flag_name}={path}: directory not found.")
 
 
+def require_creatable_dir(path, flag_name, of_file=False):
+  """Refuses an output path that cannot be created because a file is in the way.
+
+  Checked at start-up so that the run stops before any work (TensorFlow's
+  makedirs would fail only after the model is built). With `of_file`, `path`
+  is an output file and its folder is checked.
+  """
+  if "://" in path:    # gs://, hdfs://: folders there are name prefixes
+    return
+  wanted = os.path.abspath(os.path.dirname(path) if of_file else path)
+  current = wanted
+  while not os.path.exists(current):
+    current = os.path.dirname(current)
+  if os.path.isdir(current):
+    return
+  if current == wanted and not of_file:
+    raise UsageError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
+  raise UsageError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
+                   "written inside it; give another path.")
+
+
 def check_device_flags(f):
   """Rejects flag combinations the chosen device cannot run (before connecting to it)."""
   on_tpu = f.use_tpu or f.distribution_strategy == "tpu"

@@ -430,8 +430,7 @@ def tf_tensors_to_hf(tf_tensors, config, prefix_bert=None, source="--input"):
 
 def _check_outputs(output_dir, names, overwrite):
   """Refuses to replace existing outputs unless `overwrite`."""
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise ConversionError(f"--output_dir={output_dir} is a file; give a folder.")
+  cli.require_creatable_dir(output_dir, "output_dir")
   existing = [n for n in names if os.path.exists(os.path.join(output_dir, n))]
   if existing and not overwrite:
     raise ConversionError(

@@ -1139,8 +1139,8 @@ def _check_outputs(output_files):
   for path in output_files:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-      raise UsageError("--output_file=%s: directory %s does not exist." %
-                       (path, directory))
+      kind = "is a file" if os.path.exists(directory) else "does not exist"
+      raise UsageError("--output_file=%s: directory %s %s." % (path, directory, kind))
 
 
 def _warn_about_quirks(config):

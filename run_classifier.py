@@ -139,6 +139,7 @@ def validate_flags(f):
   for name in ("task_name", "output_dir"):
     if not getattr(f, name):
       raise cli.UsageError(f"--{name} is required.")
+  cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
   cli.require_dir(f.data_dir, "data_dir")

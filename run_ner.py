@@ -446,6 +446,7 @@ def validate_flags(f):
     raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
   if not f.output_dir:
     raise cli.UsageError("--output_dir is required.")
+  cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
   cli.require_dir(f.data_dir, "data_dir")
