@@ -98,6 +98,10 @@ def define_flags():
   flags.DEFINE_integer("sentence_batch_size", 32, "Batch size of the sentence workload.")
   flags.DEFINE_string("compute_dtype", "float32", "Our compute dtype.")
   flags.DEFINE_bool("use_xla", False, "Compile our train and predict steps with XLA.")
+  flags.DEFINE_list("variants", [],
+                    "Extra rows of ours, each measured in the same run as the main one: "
+                    "'+'-joined settings from float32, bfloat16, float16 and xla, e.g. "
+                    "bfloat16,xla,bfloat16+xla.")
   flags.DEFINE_list("onednn", ["on"],
                     "Our rows: 'on' (our scripts' default, TF_ENABLE_ONEDNN_OPTS=1; see "
                     "tf_defaults.py), 'off' (TensorFlow's default on AVX2 CPUs), or both.")
@@ -261,8 +265,30 @@ def run_process(command, spec_file, threads, onednn="default"):
   raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
 
 
-def our_row_name(onednn):
-  return "ours" if onednn == "on" else "ours, oneDNN off"
+VARIANT_SETTINGS = ("float32", "bfloat16", "float16", "xla")
+
+
+def parse_variant(variant, compute_dtype, use_xla):
+  """'bfloat16+xla' -> (compute_dtype, use_xla), the unnamed settings from the defaults."""
+  settings = [v for v in variant.split("+") if v]
+  bad = [v for v in settings if v not in VARIANT_SETTINGS]
+  dtypes = [v for v in settings if v != "xla"]
+  if bad or not settings or len(dtypes) > 1:
+    raise cli.UsageError(f"--variants: {variant!r} is not '+'-joined settings from "
+                         f"{', '.join(VARIANT_SETTINGS)} (one dtype at most).")
+  return (dtypes[0] if dtypes else compute_dtype), ("xla" in settings or use_xla)
+
+
+def our_row_name(onednn, compute_dtype="float32", use_xla=False):
+  """'ours', or 'ours, bfloat16, XLA, oneDNN off' for a non-default row."""
+  parts = ["ours"]
+  if compute_dtype != "float32":
+    parts.append(compute_dtype)
+  if use_xla:
+    parts.append("XLA")
+  if onednn != "on":
+    parts.append("oneDNN off")
+  return ", ".join(parts)
 
 
 def best_of_rounds(rounds):
@@ -333,20 +359,23 @@ def format_table(spec, results, peak_gflops):
 
 
 def format_ratios(spec, results):
-  """Our throughput divided by each peer's, per workload."""
+  """Our throughput divided by each peer's, and each variant of ours by our main row."""
   ours_name = "ours" if "ours" in results else next(iter(results))
   ours = results[ours_name]["workloads"]
   names = ["train"] + [f"infer_b{b}" for b in spec["infer_batch_sizes"]] + ["sentences"]
   lines = []
-  for peer, r in results.items():
-    if peer == ours_name:
+  for row, r in results.items():
+    if row == ours_name:
       continue
+    variant = row.startswith("ours")
+    top, bottom = (r["workloads"], ours) if variant else (ours, r["workloads"])
     parts = []
     for name in names:
-      if name in ours and name in r["workloads"]:
-        ratio = ours[name]["sequences_per_second"] / r["workloads"][name]["sequences_per_second"]
+      if name in top and name in bottom:
+        ratio = top[name]["sequences_per_second"] / bottom[name]["sequences_per_second"]
         parts.append(f"{name} {ratio:.2f}x")
-    lines.append(f"{ours_name} / {peer}: " + ", ".join(parts))
+    label = f"{row} / {ours_name}" if variant else f"{ours_name} / {row}"
+    lines.append(f"{label}: " + ", ".join(parts))
   if "sentences" in ours and "sentences_padded" in ours:
     ratio = (ours["sentences"]["sequences_per_second"] /
              ours["sentences_padded"]["sequences_per_second"])
@@ -422,6 +451,11 @@ def build_spec(f, tmp):
                          "--warmup_steps >= 0.")
   if not f.onednn or any(v not in ("on", "off") for v in f.onednn):
     raise cli.UsageError(f"--onednn={','.join(f.onednn)}: use on, off or on,off.")
+  if f.compute_dtype not in VARIANT_SETTINGS[:3]:
+    raise cli.UsageError(f"--compute_dtype={f.compute_dtype}: use float32, bfloat16 or "
+                         "float16.")
+  for variant in f.variants:
+    parse_variant(variant, f.compute_dtype, f.use_xla)
   spec = dict(config=resolve_config(f.config), seq_length=f.seq_length,
               train_batch_size=f.train_batch_size,
               infer_batch_sizes=[int(b) for b in f.infer_batch_sizes],
@@ -442,13 +476,21 @@ def run(f):
     spec_file = os.path.join(tmp, "spec.json")
     with open(spec_file, "w") as out:
       json.dump(spec, out)
-    runs = {}   # row name -> (command, TF_ENABLE_ONEDNN_OPTS setting)
+    # row name -> (command, spec file, TF_ENABLE_ONEDNN_OPTS setting)
+    runs = {}
     ours = [sys.executable, os.path.abspath(__file__), "--worker=1"]
-    for setting in f.onednn:
-      runs[our_row_name(setting)] = (ours, setting)
+    our_settings = [(f.compute_dtype, f.use_xla)] + [
+        parse_variant(v, f.compute_dtype, f.use_xla) for v in f.variants]
+    for onednn in f.onednn:
+      for compute_dtype, use_xla in dict.fromkeys(our_settings):
+        name = our_row_name(onednn, compute_dtype, use_xla)
+        row_spec = os.path.join(tmp, f"spec-{len(runs)}.json")
+        with open(row_spec, "w") as out:
+          json.dump(dict(spec, compute_dtype=compute_dtype, use_xla=use_xla), out)
+        runs[name] = (ours, row_spec, onednn)
     for peer in f.peers:
       python = ensure_peer_venv(peer, f.peer_venv_dir)
-      runs[peer] = ([python, PEER_SCRIPT, "--peer", peer], f.peers_onednn)
+      runs[peer] = ([python, PEER_SCRIPT, "--peer", peer], spec_file, f.peers_onednn)
     rounds = {name: [] for name in runs}
     for index in range(f.rounds):
       order = list(runs) if index % 2 == 0 else list(reversed(runs))
@@ -456,9 +498,9 @@ def run(f):
         if name in f.peers and rounds[name] is None:
           continue
         logging.info("Round %d/%d: measuring %s ...", index + 1, f.rounds, name)
-        command, onednn = runs[name]
+        command, row_spec, onednn = runs[name]
         try:
-          rounds[name].append(run_process(command, spec_file, f.threads, onednn))
+          rounds[name].append(run_process(command, row_spec, f.threads, onednn))
         except RuntimeError as error:
           if name not in f.peers:
             raise

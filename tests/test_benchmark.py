@@ -75,8 +75,32 @@ def test_tiny_benchmark_runs_both_onednn_rows_in_rounds(tmp_path):
       training = name == "train"
       flops = benchmark.flops_per_sequence(benchmark.CONFIGS["tiny"], 32, training)
       assert w["mfu"] == pytest.approx(w["sequences_per_second"] * flops / 1e9 / peak)
-  assert "ours / ours, oneDNN off: train" in done.stdout
+  assert "ours, oneDNN off / ours: train" in done.stdout
   assert "best of 2 round(s)" in done.stdout
+
+
+def test_variant_rows_are_named_by_what_differs():
+  assert benchmark.parse_variant("bfloat16+xla", "float32", False) == ("bfloat16", True)
+  assert benchmark.parse_variant("xla", "float16", False) == ("float16", True)
+  assert benchmark.our_row_name("on") == "ours"
+  assert benchmark.our_row_name("off", "bfloat16", True) == "ours, bfloat16, XLA, oneDNN off"
+  with pytest.raises(benchmark.cli.UsageError, match="one dtype at most"):
+    benchmark.parse_variant("bfloat16+float16", "float32", False)
+
+
+def test_tiny_benchmark_measures_variant_rows_in_the_same_run(tmp_path):
+  out = tmp_path / "tiny.json"
+  done = subprocess.run(
+      [sys.executable, "benchmark.py", "--config=tiny", "--peers=", "--workloads=infer,train",
+       "--infer_batch_sizes=2", "--train_batch_size=2", "--seq_length=16", "--steps=1",
+       "--variants=bfloat16", "--threads=2", f"--json_output={out}"],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = json.loads(out.read_text())["results"]
+  assert set(rows) == {"ours", "ours, bfloat16"}
+  assert all(w["sequences_per_second"] > 0 for r in rows.values()
+             for w in r["workloads"].values())
+  assert "ours, bfloat16 / ours: train" in done.stdout
 
 
 def test_bad_benchmark_flags_are_one_line_errors():
@@ -85,6 +109,12 @@ def test_bad_benchmark_flags_are_one_line_errors():
                         timeout=300)
   assert done.returncode == 1
   assert "--onednn=maybe: use on, off or on,off." in done.stderr
+  assert "Traceback" not in done.stderr
+  done = subprocess.run([sys.executable, "benchmark.py", "--config=tiny", "--peers=",
+                         "--variants=int8"], cwd=REPO, capture_output=True, text=True,
+                        timeout=300)
+  assert done.returncode == 1
+  assert "--variants: 'int8' is not" in done.stderr
   assert "Traceback" not in done.stderr
 
 
