@@ -288,26 +288,43 @@ class SelfAttention(tf.Module):
     self.head_size = config.head_size
     self.dropout_prob = config.attention_probs_dropout_prob
 
-  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds):
-    """x: [B*S, H]; mask_bias: float32 [B,1,1,S] -> context [B*S, H]."""
+  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, query_rows=None):
+    """x: [B*S, H]; mask_bias: float32 [B,1,1,S] -> context [B*S, H].
+
+    With `query_rows` (int32 [B*P], rows of x, P per sequence) only those
+    positions attend: the result is [B*P, H]; keys and values still cover
+    all S positions.
+    """
     n, d = self.num_heads, self.head_size
-    # One [H, 3H] matmul instead of three [H, H] ones: fewer, larger kernels.
-    kernel = tf.concat([self.query.kernel, self.key.kernel, self.value.kernel], axis=1)
-    bias = tf.concat([self.query.bias, self.key.bias, self.value.bias], axis=0)
-    qkv = tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)  # [B*S, 3H]
-    qkv = tf.reshape(qkv, [batch_size, seq_length, 3, n, d])
-    qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])                   # [3, B, N, S, D]
-    # unstack, not qkv[0..2]: its gradient is one stack, where three strided
-    # slices would each write a full-size zero tensor in the backward pass.
-    q, k, v = tf.unstack(qkv, num=3, axis=0)
+    if query_rows is None:
+      # One [H, 3H] matmul instead of three [H, H] ones: fewer, larger kernels.
+      q, k, v = self._project(x, (self.query, self.key, self.value), batch_size, seq_length)
+      query_length = seq_length
+    else:
+      query_length = tf.shape(query_rows)[0] // batch_size
+      (q,) = self._project(tf.gather(x, query_rows), (self.query,), batch_size, query_length)
+      k, v = self._project(x, (self.key, self.value), batch_size, seq_length)
     q = q * tf.cast(1.0 / math.sqrt(d), q.dtype)
-    scores = tf.matmul(q, k, transpose_b=True)                  # [B, N, S, S]
+    scores = tf.matmul(q, k, transpose_b=True)                  # [B, N, Sq, S]
     # Softmax in float32: float16 scores plus the -10000 mask can overflow.
     probs = tf.nn.softmax(tf.cast(scores, tf.float32) + mask_bias, axis=-1)
     probs = dropout(tf.cast(probs, x.dtype), self.dropout_prob, training, seeds.next())
-    context = tf.matmul(probs, v)                               # [B, N, S, D]
-    context = tf.transpose(context, [0, 2, 1, 3])               # [B, S, N, D]
-    return tf.reshape(context, [batch_size * seq_length, n * d])
+    context = tf.matmul(probs, v)                               # [B, N, Sq, D]
+    context = tf.transpose(context, [0, 2, 1, 3])               # [B, Sq, N, D]
+    return tf.reshape(context, [batch_size * query_length, n * d])
+
+  def _project(self, x, denses, batch_size, length):
+    """x [B*L, H] through len(denses) projections at once -> that many [B, N, L, D]."""
+    count = len(denses)
+    kernel = tf.concat([dense.kernel for dense in denses], axis=1)
+    bias = tf.concat([dense.bias for dense in denses], axis=0)
+    projected = tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
+    projected = tf.reshape(projected, [batch_size, length, count, self.num_heads,
+                                       self.head_size])
+    projected = tf.transpose(projected, [2, 0, 3, 1, 4])       # [count, B, N, L, D]
+    # unstack, not projected[i]: its gradient is one stack, where strided
+    # slices would each write a full-size zero tensor in the backward pass.
+    return tf.unstack(projected, num=count, axis=0)
 
 
 class TransformerLayer(tf.Module):
@@ -326,9 +343,12 @@ class TransformerLayer(tf.Module):
     self.activation = get_activation(config.hidden_act)
     self.dropout_prob = config.hidden_dropout_prob
 
-  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds):
-    """x: [B*S, H] -> [B*S, H]."""
-    context = self.attention(x, batch_size, seq_length, mask_bias, training, seeds)
+  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, query_rows=None):
+    """x: [B*S, H] -> [B*S, H], or [B*P, H] for the P positions in `query_rows`."""
+    context = self.attention(x, batch_size, seq_length, mask_bias, training, seeds,
+                             query_rows)
+    if query_rows is not None:
+      x = tf.gather(x, query_rows)
     attention_output = dropout(self.attention_output(context), self.dropout_prob,
                                training, seeds.next())
     attention_output = self.attention_layer_norm(attention_output + x)
@@ -379,7 +399,7 @@ class BertModel(tf.Module):
     return {variable_name(v): v for v in self.trainable_variables}
 
   def __call__(self, input_ids, input_mask=None, token_type_ids=None,
-               training=False, dropout_seed=None):
+               training=False, dropout_seed=None, output_positions=None):
     """Runs the encoder.
 
     Args:
@@ -391,6 +411,12 @@ class BertModel(tf.Module):
       training: Python bool; enables dropout.
       dropout_seed: optional int32 Tensor of shape [2]; makes dropout
         stateless, so that a resumed run draws the same masks.
+      output_positions: optional int Tensor [B, P] of the positions whose
+        output is needed. The last block then computes only those rows (its
+        other outputs feed nothing): sequence_output and the last of
+        all_encoder_layers are [B, P, H], the rows at these positions, and
+        pooled_output comes from the first of them. A classifier passes zeros
+        [B, 1] (the [CLS] token); the values are those of the full model.
 
     Returns:
       BertOutput with sequence_output [B,S,H], pooled_output [B,H],
@@ -414,13 +440,27 @@ class BertModel(tf.Module):
     mask_bias = (1.0 - mask) * MASK_ADDER
     hidden_size = self.config.hidden_size
     x = tf.reshape(embedding_output, [batch_size * seq_length, hidden_size])
+    query_rows, output_length = None, seq_length
+    if output_positions is not None:
+      positions = tf.cast(output_positions, tf.int32)                  # [B, P]
+      output_length = tf.shape(positions)[1]
+      query_rows = tf.reshape(positions + seq_length * tf.range(batch_size)[:, tf.newaxis],
+                              [-1])                                    # [B*P] rows of x
     all_layers = []
-    for layer in self.layers:
-      x = layer(x, batch_size, seq_length, mask_bias, training, seeds)
-      all_layers.append(tf.reshape(x, [batch_size, seq_length, hidden_size]))
-    sequence_output = all_layers[-1] if all_layers else embedding_output
+    for index, layer in enumerate(self.layers):
+      last = index == len(self.layers) - 1
+      x = layer(x, batch_size, seq_length, mask_bias, training, seeds,
+                query_rows if last else None)
+      length = output_length if last else seq_length
+      all_layers.append(tf.reshape(x, [batch_size, length, hidden_size]))
+    sequence_output = all_layers[-1]   # the config has at least one layer
     pooled_output = tf.tanh(self.pooler(sequence_output[:, 0, :]))   # [B,H]
     return BertOutput(sequence_output, pooled_output, all_layers, embedding_output)
+
+
+def cls_position(input_ids):
+  """int32 zeros [B, 1]: `output_positions` for a head that reads only [CLS]."""
+  return tf.zeros([tf.shape(input_ids)[0], 1], tf.int32)
 
 
 def variable_name(variable):
@@ -469,7 +509,8 @@ class PretrainingHeads(tf.Module):
 
     Args:
       sequence_output: [B, S, H] encoder output (any float dtype).
-      masked_lm_positions: int Tensor [B, P] of positions to predict.
+      masked_lm_positions: int Tensor [B, P] of positions to predict, or None
+        when sequence_output already holds just those rows ([B, P, H]).
       embedding_table: float32 Variable [V, H] (BertModel.embedding_table).
 
     Returns:
@@ -477,8 +518,10 @@ class PretrainingHeads(tf.Module):
     """
     dtype = sequence_output.dtype
     hidden_size = tf.shape(sequence_output)[-1]
-    gathered = tf.gather(sequence_output, tf.cast(masked_lm_positions, tf.int32),
-                         batch_dims=1)                       # [B, P, H]
+    gathered = sequence_output
+    if masked_lm_positions is not None:
+      gathered = tf.gather(sequence_output, tf.cast(masked_lm_positions, tf.int32),
+                           batch_dims=1)                     # [B, P, H]
     x = tf.reshape(gathered, [-1, hidden_size])               # [B*P, H]
     x = self.transform_layer_norm(self.activation(self.transform(x)))
     logits = tf.matmul(x, tf.cast(embedding_table, dtype), transpose_b=True)

@@ -100,7 +100,8 @@ class ClassifierTask(training.Task):
     """float32 [B, num_labels] logits."""
     output = self.model(features["input_ids"], features["input_mask"],
                         features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed)
+                        dropout_seed=dropout_seed,
+                        output_positions=modeling.cls_position(features["input_ids"]))
     return self.head(output.pooled_output, training, dropout_seed)
 
   def per_example_loss(self, logits, label_ids):

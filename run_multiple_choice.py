@@ -213,7 +213,8 @@ class MultipleChoiceTask(training.Task):
     shape = tf.shape(features["input_ids"])
     flat = {k: tf.reshape(features[k], [-1, shape[2]]) for k in FEATURE_KEYS}  # [B*C, S]
     output = self.model(flat["input_ids"], flat["input_mask"], flat["segment_ids"],
-                        training=training, dropout_seed=dropout_seed)
+                        training=training, dropout_seed=dropout_seed,
+                        output_positions=modeling.cls_position(flat["input_ids"]))
     return self.score(output.pooled_output, shape[1], training, dropout_seed)
 
   def per_example_loss(self, logits, label_ids):

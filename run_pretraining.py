@@ -141,12 +141,14 @@ class PretrainingTask(training.Task):
 
   def _outputs(self, features, training, dropout_seed=None):
     """Per-position MLM and per-example NSP losses and predictions (float32)."""
+    # The last block computes only [CLS] (for NSP) and the masked positions.
+    positions = tf.concat([modeling.cls_position(features["input_ids"]),
+                           tf.cast(features["masked_lm_positions"], tf.int32)], axis=1)
     output = self.model(features["input_ids"], features["input_mask"],
                         features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed)
+                        dropout_seed=dropout_seed, output_positions=positions)
     mlm_logits = self.heads.masked_lm_logits(
-        output.sequence_output, features["masked_lm_positions"],
-        self.model.embedding_table)                                # [B*P, V]
+        output.sequence_output[:, 1:], None, self.model.embedding_table)  # [B*P, V]
     label_ids = tf.reshape(features["masked_lm_ids"], [-1])         # [B*P]
     mlm_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=label_ids, logits=mlm_logits)

@@ -150,6 +150,50 @@ def test_dropout_only_when_training_and_reproducible_with_a_seed():
   assert np.max(np.abs(t1 - t3)) > 1e-3
 
 
+def test_output_positions_give_the_full_models_rows_and_pooled_output():
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=6)
+  ids, mask, types = random_batch(config)
+  full = model(ids, mask, types)
+  # Repeated positions and positions on padding, as masked-LM slots have.
+  positions = np.array([[0, 3, 3], [0, 6, 1], [0, 0, 5]], np.int32)
+  part = model(ids, mask, types, output_positions=positions)
+  expected = np.take_along_axis(full.sequence_output.numpy(), positions[:, :, None], axis=1)
+  assert part.sequence_output.shape == (3, 3, config.hidden_size)
+  np.testing.assert_allclose(part.sequence_output, expected, atol=1e-5)
+  np.testing.assert_allclose(part.pooled_output, full.pooled_output, atol=1e-5)
+  np.testing.assert_array_equal(part.all_encoder_layers[0], full.all_encoder_layers[0])
+  cls = model(ids, mask, types, output_positions=modeling.cls_position(ids))
+  np.testing.assert_allclose(cls.pooled_output, full.pooled_output, atol=1e-5)
+  # Another first position pools that position instead.
+  moved = model(ids, mask, types, output_positions=positions[:, 1:])
+  assert np.max(np.abs(moved.pooled_output - full.pooled_output)) > 1e-3
+
+
+def test_output_positions_leave_every_gradient_unchanged():
+  config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+  model = modeling.BertModel(config, seed=7)
+  ids, mask, types = random_batch(config)
+  positions = np.array([[0, 2], [0, 3], [0, 0]], np.int32)
+  weights = tf.random.stateless_normal([3, 2, config.hidden_size], seed=[1, 2])
+
+  def loss(output_positions):
+    out = model(ids, mask, types, training=True, output_positions=output_positions)
+    rows = out.sequence_output
+    if output_positions is None:
+      rows = tf.gather(rows, positions, batch_dims=1)
+    return tf.reduce_sum(out.pooled_output ** 2) + tf.reduce_sum(rows * weights)
+
+  grads = []
+  for output_positions in (None, positions):
+    with tf.GradientTape() as tape:
+      value = loss(output_positions)
+    grads.append(tape.gradient(value, model.trainable_variables))
+  for variable, full, part in zip(model.trainable_variables, *grads):
+    np.testing.assert_allclose(tf.convert_to_tensor(part), tf.convert_to_tensor(full),
+                               rtol=1e-5, atol=1e-5, err_msg=variable.name)
+
+
 def test_same_seed_same_initial_weights():
   config = tiny_config()
   a = modeling.BertModel(config, seed=11).variables_by_name()
