@@ -37,6 +37,21 @@ def test_flops_count_every_matmul_of_bert_base():
   assert benchmark.flops_per_sequence(config, s, training=True) == 3 * forward
 
 
+def test_gemm_floor_times_the_matmuls_of_a_training_step():
+  """gemm_floor's products of one block add up to the benchmark's training count."""
+  sys.path.insert(0, os.path.join(REPO, "scripts"))
+  import gemm_floor
+  config, batch, seq = benchmark.CONFIGS["base"], 8, 128
+  products = gemm_floor.block_products(config, batch, seq)
+  block = sum(gemm_floor.product_flops(*p[1:]) for p in products)
+  _, per_sequence = benchmark.matmul_weights(config)
+  head = 3 * 2 * per_sequence * batch    # pooler + classifier: not in the floor
+  assert config["num_hidden_layers"] * block == (
+      batch * benchmark.flops_per_sequence(config, seq, training=True) - head)
+  assert gemm_floor.product_flops([4, 3], [5, 3], False, True) == 2 * 3 * 4 * 5
+  assert gemm_floor.product_flops([2, 6, 4], [2, 6, 5], True, False) == 2 * 2 * 6 * 4 * 5
+
+
 def test_best_of_rounds_keeps_each_workloads_fastest_round():
   rounds = [
       dict(versions={"tensorflow": "x"}, matmul_peak_gflops=100.0, workloads=dict(
@@ -135,7 +150,7 @@ TF_LOADING = {"tensorflow", "checkpoint_utils", "classifier_data", "cli", "expor
 @pytest.mark.parametrize("script", [
     "run_classifier.py", "run_pretraining.py", "run_ner.py", "run_squad.py",
     "run_multiple_choice.py", "extract_features.py", "export_savedmodel.py",
-    "inference.py", "convert_checkpoint.py"])
+    "inference.py", "convert_checkpoint.py", "scripts/gemm_floor.py"])
 def test_every_tensorflow_script_imports_tf_defaults_before_tensorflow(script):
   with open(os.path.join(REPO, script)) as f:
     imports = [(i, line.split()[1].split(".")[0]) for i, line in enumerate(f)
