@@ -20,7 +20,7 @@ import time
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tf_defaults  # noqa: F401,E402  (first: TensorFlow's CPU settings)
 import tensorflow as tf  # noqa: E402
