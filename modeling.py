@@ -288,21 +288,20 @@ class SelfAttention(tf.Module):
     self.head_size = config.head_size
     self.dropout_prob = config.attention_probs_dropout_prob
 
-  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, query_rows=None):
+  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, queries=None):
     """x: [B*S, H]; mask_bias: float32 [B,1,1,S] -> context [B*S, H].
 
-    With `query_rows` (int32 [B*P], rows of x, P per sequence) only those
-    positions attend: the result is [B*P, H]; keys and values still cover
-    all S positions.
+    With `queries` ([B*P, H], P rows of x per sequence) only those positions
+    attend: the result is [B*P, H]; keys and values still cover all S positions.
     """
     n, d = self.num_heads, self.head_size
-    if query_rows is None:
+    if queries is None:
       # One [H, 3H] matmul instead of three [H, H] ones: fewer, larger kernels.
       q, k, v = self._project(x, (self.query, self.key, self.value), batch_size, seq_length)
       query_length = seq_length
     else:
-      query_length = tf.shape(query_rows)[0] // batch_size
-      (q,) = self._project(tf.gather(x, query_rows), (self.query,), batch_size, query_length)
+      query_length = tf.shape(queries)[0] // batch_size
+      (q,) = self._project(queries, (self.query,), batch_size, query_length)
       k, v = self._project(x, (self.key, self.value), batch_size, seq_length)
     q = q * tf.cast(1.0 / math.sqrt(d), q.dtype)
     scores = tf.matmul(q, k, transpose_b=True)                  # [B, N, Sq, S]
@@ -344,11 +343,11 @@ class TransformerLayer(tf.Module):
     self.dropout_prob = config.hidden_dropout_prob
 
   def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, query_rows=None):
-    """x: [B*S, H] -> [B*S, H], or [B*P, H] for the P positions in `query_rows`."""
-    context = self.attention(x, batch_size, seq_length, mask_bias, training, seeds,
-                             query_rows)
-    if query_rows is not None:
-      x = tf.gather(x, query_rows)
+    """x: [B*S, H] -> [B*S, H], or [B*P, H] for the P rows of x in `query_rows`."""
+    queries = None if query_rows is None else tf.gather(x, query_rows)   # [B*P, H]
+    context = self.attention(x, batch_size, seq_length, mask_bias, training, seeds, queries)
+    if queries is not None:
+      x = queries   # the residual of the rows computed
     attention_output = dropout(self.attention_output(context), self.dropout_prob,
                                training, seeds.next())
     attention_output = self.attention_layer_norm(attention_output + x)
