@@ -150,19 +150,24 @@ def _our_setup(spec):
   return trainer
 
 
+def best_seconds(fn, repeats):
+  """Fastest of `repeats` timed calls of fn(), after one untimed call."""
+  fn()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
 def measure_matmul_peak(size=2048, repeats=10):
   """Best float32 GFLOP/s of a size x size tf.linalg.matmul on this machine."""
   import tensorflow as tf
   a = tf.random.normal([size, size])
   b = tf.random.normal([size, size])
   matmul = tf.function(tf.linalg.matmul)
-  matmul(a, b).numpy()
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    matmul(a, b).numpy()
-    best = min(best, time.perf_counter() - start)
-  return 2 * size ** 3 / best / 1e9
+  return 2 * size ** 3 / best_seconds(lambda: matmul(a, b).numpy(), repeats) / 1e9
 
 
 def _sentence_chunk(spec):

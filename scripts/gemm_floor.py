@@ -15,7 +15,6 @@ the classifier and the optimizer are left out (they only add time).
 
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -36,16 +35,6 @@ def define_flags():
   flags.DEFINE_integer("batch_size", 8, "Sequences per training step.")
   flags.DEFINE_integer("threads", os.cpu_count(), "Intra-op threads.")
   flags.DEFINE_integer("repeats", 10, "Timed calls per product; the best is kept.")
-
-
-def best_seconds(fn, repeats):
-  fn()
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    best = min(best, time.perf_counter() - start)
-  return best
 
 
 def block_products(config, batch_size, seq_length):
@@ -82,7 +71,7 @@ def time_product(a_shape, b_shape, transpose_a, transpose_b, repeats):
   a, b = tf.random.normal(a_shape), tf.random.normal(b_shape)
   product = tf.function(lambda: tf.matmul(a, b, transpose_a=transpose_a,
                                           transpose_b=transpose_b))
-  seconds = best_seconds(lambda: product().numpy(), repeats)
+  seconds = benchmark.best_seconds(lambda: product().numpy(), repeats)
   return seconds, product_flops(a_shape, b_shape, transpose_a, transpose_b)
 
 
