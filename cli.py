@@ -76,6 +76,11 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     "length together (random order across windows of 32 batches), so "
                     "dynamic padding removes most padding (3x faster on MRPC; off by "
                     "default until accuracy parity is shown).", flag_values=f)
+  flags.DEFINE_integer("length_sorted_splits", 1, "Classifier and multiple choice: sort "
+                       "each batch by length and run it as this many equal micro-batches, "
+                       "each cut to its longest sequence. The update is the whole batch's "
+                       "(same examples, gradients summed) with less padding: 4 fine-tuned "
+                       "MRPC 2x faster on CPU. 1 = off.", flag_values=f)
   flags.DEFINE_integer("seed", 12345, "Seed of data order, dropout and new heads.",
                        flag_values=f)
   flags.DEFINE_integer("log_steps", 100, "Log loss, lr, examples/s and ETA every this "
@@ -105,6 +110,7 @@ def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_s
       seed=f.seed, optimizer=f.optimizer, weight_decay_rate=f.weight_decay_rate,
       compute_dtype=f.compute_dtype, jit_compile=f.use_xla,
       dynamic_padding=f.dynamic_padding, length_bucketing=f.length_bucketing,
+      length_sorted_splits=f.length_sorted_splits,
       eval_every_steps=eval_every_steps, early_stopping_patience=early_stopping_patience)
 
 

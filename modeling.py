@@ -70,10 +70,25 @@ class BertConfig:
     if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
       raise ConfigError(f"{source}: initializer_range={self.initializer_range!r} "
                         "must be a positive number.")
+    value = self.extra.get("classifier_dropout")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not 0.0 <= value < 1.0):
+      raise ConfigError(f"{source}: classifier_dropout={value!r} must be in [0, 1) "
+                        "or null.")
 
   @property
   def head_size(self):
     return self.hidden_size // self.num_attention_heads
+
+  @property
+  def classifier_dropout_prob(self):
+    """Dropout before the classifier, NER and multiple-choice heads.
+
+    The optional key "classifier_dropout" (Hugging Face's name for it) when it
+    is set; otherwise 0.1, the rate the reference's heads hard-code.
+    """
+    value = self.extra.get("classifier_dropout")
+    return 0.1 if value is None else float(value)
 
   @classmethod
   def from_dict(cls, json_object, source="bert_config"):

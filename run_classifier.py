@@ -84,6 +84,8 @@ RUN_INFO_FILE = "run_info.json"
 class ClassifierTask(training.Task):
   """BERT + dropout + a dense layer on the pooled [CLS] vector."""
 
+  example_mean_loss = True
+
   def __init__(self, bert_config, num_labels, is_regression=False):
     self.bert_config = bert_config
     self.num_labels = num_labels
@@ -91,7 +93,8 @@ class ClassifierTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed)
+    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed,
+                                     dropout_prob=self.bert_config.classifier_dropout_prob)
 
   def variables(self):
     return {**self.model.variables_by_name(), **self.head.variables_by_name()}
@@ -340,7 +343,8 @@ def train(setup, trainer, eval_path):
                                                  setup.is_regression)
     return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
                                       input_context=ctx,
-                                      length_bucketing=trainer.length_bucketing)
+                                      length_bucketing=trainer.length_bucketing,
+                                      sorted_group_size=trainer.sorted_group_size)
 
   evaluator = None
   if f.eval_every_steps:

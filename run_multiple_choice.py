@@ -191,6 +191,7 @@ def convert_examples(examples, max_seq_length, tokenizer):
 class MultipleChoiceTask(training.Task):
   """BERT on every choice + dropout + one shared vector scoring the pooled output."""
 
+  example_mean_loss = True
   sequence_keys = FEATURE_KEYS   # [B, C, S]: cut along the last axis
 
   def __init__(self, bert_config):
@@ -198,7 +199,8 @@ class MultipleChoiceTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(1, self.bert_config.hidden_size, seed)
+    self.head = modeling.OutputLayer(1, self.bert_config.hidden_size, seed,
+                                     dropout_prob=self.bert_config.classifier_dropout_prob)
 
   def variables(self):
     return {**self.model.variables_by_name(), **self.head.variables_by_name()}
@@ -308,7 +310,8 @@ def train(f, trainer, features):
     records = tf.data.Dataset.from_tensor_slices(features)
     return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
                                      input_context=ctx,
-                                     length_bucketing=trainer.length_bucketing)
+                                     length_bucketing=trainer.length_bucketing,
+                                     sorted_group_size=trainer.sorted_group_size)
 
   trainer.train(dataset_fn)
 

@@ -404,7 +404,8 @@ class NerTask(training.Task):
 
   def build(self, compute_dtype, seed):
     self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed)
+    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed,
+                                     dropout_prob=self.bert_config.classifier_dropout_prob)
 
   def variables(self):
     return {**self.model.variables_by_name(), **self.head.variables_by_name()}
@@ -646,7 +647,8 @@ def train(f, trainer, features, label_list, chief, run_info=None):
     return training.training_dataset(tfrecord_dataset(path, f.max_seq_length),
                                      features.num_windows, batch_size, f.seed, consumed,
                                      input_context=ctx,
-                                     length_bucketing=trainer.length_bucketing)
+                                     length_bucketing=trainer.length_bucketing,
+                                     sorted_group_size=trainer.sorted_group_size)
 
   trainer.train(dataset_fn)
 

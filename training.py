@@ -74,6 +74,7 @@ class TrainingConfig:
   jit_compile: bool = False            # XLA-compile the train step
   dynamic_padding: bool = True         # cut each batch to its longest sequence
   length_bucketing: bool = False       # batch similar lengths together (with dynamic_padding)
+  length_sorted_splits: int = 1        # micro-batches of a length-sorted batch (with dynamic_padding)
   eval_every_steps: int = 0            # 0: no evaluation during training
   early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
   shuffle_buffer_size: int = 50000
@@ -81,7 +82,8 @@ class TrainingConfig:
   def validate(self):
     """Raises ValueError naming the flag for inconsistent settings."""
     positive = ("num_train_steps", "train_batch_size", "gradient_accumulation_steps",
-                "iterations_per_loop", "save_checkpoints_steps", "log_every_steps")
+                "length_sorted_splits", "iterations_per_loop", "save_checkpoints_steps",
+                "log_every_steps")
     for name in positive:
       if getattr(self, name) <= 0:
         raise ValueError(f"--{name}={getattr(self, name)} must be positive.")
@@ -93,6 +95,17 @@ class TrainingConfig:
           f"--train_batch_size={self.train_batch_size} is not divisible by "
           f"--gradient_accumulation_steps={self.gradient_accumulation_steps}; the "
           "batch is split into equal micro-batches.")
+    if self.train_batch_size % (self.gradient_accumulation_steps * self.length_sorted_splits):
+      raise ValueError(
+          f"--train_batch_size={self.train_batch_size} is not divisible by "
+          f"--gradient_accumulation_steps x --length_sorted_splits = "
+          f"{self.gradient_accumulation_steps} x {self.length_sorted_splits}; each "
+          "micro-batch is split into equal parts.")
+    if self.length_bucketing and self.length_sorted_splits > 1:
+      raise ValueError(
+          f"--length_bucketing=true and --length_sorted_splits={self.length_sorted_splits} "
+          "are two ways of grouping similar lengths; choose one (--length_sorted_splits "
+          "keeps the batches of an unbucketed run).")
     if self.num_warmup_steps < 0 or self.num_warmup_steps > self.num_train_steps:
       raise ValueError(f"num_warmup_steps={self.num_warmup_steps} must be in "
                        f"[0, num_train_steps={self.num_train_steps}]; lower "
@@ -192,6 +205,9 @@ class Task:
     """{name: Tensor [batch, ...]} per-example outputs (no dropout)."""
     raise NotImplementedError
 
+  # True when `loss` is a mean over examples, so that the mean of equal-sized
+  # micro-batches' losses is the batch's loss (--length_sorted_splits).
+  example_mean_loss = False
   # Features of shape [B, S] that may be cut to the batch's longest sequence.
   sequence_keys = ("input_ids", "input_mask", "segment_ids")
   # The same for training batches, where a loss may need full length (None:
@@ -229,7 +245,7 @@ def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multi
 
 def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
                      shuffle_buffer_size=50000, input_context=None, length_bucketing=False,
-                     length_key="input_mask"):
+                     sorted_group_size=0, length_key="input_mask"):
   """Shuffled, repeated, batched training examples that resume exactly.
 
   Epoch e is the records shuffled with seed (seed, e); epochs are concatenated
@@ -242,6 +258,13 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
   window put in a seeded random order: each batch then holds sequences of
   similar length, so cutting it to its longest (dynamic padding) removes most
   of the padding, while the data order stays random across windows.
+
+  With `sorted_group_size` G (the global batch of one update), every G
+  examples of the stream are sorted by length before they are cut into
+  batches: an update sees the same G examples as without sorting, only split
+  into micro-batches of similar lengths (the training loop sums their
+  gradients), so the update is unchanged while dynamic padding removes much of
+  the padding.
 
   Args:
     records: unbatched tf.data.Dataset of parsed examples (dicts of Tensors;
@@ -258,22 +281,30 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
       global batch and the data order do not depend on the number of workers
       (a sharded file list would make them depend on it).
     length_bucketing: bool, batch sequences of similar length together.
+    sorted_group_size: 0 (off) or the examples of one update, all replicas
+      and micro-batches together: a multiple of batch_size.
     length_key: the mask whose row sums are the lengths.
   """
   if num_records <= 0:
     raise ValueError("The training data holds no examples.")
   window = batch_size * BUCKET_WINDOW_BATCHES if length_bucketing else batch_size
+  if sorted_group_size:
+    if length_bucketing or sorted_group_size % batch_size:
+      raise ValueError(f"sorted_group_size={sorted_group_size} needs length_bucketing "
+                       f"off and a multiple of batch_size={batch_size}.")
+    window = sorted_group_size
   # Resume at the start of the window holding the next batch, then skip the
   # batches of that window already trained on.
   window_index = consumed_records // window
   start_record = window_index * window
   dataset = _record_stream(records, num_records, seed, shuffle_buffer_size, start_record)
-  if not length_bucketing:
+  if window == batch_size:
     dataset = dataset.batch(batch_size, drop_remainder=True)
   else:
     def bucket(index, examples):
-      return tf.data.Dataset.from_tensor_slices(
-          _sort_window_into_batches(examples, batch_size, length_key, seed, index))
+      # A sorted group keeps its order: its batches belong to one update.
+      return tf.data.Dataset.from_tensor_slices(_sort_window_into_batches(
+          examples, batch_size, length_key, seed if length_bucketing else None, index))
     dataset = dataset.batch(window, drop_remainder=True).enumerate(window_index).flat_map(
         tf.autograph.experimental.do_not_convert(bucket))
   dataset = dataset.skip((consumed_records - start_record) // batch_size)
@@ -314,20 +345,26 @@ def _record_stream(records, num_records, seed, shuffle_buffer_size, start_record
 
 
 def _sort_window_into_batches(examples, batch_size, length_key, seed, index):
-  """{k: [W, ...]} -> {k: [W // batch_size, batch_size, ...]}, sorted by length, batches shuffled."""
+  """{k: [W, ...]} -> {k: [W // batch_size, batch_size, ...]}, sorted by length.
+
+  The batches are put in a random order of (seed, index), or left shortest
+  first when seed is None.
+  """
   mask = tf.cast(examples[length_key], tf.int32)
   lengths = tf.reduce_sum(mask, axis=-1)
   lengths = tf.reshape(lengths, [tf.shape(mask)[0], -1])
   order = tf.argsort(tf.reduce_max(lengths, axis=1), stable=True)
   num_batches = tf.shape(mask)[0] // batch_size
-  batch_order = tf.argsort(tf.random.stateless_uniform(
-      [num_batches], seed=tf.stack([tf.cast(seed, tf.int64), index])))
   result = {}
   for key, value in examples.items():
     value = tf.gather(value, order)
-    value = tf.reshape(value, tf.concat([[num_batches, batch_size], tf.shape(value)[1:]], 0))
-    result[key] = tf.gather(value, batch_order)
-  return result
+    result[key] = tf.reshape(
+        value, tf.concat([[num_batches, batch_size], tf.shape(value)[1:]], 0))
+  if seed is None:
+    return result
+  batch_order = tf.argsort(tf.random.stateless_uniform(
+      [num_batches], seed=tf.stack([tf.cast(seed, tf.int64), index])))
+  return {key: tf.gather(value, batch_order) for key, value in result.items()}
 
 
 class Trainer:
@@ -347,18 +384,29 @@ class Trainer:
       self.scratch_dir = tempfile.mkdtemp(prefix="bert_worker_")
       atexit.register(shutil.rmtree, self.scratch_dir, ignore_errors=True)
     self.num_replicas = self.strategy.num_replicas_in_sync
-    if config.train_batch_size % (config.gradient_accumulation_steps * self.num_replicas):
-      raise ValueError(
-          f"--train_batch_size={config.train_batch_size} must be divisible by "
-          f"gradient_accumulation_steps x replicas = {config.gradient_accumulation_steps}"
-          f" x {self.num_replicas}.")
-    self.micro_batch_size = config.train_batch_size // config.gradient_accumulation_steps
     # TPUs need static shapes; elsewhere padding is pure waste.
     self._dynamic_padding = config.dynamic_padding and not isinstance(
         self.strategy, tf.distribute.TPUStrategy)
-    # For training_dataset(length_bucketing=...): without dynamic padding
-    # sorting by length gains nothing.
+    # For training_dataset(length_bucketing=..., sorted_group_size=...): without
+    # dynamic padding grouping lengths gains nothing.
     self.length_bucketing = self._dynamic_padding and config.length_bucketing
+    splits = config.length_sorted_splits if self._dynamic_padding else 1
+    if splits > 1 and not task.example_mean_loss:
+      raise ValueError(
+          f"--length_sorted_splits={splits}: this task's loss is not a mean over "
+          "examples, so length-sorted micro-batches would change it; the flag is for "
+          "run_classifier.py and run_multiple_choice.py.")
+    self.sorted_group_size = config.train_batch_size if splits > 1 else 0
+    self.splits = splits
+    # Forward/backward passes per update on each replica: accumulation steps,
+    # each split into length-sorted parts.
+    self.micro_steps = config.gradient_accumulation_steps * splits
+    if config.train_batch_size % (self.micro_steps * self.num_replicas):
+      raise ValueError(
+          f"--train_batch_size={config.train_batch_size} must be divisible by "
+          f"gradient_accumulation_steps x length_sorted_splits x replicas = "
+          f"{config.gradient_accumulation_steps} x {splits} x {self.num_replicas}.")
+    self.micro_batch_size = config.train_batch_size // self.micro_steps
     with self.strategy.scope():
       task.build(config.compute_dtype, config.seed)
       self.optimizer = optimization.create_optimizer(
@@ -456,22 +504,26 @@ class Trainer:
         seed, micro_index * 4096 + tf.cast(replica, tf.int32))
 
   def _compute_gradients(self, features, dropout_seed):
-    """Local loss and dense float32 gradients of one micro-batch on one replica."""
+    """Local loss and float32 gradients of one micro-batch on one replica.
+
+    Embedding gradients stay tf.IndexedSlices (summed over length-sorted parts
+    by concatenation) unless the step is XLA-compiled.
+    """
     variables = [self.trainable[n] for n in self._names]
     with tf.GradientTape() as tape:
       loss = tf.cast(self.task.loss(features, True, dropout_seed), tf.float32)
       scaled = loss * self.loss_scale if self._fp16 else loss
     grads = tape.gradient(scaled, variables)
-    # Dense gradients: embedding IndexedSlices would otherwise be all-gathered
-    # and could not be summed into the accumulators.
-    grads = [tf.zeros_like(v) if g is None else tf.cast(tf.convert_to_tensor(g), tf.float32)
+    grads = [tf.zeros_like(v) if g is None else _to_float32(g)
              for g, v in zip(grads, variables)]
+    if self.config.jit_compile:
+      grads = [tf.convert_to_tensor(g) for g in grads]
     return loss, grads
 
   def _apply(self, local_grads):
     """All-reduces summed micro-batch gradients and applies one update (replica context)."""
     ctx = tf.distribute.get_replica_context()
-    count = float(self.config.gradient_accumulation_steps * self.num_replicas)
+    count = float(self.micro_steps * self.num_replicas)
     grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_grads)
     if count > 1:   # a pass over every gradient: skipped when it would divide by 1
       grads = [g / count for g in grads]
@@ -495,15 +547,30 @@ class Trainer:
     self.skipped_steps.assign_add(tf.where(finite, tf.constant(0, tf.int64),
                                            tf.constant(1, tf.int64)))
 
-  def _micro_step(self, micro_index, features):
-    """One micro-batch on one replica; the last one of a step applies the update."""
-    if self._dynamic_padding:
-      # Under XLA every new length compiles anew: round lengths up to 16.
-      keys = self.task.train_sequence_keys
-      features = trim_to_longest(
-          features, sequence_keys=self.task.sequence_keys if keys is None else keys,
-                                 multiple=16 if self.config.jit_compile else 1)
-    loss, grads = self._grad_fn(features, self._dropout_seed(micro_index))
+  def _micro_step(self, micro_index, parts):
+    """One micro-batch on one replica; the last one of a step applies the update.
+
+    Args:
+      micro_index: int, accumulation step within the update.
+      parts: tuple of feature dicts, the micro-batch's length-sorted parts
+        (one part without --length_sorted_splits).
+    """
+    loss, grads = 0.0, None
+    for index, features in enumerate(parts):
+      if self._dynamic_padding:
+        # Under XLA every new length compiles anew: round lengths up to 16.
+        keys = self.task.train_sequence_keys
+        features = trim_to_longest(
+            features, sequence_keys=self.task.sequence_keys if keys is None else keys,
+            multiple=16 if self.config.jit_compile else 1)
+      part_loss, part_grads = self._grad_fn(
+          features, self._dropout_seed(micro_index * len(parts) + index))
+      loss += part_loss / len(parts)
+      grads = part_grads if grads is None else [
+          _add_gradients(g, h) for g, h in zip(grads, part_grads)]
+    # Dense gradients: embedding IndexedSlices would otherwise be all-gathered
+    # and could not be summed into the accumulators.
+    grads = [tf.convert_to_tensor(g) for g in grads]
     last = micro_index == self.config.gradient_accumulation_steps - 1
     if self._accumulators and not last:
       for acc, g in zip(self._accumulators, grads):
@@ -530,11 +597,13 @@ class Trainer:
       """One optimizer update over all micro-batches: (mean loss, grad norm, step)."""
       step = self.optimizer.iterations.read_value()
       step_loss, norm = tf.constant(0.0), tf.constant(0.0)
-      for micro in range(self.config.gradient_accumulation_steps):
-        loss, norm = self.strategy.run(micro_step, args=(micro, next(iterator)))
+      accumulation_steps = self.config.gradient_accumulation_steps
+      for micro in range(accumulation_steps):
+        parts = tuple(next(iterator) for _ in range(self.splits))
+        loss, norm = self.strategy.run(micro_step, args=(micro, parts))
         step_loss += self.strategy.reduce(mean, loss, axis=None)
         norm = self.strategy.reduce(mean, norm, axis=None)
-      return step_loss / self.config.gradient_accumulation_steps, norm, step
+      return step_loss / accumulation_steps, norm, step
 
     # An explicit while_loop rather than AutoGraph's rewrite of a Python loop:
     # the step does not depend on AutoGraph reading this file's source.
@@ -651,7 +720,7 @@ class Trainer:
     window_start, window_time = start, time.time()
     logging.info("Training from step %d to %d: batch %d (%d x %d micro-batches, %d "
                  "replicas), %s.", start, c.num_train_steps, c.train_batch_size,
-                 c.gradient_accumulation_steps, self.micro_batch_size, self.num_replicas,
+                 self.micro_steps, self.micro_batch_size, self.num_replicas,
                  c.compute_dtype)
     try:
       while step < c.num_train_steps:
@@ -804,6 +873,22 @@ class Trainer:
     if not results:
       return {}
     return {k: _concat_ragged([r[k] for r in results]) for k in results[0]}
+
+
+def _to_float32(gradient):
+  """A gradient (Tensor or tf.IndexedSlices) in float32."""
+  if isinstance(gradient, tf.IndexedSlices):
+    return tf.IndexedSlices(tf.cast(gradient.values, tf.float32), gradient.indices,
+                            gradient.dense_shape)
+  return tf.cast(gradient, tf.float32)
+
+
+def _add_gradients(a, b):
+  """a + b; two tf.IndexedSlices are concatenated (densified once, later)."""
+  if isinstance(a, tf.IndexedSlices) and isinstance(b, tf.IndexedSlices):
+    return tf.IndexedSlices(tf.concat([a.values, b.values], 0),
+                            tf.concat([a.indices, b.indices], 0), a.dense_shape)
+  return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
 
 
 def _concat_ragged(arrays):

@@ -67,6 +67,26 @@ def test_config_rejects_inconsistent_values(overrides, words):
     assert word in str(info.value)
 
 
+def test_classifier_dropout_key_sets_the_heads_dropout(tmp_path):
+  import run_classifier, run_multiple_choice, run_ner
+  assert tiny_config().classifier_dropout_prob == 0.1   # the reference's rate
+  path = tmp_path / "bert_config.json"
+  path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": 0.0}))
+  config = modeling.BertConfig.from_json_file(str(path))
+  assert config.classifier_dropout_prob == 0.0
+  assert json.loads(config.to_json_string())["classifier_dropout"] == 0.0
+  tasks = (run_classifier.ClassifierTask(config, 2), run_ner.NerTask(config, 3),
+           run_multiple_choice.MultipleChoiceTask(config))
+  for task in tasks:
+    task.build("float32", seed=1)
+    assert task.head.dropout_prob == 0.0, type(task).__name__
+  path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": None}))
+  assert modeling.BertConfig.from_json_file(str(path)).classifier_dropout_prob == 0.1
+  path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": 1.5}))
+  with pytest.raises(modeling.ConfigError, match="classifier_dropout=1.5 must be in"):
+    modeling.BertConfig.from_json_file(str(path))
+
+
 def test_config_missing_key_is_named(tmp_path):
   data = dict(TINY)
   del data["intermediate_size"]

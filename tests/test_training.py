@@ -20,6 +20,8 @@ NUM_EXAMPLES = 24
 class TinyTask(training.Task):
   """A tiny BERT with a 3-way head; the label is whether token 5 appears (and more)."""
 
+  example_mean_loss = True
+
   def __init__(self, dropout=0.1):
     self.config = modeling.BertConfig(
         vocab_size=19, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
@@ -63,11 +65,12 @@ def make_arrays(n=NUM_EXAMPLES, seed=0):
           "label_ids": labels}
 
 
-def dataset_fn_for(arrays, seed=1):
+def dataset_fn_for(arrays, seed=1, sorted_group_size=0):
   def dataset_fn(ctx, batch_size, consumed):
     records = tf.data.Dataset.from_tensor_slices(arrays)
     return training.training_dataset(records, len(arrays["label_ids"]), batch_size, seed,
-                                     consumed, input_context=ctx)
+                                     consumed, input_context=ctx,
+                                     sorted_group_size=sorted_group_size)
   return dataset_fn
 
 
@@ -247,11 +250,77 @@ def test_length_bucketing_groups_lengths_keeps_the_records_and_resumes():
     np.testing.assert_array_equal(got["record"], want["record"])
 
 
+def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
+  records, batch, group = _records_of_lengths(100), 3, 12
+  sorted_ = list(training.training_dataset(records, 100, batch, seed=3,
+                                           sorted_group_size=group)
+                 .take(40).as_numpy_iterator())
+  whole = list(training.training_dataset(records, 100, group, seed=3)
+               .take(10).as_numpy_iterator())
+  parts = group // batch
+  for update, want in enumerate(whole):
+    got = sorted_[update * parts:(update + 1) * parts]
+    assert sorted(np.concatenate([b["record"] for b in got]).tolist()) == sorted(
+        want["record"].tolist())
+    lengths = np.concatenate([b["input_mask"].sum(1) for b in got])
+    np.testing.assert_array_equal(lengths, np.sort(want["input_mask"].sum(1)))
+  resumed = list(training.training_dataset(records, 100, batch, seed=3,
+                                           sorted_group_size=group,
+                                           consumed_records=7 * group)
+                 .take(8).as_numpy_iterator())
+  for got, want in zip(resumed, sorted_[7 * parts:]):
+    np.testing.assert_array_equal(got["record"], want["record"])
+
+
+@pytest.mark.parametrize("accumulation,splits", [(1, 4), (2, 2)])
+def test_length_sorted_splits_train_to_the_same_weights_as_whole_batches(
+    tmp_path, accumulation, splits):
+  arrays = make_arrays(n=40)
+  whole = make_trainer(tmp_path / "whole", task=TinyTask(dropout=0.0), train_batch_size=8)
+  whole.restore()
+  whole.train(dataset_fn_for(arrays))
+  split = make_trainer(tmp_path / "split", task=TinyTask(dropout=0.0), train_batch_size=8,
+                       gradient_accumulation_steps=accumulation,
+                       length_sorted_splits=splits)
+  assert split.micro_batch_size == 8 // (accumulation * splits)
+  assert split.sorted_group_size == 8
+  split.restore()
+  split.train(dataset_fn_for(arrays, sorted_group_size=split.sorted_group_size))
+  a, b = weights(whole), weights(split)
+  assert set(a) == set(b)
+  for name in a:
+    np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
+  assert not np.allclose(a["output_bias"], 0.0)
+
+
+def test_length_sorted_splits_refuse_losses_that_are_not_example_means(tmp_path):
+  class TokenMeanTask(TinyTask):
+    example_mean_loss = False
+  with pytest.raises(ValueError, match="--length_sorted_splits=2: this task's loss is not "
+                     "a mean over examples"):
+    make_trainer(tmp_path, task=TokenMeanTask(), length_sorted_splits=2)
+  # Without dynamic padding nothing is split, so nothing is refused.
+  trainer = make_trainer(tmp_path, task=TokenMeanTask(), length_sorted_splits=2,
+                         dynamic_padding=False)
+  assert trainer.micro_steps == 1 and trainer.sorted_group_size == 0
+
+
 def test_config_errors_name_the_flag():
   with pytest.raises(ValueError, match="train_batch_size=10 is not divisible by "
                      "--gradient_accumulation_steps=3"):
     training.TrainingConfig(output_dir="x", num_train_steps=5, train_batch_size=10,
                             gradient_accumulation_steps=3).validate()
+  with pytest.raises(ValueError, match="--gradient_accumulation_steps x "
+                     "--length_sorted_splits = 2 x 3"):
+    training.TrainingConfig(output_dir="x", num_train_steps=5, train_batch_size=8,
+                            gradient_accumulation_steps=2, length_sorted_splits=3).validate()
+  with pytest.raises(ValueError, match="--length_bucketing=true and "
+                     "--length_sorted_splits=2 are two ways"):
+    training.TrainingConfig(output_dir="x", num_train_steps=5, length_bucketing=True,
+                            length_sorted_splits=2).validate()
+  with pytest.raises(ValueError, match="--length_sorted_splits=0 must be positive"):
+    training.TrainingConfig(output_dir="x", num_train_steps=5,
+                            length_sorted_splits=0).validate()
   with pytest.raises(ValueError, match="num_warmup_steps=9"):
     training.TrainingConfig(output_dir="x", num_train_steps=5,
                             num_warmup_steps=9).validate()
@@ -269,18 +338,20 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     import test_training as t
     arrays = t.make_arrays()
     results = []
-    for name, strategy in (("one", None),
-                           ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    for name, strategy, splits in (("one", None, 1), ("two", mirrored, 1),
+                                   ("two_split", mirrored, 2)):
       trainer = training.Trainer(t.TinyTask(dropout=0.0), training.TrainingConfig(
           output_dir={out!r} + "/" + name, num_train_steps=4, learning_rate=1e-3,
-          num_warmup_steps=1, train_batch_size=4, iterations_per_loop=2, seed=7),
-          strategy)
+          num_warmup_steps=1, train_batch_size=4, iterations_per_loop=2, seed=7,
+          length_sorted_splits=splits), strategy)
       trainer.restore()
-      trainer.train(t.dataset_fn_for(arrays))
+      trainer.train(t.dataset_fn_for(arrays, sorted_group_size=trainer.sorted_group_size))
       results.append({{k: v.numpy() for k, v in trainer.checkpoint_tensors().items()}})
       preds = trainer.predict([{{k: v[:9] for k, v in arrays.items()}}], batch_size=4)
       results[-1]["_logits"] = preds["logits"]
-    worst = max(float(np.max(np.abs(results[0][k] - results[1][k]))) for k in results[0])
+    worst = max(float(np.max(np.abs(results[0][k] - other[k])))
+                for other in results[1:] for k in results[0])
     print("MAXDIFF", worst, trainer.num_replicas)
 """)
 
