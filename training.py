@@ -90,17 +90,13 @@ class TrainingConfig:
     if not self.learning_rate > 0:   # also NaN
       raise ValueError(f"--learning_rate={self.learning_rate} must be positive, "
                        "e.g. 5e-5.")
-    if self.train_batch_size % self.gradient_accumulation_steps:
-      raise ValueError(
-          f"--train_batch_size={self.train_batch_size} is not divisible by "
-          f"--gradient_accumulation_steps={self.gradient_accumulation_steps}; the "
-          "batch is split into equal micro-batches.")
-    if self.train_batch_size % (self.gradient_accumulation_steps * self.length_sorted_splits):
-      raise ValueError(
-          f"--train_batch_size={self.train_batch_size} is not divisible by "
-          f"--gradient_accumulation_steps x --length_sorted_splits = "
-          f"{self.gradient_accumulation_steps} x {self.length_sorted_splits}; each "
-          "micro-batch is split into equal parts.")
+    accumulation, splits = self.gradient_accumulation_steps, self.length_sorted_splits
+    if self.train_batch_size % (accumulation * splits):
+      divisor = (f"--gradient_accumulation_steps={accumulation}" if splits == 1 else
+                 "--gradient_accumulation_steps x --length_sorted_splits = "
+                 f"{accumulation} x {splits}")
+      raise ValueError(f"--train_batch_size={self.train_batch_size} is not divisible by "
+                       f"{divisor}; the batch is split into equal micro-batches.")
     if self.length_bucketing and self.length_sorted_splits > 1:
       raise ValueError(
           f"--length_bucketing=true and --length_sorted_splits={self.length_sorted_splits} "
