@@ -53,7 +53,7 @@ import collections
 
 import tensorflow as tf
 
-import cli
+import errors
 import graph_tokenization
 import run_ner
 import run_squad
@@ -684,7 +684,7 @@ def make_task(info):
 
 
 def make_server(info, task, tokenizer):
-  """The serving module of a run_info (task_kind "ner" or "squad"); cli.UsageError if bad."""
+  """The serving module of a run_info (task_kind "ner" or "squad"); errors.UserError if bad."""
   try:
     if info["task_kind"] == "ner":
       return NerServer(task, tokenizer, info["label_list"], info["window_stride"],
@@ -693,4 +693,4 @@ def make_server(info, task, tokenizer):
                        info["max_answer_length"], info["n_best_size"],
                        info["version_2_with_negative"], info["null_score_diff_threshold"])
   except ValueError as e:
-    raise cli.UsageError(f"run_info.json: {e}") from None
+    raise errors.UserError(f"run_info.json: {e}") from None

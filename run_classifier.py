@@ -23,6 +23,7 @@ import tensorflow as tf
 import checkpoint_utils
 import classifier_data
 import cli
+import errors
 import metrics
 import modeling
 import tokenization
@@ -137,12 +138,12 @@ def _custom_options(f):
 
 
 def validate_flags(f):
-  """Checks every flag and file before any work; raises cli.UsageError."""
+  """Checks every flag and file before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
-    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
   for name in ("task_name", "output_dir"):
     if not getattr(f, name):
-      raise cli.UsageError(f"--{name} is required.")
+      raise errors.UserError(f"--{name} is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -151,26 +152,26 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
-                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+    raise errors.UserError("--do_eval/--do_predict without --do_train need "
+                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
   for name in ("train_batch_size", "eval_batch_size", "predict_batch_size",
                "max_seq_length"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
   if f.max_seq_length < 3:
-    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                         "beside [CLS] and [SEP]; use at least 3.")
+    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                           "beside [CLS] and [SEP]; use at least 3.")
   if f.eval_every_steps and not f.do_train:
-    raise cli.UsageError("--eval_every_steps needs --do_train.")
+    raise errors.UserError("--eval_every_steps needs --do_train.")
   if f.glue_submission_dir:
     if not f.do_predict:
-      raise cli.UsageError("--glue_submission_dir needs --do_predict.")
+      raise errors.UserError("--glue_submission_dir needs --do_predict.")
     if f.task_name.lower() not in classifier_data.GLUE_SUBMISSION_NAMES:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--glue_submission_dir: --task_name={f.task_name} has no GLUE submission "
           f"file; accepted: {', '.join(sorted(classifier_data.GLUE_SUBMISSION_NAMES))}.")
 
@@ -184,7 +185,7 @@ def check_output_dir(output_dir, run_info):
     previous = json.load(reader)
   for key in ("task_name", "label_list", "bert_config"):
     if previous.get(key) != run_info.get(key):
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--output_dir={output_dir} holds a run with {key}={previous.get(key)!r}, "
           f"not {run_info.get(key)!r}; its checkpoints would be resumed. Use a new "
           "--output_dir (or delete the old one).")
@@ -317,7 +318,7 @@ def build_trainer(setup):
     missing = [n for n in ("output_weights", "output_bias")
                if n not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)]
     if missing:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--init_checkpoint={f.init_checkpoint} has no classifier head ({missing[0]}): "
           "it is a pre-trained model, not a fine-tuned one; add --do_train=true.")
   return trainer

@@ -43,6 +43,7 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import conlleval
+import errors
 import modeling
 import tokenization
 import training
@@ -115,10 +116,6 @@ def define_flags(flag_values=FLAGS):
 # --------------------------------------------------------------------- reading
 
 
-class DataError(ValueError):
-  """A CoNLL file that cannot be used; the message names the file and line."""
-
-
 @dataclasses.dataclass
 class Sentence:
   """One sentence of a CoNLL file."""
@@ -129,9 +126,9 @@ class Sentence:
 
 
 def _read_text(path):
-  """The text of a UTF-8 file (byte-order mark dropped); DataError names a bad line."""
+  """The text of a UTF-8 file (byte-order mark dropped); errors.DataError names a bad line."""
   if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise DataError(f"{path}: file not found.")
+    raise errors.DataError(f"{path}: file not found.")
   with tf.io.gfile.GFile(path, "rb") as reader:
     data = reader.read()
   if data.startswith(b"\xef\xbb\xbf"):
@@ -140,8 +137,8 @@ def _read_text(path):
     return data.decode("utf-8")
   except UnicodeDecodeError as e:
     line = data.count(b"\n", 0, e.start) + 1
-    raise DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                    "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
+    raise errors.DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
+                           "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
 
 
 def _split_fields(line):
@@ -168,7 +165,7 @@ def read_conll(path, strip_digits=None):
     A non-empty list of Sentence.
 
   Raises:
-    DataError: not UTF-8, a line without a tag, or no sentence at all (file and
+    errors.DataError: not UTF-8, a line without a tag, or no sentence at all (file and
       line named).
   """
   if strip_digits is None:
@@ -193,13 +190,13 @@ def read_conll(path, strip_digits=None):
       close_sentence()
       continue
     if len(fields) < 2:
-      raise DataError(f"{path}, line {number}: expected a token and its tag (last column), "
-                      f"separated by spaces or a tab; received {line!r}.")
+      raise errors.DataError(f"{path}, line {number}: expected a token and its tag (last column), "
+                             f"separated by spaces or a tab; received {line!r}.")
     current.append((fields[0], fields[-1], number))
   close_sentence()
   if not sentences:
-    raise DataError(f"{path}: no sentences; expected one token and its tag a line, a "
-                    "blank line between sentences.")
+    raise errors.DataError(f"{path}: no sentences; expected one token and its tag a line, a "
+                           "blank line between sentences.")
   return sentences
 
 
@@ -210,13 +207,13 @@ def collect_labels(sentences):
 
 
 def check_tags(sentences, path, label_list, source):
-  """Raises DataError naming the file and line of the first tag not in label_list."""
+  """Raises errors.DataError naming the file and line of the first tag not in label_list."""
   known = set(label_list)
   for sentence in sentences:
     for tag, number in zip(sentence.tags, sentence.line_numbers):
       if tag not in known:
-        raise DataError(f"{path}, line {number}: tag {tag!r} is not in {source} "
-                        f"({', '.join(label_list)}); pass every tag with --labels.")
+        raise errors.DataError(f"{path}, line {number}: tag {tag!r} is not in {source} "
+                               f"({', '.join(label_list)}); pass every tag with --labels.")
 
 
 def resolve_data_file(data_dir, split, file_name=None):
@@ -224,14 +221,14 @@ def resolve_data_file(data_dir, split, file_name=None):
   if file_name:
     path = os.path.join(data_dir, file_name)
     if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-      raise cli.UsageError(f"--{split}_file={file_name}: {path} not found.")
+      raise errors.UserError(f"--{split}_file={file_name}: {path} not found.")
     return path
   for name in DEFAULT_FILES[split]:
     path = os.path.join(data_dir, name)
     if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
       return path
-  raise cli.UsageError(f"--data_dir={data_dir} has no {split} file (looked for "
-                       f"{', '.join(DEFAULT_FILES[split])}); name it with --{split}_file.")
+  raise errors.UserError(f"--data_dir={data_dir} has no {split} file (looked for "
+                         f"{', '.join(DEFAULT_FILES[split])}); name it with --{split}_file.")
 
 
 # -------------------------------------------------------------------- features
@@ -442,11 +439,11 @@ class NerTask(training.Task):
 
 
 def validate_flags(f):
-  """Checks every flag and file before any work; raises cli.UsageError."""
+  """Checks every flag and file before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
-    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -455,24 +452,24 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
-                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+    raise errors.UserError("--do_eval/--do_predict without --do_train need "
+                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
   for name in ("eval_batch_size", "predict_batch_size"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.max_seq_length < 3:
-    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                         "beside [CLS] and [SEP]; use at least 3.")
+    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                           "beside [CLS] and [SEP]; use at least 3.")
   stride = window_stride(f)
   if not 1 <= stride <= f.max_seq_length - 2:
-    raise cli.UsageError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
-                         f"{f.max_seq_length - 2}] so that windows overlap or touch.")
+    raise errors.UserError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
+                           f"{f.max_seq_length - 2}] so that windows overlap or touch.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
   if f.labels is not None and (not f.labels or len(set(f.labels)) != len(f.labels)):
-    raise cli.UsageError(f"--labels={','.join(f.labels)} must list distinct tags.")
+    raise errors.UserError(f"--labels={','.join(f.labels)} must list distinct tags.")
 
 
 def window_stride(f):
@@ -491,8 +488,8 @@ def load_label_list(f, train_sentences):
     path = os.path.join(directory, LABELS_FILE)
     if tf.io.gfile.exists(path):
       return _read_labels(path), path
-  raise cli.UsageError(f"No {LABELS_FILE} in --output_dir or beside --init_checkpoint: "
-                       "pass the trained run's tags with --labels.")
+  raise errors.UserError(f"No {LABELS_FILE} in --output_dir or beside --init_checkpoint: "
+                         "pass the trained run's tags with --labels.")
 
 
 def _read_labels(path):
@@ -505,7 +502,7 @@ def check_output_dir(output_dir, label_list):
   path = os.path.join(output_dir, LABELS_FILE)
   if (checkpoint_utils.CheckpointManager(output_dir).latest() and
       tf.io.gfile.exists(path) and _read_labels(path) != label_list):
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--output_dir={output_dir} holds a run with labels {_read_labels(path)}, not "
         f"{label_list}; its checkpoints would be resumed. Use a new --output_dir.")
 
@@ -582,7 +579,7 @@ def run(f):
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and "output_weights" not in (
       checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--init_checkpoint={f.init_checkpoint} has no tagging head (output_weights): it "
         "is a pre-trained model, not a fine-tuned one; add --do_train=true.")
   # Created only now: a bad file or checkpoint must leave no output_dir behind.

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import errors
 import modeling
 import training
 
@@ -64,17 +65,17 @@ def record_features(max_seq_length, max_predictions_per_seq):
 def expand_input_files(spec, flag_name="input_file"):
   """Comma-separated paths or globs -> sorted list of files; errors name the pattern."""
   if not spec:
-    raise cli.UsageError(f"--{flag_name} is required.")
+    raise errors.UserError(f"--{flag_name} is required.")
   files = []
   for pattern in [p.strip() for p in spec.split(",") if p.strip()]:
     matches = sorted(tf.io.gfile.glob(pattern))
     if not matches:
-      raise cli.UsageError(f"--{flag_name}: {pattern} matches no file; give the "
-                           "TFRecord files of create_pretraining_data.py (paths or globs).")
+      raise errors.UserError(f"--{flag_name}: {pattern} matches no file; give the "
+                             "TFRecord files of create_pretraining_data.py (paths or globs).")
     folders = [m for m in matches if tf.io.gfile.isdir(m)]
     if folders:
-      raise cli.UsageError(f"--{flag_name}: {folders[0]} is a directory; give the files "
-                           f"in it, e.g. {os.path.join(folders[0], '*.tfrecord')}.")
+      raise errors.UserError(f"--{flag_name}: {folders[0]} is a directory; give the files "
+                             f"in it, e.g. {os.path.join(folders[0], '*.tfrecord')}.")
     files.extend(matches)
   return files
 
@@ -86,23 +87,23 @@ def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
   except tf.errors.OpError as e:
     # The op's message without TF's "{{function_node ...}}" and "[Op:...]" wrapping.
     reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", e.message).strip()
-    raise cli.UsageError(f"{path}: not a readable TFRecord file ({reason}); give the "
-                         "output files of create_pretraining_data.py.") from None
+    raise errors.UserError(f"{path}: not a readable TFRecord file ({reason}); give the "
+                           "output files of create_pretraining_data.py.") from None
   if first is None:
-    raise cli.UsageError(f"{path}: holds no records; give TFRecord files that "
-                         "create_pretraining_data.py wrote instances to.")
+    raise errors.UserError(f"{path}: holds no records; give TFRecord files that "
+                           "create_pretraining_data.py wrote instances to.")
   example = tf.train.Example.FromString(first.numpy()).features.feature
   needed = set(record_features(1, 1))
   missing = sorted(needed - set(example))
   if missing:
-    raise cli.UsageError(f"{path}: records lack the feature {missing[0]!r}; they were "
-                         "not written by create_pretraining_data.py.")
+    raise errors.UserError(f"{path}: records lack the feature {missing[0]!r}; they were "
+                           "not written by create_pretraining_data.py.")
   lengths = {"max_seq_length": len(example["input_ids"].int64_list.value),
              "max_predictions_per_seq": len(example["masked_lm_positions"].int64_list.value)}
   for flag_name, expected in (("max_seq_length", max_seq_length),
                               ("max_predictions_per_seq", max_predictions_per_seq)):
     if lengths[flag_name] != expected:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--{flag_name}={expected} but the records in {path} were created with "
           f"{flag_name}={lengths[flag_name]}; pass --{flag_name}={lengths[flag_name]}.")
 
@@ -199,7 +200,7 @@ def evaluate(trainer, files, f):
   dataset = dataset.take(f.max_eval_steps * f.eval_batch_size)
   features = [c for c in dataset.batch(8192).as_numpy_iterator()]
   if not features:
-    raise cli.UsageError("The evaluation records are empty.")
+    raise errors.UserError("The evaluation records are empty.")
   merged = {k: np.concatenate([c[k] for c in features]) for k in features[0]}
   outputs = trainer.predict([merged], f.eval_batch_size)
   results = pretraining_metrics(outputs, merged)
@@ -211,16 +212,16 @@ def evaluate(trainer, files, f):
 def validate_flags(f):
   """Checks flags and inputs before any work; returns (config, train files, eval files)."""
   if not (f.do_train or f.do_eval):
-    raise cli.UsageError("At least one of --do_train or --do_eval must be True.")
+    raise errors.UserError("At least one of --do_train or --do_eval must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.bert_config_file, "bert_config_file")
   bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   modeling.check_sequence_length(bert_config, f.max_seq_length)
   if f.max_predictions_per_seq <= 0 or f.max_predictions_per_seq > f.max_seq_length:
-    raise cli.UsageError(f"--max_predictions_per_seq={f.max_predictions_per_seq} must "
-                         f"be in [1, max_seq_length={f.max_seq_length}].")
+    raise errors.UserError(f"--max_predictions_per_seq={f.max_predictions_per_seq} must "
+                           f"be in [1, max_seq_length={f.max_seq_length}].")
   if f.init_checkpoint:
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
   train_files = expand_input_files(f.input_file) if f.do_train else []
@@ -231,7 +232,7 @@ def validate_flags(f):
     check_record_shapes(path, f.max_seq_length, f.max_predictions_per_seq)
   for name in ("eval_batch_size", "max_eval_steps"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   return bert_config, train_files, eval_files
 
 

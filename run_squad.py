@@ -48,6 +48,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import errors
 import modeling
 import squad_evaluate
 import tokenization
@@ -107,10 +108,6 @@ def define_flags(flag_values=FLAGS):
 
 
 # ===================================================================== examples
-
-
-class SquadDataError(ValueError):
-  """A SQuAD file that cannot be read; the message names the file and question."""
 
 
 @dataclasses.dataclass
@@ -202,23 +199,23 @@ def load_squad_data(path, flag_name):
       text = reader.read().decode("utf-8-sig")
     data = json.loads(text)
   except UnicodeDecodeError as e:
-    raise SquadDataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
+    raise errors.DataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
   except json.JSONDecodeError as e:
-    raise SquadDataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
-                         f"{e.lineno} column {e.colno} (char {e.pos}).") from None
+    raise errors.DataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
+                           f"{e.lineno} column {e.colno} (char {e.pos}).") from None
   if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-    raise SquadDataError(f"--{flag_name}={path}: expected a SQuAD JSON object "
-                         '{"version": ..., "data": [articles]}.')
+    raise errors.DataError(f"--{flag_name}={path}: expected a SQuAD JSON object "
+                           '{"version": ..., "data": [articles]}.')
   return data["data"]
 
 
 def _require(mapping, key, kind, where):
-  """mapping[key] if it is a `kind`, else a SquadDataError naming `where`."""
+  """mapping[key] if it is a `kind`, else a errors.DataError naming `where`."""
   if not isinstance(mapping, dict) or key not in mapping:
-    raise SquadDataError(f"{where}: missing key {key!r}.")
+    raise errors.DataError(f"{where}: missing key {key!r}.")
   if not isinstance(mapping[key], kind):
-    raise SquadDataError(f"{where}: {key!r} must be a {kind.__name__}, got "
-                         f"{type(mapping[key]).__name__}.")
+    raise errors.DataError(f"{where}: {key!r} must be a {kind.__name__}, got "
+                           f"{type(mapping[key]).__name__}.")
   return mapping[key]
 
 
@@ -251,7 +248,7 @@ def _read_paragraph(paragraph, where, is_training, version_2, examples):
   skipped = 0
   for qa in qas:
     if not isinstance(qa, dict) or "id" not in qa:
-      raise SquadDataError(f"{where}: a question is missing key 'id'.")
+      raise errors.DataError(f"{where}: a question is missing key 'id'.")
     q_where = f"{where}, question id {qa['id']!r}"
     question = _require(qa, "question", str, q_where)
     example = SquadExample(qa["id"], question, words, doc_token_follows_space=spaced)
@@ -261,9 +258,9 @@ def _read_paragraph(paragraph, where, is_training, version_2, examples):
         example.start_position = example.end_position = -1
         example.orig_answer_text = ""
       elif not _require(qa, "answers", list, q_where):
-        raise SquadDataError(f"{q_where}: no answers to train on (an unanswerable "
-                             "question needs --version_2_with_negative and "
-                             '"is_impossible": true).')
+        raise errors.DataError(f"{q_where}: no answers to train on (an unanswerable "
+                               "question needs --version_2_with_negative and "
+                               '"is_impossible": true).')
       else:
         span = _answer_span(qa, q_where, words, char_to_word_offset, follows_space)
         if span is None:
@@ -785,9 +782,9 @@ def write_predictions(all_examples, all_features, all_results, n_best_size,
 def validate_flags(f):
   """The reference's validate_flags_or_throw and more, before any work."""
   if not (f.do_train or f.do_predict):
-    raise cli.UsageError("At least one of --do_train or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train or --do_predict must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -799,27 +796,27 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_predict without --do_train needs --init_checkpoint "
-                         "(a fine-tuned SQuAD checkpoint or its folder).")
+    raise errors.UserError("--do_predict without --do_train needs --init_checkpoint "
+                           "(a fine-tuned SQuAD checkpoint or its folder).")
   for name in ("max_seq_length", "max_query_length", "doc_stride", "predict_batch_size",
                "n_best_size", "max_answer_length"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.max_seq_length <= f.max_query_length + 3:
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--max_seq_length={f.max_seq_length} must be greater than --max_query_length="
         f"{f.max_query_length} + 3 ([CLS] and two [SEP]) to leave room for the context.")
   room = f.max_seq_length - f.max_query_length - 3
   if f.doc_stride >= room:
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--doc_stride={f.doc_stride} must be less than --max_seq_length - "
         f"--max_query_length - 3 = {room}: consecutive windows must overlap, or an "
         "answer across a window boundary is never seen whole. Lower --doc_stride or "
         "raise --max_seq_length.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
 def build_run_info(f, bert_config):
@@ -901,7 +898,7 @@ def run(f):
   if f.do_train:
     train_examples = read_squad_examples(f.train_file, True, f.version_2_with_negative)
     if not train_examples:
-      raise cli.UsageError(f"--train_file={f.train_file} holds no usable training question.")
+      raise errors.UserError(f"--train_file={f.train_file} holds no usable training question.")
     random.Random(12345).shuffle(train_examples)   # the reference's order
   if f.do_predict:
     articles = load_squad_data(f.predict_file, "predict_file")
@@ -916,7 +913,7 @@ def run(f):
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and (
       "cls/squad/output_weights" not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--init_checkpoint={f.init_checkpoint} has no SQuAD head "
         "(cls/squad/output_weights): it is a pre-trained model, not one fine-tuned on "
         "SQuAD; add --do_train=true.")

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import classifier_data
-import cli
+import errors
 import export_savedmodel
 import graph_tokenization
 import modeling
@@ -616,7 +616,7 @@ def test_missing_vocab_is_named(mrpc_run, tmp_path):
 
 def test_existing_version_is_never_overwritten(exported, mrpc_run):
   before = (exported / "saved_model.pb").stat().st_mtime_ns
-  with pytest.raises(cli.UsageError, match="exists already"):
+  with pytest.raises(errors.UserError, match="exists already"):
     export_savedmodel.run(parse_flags([f"--model_dir={mrpc_run}",
                                        f"--export_dir={exported.parent}",
                                        "--export_version=1"]))

@@ -30,7 +30,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
-import cli
+import errors
 import export_savedmodel
 import export_tasks
 import graph_tokenization
@@ -586,7 +586,7 @@ def test_bad_window_stride_is_a_usage_error(runs, tmp_path):
   shutil.copytree(runs["ner"].out, run, ignore=shutil.ignore_patterns("*.tf_record*"))
   info = json.loads((run / "run_info.json").read_text())
   (run / "run_info.json").write_text(json.dumps(dict(info, window_stride=31)))
-  with pytest.raises(cli.UsageError, match=r"window_stride=31 must be in \[1, "):
+  with pytest.raises(errors.UserError, match=r"window_stride=31 must be in \[1, "):
     export_savedmodel.run(parse_export_flags([f"--model_dir={run}",
                                               f"--export_dir={tmp_path / 'export'}"]))
   assert not (tmp_path / "export").exists()

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import conlleval
+import errors
 import modeling
 import run_ner
 import tokenization
@@ -343,7 +344,7 @@ def test_usual_file_names_found(shared_dir, folder, train, dev, test):
     if name:
       assert run_ner.resolve_data_file(data_dir, split) == os.path.join(data_dir, name)
     else:
-      with pytest.raises(run_ner.cli.UsageError, match=f"no {split} file"):
+      with pytest.raises(errors.UserError, match=f"no {split} file"):
         run_ner.resolve_data_file(data_dir, split)
 
 

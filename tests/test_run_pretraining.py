@@ -1,6 +1,5 @@
 """run_pretraining.py: the reference's record schema, losses, eval keys, resume, errors."""
 
-import json
 import os
 import subprocess
 import sys

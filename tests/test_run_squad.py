@@ -26,7 +26,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
-import cli
+import errors
 import modeling
 import run_squad
 import squad_evaluate
@@ -210,7 +210,7 @@ def test_version_2_impossible_questions_and_first_of_several_answers():
   imp, two = run_squad.examples_from_data(data["data"], True, version_2_with_negative=True)
   assert imp.is_impossible and (imp.start_position, imp.end_position) == (-1, -1)
   assert (two.orig_answer_text, two.start_position) == ("blue", 2)
-  with pytest.raises(run_squad.SquadDataError, match=r"question id 'imp'.*no answers.*"
+  with pytest.raises(errors.DataError, match=r"question id 'imp'.*no answers.*"
                      "version_2_with_negative"):
     run_squad.examples_from_data(data["data"], True, version_2_with_negative=False)
 
@@ -228,7 +228,7 @@ def test_version_2_impossible_questions_and_first_of_several_answers():
      ["question id 'q9'", "missing key 'answer_start'"]),
 ])
 def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected):
-  with pytest.raises(run_squad.SquadDataError) as error:
+  with pytest.raises(errors.DataError) as error:
     run_squad.examples_from_data(squad_json(paragraphs, "Art")["data"], True, source="f.json")
   for text in expected + ["f.json"]:
     assert text in str(error.value)
@@ -237,11 +237,11 @@ def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected
 def test_malformed_json_names_file_and_position(tmp_path):
   path = tmp_path / "bad.json"
   path.write_text('{"data": [\n  {"title": "x",}\n]}', encoding="utf-8")
-  with pytest.raises(run_squad.SquadDataError, match=r"--train_file=.*bad.json: not valid "
+  with pytest.raises(errors.DataError, match=r"--train_file=.*bad.json: not valid "
                      r"JSON: .* line 2 column 17"):
     run_squad.load_squad_data(str(path), "train_file")
   path.write_text('[1, 2]', encoding="utf-8")
-  with pytest.raises(run_squad.SquadDataError, match='"data": \\[articles\\]'):
+  with pytest.raises(errors.DataError, match='"data": \\[articles\\]'):
     run_squad.load_squad_data(str(path), "predict_file")
 
 
@@ -476,7 +476,7 @@ def test_bad_flags_are_usage_errors_before_any_work(tmp_path, args, expected):
   f = parse_flags(f"--vocab_file={tmp_path / 'vocab.txt'}", "--bert_config_file="
                   f"{tmp_path / 'bert_config.json'}", f"--output_dir={tmp_path / 'out'}",
                   *[a.format(dir=tmp_path) for a in args])
-  with pytest.raises(cli.UsageError) as error:
+  with pytest.raises(errors.UserError) as error:
     run_squad.run(f)
   for text in expected:
     assert text in str(error.value)
