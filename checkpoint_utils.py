@@ -15,12 +15,11 @@ import uuid
 import tensorflow as tf
 
 import errors
+import run_info
 
 # Checkpoints exported from TF-Hub modules prefix every name with this.
 _HUB_PREFIX = "module/"
 _STEP_RE = re.compile(r"^(?P<base>.*)-(?P<step>\d+)$")
-# In the names of files and folders being written (renamed away when complete).
-_TMP_MARK = ".tmp-"
 
 
 def _strip_bundle_suffix(path):
@@ -218,7 +217,7 @@ def save_tensors(prefix, tensors):
   values = [_as_tensor(tensors[name]) for name in names]
   # A folder, not a temporary prefix: a half-moved bundle must not leave an
   # `.index` that a directory scan would take for a checkpoint.
-  staging = f"{prefix}{_TMP_MARK}{uuid.uuid4().hex}"
+  staging = f"{prefix}{run_info.TMP_MARK}{uuid.uuid4().hex}"
   tf.io.gfile.makedirs(staging)
   tmp_prefix = os.path.join(staging, os.path.basename(prefix))
   tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names,
@@ -297,8 +296,8 @@ class CheckpointManager:
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""
     join = os.path.join
-    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{_TMP_MARK}*")) +
-                 tf.io.gfile.glob(join(self.directory, f"checkpoint{_TMP_MARK}*"))):
+    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{run_info.TMP_MARK}*")) +
+                 tf.io.gfile.glob(join(self.directory, f"checkpoint{run_info.TMP_MARK}*"))):
       if tf.io.gfile.isdir(path):
         tf.io.gfile.rmtree(path)
       else:
@@ -318,11 +317,7 @@ def write_checkpoint_state(directory, latest, all_prefixes):
   """
   lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
   lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in all_prefixes]
-  path = os.path.join(directory, "checkpoint")
-  tmp = f"{path}{_TMP_MARK}{uuid.uuid4().hex}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write("\n".join(lines) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  run_info.write_lines(os.path.join(directory, "checkpoint"), lines)
 
 
 def read_global_step(path):

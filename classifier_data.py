@@ -36,6 +36,7 @@ import tensorflow as tf
 
 import errors
 import metrics
+import run_info
 import tokenization
 
 # Version of the feature layout written by file_based_convert_examples_to_
@@ -223,7 +224,7 @@ def save_labels(path, labels):
     if "\n" in label or "\r" in label or label != label.strip() or not label:
       raise errors.DataError("label %r cannot be saved one-per-line: labels must be "
                              "non-empty without surrounding whitespace" % label)
-  _atomic_write_text(path, "".join(label + "\n" for label in labels))
+  run_info.write_text(path, "".join(label + "\n" for label in labels))
 
 
 def load_labels(path):
@@ -235,14 +236,6 @@ def load_labels(path):
   if not labels:
     raise errors.DataError("%s: no labels in the file" % path)
   return labels
-
-
-def _atomic_write_text(path, text):
-  """Writes `text` as UTF-8 to a temporary file, then renames it to `path`."""
-  tmp_path = "%s.tmp-%d" % (path, os.getpid())
-  with tf.io.gfile.GFile(tmp_path, "w") as f:
-    f.write(text)
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
 
 
 # ----------------------------------------------------------------------------
@@ -1172,26 +1165,19 @@ def file_based_convert_examples_to_features(examples, label_list,
   output_file = str(output_file)
   if tf.io.gfile.exists(_meta_path(output_file)):
     tf.io.gfile.remove(_meta_path(output_file))
-  tmp_file = "%s.tmp-%d" % (output_file, os.getpid())
   label_feature = _float_feature if is_regression else _int_feature
-  try:
-    with tf.io.TFRecordWriter(tmp_file) as writer:
-      for feature in _iter_features(examples, label_list, max_seq_length,
-                                    tokenizer):
-        features = {
-            "input_ids": _int_feature(feature.input_ids),
-            "input_mask": _int_feature(feature.input_mask),
-            "segment_ids": _int_feature(feature.segment_ids),
-            "label_ids": label_feature([feature.label_id]),
-            "is_real_example": _int_feature([int(feature.is_real_example)]),
-        }
-        writer.write(tf.train.Example(features=tf.train.Features(
-            feature=features)).SerializeToString())
-  except BaseException:
-    if tf.io.gfile.exists(tmp_file):
-      tf.io.gfile.remove(tmp_file)
-    raise
-  tf.io.gfile.rename(tmp_file, output_file, overwrite=True)
+  with run_info.atomic_path(output_file) as tmp_file, \
+      tf.io.TFRecordWriter(tmp_file) as writer:
+    for feature in _iter_features(examples, label_list, max_seq_length, tokenizer):
+      features = {
+          "input_ids": _int_feature(feature.input_ids),
+          "input_mask": _int_feature(feature.input_mask),
+          "segment_ids": _int_feature(feature.segment_ids),
+          "label_ids": label_feature([feature.label_id]),
+          "is_real_example": _int_feature([int(feature.is_real_example)]),
+      }
+      writer.write(tf.train.Example(features=tf.train.Features(
+          feature=features)).SerializeToString())
   written = dict(meta or {})
   written.update(
       format=FEATURES_FORMAT,
@@ -1203,7 +1189,7 @@ def file_based_convert_examples_to_features(examples, label_list,
       is_regression=bool(is_regression),
       tfrecord_size=tf.io.gfile.stat(output_file).length)
   written = _json_round_trip(written)
-  _atomic_write_text(_meta_path(output_file),
+  run_info.write_text(_meta_path(output_file),
                      json.dumps(written, indent=2, ensure_ascii=False) + "\n")
   return written
 

@@ -24,7 +24,6 @@ The export is written to a temporary folder beside the target and renamed at
 the end: a failed export leaves no version folder behind.
 """
 
-import json
 import os
 import tempfile
 
@@ -41,6 +40,7 @@ import export_tasks
 import graph_tokenization
 import modeling
 import run_classifier
+import run_info
 
 FLAGS = flags.FLAGS
 
@@ -137,47 +137,7 @@ class ClassifierServer(tf.Module):
 # ------------------------------------------------------------ reading the run
 
 
-# The script that writes each kind of run_info.json, and what its head is called.
-WRITERS = {"classifier": "run_classifier.py", "ner": "run_ner.py", "squad": "run_squad.py"}
 HEAD_NAMES = {"classifier": "classifier", "ner": "tagging", "squad": "SQuAD"}
-
-
-def read_run_info(model_dir):
-  """run_info.json of a fine-tuning output folder, checked; raises errors.UserError.
-
-  Its task_kind ("classifier" when absent, "ner", "squad") says which script
-  wrote it and which keys it must hold.
-  """
-  cli.require_dir(model_dir, "model_dir")
-  path = os.path.join(model_dir, run_classifier.RUN_INFO_FILE)
-  if not tf.io.gfile.exists(path):
-    raise errors.UserError(
-        f"--model_dir={model_dir}: no {run_classifier.RUN_INFO_FILE}; give the "
-        "--output_dir of a run_classifier.py, run_ner.py or run_squad.py training run.")
-  try:
-    with tf.io.gfile.GFile(path) as reader:
-      info = json.load(reader)
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise errors.UserError(f"{path} is not valid JSON ({e}).") from None
-  kind = info.get("task_kind", "classifier") if isinstance(info, dict) else "classifier"
-  if kind not in WRITERS:
-    raise errors.UserError(f"{path}: task_kind={kind!r} cannot be exported; accepted: "
-                           f"{', '.join(WRITERS)}.")
-  required = (("bert_config",) + export_tasks.REQUIRED_KEYS[kind] +
-              ("do_lower_case", "max_seq_length", "vocab_file"))
-  missing = [key for key in required if not isinstance(info, dict) or key not in info]
-  if missing:
-    raise errors.UserError(f"{path} lacks {', '.join(missing)}; it was not written by "
-                           f"{WRITERS[kind]}.")
-  info["task_kind"] = kind
-  info["bert_config"] = modeling.BertConfig.from_dict(info["bert_config"], source=path)
-  if kind == "classifier":
-    info.setdefault("is_regression", not info["label_list"])
-    if not info["is_regression"] and not info["label_list"]:
-      raise errors.UserError(f"{path}: label_list is empty for a classification task.")
-  elif kind == "ner" and not info["label_list"]:
-    raise errors.UserError(f"{path}: label_list is empty; a tagger needs its tags.")
-  return info
 
 
 def load_task(info, checkpoint):
@@ -265,11 +225,11 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
   if export_version is not None and export_version < 0:
     raise errors.UserError(f"--export_version={export_version} must be a non-negative "
                            "integer.")
-  info = read_run_info(model_dir)
+  info = run_info.read_run_info(model_dir)
   vocab_file = vocab_file or info["vocab_file"]
   if not tf.io.gfile.exists(vocab_file):
     source = "--vocab_file" if vocab_file != info["vocab_file"] else (
-        f"{run_classifier.RUN_INFO_FILE}'s vocab_file")
+        f"{run_info.RUN_INFO_FILE}'s vocab_file")
     raise errors.UserError(f"{source}={vocab_file}: file not found; pass --vocab_file.")
   version = next_version(export_dir) if export_version is None else export_version
   target = os.path.join(export_dir, str(version))

@@ -45,6 +45,7 @@ import checkpoint_utils
 import cli
 import errors
 import modeling
+import run_info
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -445,18 +446,11 @@ def write_atomically(path, lines):
   directory = os.path.dirname(path)
   if directory:
     tf.io.gfile.makedirs(directory)
-  tmp_path = f"{path}.tmp-{os.getpid()}"
   count = 0
-  try:
-    with tf.io.gfile.GFile(tmp_path, "w") as writer:
-      for line in lines:
-        writer.write(line)
-        count += 1
-    tf.io.gfile.rename(tmp_path, path, overwrite=True)
-  except BaseException:
-    if tf.io.gfile.exists(tmp_path):
-      tf.io.gfile.remove(tmp_path)
-    raise
+  with run_info.atomic_writer(path) as writer:
+    for line in lines:
+      writer.write(line)
+      count += 1
   return count
 
 

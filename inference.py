@@ -27,6 +27,7 @@ import cli
 import errors
 import modeling
 import run_classifier
+import run_info
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -115,9 +116,9 @@ def load_classifier(f):
     if not tf.io.gfile.isdir(f.model_dir):
       raise errors.UserError(f"--model_dir={f.model_dir}: directory not found; give the "
                              "output_dir of a run_classifier.py training run.")
-    path = os.path.join(f.model_dir, run_classifier.RUN_INFO_FILE)
+    path = os.path.join(f.model_dir, run_info.RUN_INFO_FILE)
     if not tf.io.gfile.exists(path):
-      raise errors.UserError(f"--model_dir={f.model_dir}: no {run_classifier.RUN_INFO_FILE}; "
+      raise errors.UserError(f"--model_dir={f.model_dir}: no {run_info.RUN_INFO_FILE}; "
                              "is this the output_dir of a run_classifier.py training run?")
     with tf.io.gfile.GFile(path) as reader:
       info = json.load(reader)

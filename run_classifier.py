@@ -26,6 +26,7 @@ import cli
 import errors
 import metrics
 import modeling
+import run_info
 import tokenization
 import training
 
@@ -77,9 +78,6 @@ def define_flags():
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
                       "submission file of the test predictions here.")
   cli.define_training_flags()
-
-
-RUN_INFO_FILE = "run_info.json"
 
 
 class ClassifierTask(training.Task):
@@ -176,18 +174,18 @@ def validate_flags(f):
           f"file; accepted: {', '.join(sorted(classifier_data.GLUE_SUBMISSION_NAMES))}.")
 
 
-def check_output_dir(output_dir, run_info):
+def check_output_dir(output_dir, info):
   """Refuses an output_dir holding checkpoints of another task or label set."""
-  path = os.path.join(output_dir, RUN_INFO_FILE)
+  path = os.path.join(output_dir, run_info.RUN_INFO_FILE)
   if not tf.io.gfile.exists(path):
     return
   with tf.io.gfile.GFile(path) as reader:
     previous = json.load(reader)
   for key in ("task_name", "label_list", "bert_config"):
-    if previous.get(key) != run_info.get(key):
+    if previous.get(key) != info.get(key):
       raise errors.UserError(
           f"--output_dir={output_dir} holds a run with {key}={previous.get(key)!r}, "
-          f"not {run_info.get(key)!r}; its checkpoints would be resumed. Use a new "
+          f"not {info.get(key)!r}; its checkpoints would be resumed. Use a new "
           "--output_dir (or delete the old one).")
 
 
@@ -225,19 +223,9 @@ def evaluate(trainer, task, path, f, label_list, is_regression):
   results = metrics.classification_metrics(
       f.task_name, labels[real], predictions[real], label_list)
   eval_loss = float(np.mean(outputs["per_example_loss"][real]))
-  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
-                                 if f.init_checkpoint else 0)
-  results.update(eval_loss=eval_loss, loss=eval_loss, global_step=step)
+  results.update(eval_loss=eval_loss, loss=eval_loss,
+                 global_step=run_info.evaluated_step(trainer.global_step, f.init_checkpoint))
   return results
-
-
-def write_test_results(path, probabilities):
-  """test_results.tsv: one line of tab-separated class probabilities per example."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    for row in probabilities:
-      writer.write("\t".join(str(float(p)) for p in np.atleast_1d(row)) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def load_label_list(processor, f):
@@ -264,7 +252,7 @@ class Setup:
   train_examples: list
   dev_examples: list
   test_examples: list
-  run_info: dict
+  info: dict    # what run_info.json records
   cache_dir: str = None   # where feature caches go (default: output_dir)
 
   def features_for(self, split, examples):
@@ -287,11 +275,11 @@ def prepare(f):
       _custom_options(f) if task_name in ("csv", "custom") else {}))
   label_list = load_label_list(processor, f)
   is_regression = processor.is_regression
-  run_info = {"task_name": task_name, "label_list": label_list,
+  info = {"task_name": task_name, "label_list": label_list,
               "bert_config": bert_config.to_dict(), "is_regression": is_regression,
               "vocab_file": os.path.abspath(f.vocab_file),
               "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
-  check_output_dir(f.output_dir, run_info)
+  check_output_dir(f.output_dir, info)
   return Setup(
       flags=f, bert_config=bert_config, tokenizer=tokenizer, task_name=task_name,
       processor=processor, label_list=label_list, is_regression=is_regression,
@@ -299,7 +287,7 @@ def prepare(f):
       dev_examples=(processor.get_dev_examples(f.data_dir)
                     if f.do_eval or f.eval_every_steps else None),
       test_examples=processor.get_test_examples(f.data_dir) if f.do_predict else None,
-      run_info=run_info)
+      info=info)
 
 
 def build_trainer(setup):
@@ -328,7 +316,7 @@ def train(setup, trainer, eval_path):
   """Fine-tunes on the cached training features (resuming if output_dir has a run)."""
   f = setup.flags
   if trainer.chief:
-    write_json_atomic(os.path.join(f.output_dir, RUN_INFO_FILE), setup.run_info)
+    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), setup.info)
     classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), setup.label_list)
   train_path = setup.features_for("train", setup.train_examples)
   num_examples = len(setup.train_examples)
@@ -364,7 +352,7 @@ def predict(setup, trainer):
   if not trainer.chief:
     return
   results_path = os.path.join(f.output_dir, "test_results.tsv")
-  write_test_results(results_path, probabilities)
+  run_info.write_rows(results_path, probabilities)
   if f.glue_submission_dir:
     # A missing folder would otherwise be written as a file of that name.
     tf.io.gfile.makedirs(f.glue_submission_dir)
@@ -388,18 +376,11 @@ def run(f):
   if f.do_eval:
     results = evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
                        setup.is_regression)
-    logging.info("***** Eval results *****  %s", training.format_results(results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(results))
     if trainer.chief:
-      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
   if f.do_predict:
     predict(setup, trainer)
-
-
-def write_json_atomic(path, data):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def main(_):

@@ -31,6 +31,7 @@ import classifier_data
 import cli
 import errors
 import modeling
+import run_info
 import tokenization
 import training
 
@@ -322,19 +323,8 @@ def evaluate(f, trainer, features):
   outputs = trainer.predict([features], f.eval_batch_size)
   accuracy = float(np.mean(np.argmax(outputs["logits"], -1) == features["label_ids"]))
   eval_loss = float(np.mean(outputs["per_example_loss"]))
-  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
-                                 if f.init_checkpoint else 0)
   return {"eval_accuracy": accuracy, "eval_loss": eval_loss, "loss": eval_loss,
-          "global_step": step}
-
-
-def write_test_results(path, probabilities):
-  """test_results.tsv: one line of tab-separated choice probabilities per example."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    for row in probabilities:
-      writer.write("\t".join(str(float(p)) for p in row) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+          "global_step": run_info.evaluated_step(trainer.global_step, f.init_checkpoint)}
 
 
 def run(f):
@@ -348,13 +338,13 @@ def run(f):
     train(f, trainer, splits["train"])
   if f.do_eval:
     results = evaluate(f, trainer, splits["dev"])
-    logging.info("***** Eval results *****  %s", training.format_results(results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(results))
     if trainer.chief:
-      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
   if f.do_predict:
     probabilities = trainer.predict([splits["test"]], f.predict_batch_size)["probabilities"]
     if trainer.chief:
-      write_test_results(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
+      run_info.write_rows(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
 
 
 def main(_):

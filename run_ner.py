@@ -28,7 +28,6 @@ and run_info.json (what export_savedmodel.py needs to serve the model on raw tex
 """
 
 import dataclasses
-import json
 import os
 import re
 from typing import List
@@ -45,13 +44,12 @@ import cli
 import conlleval
 import errors
 import modeling
+import run_info
 import tokenization
 import training
 
 FLAGS = flags.FLAGS
 
-LABELS_FILE = "labels.txt"
-RUN_INFO_FILE = "run_info.json"
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
 
 # Files searched in data_dir when --train_file/--dev_file/--test_file is not
@@ -361,19 +359,12 @@ def decode(predictions, features, sentences, label_list):
 
 def write_tfrecord(path, features):
   """Writes the windows as tf.train.Examples (int64 features), atomically."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  try:
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for row in range(features.num_windows):
-        example = tf.train.Example(features=tf.train.Features(feature={
-            key: tf.train.Feature(int64_list=tf.train.Int64List(
-                value=features.arrays[key][row].tolist())) for key in FEATURE_KEYS}))
-        writer.write(example.SerializeToString())
-  except BaseException:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
-    raise
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  with run_info.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+    for row in range(features.num_windows):
+      example = tf.train.Example(features=tf.train.Features(feature={
+          key: tf.train.Feature(int64_list=tf.train.Int64List(
+              value=features.arrays[key][row].tolist())) for key in FEATURE_KEYS}))
+      writer.write(example.SerializeToString())
 
 
 def tfrecord_dataset(path, max_seq_length):
@@ -485,33 +476,21 @@ def load_label_list(f, train_sentences):
   search = [f.output_dir, os.path.dirname(checkpoint_utils.resolve_checkpoint(
       f.init_checkpoint))]
   for directory in search:
-    path = os.path.join(directory, LABELS_FILE)
+    path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):
-      return _read_labels(path), path
-  raise errors.UserError(f"No {LABELS_FILE} in --output_dir or beside --init_checkpoint: "
-                         "pass the trained run's tags with --labels.")
-
-
-def _read_labels(path):
-  with tf.io.gfile.GFile(path) as reader:
-    return [line.strip() for line in reader.read().splitlines() if line.strip()]
+      return run_info.read_lines(path), path
+  raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
+                         "--init_checkpoint: pass the trained run's tags with --labels.")
 
 
 def check_output_dir(output_dir, label_list):
   """Refuses an output_dir whose checkpoints (to be resumed) have another tag set."""
-  path = os.path.join(output_dir, LABELS_FILE)
+  path = os.path.join(output_dir, run_info.LABELS_FILE)
   if (checkpoint_utils.CheckpointManager(output_dir).latest() and
-      tf.io.gfile.exists(path) and _read_labels(path) != label_list):
+      tf.io.gfile.exists(path) and run_info.read_lines(path) != label_list):
     raise errors.UserError(
-        f"--output_dir={output_dir} holds a run with labels {_read_labels(path)}, not "
+        f"--output_dir={output_dir} holds a run with labels {run_info.read_lines(path)}, not "
         f"{label_list}; its checkpoints would be resumed. Use a new --output_dir.")
-
-
-def write_text_atomic(path, text):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(text)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def write_predictions(path, sentences, predicted_tags):
@@ -522,7 +501,7 @@ def write_predictions(path, sentences, predicted_tags):
       # conlleval splits on whitespace: a token must stay one column.
       lines.append(f"{'_'.join(token.split()) or '_'} {gold} {guess}\n")
     lines.append("\n")
-  write_text_atomic(path, "".join(lines))
+  run_info.write_text(path, "".join(lines))
 
 
 def evaluate(trainer, features, sentences, label_list, batch_size, prefix="eval"):
@@ -588,8 +567,7 @@ def run(f):
   if f.do_train:
     train(f, trainer, features["train"], label_list, chief,
           build_run_info(f, bert_config, label_list, train_sentences))
-  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
-                                 if f.init_checkpoint else 0)
+  step = run_info.evaluated_step(trainer.global_step, f.init_checkpoint)
   for split, prefix, batch_size in (("dev", "eval", f.eval_batch_size),
                                     ("test", "test", f.predict_batch_size)):
     if split in splits:
@@ -597,9 +575,9 @@ def run(f):
       results, predicted = evaluate(trainer, features[split], sentences, label_list,
                                     batch_size, prefix)
       results.update(global_step=step, loss=results[f"{prefix}_loss"])
-      logging.info("***** %s results *****  %s", prefix, training.format_results(results))
+      logging.info("***** %s results *****  %s", prefix, run_info.format_results(results))
       if chief:
-        training.write_results(os.path.join(f.output_dir, f"{prefix}_results.txt"),
+        run_info.write_results(os.path.join(f.output_dir, f"{prefix}_results.txt"),
                                results)
         write_predictions(os.path.join(f.output_dir, f"{prefix}_predictions.txt"),
                           sentences, predicted)
@@ -626,14 +604,12 @@ def build_run_info(f, bert_config, label_list, train_sentences):
           "window_stride": window_stride(f), "word_split": word_split(train_sentences)}
 
 
-def train(f, trainer, features, label_list, chief, run_info=None):
+def train(f, trainer, features, label_list, chief, info=None):
   """Writes labels.txt, run_info.json and train.tf_record, then runs the training loop."""
   if chief:
-    write_text_atomic(os.path.join(f.output_dir, LABELS_FILE),
-                      "".join(label + "\n" for label in label_list))
-    if run_info is not None:
-      write_text_atomic(os.path.join(f.output_dir, RUN_INFO_FILE),
-                        json.dumps(run_info, indent=2, sort_keys=True) + "\n")
+    run_info.write_lines(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
+    if info is not None:
+      run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   write_tfrecord(path, features)
   logging.info("Training: %d windows, batch %d, %d steps (%d warm-up).",

@@ -24,6 +24,7 @@ import checkpoint_utils
 import cli
 import errors
 import modeling
+import run_info
 import training
 
 FLAGS = flags.FLAGS
@@ -204,8 +205,7 @@ def evaluate(trainer, files, f):
   merged = {k: np.concatenate([c[k] for c in features]) for k in features[0]}
   outputs = trainer.predict([merged], f.eval_batch_size)
   results = pretraining_metrics(outputs, merged)
-  results["global_step"] = trainer.global_step or (
-      checkpoint_utils.read_global_step(f.init_checkpoint) if f.init_checkpoint else 0)
+  results["global_step"] = run_info.evaluated_step(trainer.global_step, f.init_checkpoint)
   return results
 
 
@@ -258,9 +258,9 @@ def run(f):
     trainer.train(dataset_fn)
   if f.do_eval:
     results = evaluate(trainer, eval_files, f)
-    logging.info("***** Eval results *****  %s", training.format_results(results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(results))
     if training.is_chief(strategy):
-      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
 
 
 def main(_):

@@ -33,6 +33,7 @@ Deliberate differences from the reference:
 """
 
 import collections
+import contextlib
 import dataclasses
 import json
 import math
@@ -50,6 +51,7 @@ import checkpoint_utils
 import cli
 import errors
 import modeling
+import run_info
 import squad_evaluate
 import tokenization
 import training
@@ -60,7 +62,6 @@ FLAGS = flags.FLAGS
 FIRST_UNIQUE_ID = 1000000000
 # The reference's "large and positive" start of the minimum null score.
 _LARGE_SCORE = 1000000.0
-RUN_INFO_FILE = "run_info.json"
 
 
 def define_flags(flag_values=FLAGS):
@@ -457,8 +458,9 @@ class FeatureWriter:
     self.filename = filename
     self.is_training = is_training
     self.num_features = 0
-    self._tmp = f"{filename}.tmp-{os.getpid()}"
-    self._writer = tf.io.TFRecordWriter(self._tmp)
+    self._files = contextlib.ExitStack()
+    tmp = self._files.enter_context(run_info.atomic_path(filename))
+    self._writer = self._files.enter_context(tf.io.TFRecordWriter(tmp))
 
   def process_feature(self, feature):
     values = collections.OrderedDict(
@@ -475,18 +477,13 @@ class FeatureWriter:
     self.num_features += 1
 
   def close(self):
-    self._writer.close()
-    tf.io.gfile.rename(self._tmp, self.filename, overwrite=True)
+    self._files.close()
 
   def __enter__(self):
     return self
 
   def __exit__(self, exc_type, exc, tb):
-    if exc_type is None:
-      self.close()
-    else:
-      self._writer.close()
-      tf.io.gfile.remove(self._tmp)
+    return self._files.__exit__(exc_type, exc, tb)
 
 
 def train_records(path, seq_length):
@@ -754,10 +751,7 @@ def compute_predictions(all_examples, all_features, all_results, n_best_size,
 
 def write_json(path, data):
   """json.dumps(data, indent=4) + "\\n" as the reference, via a temporary file."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(json.dumps(data, indent=4) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  run_info.write_json(path, data, indent=4, sort_keys=False)
 
 
 def write_predictions(all_examples, all_features, all_results, n_best_size,
@@ -837,7 +831,7 @@ def build_run_info(f, bert_config):
 def train(trainer, f, train_examples, tokenizer):
   """Writes run_info.json and train.tf_record and fine-tunes."""
   if trainer.chief:
-    write_json(os.path.join(f.output_dir, RUN_INFO_FILE),
+    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE),
                build_run_info(f, trainer.task.bert_config))
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   with FeatureWriter(path, is_training=True) as writer:
@@ -877,7 +871,7 @@ def predict(trainer, f, examples, features, articles):
     eval_results = squad_evaluate.evaluate(
         articles, predictions, null_odds if f.version_2_with_negative else None,
         language=f.eval_language, version_2=True if f.version_2_with_negative else None)
-    logging.info("***** Eval results *****  %s", training.format_results(eval_results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(eval_results))
   if not trainer.chief:
     return
   write_json(os.path.join(f.output_dir, "predictions.json"), predictions)
@@ -885,7 +879,7 @@ def predict(trainer, f, examples, features, articles):
   if f.version_2_with_negative:
     write_json(os.path.join(f.output_dir, "null_odds.json"), null_odds)
   if eval_results is not None:
-    training.write_results(os.path.join(f.output_dir, "eval_results.txt"), eval_results)
+    run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), eval_results)
   logging.info("Wrote predictions of %d questions to %s", len(predictions), f.output_dir)
 
 

@@ -29,6 +29,7 @@ import tensorflow as tf
 import checkpoint_utils
 import errors
 import optimization
+import run_info
 
 from tensorflow.core.framework import summary_pb2
 
@@ -924,14 +925,14 @@ class _BestTracker:
     c = self.config
     metrics = dict(metrics, global_step=step)
     if trainer.chief:
-      write_results(os.path.join(c.output_dir, "eval_history.txt"), metrics, append=True)
+      run_info.append_results(os.path.join(c.output_dir, "eval_history.txt"), metrics)
       writer = tf.summary.create_file_writer(os.path.join(c.output_dir, "eval"))
       with writer.as_default():
         for key, value in metrics.items():
           if key != "global_step" and isinstance(value, (int, float)):
             summary_scalar(key, value, step)
       writer.flush()
-    logging.info("Evaluation at step %d: %s", step, format_results(metrics))
+    logging.info("Evaluation at step %d: %s", step, run_info.format_results(metrics))
     if not metric_name or metric_name not in metrics:
       return False
     value = float(metrics[metric_name])
@@ -941,31 +942,10 @@ class _BestTracker:
         best_dir = os.path.join(c.output_dir, "best")
         checkpoint_utils.CheckpointManager(best_dir, max_to_keep=1).save(
             step, trainer.checkpoint_tensors())
-        write_results(os.path.join(best_dir, "eval_results.txt"), metrics)
+        run_info.write_results(os.path.join(best_dir, "eval_results.txt"), metrics)
       logging.info("New best %s=%.4f at step %d (saved to %s/best).", metric_name,
                    value, step, c.output_dir)
       return False
     self.bad_evals += 1
     patience = c.early_stopping_patience
     return patience > 0 and self.bad_evals >= patience
-
-
-def format_results(results):
-  return ", ".join(f"{k} = {v}" for k, v in sorted(results.items()))
-
-
-def write_results(path, results, append=False):
-  """Writes `key = value` lines, sorted by key, as the reference's eval_results.txt.
-
-  Written to a temporary file and renamed (appended directly in history mode),
-  so a reader never sees a half-written results file.
-  """
-  text = "".join(f"{key} = {results[key]}\n" for key in sorted(results))
-  if append:
-    with tf.io.gfile.GFile(path, "a") as writer:
-      writer.write(text + "\n")
-    return
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(text)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
