@@ -135,7 +135,7 @@ def flops_per_sequence(config, seq_length, training):
 
 def _our_setup(spec):
   import modeling
-  import run_classifier
+  import tasks
   import training
   config = modeling.BertConfig(max_position_embeddings=512, type_vocab_size=2,
                                **spec["config"])
@@ -146,7 +146,7 @@ def _our_setup(spec):
         num_warmup_steps=0, train_batch_size=spec["train_batch_size"],
         iterations_per_loop=spec["steps"], compute_dtype=spec["compute_dtype"],
         jit_compile=spec["use_xla"], dynamic_padding=dynamic_padding, seed=0)
-    return training.Trainer(run_classifier.ClassifierTask(config, 2), train_config)
+    return training.Trainer(tasks.ClassifierTask(config, 2), train_config)
   return trainer
 
 

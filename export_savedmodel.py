@@ -39,8 +39,8 @@ import errors
 import export_tasks
 import graph_tokenization
 import modeling
-import run_classifier
 import run_info
+import tasks
 
 FLAGS = flags.FLAGS
 
@@ -150,8 +150,8 @@ def load_task(info, checkpoint):
                            "pre-trained model; export a fine-tuned one.")
   if kind == "classifier":
     num_labels = 1 if info["is_regression"] else len(info["label_list"])
-    task = run_classifier.ClassifierTask(info["bert_config"], num_labels,
-                                         info["is_regression"])
+    task = tasks.ClassifierTask(info["bert_config"], num_labels,
+                                info["is_regression"])
   else:
     task = export_tasks.make_task(info)
   task.build("float32", seed=0)

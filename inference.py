@@ -26,8 +26,8 @@ import classifier_data
 import cli
 import errors
 import modeling
-import run_classifier
 import run_info
+import tasks
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -62,7 +62,7 @@ class Classifier:
     self.max_seq_length = max_seq_length
     self.is_regression = is_regression
     num_labels = 1 if is_regression else len(label_list)
-    self.task = run_classifier.ClassifierTask(bert_config, num_labels, is_regression)
+    self.task = tasks.ClassifierTask(bert_config, num_labels, is_regression)
     self.task.build("float32", seed=0)
     shapes = checkpoint_utils.checkpoint_shapes(checkpoint)
     if "output_weights" not in shapes:

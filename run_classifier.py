@@ -27,6 +27,7 @@ import errors
 import metrics
 import modeling
 import run_info
+import tasks
 import tokenization
 import training
 
@@ -78,50 +79,6 @@ def define_flags():
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
                       "submission file of the test predictions here.")
   cli.define_training_flags()
-
-
-class ClassifierTask(training.Task):
-  """BERT + dropout + a dense layer on the pooled [CLS] vector."""
-
-  example_mean_loss = True
-
-  def __init__(self, bert_config, num_labels, is_regression=False):
-    self.bert_config = bert_config
-    self.num_labels = num_labels
-    self.is_regression = is_regression
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed,
-                                     dropout_prob=self.bert_config.classifier_dropout_prob)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 [B, num_labels] logits."""
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed,
-                        output_positions=modeling.cls_position(features["input_ids"]))
-    return self.head(output.pooled_output, training, dropout_seed)
-
-  def per_example_loss(self, logits, label_ids):
-    if self.is_regression:
-      return tf.square(tf.squeeze(logits, -1) - tf.cast(label_ids, tf.float32))
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(label_ids, tf.int32), logits=logits)
-
-  def loss(self, features, training, dropout_seed):
-    logits = self.logits(features, training, dropout_seed)
-    return tf.reduce_mean(self.per_example_loss(logits, features["label_ids"]))
-
-  def predict(self, features):
-    logits = self.logits(features, training=False)
-    outputs = {"logits": logits,
-               "per_example_loss": self.per_example_loss(logits, features["label_ids"])}
-    outputs["probabilities"] = (logits if self.is_regression else tf.nn.softmax(logits))
-    return outputs
 
 
 def _custom_options(f):
@@ -299,7 +256,7 @@ def build_trainer(setup):
                                f.eval_every_steps, f.early_stopping_patience)
   config.validate()
   num_labels = 1 if setup.is_regression else len(setup.label_list)
-  task = ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
+  task = tasks.ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
   trainer = training.Trainer(task, config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed":

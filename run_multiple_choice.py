@@ -30,8 +30,8 @@ import checkpoint_utils
 import classifier_data
 import cli
 import errors
-import modeling
 import run_info
+import tasks
 import tokenization
 import training
 
@@ -190,54 +190,6 @@ def convert_examples(examples, max_seq_length, tokenizer):
 # ------------------------------------------------------------------------ model
 
 
-class MultipleChoiceTask(training.Task):
-  """BERT on every choice + dropout + one shared vector scoring the pooled output."""
-
-  example_mean_loss = True
-  sequence_keys = FEATURE_KEYS   # [B, C, S]: cut along the last axis
-
-  def __init__(self, bert_config):
-    self.bert_config = bert_config
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(1, self.bert_config.hidden_size, seed,
-                                     dropout_prob=self.bert_config.classifier_dropout_prob)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def score(self, pooled, num_choices, training=False, dropout_seed=None):
-    """float32 [B, C] choice logits from the pooled outputs [B*C, H] (choice-major rows)."""
-    logits = self.head(pooled, training, dropout_seed)                  # [B*C, 1]
-    return tf.reshape(logits, [-1, num_choices])                        # [B, C]
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 [B, C] logits of int features [B, C, S]."""
-    shape = tf.shape(features["input_ids"])
-    flat = {k: tf.reshape(features[k], [-1, shape[2]]) for k in FEATURE_KEYS}  # [B*C, S]
-    output = self.model(flat["input_ids"], flat["input_mask"], flat["segment_ids"],
-                        training=training, dropout_seed=dropout_seed,
-                        output_positions=modeling.cls_position(flat["input_ids"]))
-    return self.score(output.pooled_output, shape[1], training, dropout_seed)
-
-  def per_example_loss(self, logits, label_ids):
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(label_ids, tf.int32), logits=logits)
-
-  def loss(self, features, training, dropout_seed):
-    logits = self.logits(features, training, dropout_seed)
-    return tf.reduce_mean(self.per_example_loss(logits, features["label_ids"]))
-
-  def predict(self, features):
-    logits = self.logits(features, training=False)
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-            "per_example_loss": self.per_example_loss(logits, features["label_ids"])}
-
-
-# ------------------------------------------------------------------------ run
-
-
 def validate_flags(f):
   """Checks every flag before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
@@ -292,7 +244,7 @@ def build_trainer(f, bert_config, num_train_examples):
   """The Trainer with weights restored; raises before output_dir is created."""
   num_train_steps, num_warmup_steps = cli.train_steps(f, num_train_examples)
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
-  trainer = training.Trainer(MultipleChoiceTask(bert_config), config,
+  trainer = training.Trainer(tasks.MultipleChoiceTask(bert_config), config,
                              cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and "output_weights" not in (

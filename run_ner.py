@@ -43,8 +43,8 @@ import checkpoint_utils
 import cli
 import conlleval
 import errors
-import modeling
 import run_info
+import tasks
 import tokenization
 import training
 
@@ -381,54 +381,6 @@ def tfrecord_dataset(path, max_seq_length):
 # ----------------------------------------------------------------------- model
 
 
-class NerTask(training.Task):
-  """BERT + dropout + a dense layer on every position (`output_weights [num_labels, H]`)."""
-
-  sequence_keys = FEATURE_KEYS
-
-  def __init__(self, bert_config, num_labels):
-    self.bert_config = bert_config
-    self.num_labels = num_labels
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed,
-                                     dropout_prob=self.bert_config.classifier_dropout_prob)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 [B, S, num_labels] logits of every position."""
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed)
-    return self.head(output.sequence_output, training, dropout_seed)   # [B,S,L]
-
-  @staticmethod
-  def token_losses(logits, features):
-    """float32 [B, S] cross-entropy, zero where label_mask is 0."""
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(features["label_ids"], tf.int32), logits=logits)
-    return losses * tf.cast(features["label_mask"], tf.float32)
-
-  def loss(self, features, training, dropout_seed):
-    """Mean cross-entropy over the scored tokens (label_mask 1) of the batch."""
-    losses = self.token_losses(self.logits(features, training, dropout_seed), features)
-    count = tf.reduce_sum(tf.cast(features["label_mask"], tf.float32))
-    return tf.math.divide_no_nan(tf.reduce_sum(losses), count)
-
-  def predict(self, features):
-    logits = self.logits(features, training=False)
-    losses = self.token_losses(logits, features)
-    return {"predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),   # [B,S]
-            "loss_sum": tf.reduce_sum(losses, axis=-1),                      # [B]
-            "num_scored": tf.reduce_sum(features["label_mask"], axis=-1)}    # [B]
-
-
-# --------------------------------------------------------------------- running
-
-
 def validate_flags(f):
   """Checks every flag and file before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
@@ -553,7 +505,7 @@ def run(f):
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
   config.validate()
   strategy = cli.strategy_from_flags(f)
-  task = NerTask(bert_config, len(label_list))
+  task = tasks.TaggingTask(bert_config, len(label_list))
   trainer = training.Trainer(task, config, strategy)
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and "output_weights" not in (

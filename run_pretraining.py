@@ -25,6 +25,7 @@ import cli
 import errors
 import modeling
 import run_info
+import tasks
 import training
 
 FLAGS = flags.FLAGS
@@ -128,55 +129,6 @@ def count_records(files):
   return count
 
 
-class PretrainingTask(training.Task):
-  """BertModel + masked-LM and next-sentence heads (SPEC section 4)."""
-
-  def __init__(self, bert_config):
-    self.bert_config = bert_config
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.heads = modeling.PretrainingHeads(self.bert_config, seed=seed)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.heads.variables_by_name()}
-
-  def _outputs(self, features, training, dropout_seed=None):
-    """Per-position MLM and per-example NSP losses and predictions (float32)."""
-    # The last block computes only [CLS] (for NSP) and the masked positions.
-    positions = tf.concat([modeling.cls_position(features["input_ids"]),
-                           tf.cast(features["masked_lm_positions"], tf.int32)], axis=1)
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed, output_positions=positions)
-    mlm_logits = self.heads.masked_lm_logits(
-        output.sequence_output[:, 1:], None, self.model.embedding_table)  # [B*P, V]
-    label_ids = tf.reshape(features["masked_lm_ids"], [-1])         # [B*P]
-    mlm_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=label_ids, logits=mlm_logits)
-    nsp_logits = self.heads.next_sentence_logits(output.pooled_output)   # [B, 2]
-    nsp_labels = tf.reshape(features["next_sentence_labels"], [-1])
-    nsp_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=nsp_labels, logits=nsp_logits)
-    return mlm_logits, mlm_nll, nsp_logits, nsp_nll
-
-  def loss(self, features, training, dropout_seed):
-    _, mlm_nll, _, nsp_nll = self._outputs(features, training, dropout_seed)
-    weights = tf.reshape(features["masked_lm_weights"], [-1])
-    # The reference's normalisation: padding slots have weight 0.
-    mlm_loss = tf.reduce_sum(weights * mlm_nll) / (tf.reduce_sum(weights) + 1e-5)
-    return mlm_loss + tf.reduce_mean(nsp_nll)
-
-  def predict(self, features):
-    mlm_logits, mlm_nll, nsp_logits, nsp_nll = self._outputs(features, False)
-    batch = tf.shape(features["input_ids"])[0]
-    return {"masked_lm_nll": tf.reshape(mlm_nll, [batch, -1]),
-            "masked_lm_predictions": tf.reshape(
-                tf.argmax(mlm_logits, -1, output_type=tf.int32), [batch, -1]),
-            "next_sentence_nll": nsp_nll,
-            "next_sentence_predictions": tf.argmax(nsp_logits, -1, output_type=tf.int32)}
-
-
 def pretraining_metrics(outputs, features):
   """eval_results.txt values with the reference's names (weighted as tf.metrics did)."""
   weights = features["masked_lm_weights"].astype(np.float64)
@@ -243,7 +195,7 @@ def run(f):
                                f.num_warmup_steps if f.do_train else 0)
   config.validate()
   strategy = cli.strategy_from_flags(f)
-  trainer = training.Trainer(PretrainingTask(bert_config), config, strategy)
+  trainer = training.Trainer(tasks.PretrainingTask(bert_config), config, strategy)
   trainer.restore(f.init_checkpoint)
   # Created only now: a checkpoint that does not fit must leave no output_dir.
   tf.io.gfile.makedirs(f.output_dir)

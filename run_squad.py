@@ -50,9 +50,9 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import errors
-import modeling
 import run_info
 import squad_evaluate
+import tasks
 import tokenization
 import training
 
@@ -516,53 +516,6 @@ def feature_chunks(features, chunk_size=4096):
 # ===================================================================== model
 
 
-class SquadTask(training.Task):
-  """BERT + a dense layer giving a start and an end logit per token (`cls/squad`)."""
-
-  # Full-length training windows: the reference's loss is a softmax over all
-  # max_seq_length positions, padding included, and cutting training batches
-  # would change it. Prediction still cuts: padding does not change the logits
-  # of real tokens.
-  train_sequence_keys = ()
-
-  def __init__(self, bert_config):
-    self.bert_config = bert_config
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    # [2, H] as the reference: row 0 scores starts, row 1 ends; no dropout.
-    self.head = modeling.OutputLayer(2, self.bert_config.hidden_size, seed,
-                                     scope="cls/squad/", seed_offset=11, dropout_prob=0.0)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 start and end logits, each [B, S]."""
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed)
-    logits = self.head(output.sequence_output)                         # [B,S,2]
-    return logits[..., 0], logits[..., 1]
-
-  def loss(self, features, training, dropout_seed):
-    # The reference's loss: softmax over every position of the window, padding
-    # included (run() keeps training windows at max_seq_length for parity).
-    start_logits, end_logits = self.logits(features, training, dropout_seed)
-    start_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=features["start_positions"], logits=start_logits)
-    end_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=features["end_positions"], logits=end_logits)
-    return tf.reduce_mean((start_loss + end_loss) / 2.0)
-
-  def predict(self, features):
-    start_logits, end_logits = self.logits(features, training=False)
-    return {"start_logits": start_logits, "end_logits": end_logits}
-
-
-# ===================================================================== predictions
-
-
 RawResult = collections.namedtuple("RawResult", ["unique_id", "start_logits", "end_logits"])
 _PrelimPrediction = collections.namedtuple(
     "PrelimPrediction", ["feature_index", "start_index", "end_index", "start_logit",
@@ -903,7 +856,7 @@ def run(f):
   num_train_steps, num_warmup_steps = cli.train_steps(
       f, len(train_examples or []), "training questions")
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
-  trainer = training.Trainer(SquadTask(bert_config), config, cli.strategy_from_flags(f))
+  trainer = training.Trainer(tasks.SpanTask(bert_config), config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and (
       "cls/squad/output_weights" not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):

@@ -170,35 +170,6 @@ def is_chief(strategy):
   return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-class Task:
-  """What a run_*.py provides to the loop. Subclasses implement every method."""
-
-  def build(self, compute_dtype, seed):
-    """Creates the model and head variables (called under the strategy scope)."""
-    raise NotImplementedError
-
-  def variables(self):
-    """{official checkpoint name: tf.Variable} of everything trained and saved."""
-    raise NotImplementedError
-
-  def loss(self, features, training, dropout_seed):
-    """float32 scalar: mean loss over this replica's batch of `features`."""
-    raise NotImplementedError
-
-  def predict(self, features):
-    """{name: Tensor [batch, ...]} per-example outputs (no dropout)."""
-    raise NotImplementedError
-
-  # True when `loss` is a mean over examples, so that the mean of equal-sized
-  # micro-batches' losses is the batch's loss (--length_sorted_splits).
-  example_mean_loss = False
-  # Features of shape [B, S] that may be cut to the batch's longest sequence.
-  sequence_keys = ("input_ids", "input_mask", "segment_ids")
-  # The same for training batches, where a loss may need full length (None:
-  # sequence_keys; () keeps training batches whole).
-  train_sequence_keys = None
-
-
 def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multiple=1):
   """Cuts [..., S] features to the longest real sequence in the batch.
 

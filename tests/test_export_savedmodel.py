@@ -35,7 +35,7 @@ import errors
 import export_savedmodel
 import graph_tokenization
 import modeling
-import run_classifier
+import tasks
 import tokenization
 from conftest import SHARED_DIR, minilm_dir
 
@@ -546,7 +546,7 @@ def test_saved_model_holds_no_absolute_path(exported, mrpc_run, tiny_bert):
 
 def test_regression_task_serves_scores(uncased_vocab, tokenizers):
   config = modeling.BertConfig(**TINY)
-  task = run_classifier.ClassifierTask(config, 1, is_regression=True)
+  task = tasks.ClassifierTask(config, 1, is_regression=True)
   task.build("float32", seed=1)
   tokenizer, reference = tokenizers.get(uncased_vocab, True, 20)
   server = export_savedmodel.ClassifierServer(task, tokenizer, label_list=[])

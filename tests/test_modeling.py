@@ -10,6 +10,7 @@ import tensorflow as tf
 import checkpoint_utils
 import errors
 import modeling
+import tasks
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures",
                        "official_L-8_H-512_A-8")
@@ -69,16 +70,15 @@ def test_config_rejects_inconsistent_values(overrides, words):
 
 
 def test_classifier_dropout_key_sets_the_heads_dropout(tmp_path):
-  import run_classifier, run_multiple_choice, run_ner
   assert tiny_config().classifier_dropout_prob == 0.1   # the reference's rate
   path = tmp_path / "bert_config.json"
   path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": 0.0}))
   config = modeling.BertConfig.from_json_file(str(path))
   assert config.classifier_dropout_prob == 0.0
   assert json.loads(config.to_json_string())["classifier_dropout"] == 0.0
-  tasks = (run_classifier.ClassifierTask(config, 2), run_ner.NerTask(config, 3),
-           run_multiple_choice.MultipleChoiceTask(config))
-  for task in tasks:
+  heads = (tasks.ClassifierTask(config, 2), tasks.TaggingTask(config, 3),
+           tasks.MultipleChoiceTask(config))
+  for task in heads:
     task.build("float32", seed=1)
     assert task.head.dropout_prob == 0.0, type(task).__name__
   path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": None}))

@@ -12,13 +12,14 @@ import tensorflow as tf
 import checkpoint_utils
 import errors
 import modeling
+import tasks
 import training
 
 SEQ = 7
 NUM_EXAMPLES = 24
 
 
-class TinyTask(training.Task):
+class TinyTask(tasks.Task):
   """A tiny BERT with a 3-way head; the label is whether token 5 appears (and more)."""
 
   example_mean_loss = True
