@@ -115,6 +115,7 @@ def test_decode_matches_enumeration():
 
 
 def test_decode_fills_outside_the_mask_and_empty_rows():
+  assert crf.FILL_TAG == 0   # documented: a valid tag id, never out of range
   unary, _, transitions = random_inputs(3, 2, 4)
   unary[:, :, crf.FILL_TAG] -= 100.0   # the fill tag is never a best tag
   tags, score = crf.decode(unary, np.array([[0, 1, 0, 1], [0, 0, 0, 0]]), transitions)
@@ -239,6 +240,9 @@ def test_saved_model_decodes_as_the_module(tmp_path):
   model.serve, _ = unknown_shape_functions(model)
   tf.saved_model.save(model, str(tmp_path / "saved"))
   loaded = tf.saved_model.load(str(tmp_path / "saved"))
+  # The transitions are a variable of the SavedModel, not a folded constant.
+  assert loaded.transitions.name == "crf/transitions:0"
+  np.testing.assert_array_equal(loaded.transitions.numpy(), model.transitions.numpy())
   unary32 = tf.constant(unary, tf.float32)
   got_tags, got_score = loaded.serve(unary32, MASKS)
   want_tags, want_score = model.decode(unary32, MASKS)
