@@ -83,7 +83,7 @@ def _compact_order(mask):
   positions = tf.range(tf.shape(mask)[1])[tf.newaxis, :]           # [1, T]
   # Distinct keys (no reliance on a stable sort): masked p -> p, others T + p.
   keys = tf.where(mask, positions, positions + tf.shape(mask)[1])   # [B, T]
-  order = tf.argsort(keys, axis=1, stable=True)
+  order = tf.argsort(keys, axis=1)
   return order, tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
 
 
