@@ -47,6 +47,7 @@ import run_info
 import tasks
 import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
@@ -240,29 +241,6 @@ def word_pieces(words, tokenizer):
   return pieces
 
 
-def window_spans(num_pieces, max_pieces, stride):
-  """(start, length) of the windows over `num_pieces` pieces, as the reference's doc spans."""
-  spans, start = [], 0
-  while True:
-    length = min(num_pieces - start, max_pieces)
-    spans.append((start, length))
-    if start + length >= num_pieces:
-      return spans
-    start += min(length, stride)
-
-
-def best_window(spans, position):
-  """Index of the span where `position` has the most context (first one on ties)."""
-  best, best_score = None, None
-  for index, (start, length) in enumerate(spans):
-    if not start <= position < start + length:
-      continue
-    score = min(position - start, start + length - 1 - position) + 0.01 * length
-    if best_score is None or score > best_score:
-      best, best_score = index, score
-  return best
-
-
 @dataclasses.dataclass
 class Features:
   """Model inputs of a set of sentences: one row per window."""
@@ -293,11 +271,11 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
   for pieces_of_word in word_pieces(words, tokenizer):
     first_piece_of.append(len(pieces))
     pieces.extend(pieces_of_word)
-  spans = window_spans(len(pieces), max_seq_length - 2, stride)
+  spans = windows.spans(len(pieces), max_seq_length - 2, stride)
   word_at = {}   # piece position -> word it scores in its best window
   for word, position in enumerate(first_piece_of):
-    word_at[position] = (word, best_window(spans, position))
-  windows = []
+    word_at[position] = (word, windows.best_window(spans, position))
+  rows = []
   for span_index, (start, length) in enumerate(spans):
     tokens = ["[CLS]"] + pieces[start:start + length] + ["[SEP]"]
     label_ids, label_mask, word_index = [0], [0], [-1]
@@ -309,13 +287,13 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
       word_index.append(word if scored else -1)
     label_ids, label_mask, word_index = label_ids + [0], label_mask + [0], word_index + [-1]
     padding = [0] * (max_seq_length - len(tokens))
-    windows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
-                     "input_mask": [1] * len(tokens) + padding,
-                     "segment_ids": [0] * max_seq_length,
-                     "label_ids": label_ids + padding,
-                     "label_mask": label_mask + padding},
-                    word_index + [-1] * len(padding)))
-  return windows
+    rows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
+                  "input_mask": [1] * len(tokens) + padding,
+                  "segment_ids": [0] * max_seq_length,
+                  "label_ids": label_ids + padding,
+                  "label_mask": label_mask + padding},
+                 word_index + [-1] * len(padding)))
+  return rows
 
 
 def convert_sentences(sentences, label_list, max_seq_length, stride, tokenizer):
