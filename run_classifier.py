@@ -36,6 +36,8 @@ from classifier_data import (  # pylint: disable=unused-import
     DataProcessor, InputExample, InputFeatures, PaddingInputExample,
     convert_examples_to_features, convert_single_example,
     file_based_convert_examples_to_features)
+from processors import (  # pylint: disable=unused-import
+    ColaProcessor, MnliProcessor, MrpcProcessor, XnliProcessor)
 
 FLAGS = flags.FLAGS
 

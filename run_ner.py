@@ -42,6 +42,7 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import conlleval
+import data_files
 import errors
 import run_info
 import tasks
@@ -124,22 +125,6 @@ class Sentence:
   line_numbers: List[int]  # 1-based line of each token
 
 
-def _read_text(path):
-  """The text of a UTF-8 file (byte-order mark dropped); errors.DataError names a bad line."""
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise errors.DataError(f"{path}: file not found.")
-  with tf.io.gfile.GFile(path, "rb") as reader:
-    data = reader.read()
-  if data.startswith(b"\xef\xbb\xbf"):
-    data = data[3:]
-  try:
-    return data.decode("utf-8")
-  except UnicodeDecodeError as e:
-    line = data.count(b"\n", 0, e.start) + 1
-    raise errors.DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                           "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
-
-
 def _split_fields(line):
   """Columns of a line: split on tabs if it has any (a token may hold other spaces)."""
   fields = line.split("\t") if "\t" in line else line.split(" ")
@@ -179,7 +164,7 @@ def read_conll(path, strip_digits=None):
                                 [n for _, _, n in current]))
       current.clear()
 
-  for number, line in enumerate(_read_text(path).split("\n"), 1):
+  for number, line in enumerate(data_files.read_text(path, "a CoNLL file").split("\n"), 1):
     line = line.rstrip("\r")
     if not line.strip():
       close_sentence()

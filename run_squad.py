@@ -49,6 +49,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import data_files
 import errors
 import run_info
 import squad_evaluate
@@ -196,12 +197,9 @@ def join_words(words, follows_space=None):
 
 def load_squad_data(path, flag_name):
   """Reads a SQuAD-format JSON file; returns its "data" list of articles."""
+  text = data_files.read_text(path, f"the SQuAD JSON file of --{flag_name}")
   try:
-    with tf.io.gfile.GFile(path, "rb") as reader:
-      text = reader.read().decode("utf-8-sig")
     data = json.loads(text)
-  except UnicodeDecodeError as e:
-    raise errors.DataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
   except json.JSONDecodeError as e:
     raise errors.DataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
                            f"{e.lineno} column {e.colno} (char {e.pos}).") from None
