@@ -20,6 +20,7 @@ import pytest
 
 import checkpoint_utils
 import convert_checkpoint
+import errors
 import modeling
 import safetensors_io
 
@@ -333,6 +334,110 @@ def test_hf_to_tf_sharded_input(tmp_path):
   np.testing.assert_array_equal(tf_tensors["bert/pooler/dense/kernel"],
                                 state["pooler.dense.weight"].T)
   assert len(tf_tensors) == len(state) - 1   # all but position_ids
+
+
+def _write_sharded_folder(folder, state, shard_of):
+  """A sharded Hugging Face folder: config.json, the index and no shards (the caller's)."""
+  _write_hf_folder(folder, {}, vocab=False)
+  os.remove(folder / "model.safetensors")
+  (folder / "model.safetensors.index.json").write_text(json.dumps(
+      {"metadata": {"total_size": 0}, "weight_map": shard_of}))
+  return folder
+
+
+def _split_state(state):
+  names = sorted(state)
+  return {n: state[n] for n in names[:20]}, {n: state[n] for n in names[20:]}
+
+
+@pytest.mark.parametrize("entry", ["../outside.safetensors", "sub/../../outside.safetensors",
+                                   "ABSOLUTE", "link.safetensors", "../passwd"])
+def test_index_shard_paths_must_stay_inside_the_model_folder(tmp_path, entry):
+  """A shard path from the index never leaves the model folder, not even through a link."""
+  state = _tiny_hf_state(heads=False, prefix=False)
+  first, second = _split_state(state)
+  # The escape target is a valid shard holding the tensors: reading it would "work".
+  outside = tmp_path / "outside.safetensors"
+  safetensors_io.save_file(second, outside)
+  (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+  entry = str(outside) if entry == "ABSOLUTE" else entry
+  folder = tmp_path / "hf"
+  _write_sharded_folder(folder, state, {**{n: "model-1.safetensors" for n in first},
+                                        **{n: entry for n in second}})
+  safetensors_io.save_file(first, folder / "model-1.safetensors")
+  (folder / "sub").mkdir()
+  (folder / "link.safetensors").symlink_to(outside)
+  index = folder / "model.safetensors.index.json"
+  with pytest.raises(convert_checkpoint.ConversionError) as info:
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  message = str(info.value)
+  assert str(index) in message and repr(entry) in message, message
+  assert "outside the model folder" in message and "re-download" in message, message
+  assert "\n" not in message
+  assert isinstance(info.value, errors.UserError)
+  assert not (tmp_path / "tf").exists()
+
+
+def test_hub_cache_snapshot_links_to_its_blobs_are_read(tmp_path):
+  """The Hugging Face hub cache links snapshots/<rev>/<file> to ../../blobs/<hash>."""
+  state = _tiny_hf_state(heads=False, prefix=False)
+  first, second = _split_state(state)
+  repo = tmp_path / "hub" / "models--org--tiny-bert"
+  blobs, folder = repo / "blobs", repo / "snapshots" / "0123abc"
+  blobs.mkdir(parents=True)
+  _write_sharded_folder(folder, state, {**{n: "model-00001-of-00002.safetensors" for n in first},
+                                        **{n: "model-00002-of-00002.safetensors" for n in second}})
+  for number, shard in ((1, first), (2, second)):
+    safetensors_io.save_file(shard, blobs / f"blob{number}")
+    (folder / f"model-0000{number}-of-00002.safetensors").symlink_to(
+        os.path.join("..", "..", "blobs", f"blob{number}"))
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  tf_tensors = checkpoint_utils.read_checkpoint(str(tmp_path / "tf"))
+  assert len(tf_tensors) == len(state) - 1   # all but position_ids
+  np.testing.assert_array_equal(tf_tensors["bert/pooler/dense/kernel"],
+                                state["pooler.dense.weight"].T)
+
+
+@pytest.mark.parametrize("case", ["listed_elsewhere", "not_listed"])
+def test_index_must_say_which_shard_holds_each_tensor(tmp_path, case):
+  state = _tiny_hf_state(heads=False, prefix=False)
+  first, second = _split_state(state)
+  shard_of = {**{n: "model-1.safetensors" for n in first},
+              **{n: "model-2.safetensors" for n in second}}
+  moved = sorted(second)[0]
+  if case == "listed_elsewhere":
+    shard_of[moved] = "model-1.safetensors"
+  else:
+    del shard_of[moved]
+  folder = _write_sharded_folder(tmp_path / "hf", state, shard_of)
+  safetensors_io.save_file(first, folder / "model-1.safetensors")
+  safetensors_io.save_file(second, folder / "model-2.safetensors")
+  with pytest.raises(convert_checkpoint.ConversionError) as info:
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  message = str(info.value)
+  assert "model.safetensors.index.json" in message and repr(moved) in message, message
+  assert "model-2.safetensors" in message and "re-download" in message, message
+  assert not (tmp_path / "tf").exists()
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("model.safetensors.index.json", '{"weight_map": ' * 200_000 + "{}" + "}" * 200_000,
+     "nested too deeply"),
+    ("config.json", "[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    ("model.safetensors.index.json", "[1, 2]", "a JSON array, expected an object"),
+    ("config.json", '"bert"', "a JSON string, expected an object"),
+    ("model.safetensors.index.json", '{"weight_map": {"a": 7}}', "maps tensor 'a' to 7"),
+    ("model.safetensors.index.json", '{"weight_map": {"a": ""}}', "maps tensor 'a' to ''"),
+])
+def test_malformed_index_and_config_are_one_error(tmp_path, name, content, message):
+  folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=False, prefix=False))
+  if name.endswith("index.json"):
+    os.remove(folder / "model.safetensors")
+  (folder / name).write_text(content)
+  with pytest.raises(convert_checkpoint.ConversionError, match=message) as info:
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  assert str(folder / name) in str(info.value)
+  assert not (tmp_path / "tf").exists()
 
 
 @pytest.mark.parametrize("edit,message", [
