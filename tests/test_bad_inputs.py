@@ -368,6 +368,11 @@ CASES = [
          ("--direction=hf_to_tf", "--input={hf_shard_escape}"),
          ("hf_shard_escape/model.safetensors.index.json", "'../passwd'",
           "outside the model folder", "re-download")),
+    Case("cc-hf-header-nested-200k-deep", CC, ("--direction=hf_to_tf", "--input={hf_deep_header}"),
+         ("hf_deep_header/model.safetensors", "not a valid safetensors file", "re-download")),
+    Case("cc-hf-shape-overflows-int64", CC, ("--direction=hf_to_tf", "--input={hf_huge_shape}"),
+         ("hf_huge_shape/model.safetensors", "not a valid safetensors file", "overflow",
+          "re-download")),
 ]
 CASE_NAMES = [case.name for case in CASES]
 # Cases of three error paths (cli.run, flag parsing, create_pretraining_data.py's
