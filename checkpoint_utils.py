@@ -12,18 +12,14 @@ import os
 import re
 import uuid
 
-import numpy as np
 import tensorflow as tf
+
+import errors
+import run_info
 
 # Checkpoints exported from TF-Hub modules prefix every name with this.
 _HUB_PREFIX = "module/"
 _STEP_RE = re.compile(r"^(?P<base>.*)-(?P<step>\d+)$")
-# In the names of files and folders being written (renamed away when complete).
-_TMP_MARK = ".tmp-"
-
-
-class CheckpointError(ValueError):
-  """A checkpoint that cannot be found or does not fit the model."""
 
 
 def _strip_bundle_suffix(path):
@@ -58,11 +54,11 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
     The prefix string, whose `.index` file exists.
 
   Raises:
-    CheckpointError: nothing usable is there; the message says what was looked for.
+    errors.CheckpointError: nothing usable is there; the message says what was looked for.
   """
   if not path:
-    raise CheckpointError(f"--{flag_name} is empty; give a checkpoint prefix "
-                          "such as .../bert_model.ckpt or a directory.")
+    raise errors.CheckpointError(f"--{flag_name} is empty; give a checkpoint prefix "
+                                 "such as .../bert_model.ckpt or a directory.")
   if tf.io.gfile.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and tf.io.gfile.exists(latest + ".index"):
@@ -70,7 +66,7 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
     prefixes = _prefixes_in_dir(path)
     if prefixes:
       return prefixes[-1]
-    raise CheckpointError(
+    raise errors.CheckpointError(
         f"--{flag_name}={path}: the directory holds no checkpoint (no *.index "
         "file); point it at a folder with bert_model.ckpt.index or "
         "model.ckpt-<step>.index, or at the prefix itself.")
@@ -78,11 +74,11 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
   if tf.io.gfile.exists(prefix + ".index"):
     return prefix
   if tf.io.gfile.exists(prefix) and not tf.io.gfile.isdir(prefix):
-    raise CheckpointError(
+    raise errors.CheckpointError(
         f"--{flag_name}={path}: this is a file but not a TF checkpoint bundle "
         f"(no {prefix}.index). Pickled or PyTorch files are never loaded; "
         "convert Hugging Face weights with convert_checkpoint.py first.")
-  raise CheckpointError(
+  raise errors.CheckpointError(
       f"--{flag_name}={path}: no checkpoint found (expected {prefix}.index and "
       f"{prefix}.data-00000-of-00001). Give the prefix without the .index "
       "suffix, e.g. .../bert_model.ckpt, or a directory.")
@@ -160,7 +156,7 @@ def load_variables(variables, path, flag_name="init_checkpoint",
     A LoadReport.
 
   Raises:
-    CheckpointError: on a shape mismatch (naming the variable and both
+    errors.CheckpointError: on a shape mismatch (naming the variable and both
       shapes), or a missing variable when require_all is set.
   """
   prefix = resolve_checkpoint(path, flag_name)
@@ -177,7 +173,7 @@ def load_variables(variables, path, flag_name="init_checkpoint",
     ckpt_shape = list(stored_shapes[stored])
     var_shape = var.shape.as_list()
     if ckpt_shape != var_shape:
-      raise CheckpointError(
+      raise errors.CheckpointError(
           f"--{flag_name}={path}: variable {name} has shape {ckpt_shape} in the "
           f"checkpoint but {var_shape} in the model; check that --bert_config_file "
           "belongs to this checkpoint (and num_labels to this task).")
@@ -185,7 +181,7 @@ def load_variables(variables, path, flag_name="init_checkpoint",
     var.assign(tf.convert_to_tensor(value, dtype=var.dtype))
     loaded.append(name)
   if require_all and missing:
-    raise CheckpointError(
+    raise errors.CheckpointError(
         f"--{flag_name}={path}: the checkpoint lacks {len(missing)} variables "
         f"the model needs, e.g. {missing[0]}; it was written for another model.")
   unused = sorted(set(names) - set(variables))
@@ -221,7 +217,7 @@ def save_tensors(prefix, tensors):
   values = [_as_tensor(tensors[name]) for name in names]
   # A folder, not a temporary prefix: a half-moved bundle must not leave an
   # `.index` that a directory scan would take for a checkpoint.
-  staging = f"{prefix}{_TMP_MARK}{uuid.uuid4().hex}"
+  staging = f"{prefix}{run_info.TMP_MARK}{uuid.uuid4().hex}"
   tf.io.gfile.makedirs(staging)
   tmp_prefix = os.path.join(staging, os.path.basename(prefix))
   tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names,
@@ -300,8 +296,8 @@ class CheckpointManager:
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""
     join = os.path.join
-    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{_TMP_MARK}*")) +
-                 tf.io.gfile.glob(join(self.directory, f"checkpoint{_TMP_MARK}*"))):
+    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{run_info.TMP_MARK}*")) +
+                 tf.io.gfile.glob(join(self.directory, f"checkpoint{run_info.TMP_MARK}*"))):
       if tf.io.gfile.isdir(path):
         tf.io.gfile.rmtree(path)
       else:
@@ -321,11 +317,7 @@ def write_checkpoint_state(directory, latest, all_prefixes):
   """
   lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
   lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in all_prefixes]
-  path = os.path.join(directory, "checkpoint")
-  tmp = f"{path}{_TMP_MARK}{uuid.uuid4().hex}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write("\n".join(lines) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  run_info.write_lines(os.path.join(directory, "checkpoint"), lines)
 
 
 def read_global_step(path):

@@ -8,7 +8,7 @@ name and behaviour (`InputExample`, `DataProcessor`, `convert_single_example`,
   * processors for all of GLUE (the reference had MRPC, CoLA, MNLI, XNLI),
     the simple `text_a/text_b/label` XNLI layout, and `CsvProcessor` for the
     users' own TSV / CSV / JSON-lines / JSON-array files;
-  * `DataError` (a ValueError) naming the file, line, value received and what
+  * `errors.DataError` (a ValueError) naming the file, line, value received and what
     is accepted, instead of an IndexError or KeyError deep in a loop;
   * float `label_ids` for regression (STS-B) in TFRecords; the reference
     handled classification only;
@@ -34,7 +34,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import errors
 import metrics
+import run_info
 import tokenization
 
 # Version of the feature layout written by file_based_convert_examples_to_
@@ -46,10 +48,6 @@ LABELS_FILE_NAME = "labels.txt"
 
 # Examples between two progress lines of the feature conversion.
 _LOG_EVERY = 10000
-
-
-class DataError(ValueError):
-  """A data file, option or task name the classifier cannot use."""
 
 
 @dataclasses.dataclass
@@ -117,22 +115,22 @@ def _file_exists(path):
 
 
 def _read_bytes(path, expected):
-  """Returns the bytes of `path`; DataError naming `expected` if absent."""
+  """Returns the bytes of `path`; errors.DataError naming `expected` if absent."""
   path = str(path)
   if _is_remote(path):
     if not tf.io.gfile.exists(path):
-      raise DataError("%s: file not found; expected %s" % (path, expected))
+      raise errors.DataError("%s: file not found; expected %s" % (path, expected))
     with tf.io.gfile.GFile(path, "rb") as f:
       return f.read()
   if not os.path.isfile(path):
     what = "is a directory" if os.path.isdir(path) else "file not found"
-    raise DataError("%s: %s; expected %s" % (path, what, expected))
+    raise errors.DataError("%s: %s; expected %s" % (path, what, expected))
   try:
     with open(path, "rb") as f:
       return f.read()
   except PermissionError:
-    raise DataError("%s: cannot be read: permission denied; make it readable "
-                    "(chmod a+r)." % path) from None
+    raise errors.DataError("%s: cannot be read: permission denied; make it readable "
+                           "(chmod a+r)." % path) from None
 
 
 def _read_text(path, expected="a UTF-8 text file"):
@@ -144,7 +142,7 @@ def _read_text(path, expected="a UTF-8 text file"):
     return data.decode("utf-8")
   except UnicodeDecodeError as e:
     line = data.count(b"\n", 0, e.start) + 1
-    raise DataError(
+    raise errors.DataError(
         "%s, line %d: not valid UTF-8 (byte 0x%02x); re-save the file as "
         "UTF-8, e.g. iconv -f GB18030 -t UTF-8 (for Chinese text)"
         % (path, line, data[e.start])) from None
@@ -166,7 +164,7 @@ def read_rows(path, delimiter="\t", quotechar=None, expected="a TSV file"):
     (1-based, the line the record starts on). Blank lines are skipped.
 
   Raises:
-    DataError: missing file, bytes that are not UTF-8, or malformed CSV.
+    errors.DataError: missing file, bytes that are not UTF-8, or malformed CSV.
   """
   return _parse_rows(_read_text(path, expected), path, delimiter, quotechar)
 
@@ -189,7 +187,7 @@ def _parse_rows(text, path, delimiter, quotechar):
         rows.append(row)
       next_line = reader.line_num + 1
   except csv.Error as e:
-    raise DataError("%s, line %d: %s" % (path, next_line, e)) from None
+    raise errors.DataError("%s, line %d: %s" % (path, next_line, e)) from None
   return rows
 
 
@@ -199,8 +197,8 @@ def _parse_json_records(text, path):
     try:
       records = json.loads(text)
     except json.JSONDecodeError as e:
-      raise DataError("%s, line %d: invalid JSON: %s"
-                      % (path, e.lineno, e.msg)) from None
+      raise errors.DataError("%s, line %d: invalid JSON: %s"
+                             % (path, e.lineno, e.msg)) from None
     located = [("record %d" % (i + 1), r) for i, r in enumerate(records)]
   else:
     located = []
@@ -210,12 +208,12 @@ def _parse_json_records(text, path):
       try:
         located.append(("line %d" % n, json.loads(line)))
       except json.JSONDecodeError as e:
-        raise DataError("%s, line %d: invalid JSON line: %s"
-                        % (path, n, e.msg)) from None
+        raise errors.DataError("%s, line %d: invalid JSON line: %s"
+                               % (path, n, e.msg)) from None
   for where, record in located:
     if not isinstance(record, dict):
-      raise DataError("%s, %s: expected a JSON object with the text and "
-                      "label keys; received %s" % (path, where,
+      raise errors.DataError("%s, %s: expected a JSON object with the text and "
+                             "label keys; received %s" % (path, where,
                                                    type(record).__name__))
   return located
 
@@ -224,9 +222,9 @@ def save_labels(path, labels):
   """Writes `labels` (list of str) to `path`, one a line, atomically."""
   for label in labels:
     if "\n" in label or "\r" in label or label != label.strip() or not label:
-      raise DataError("label %r cannot be saved one-per-line: labels must be "
-                      "non-empty without surrounding whitespace" % label)
-  _atomic_write_text(path, "".join(label + "\n" for label in labels))
+      raise errors.DataError("label %r cannot be saved one-per-line: labels must be "
+                             "non-empty without surrounding whitespace" % label)
+  run_info.write_text(path, "".join(label + "\n" for label in labels))
 
 
 def load_labels(path):
@@ -236,16 +234,8 @@ def load_labels(path):
                     % LABELS_FILE_NAME)
   labels = [line.strip() for line in text.splitlines() if line.strip()]
   if not labels:
-    raise DataError("%s: no labels in the file" % path)
+    raise errors.DataError("%s: no labels in the file" % path)
   return labels
-
-
-def _atomic_write_text(path, text):
-  """Writes `text` as UTF-8 to a temporary file, then renames it to `path`."""
-  tmp_path = "%s.tmp-%d" % (path, os.getpid())
-  with tf.io.gfile.GFile(tmp_path, "w") as f:
-    f.write(text)
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
 
 
 # ----------------------------------------------------------------------------
@@ -318,11 +308,11 @@ class DataProcessor(object):
       try:
         return float(value)
       except ValueError:
-        raise DataError("%s, %s: label %r is not a number; this is a "
-                        "regression task" % (path, where, value)) from None
+        raise errors.DataError("%s, %s: label %r is not a number; this is a "
+                               "regression task" % (path, where, value)) from None
     if value not in label_set:
-      raise DataError("%s, %s: unknown label %r; accepted labels: %s"
-                      % (path, where, value, ", ".join(self.get_labels())))
+      raise errors.DataError("%s, %s: unknown label %r; accepted labels: %s"
+                             % (path, where, value, ", ".join(self.get_labels())))
     return value
 
 
@@ -366,7 +356,7 @@ class _TableProcessor(DataProcessor):
     examples = []
     for n, row in enumerate(data_rows):
       if len(row) < needed:
-        raise DataError(
+        raise errors.DataError(
             "%s, line %d: found %d columns, need at least %d (%s)"
             % (path, row.line_number, len(row), needed, layout.description))
       if keep is not None and not keep(row):
@@ -381,8 +371,8 @@ class _TableProcessor(DataProcessor):
                                   label_set, path, "line %d" % row.line_number)
       examples.append(InputExample(guid, row[layout.text_a], text_b, label))
     if not examples:
-      raise DataError("%s: no examples in the file; expected %s"
-                      % (path, layout.description))
+      raise errors.DataError("%s: no examples in the file; expected %s"
+                             % (path, layout.description))
     return examples
 
 
@@ -607,8 +597,8 @@ class XnliProcessor(_TableProcessor):
       layout = self._XNLI
       keep = lambda row: row[0] == self.language
     else:
-      raise DataError("%s: unrecognised header %s; expected %s"
-                      % (path, header, expected))
+      raise errors.DataError("%s: unrecognised header %s; expected %s"
+                             % (path, header, expected))
     if set_type == "test":
       self.test_has_labels = layout.label is not None
     self._record_source(set_type, path)
@@ -624,8 +614,8 @@ def _column_option(value, option):
     return int(value) if value.isdigit() else value
   if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
     return value
-  raise DataError("%s=%r: expected a column name or a 0-based column index"
-                  % (option, value))
+  raise errors.DataError("%s=%r: expected a column name or a 0-based column index"
+                         % (option, value))
 
 
 def _labels_option(labels):
@@ -639,7 +629,7 @@ def _labels_option(labels):
   if not labels:
     return None
   if len(set(labels)) != len(labels):
-    raise DataError("labels=%s: a label is repeated" % ",".join(labels))
+    raise errors.DataError("labels=%s: a label is repeated" % ",".join(labels))
   return labels
 
 
@@ -653,7 +643,7 @@ def _has_header_option(value):
     return True
   if text in ("false", "0", "no"):
     return False
-  raise DataError("has_header=%r: expected true, false or auto" % value)
+  raise errors.DataError("has_header=%r: expected true, false or auto" % value)
 
 
 def _is_number(text):
@@ -734,16 +724,16 @@ class CsvProcessor(DataProcessor):
         "id": _column_option(id_column, "id_column"),
     }
     if self.columns["text_a"] is None or self.columns["label"] is None:
-      raise DataError("text_a_column and label_column are required; received "
-                      "text_a_column=%r, label_column=%r"
-                      % (text_a_column, label_column))
+      raise errors.DataError("text_a_column and label_column are required; received "
+                             "text_a_column=%r, label_column=%r"
+                             % (text_a_column, label_column))
     self.has_header = _has_header_option(has_header)
     self.is_regression = bool(is_regression)
     self.metric_kind = "regression" if self.is_regression else "multiclass"
     self._labels = None if self.is_regression else _labels_option(labels)
     if file_format not in (None, "tsv", "csv", "json"):
-      raise DataError("file_format=%r: expected tsv, csv, json or None (from "
-                      "the file extension)" % file_format)
+      raise errors.DataError("file_format=%r: expected tsv, csv, json or None (from "
+                             "the file extension)" % file_format)
     self.file_format = file_format
     self.delimiter = delimiter
     self.quotechar = quotechar
@@ -762,7 +752,7 @@ class CsvProcessor(DataProcessor):
         file. The `labels` option wins over both.
 
     Raises:
-      DataError: no labels option, no labels.txt and no training file.
+      errors.DataError: no labels option, no labels.txt and no training file.
     """
     if self.is_regression:
       return []
@@ -778,12 +768,12 @@ class CsvProcessor(DataProcessor):
       self.data_dir = data_dir
     if self._inferred_labels is None:
       if self.data_dir is None:
-        raise DataError("no label list: pass labels=... or data_dir= (to "
-                        "read them from the training file %s)"
-                        % self.files["train"])
+        raise errors.DataError("no label list: pass labels=... or data_dir= (to "
+                               "read them from the training file %s)"
+                               % self.files["train"])
       path = os.path.join(self.data_dir, self.files["train"])
       if not _file_exists(path):
-        raise DataError(
+        raise errors.DataError(
             "%s: no training file to read the labels from, and no %s in %s; "
             "pass labels=..., e.g. those the training run saved in its "
             "output_dir/%s" % (path, LABELS_FILE_NAME,
@@ -812,7 +802,7 @@ class CsvProcessor(DataProcessor):
     if fmt == "json" or (fmt is None and text.lstrip()[:1] in ("[", "{")):
       try:
         located = _parse_json_records(text, path)
-      except DataError:
+      except errors.DataError:
         if fmt == "json":
           raise
     if located is not None:
@@ -825,8 +815,8 @@ class CsvProcessor(DataProcessor):
     if set_type == "test":
       self.test_has_labels = labeled
     elif not labeled:
-      raise DataError("%s: no label column %r; pass label_column=<name or "
-                      "0-based index>" % (path, self.columns["label"]))
+      raise errors.DataError("%s: no label column %r; pass label_column=<name or "
+                             "0-based index>" % (path, self.columns["label"]))
     self._record_source(set_type, path)
     return self._examples_from_records(records, path, set_type, labeled)
 
@@ -840,8 +830,8 @@ class CsvProcessor(DataProcessor):
     """(records, labeled): records are (where, {role: str}) of JSON objects."""
     named = {role: key for role, key in self.columns.items() if key is not None}
     if any(isinstance(key, int) for key in named.values()):
-      raise DataError("%s: JSON records are addressed by key; received column "
-                      "indexes %s" % (path, named))
+      raise errors.DataError("%s: JSON records are addressed by key; received column "
+                             "indexes %s" % (path, named))
     labeled = not (set_type == "test" and located
                    and named["label"] not in located[0][1])
     if not labeled:
@@ -852,8 +842,8 @@ class CsvProcessor(DataProcessor):
       for role, key in named.items():
         value = obj.get(key)
         if value is None:
-          raise DataError("%s, %s: no key %r (the %s column); keys found: %s"
-                          % (path, where, key, role, ", ".join(obj)))
+          raise errors.DataError("%s, %s: no key %r (the %s column); keys found: %s"
+                                 % (path, where, key, role, ", ".join(obj)))
         fields[role] = value if isinstance(value, str) else str(value)
       records.append((where, fields))
     return records, labeled
@@ -861,14 +851,14 @@ class CsvProcessor(DataProcessor):
   def _table_records(self, rows, path, set_type):
     """(records, labeled): records are (where, {role: str}) of table rows."""
     if not rows:
-      raise DataError("%s: no examples in the file; expected %s"
-                      % (path, self._expected()))
+      raise errors.DataError("%s: no examples in the file; expected %s"
+                             % (path, self._expected()))
     has_header, index = self._resolve_columns(rows, path, set_type)
     needed = max(index.values()) + 1
     records = []
     for row in rows[1:] if has_header else rows:
       if len(row) < needed:
-        raise DataError(
+        raise errors.DataError(
             "%s, line %d: found %d columns, need at least %d (%s)"
             % (path, row.line_number, len(row), needed, ", ".join(
                 "%s in column %d" % item for item in index.items())))
@@ -882,9 +872,9 @@ class CsvProcessor(DataProcessor):
     first = rows[0]
     if any(isinstance(c, str) for c in columns.values()):
       if self.has_header is False:
-        raise DataError("%s: columns given by name need a header row, but "
-                        "has_header=False; give 0-based column indexes"
-                        % path)
+        raise errors.DataError("%s: columns given by name need a header row, but "
+                               "has_header=False; give 0-based column indexes"
+                               % path)
       header = [cell.strip() for cell in first]
       index = {}
       for role, column in columns.items():
@@ -893,7 +883,7 @@ class CsvProcessor(DataProcessor):
         elif column in header:
           index[role] = header.index(column)
         elif not (role == "label" and set_type == "test"):
-          raise DataError(
+          raise errors.DataError(
               "%s, line %d: no column named %r (the %s column) in the header "
               "row %s; pass %s_column=<name or 0-based index>"
               % (path, first.line_number, column, role, header, role))
@@ -952,8 +942,8 @@ class CsvProcessor(DataProcessor):
       examples.append(InputExample(guid, fields["text_a"],
                                    fields.get("text_b"), label))
     if not examples:
-      raise DataError("%s: no examples in the file; expected %s"
-                      % (path, self._expected()))
+      raise errors.DataError("%s: no examples in the file; expected %s"
+                             % (path, self._expected()))
     if infer:
       self._inferred_labels = _sorted_labels(e.label for e in examples)
     if not labeled:
@@ -992,19 +982,19 @@ def get_processor(task_name, **options):
       arguments for csv/custom; GLUE tasks take none.
 
   Raises:
-    DataError: unknown task name, or an option the task does not take.
+    errors.DataError: unknown task name, or an option the task does not take.
   """
   key = str(task_name).strip().lower()
   if key not in PROCESSORS:
-    raise DataError("unknown task_name %r; accepted: %s"
-                    % (task_name, ", ".join(sorted(PROCESSORS))))
+    raise errors.DataError("unknown task_name %r; accepted: %s"
+                           % (task_name, ", ".join(sorted(PROCESSORS))))
   processor_class = PROCESSORS[key]
   try:
     inspect.signature(processor_class).bind(**options)
   except TypeError:
     accepted = [name for name in inspect.signature(processor_class).parameters]
-    raise DataError("task %s does not take the option(s) %s; accepted: %s"
-                    % (key, ", ".join(sorted(options)),
+    raise errors.DataError("task %s does not take the option(s) %s; accepted: %s"
+                           % (key, ", ".join(sorted(options)),
                        ", ".join(accepted) or "none")) from None
   return processor_class(**options)
 
@@ -1028,9 +1018,9 @@ def _truncate_seq_pair(tokens_a, tokens_b, max_length):
 
 def _check_max_seq_length(max_seq_length):
   if max_seq_length < 3:
-    raise ValueError("max_seq_length must be at least 3 ([CLS] a [SEP] b "
-                     "[SEP] with a and b non-empty). Received: "
-                     "max_seq_length=%d" % max_seq_length)
+    raise errors.UserError("max_seq_length must be at least 3 ([CLS] a [SEP] b "
+                           "[SEP] with a and b non-empty). Received: "
+                           "max_seq_length=%d" % max_seq_length)
 
 
 def convert_single_example(ex_index, example, label_list, max_seq_length,
@@ -1049,7 +1039,7 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
     InputFeatures: `[CLS] a [SEP]` (+ `b [SEP]`), zero-padded.
 
   Raises:
-    DataError: example.label is not in label_list.
+    errors.DataError: example.label is not in label_list.
   """
   label_map = {label: i for i, label in enumerate(label_list or ())}
   return _convert_example(ex_index, example, label_map, max_seq_length,
@@ -1088,8 +1078,8 @@ def _convert_example(ex_index, example, label_map, max_seq_length, tokenizer):
   elif example.label in label_map:
     label_id = label_map[example.label]
   else:
-    raise DataError("example %s: label %r is not in the label list %s"
-                    % (example.guid, example.label, list(label_map)))
+    raise errors.DataError("example %s: label %r is not in the label list %s"
+                           % (example.guid, example.label, list(label_map)))
   if ex_index < 5:
     logging.info("*** Example ***\nguid: %s\ntokens: %s\ninput_ids: %s\n"
                  "input_mask: %s\nsegment_ids: %s\nlabel: %s (id = %s)",
@@ -1175,26 +1165,19 @@ def file_based_convert_examples_to_features(examples, label_list,
   output_file = str(output_file)
   if tf.io.gfile.exists(_meta_path(output_file)):
     tf.io.gfile.remove(_meta_path(output_file))
-  tmp_file = "%s.tmp-%d" % (output_file, os.getpid())
   label_feature = _float_feature if is_regression else _int_feature
-  try:
-    with tf.io.TFRecordWriter(tmp_file) as writer:
-      for feature in _iter_features(examples, label_list, max_seq_length,
-                                    tokenizer):
-        features = {
-            "input_ids": _int_feature(feature.input_ids),
-            "input_mask": _int_feature(feature.input_mask),
-            "segment_ids": _int_feature(feature.segment_ids),
-            "label_ids": label_feature([feature.label_id]),
-            "is_real_example": _int_feature([int(feature.is_real_example)]),
-        }
-        writer.write(tf.train.Example(features=tf.train.Features(
-            feature=features)).SerializeToString())
-  except BaseException:
-    if tf.io.gfile.exists(tmp_file):
-      tf.io.gfile.remove(tmp_file)
-    raise
-  tf.io.gfile.rename(tmp_file, output_file, overwrite=True)
+  with run_info.atomic_path(output_file) as tmp_file, \
+      tf.io.TFRecordWriter(tmp_file) as writer:
+    for feature in _iter_features(examples, label_list, max_seq_length, tokenizer):
+      features = {
+          "input_ids": _int_feature(feature.input_ids),
+          "input_mask": _int_feature(feature.input_mask),
+          "segment_ids": _int_feature(feature.segment_ids),
+          "label_ids": label_feature([feature.label_id]),
+          "is_real_example": _int_feature([int(feature.is_real_example)]),
+      }
+      writer.write(tf.train.Example(features=tf.train.Features(
+          feature=features)).SerializeToString())
   written = dict(meta or {})
   written.update(
       format=FEATURES_FORMAT,
@@ -1206,7 +1189,7 @@ def file_based_convert_examples_to_features(examples, label_list,
       is_regression=bool(is_regression),
       tfrecord_size=tf.io.gfile.stat(output_file).length)
   written = _json_round_trip(written)
-  _atomic_write_text(_meta_path(output_file),
+  run_info.write_text(_meta_path(output_file),
                      json.dumps(written, indent=2, ensure_ascii=False) + "\n")
   return written
 
@@ -1320,7 +1303,7 @@ def file_based_dataset(input_file, seq_length, is_training,
     is_real_example (int32 []).
 
   Raises:
-    DataError: the file's sidecar records another seq_length or label type.
+    errors.DataError: the file's sidecar records another seq_length or label type.
   """
   files = [input_file] if isinstance(input_file, (str, os.PathLike)) \
       else list(input_file)
@@ -1329,8 +1312,8 @@ def file_based_dataset(input_file, seq_length, is_training,
     for key, value in (("max_seq_length", seq_length),
                        ("is_regression", bool(is_regression))):
       if key in meta and meta[key] != value:
-        raise DataError("%s was written with %s=%s; received %s=%s. Delete "
-                        "the file to rebuild it." % (path, key, meta[key],
+        raise errors.DataError("%s was written with %s=%s; received %s=%s. Delete "
+                               "the file to rebuild it." % (path, key, meta[key],
                                                      key, value))
   name_to_features = {
       "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
@@ -1392,8 +1375,8 @@ def write_glue_submission(task_name, examples, probabilities, label_list,
   """
   key = str(task_name).strip().lower()
   if key not in GLUE_SUBMISSION_NAMES:
-    raise DataError("task %r has no GLUE submission file; accepted: %s"
-                    % (task_name, ", ".join(sorted(GLUE_SUBMISSION_NAMES))))
+    raise errors.DataError("task %r has no GLUE submission file; accepted: %s"
+                           % (task_name, ", ".join(sorted(GLUE_SUBMISSION_NAMES))))
   probabilities = np.asarray(probabilities, dtype=np.float64)
   if len(probabilities) != len(examples):
     raise ValueError("%d examples but %d predictions"

@@ -8,20 +8,12 @@ a user error into one readable line and a non-zero exit.
 
 import json
 import os
-import sys
-import traceback
 
-from absl import app
 from absl import flags
-from absl import logging
 import tensorflow as tf
 
-import checkpoint_utils
+import errors
 import training
-
-
-class UsageError(ValueError):
-  """A bad flag, file or input; the message names it and the fix."""
 
 
 def define_training_flags(flag_values=flags.FLAGS, defaults=None):
@@ -145,25 +137,25 @@ _USUAL_FILE = {"vocab_file": "vocab.txt", "bert_config_file": "bert_config.json"
 
 
 def require_file(path, flag_name, what="file"):
-  """Raises UsageError unless `path` names an existing file."""
+  """Raises errors.UserError unless `path` names an existing file."""
   if not path:
-    raise UsageError(f"--{flag_name} is required.")
+    raise errors.UserError(f"--{flag_name} is required.")
   if tf.io.gfile.isdir(path):
     usual = _USUAL_FILE.get(flag_name)
-    raise UsageError(f"--{flag_name}={path} is a directory; give the {what} in it"
-                     + (f", e.g. {os.path.join(path, usual)}." if usual else "."))
+    raise errors.UserError(f"--{flag_name}={path} is a directory; give the {what} in it"
+                           + (f", e.g. {os.path.join(path, usual)}." if usual else "."))
   if not tf.io.gfile.exists(path):
-    raise UsageError(f"--{flag_name}={path}: {what} not found.")
+    raise errors.UserError(f"--{flag_name}={path}: {what} not found.")
 
 
 def require_dir(path, flag_name):
   if not path:
-    raise UsageError(f"--{flag_name} is required.")
+    raise errors.UserError(f"--{flag_name} is required.")
   if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
-    raise UsageError(f"--{flag_name}={path} is a file, not a directory; give the "
-                     "folder that holds it.")
+    raise errors.UserError(f"--{flag_name}={path} is a file, not a directory; give the "
+                           "folder that holds it.")
   if not tf.io.gfile.isdir(path):
-    raise UsageError(f"--{flag_name}={path}: directory not found.")
+    raise errors.UserError(f"--{flag_name}={path}: directory not found.")
 
 
 def require_creatable_dir(path, flag_name, of_file=False):
@@ -182,64 +174,31 @@ def require_creatable_dir(path, flag_name, of_file=False):
   if os.path.isdir(current):
     return
   if current == wanted and not of_file:
-    raise UsageError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
-  raise UsageError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
-                   "written inside it; give another path.")
+    raise errors.UserError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
+  raise errors.UserError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
+                         "written inside it; give another path.")
 
 
 def check_device_flags(f):
   """Rejects flag combinations the chosen device cannot run (before connecting to it)."""
   on_tpu = f.use_tpu or f.distribution_strategy == "tpu"
   if on_tpu and f.compute_dtype == "float16":
-    raise UsageError("--compute_dtype=float16 is not supported on TPU (float16 loss "
-                     "scaling is for GPUs); use --compute_dtype=bfloat16.")
-
-
-# Errors that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (UsageError, ValueError, FileNotFoundError, PermissionError,
-               UnicodeDecodeError, checkpoint_utils.CheckpointError,
-               training.TrainingError, tf.errors.NotFoundError,
-               tf.errors.InvalidArgumentError, tf.errors.DataLossError,
-               tf.errors.PermissionDeniedError)
-
-
-def parse_flags(argv):
-  """absl's flag parsing, with a bad flag printed as one `<script>: error:` line (exit 1)."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    print(f"{os.path.basename(argv[0])}: error: {' '.join(str(e).split())} (see --helpshort)",
-          file=sys.stderr)
-    sys.exit(1)
+    raise errors.UserError("--compute_dtype=float16 is not supported on TPU (float16 loss "
+                           "scaling is for GPUs); use --compute_dtype=bfloat16.")
 
 
 def run(main):
-  """app.run(main), printing user errors as `<script>: error: <message>` and exiting 1.
+  """Runs a training program's main(argv) (see errors.run_program).
 
-  SIGTERM/SIGINT during training exits 143/130 after the loop saved a
-  checkpoint, so a job scheduler can tell "preempted" from "done".
+  A TPU or multi-worker strategy is made before main: it must exist before
+  TensorFlow runs its first op.
   """
-  def wrapped(argv):
-    script = os.path.basename(sys.argv[0])
-    try:
-      if "distribution_strategy" in flags.FLAGS and _needs_startup_strategy(flags.FLAGS):
-        check_device_flags(flags.FLAGS)   # before connecting to the TPU
-        strategy_from_flags(flags.FLAGS)
-      main(argv)
-    except training.TrainingInterrupted as e:
-      logging.warning("%s", e)
-      print(f"{script}: {e}", file=sys.stderr)
-      sys.exit(143 if e.signal_name == "SIGTERM" else 130)
-    except USER_ERRORS as e:
-      if os.environ.get("BERT_DEBUG"):
-        traceback.print_exc()
-      message = e.message if isinstance(e, tf.errors.OpError) else str(e)
-      if isinstance(e, (PermissionError, tf.errors.PermissionDeniedError)):
-        message += ("; check the file's permissions (chmod a+r to read it, a "
-                    "writable --output_dir to write).")
-      print(f"{script}: error: {' '.join(message.split())}", file=sys.stderr)
-      sys.exit(1)
-  app.run(wrapped, flags_parser=parse_flags)
+  def with_strategy(argv):
+    if "distribution_strategy" in flags.FLAGS and _needs_startup_strategy(flags.FLAGS):
+      check_device_flags(flags.FLAGS)   # before connecting to the TPU
+      strategy_from_flags(flags.FLAGS)
+    return main(argv)
+  errors.run_program(with_strategy)
 
 
 def load_model_files(f):
@@ -249,7 +208,7 @@ def load_model_files(f):
     (modeling.BertConfig, tokenization.FullTokenizer).
 
   Raises:
-    UsageError / ConfigError: sequence length above the model's, or a vocab
+    errors.UserError: sequence length above the model's, or a vocab
       whose size differs from the config's.
   """
   import modeling        # pylint: disable=g-import-not-at-top
@@ -259,7 +218,7 @@ def load_model_files(f):
   tokenization.validate_case_matches_vocab(f.do_lower_case, f.vocab_file)
   tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
   if len(tokenizer.vocab) != bert_config.vocab_size:
-    raise UsageError(
+    raise errors.UserError(
         f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
         f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
         "to different models.")
@@ -276,7 +235,7 @@ def train_steps(f, num_examples, what="training examples"):
     return 1, 0
   steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
   if steps < 1:
-    raise UsageError(
+    raise errors.UserError(
         f"{num_examples} {what} x --num_train_epochs={f.num_train_epochs} make less "
         f"than one batch of --train_batch_size={f.train_batch_size}; lower the batch "
         "size or add data.")

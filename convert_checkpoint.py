@@ -25,16 +25,13 @@ import json
 import os
 import re
 import shutil
-import sys
 import uuid
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
-import tensorflow as tf
 
 import checkpoint_utils
 import cli
@@ -189,7 +186,7 @@ def bert_config_from_hf(hf_config, source):
     modeling.BertConfig holding only the reference's keys.
 
   Raises:
-    ConversionError / modeling.ConfigError: not a BERT the official layout can hold.
+    ConversionError / errors.UserError: not a BERT the official layout can hold.
   """
   model_type = hf_config.get("model_type", "bert")
   if model_type != "bert":
@@ -663,7 +660,7 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
     ConversionSummary.
 
   Raises:
-    ConversionError, modeling.ConfigError (both ValueError), OSError.
+    ConversionError, errors.UserError, OSError.
   """
   weights = find_hf_weights(input_path)
   model_dir = weights.model_dir
@@ -712,7 +709,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
     ConversionSummary.
 
   Raises:
-    ConversionError, checkpoint_utils.CheckpointError, modeling.ConfigError
+    ConversionError, errors.CheckpointError, errors.UserError
     (all ValueError), OSError.
   """
   prefix = checkpoint_utils.resolve_checkpoint(input_path, flag_name="input")
@@ -745,27 +742,21 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
 
 
 def main(argv):
-  try:
-    if len(argv) > 1:
-      raise ConversionError(f"unexpected arguments: {' '.join(argv[1:])}; every "
-                            "setting is a --flag.")
-    if FLAGS.direction == "hf_to_tf":
-      for name in ("bert_config_file", "prefix_bert"):
-        if FLAGS[name].value is not None:
-          raise ConversionError(f"--{name} is only used with --direction=tf_to_hf; "
-                                "hf_to_tf reads the model's config.json.")
-    if FLAGS.direction == "hf_to_tf":
-      hf_to_tf(FLAGS.input, FLAGS.output_dir, overwrite=FLAGS.overwrite)
-    else:
-      tf_to_hf(FLAGS.input, FLAGS.output_dir, bert_config_file=FLAGS.bert_config_file,
-               prefix_bert=FLAGS.prefix_bert, overwrite=FLAGS.overwrite)
-  except (ValueError, OSError, tf.errors.OpError) as e:
-    message = str(e.message if isinstance(e, tf.errors.OpError) else e)
-    print(f"convert_checkpoint.py: error: {' '.join(message.split())}", file=sys.stderr)
-    sys.exit(1)
+  if len(argv) > 1:
+    raise ConversionError(f"unexpected arguments: {' '.join(argv[1:])}; every "
+                          "setting is a --flag.")
+  if FLAGS.direction == "hf_to_tf":
+    for name in ("bert_config_file", "prefix_bert"):
+      if FLAGS[name].value is not None:
+        raise ConversionError(f"--{name} is only used with --direction=tf_to_hf; "
+                              "hf_to_tf reads the model's config.json.")
+    hf_to_tf(FLAGS.input, FLAGS.output_dir, overwrite=FLAGS.overwrite)
+  else:
+    tf_to_hf(FLAGS.input, FLAGS.output_dir, bert_config_file=FLAGS.bert_config_file,
+             prefix_bert=FLAGS.prefix_bert, overwrite=FLAGS.overwrite)
 
 
 if __name__ == "__main__":
   define_flags()
   flags.mark_flags_as_required(["direction", "input", "output_dir"])
-  app.run(main, flags_parser=cli.parse_flags)
+  errors.run_program(main)

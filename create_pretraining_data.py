@@ -69,7 +69,6 @@ import multiprocessing
 import os
 import random
 import struct
-import sys
 import time
 from typing import Optional
 
@@ -77,6 +76,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+import errors
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -128,10 +128,6 @@ _SHARDS_PER_WORKER = 4
 _SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]")
 
 
-class UsageError(ValueError):
-  """A bad flag, input file or vocabulary; the message names it and the fix."""
-
-
 @dataclasses.dataclass(frozen=True)
 class PretrainingDataConfig:
   """What instances to make (the reference's flags)."""
@@ -145,7 +141,7 @@ class PretrainingDataConfig:
   random_seed: int = 12345  # seed of the one random.Random driving everything
 
   def validate(self):
-    """Raises UsageError naming the first flag with an unusable value."""
+    """Raises errors.UserError naming the first flag with an unusable value."""
     checks = (
         (self.max_seq_length >= 5, "max_seq_length", "at least 5 "
          "([CLS] A [SEP] B [SEP] with a random target length of 2 or more)"),
@@ -158,8 +154,8 @@ class PretrainingDataConfig:
     )
     for ok, name, accepted in checks:
       if not ok:
-        raise UsageError("Received --%s=%r; expected %s." %
-                         (name, getattr(self, name), accepted))
+        raise errors.UserError("Received --%s=%r; expected %s." %
+                               (name, getattr(self, name), accepted))
 
 
 # ----------------------------------------------------------------------------
@@ -544,7 +540,7 @@ def read_documents(ranges, encoder, log_prefix=""):
     (documents, num_tokens): list of documents (lists of id arrays), int.
 
   Raises:
-    UsageError: a line is not valid UTF-8 (names the file and line).
+    errors.UserError: a line is not valid UTF-8 (names the file and line).
   """
   documents = [[]]
   num_tokens = 0
@@ -558,7 +554,7 @@ def read_documents(ranges, encoder, log_prefix=""):
         try:
           line = raw.decode("utf-8").strip()
         except UnicodeDecodeError as e:
-          raise UsageError(
+          raise errors.UserError(
               "Input file %s line %d is not valid UTF-8 (byte 0x%02x at byte "
               "column %d); re-save the file as UTF-8." %
               (file_range.path, _line_number(file_range.path, position),
@@ -589,7 +585,7 @@ def resolve_input_files(patterns):
     List of str paths: each item's matches sorted, in the order of the items.
 
   Raises:
-    UsageError: no pattern given, a path is missing, a glob matches nothing.
+    errors.UserError: no pattern given, a path is missing, a glob matches nothing.
   """
   files = []
   for pattern in (p.strip() for p in (patterns or "").split(",")):
@@ -602,20 +598,20 @@ def resolve_input_files(patterns):
       matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
     else:
       if os.path.isdir(pattern):
-        raise UsageError("--input_file=%s is a directory; pass its files, e.g. "
-                         "%s" % (pattern, os.path.join(pattern, "*.txt")))
+        raise errors.UserError("--input_file=%s is a directory; pass its files, e.g. "
+                               "%s" % (pattern, os.path.join(pattern, "*.txt")))
       matches = [pattern] if os.path.isfile(pattern) else []
     if not matches:
-      raise UsageError("--input_file: %s %s; give text files (comma-separated "
-                       "paths or globs), one sentence per line." % (
+      raise errors.UserError("--input_file: %s %s; give text files (comma-separated "
+                             "paths or globs), one sentence per line." % (
                            pattern, "matches no file" if glob.has_magic(pattern)
                            else "not found"))
     for path in matches:
       _check_readable(path)
     files.extend(matches)
   if not files:
-    raise UsageError("--input_file is required: text files, one sentence per "
-                     "line, blank line between documents.")
+    raise errors.UserError("--input_file is required: text files, one sentence per "
+                           "line, blank line between documents.")
   return files
 
 
@@ -625,8 +621,8 @@ def _check_readable(path):
     with _open_binary(path):
       pass
   except PermissionError:
-    raise UsageError("--input_file: %s cannot be read: permission denied; make it "
-                     "readable (chmod a+r)." % path) from None
+    raise errors.UserError("--input_file: %s cannot be read: permission denied; make it "
+                           "readable (chmod a+r)." % path) from None
 
 
 # ----------------------------------------------------------------------------
@@ -1013,7 +1009,7 @@ def build_shard(task):
     ShardResult.
 
   Raises:
-    UsageError: bad UTF-8, or a one-shard corpus without documents.
+    errors.UserError: bad UTF-8, or a one-shard corpus without documents.
   """
   prefix = "[shard %d/%d] " % (task.index + 1, task.num_shards) if (
       task.num_shards > 1) else ""
@@ -1079,7 +1075,7 @@ def _shard_worker(task):
 
 
 def _empty_corpus_error(paths):
-  return UsageError(
+  return errors.UserError(
       "the input holds no text (0 documents with tokens): %s; expected UTF-8 "
       "text, one sentence per line, a blank line between documents." %
       ", ".join(paths))
@@ -1139,28 +1135,28 @@ def _check_vocab(vocab_file, do_lower_case):
     tokenization.validate_case_matches_vocab(do_lower_case, vocab_file)
     tokenizer = _load_tokenizer(vocab_file, do_lower_case)
   except FileNotFoundError:
-    raise UsageError("--vocab_file=%s: file not found." % vocab_file) from None
+    raise errors.UserError("--vocab_file=%s: file not found." % vocab_file) from None
   except ValueError as e:
-    raise UsageError("--vocab_file=%s: %s" % (vocab_file, e)) from None
+    raise errors.UserError("--vocab_file=%s: %s" % (vocab_file, e)) from None
   missing = [t for t in _SPECIAL_TOKENS if t not in tokenizer.vocab]
   if missing:
-    raise UsageError("--vocab_file=%s has no %s token; pre-training needs %s." %
-                     (vocab_file, "/".join(missing), ", ".join(_SPECIAL_TOKENS)))
+    raise errors.UserError("--vocab_file=%s has no %s token; pre-training needs %s." %
+                           (vocab_file, "/".join(missing), ", ".join(_SPECIAL_TOKENS)))
   return tokenizer
 
 
 def _check_outputs(output_files):
   if not output_files:
-    raise UsageError("--output_file is required: one or more comma-separated "
-                     "TFRecord paths.")
+    raise errors.UserError("--output_file is required: one or more comma-separated "
+                           "TFRecord paths.")
   if len(set(output_files)) != len(output_files):
-    raise UsageError("--output_file lists a file twice: %s" %
-                     ",".join(output_files))
+    raise errors.UserError("--output_file lists a file twice: %s" %
+                           ",".join(output_files))
   for path in output_files:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
       kind = "is a file" if os.path.exists(directory) else "does not exist"
-      raise UsageError("--output_file=%s: directory %s %s." % (path, directory, kind))
+      raise errors.UserError("--output_file=%s: directory %s %s." % (path, directory, kind))
 
 
 def _warn_about_quirks(config):
@@ -1194,12 +1190,12 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
     RunSummary.
 
   Raises:
-    UsageError: bad flags, inputs or vocabulary; no output file is left.
+    errors.UserError: bad flags, inputs or vocabulary; no output file is left.
   """
   start = time.monotonic()
   config.validate()
   if num_workers < 1:
-    raise UsageError("Received --num_workers=%d; expected >= 1." % num_workers)
+    raise errors.UserError("Received --num_workers=%d; expected >= 1." % num_workers)
   _check_outputs(output_files)
   pool = None
   if num_workers > 1:
@@ -1306,11 +1302,11 @@ def _log_summary(summary, num_workers):
 
 def main(argv):
   if len(argv) > 1:
-    raise UsageError("unexpected arguments %s; every option is a --flag." %
-                     " ".join(argv[1:]))
+    raise errors.UserError("unexpected arguments %s; every option is a --flag." %
+                           " ".join(argv[1:]))
   logging.set_verbosity(logging.INFO)
   if not FLAGS.vocab_file:
-    raise UsageError("--vocab_file is required: the vocab.txt of the model.")
+    raise errors.UserError("--vocab_file is required: the vocab.txt of the model.")
   config = PretrainingDataConfig(
       max_seq_length=FLAGS.max_seq_length,
       max_predictions_per_seq=FLAGS.max_predictions_per_seq,
@@ -1323,29 +1319,6 @@ def main(argv):
       config, FLAGS.do_lower_case, FLAGS.num_workers)
 
 
-def _parse_flags(argv):
-  """absl's flag parsing, with a bad flag printed as one `<script>: error:` line."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    print("%s: error: %s (see --helpshort)" % (os.path.basename(argv[0]), " ".join(
-        str(e).split())), file=sys.stderr)
-    sys.exit(1)
-
-
-def _main_with_errors(argv):
-  """main(), printing user errors as one line and exiting with code 1."""
-  try:
-    main(argv)
-  except UsageError as e:
-    if os.environ.get("BERT_DEBUG"):
-      raise
-    print("%s: error: %s" % (os.path.basename(sys.argv[0]), " ".join(
-        str(e).split())), file=sys.stderr)
-    sys.exit(1)
-
-
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top (not in workers)
   define_flags()
-  app.run(_main_with_errors, flags_parser=_parse_flags)
+  errors.run_program(main)

@@ -1,12 +1,21 @@
-"""The errors a user can fix, as one type the command line prints as one line.
+"""The errors a user can fix, and how every program reports them.
 
-Every program prints a `UserError` as `<script>: error: <message>` and exits 1;
-any other exception is a bug of ours and keeps its traceback (see cli.run).
-The message names the flag, file or line, the value received and the fix.
+Every program prints a `UserError`, and the OS or TensorFlow errors that mean
+bad input (a missing, unreadable or damaged file, a full disk), as one line
+`<script>: error: <message>` and exits 1; any other exception is a bug of ours
+and keeps its traceback. Messages name the flag, file or line, the value
+received and the fix.
 
 Subclasses exist only where a caller treats them differently. This module
-imports nothing heavy (no TensorFlow), so every module can use it.
+does not import TensorFlow (create_pretraining_data.py's workers run without
+it): TensorFlow's errors are recognised when TensorFlow is loaded.
 """
+
+import errno
+import os
+import signal
+import sys
+import traceback
 
 
 class UserError(ValueError):
@@ -49,3 +58,86 @@ class TrainingInterrupted(Exception):
                      "stopped. Run the same command again to resume from it.")
     self.step = step
     self.signal_name = signal_name
+
+
+# OS errors that mean a bad input or output path, not a bug of ours.
+_OS_INPUT_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                    PermissionError, UnicodeDecodeError)
+# TensorFlow's errors of the same kinds, by class name.
+_TF_INPUT_ERRORS = ("NotFoundError", "DataLossError", "PermissionDeniedError")
+
+
+def _tf_error_class(error):
+  """The name of a tf.errors.OpError subclass `error` is, or None."""
+  tf = sys.modules.get("tensorflow")
+  if tf is None or not isinstance(error, tf.errors.OpError):
+    return None
+  return type(error).__name__
+
+
+def is_disk_full(error):
+  """True for the errors a full disk raises (Python's and TensorFlow's)."""
+  if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    return True
+  return (_tf_error_class(error) is not None and
+          ("No space left" in str(error) or "Disk quota" in str(error)))
+
+
+def is_input_error(error):
+  """True for the errors printed as one line rather than with a traceback."""
+  return (isinstance(error, (UserError,) + _OS_INPUT_ERRORS) or is_disk_full(error) or
+          _tf_error_class(error) in _TF_INPUT_ERRORS)
+
+
+def error_line(error):
+  """The one line printed for an input error (no script name)."""
+  message = getattr(error, "message", None) if _tf_error_class(error) else None
+  message = message or str(error)
+  if is_disk_full(error) and not isinstance(error, UserError):
+    message = (f"no space left on the device ({message}); free some space or write "
+               "to another folder. Earlier outputs were kept.")
+  if isinstance(error, PermissionError) or _tf_error_class(error) == "PermissionDeniedError":
+    message += ("; check the file's permissions (chmod a+r to read it, a writable "
+                "--output_dir to write).")
+  return " ".join(message.split())
+
+
+def report_errors(main):
+  """Wraps a program's main(argv) for absl's app.run.
+
+  Input errors print one `<script>: error: <message>` line and exit 1 (with
+  BERT_DEBUG set, the traceback too); a TrainingInterrupted exits 128 + the
+  signal number; every other exception propagates with its traceback.
+  """
+  def wrapped(argv):
+    script = os.path.basename(sys.argv[0])
+    try:
+      return main(argv)
+    except TrainingInterrupted as e:
+      print(f"{script}: {e}", file=sys.stderr)
+      sys.exit(128 + signal.Signals[e.signal_name].value)
+    except Exception as e:  # pylint: disable=broad-except
+      if not is_input_error(e):
+        raise
+      if os.environ.get("BERT_DEBUG"):
+        traceback.print_exc()
+      print(f"{script}: error: {error_line(e)}", file=sys.stderr)
+      sys.exit(1)
+  return wrapped
+
+
+def parse_flags_or_exit(argv):
+  """absl's flag parsing, a bad flag printed as one `<script>: error:` line (exit 1)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"{os.path.basename(argv[0])}: error: {' '.join(str(e).split())} "
+          "(see --helpshort)", file=sys.stderr)
+    sys.exit(1)
+
+
+def run_program(main):
+  """absl's app.run(main) with report_errors and parse_flags_or_exit."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+  app.run(report_errors(main), flags_parser=parse_flags_or_exit)

@@ -24,7 +24,6 @@ The export is written to a temporary folder beside the target and renamed at
 the end: a failed export leaves no version folder behind.
 """
 
-import json
 import os
 import tempfile
 
@@ -36,10 +35,12 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import errors
 import export_tasks
 import graph_tokenization
 import modeling
-import run_classifier
+import run_info
+import tasks
 
 FLAGS = flags.FLAGS
 
@@ -136,47 +137,7 @@ class ClassifierServer(tf.Module):
 # ------------------------------------------------------------ reading the run
 
 
-# The script that writes each kind of run_info.json, and what its head is called.
-WRITERS = {"classifier": "run_classifier.py", "ner": "run_ner.py", "squad": "run_squad.py"}
 HEAD_NAMES = {"classifier": "classifier", "ner": "tagging", "squad": "SQuAD"}
-
-
-def read_run_info(model_dir):
-  """run_info.json of a fine-tuning output folder, checked; raises cli.UsageError.
-
-  Its task_kind ("classifier" when absent, "ner", "squad") says which script
-  wrote it and which keys it must hold.
-  """
-  cli.require_dir(model_dir, "model_dir")
-  path = os.path.join(model_dir, run_classifier.RUN_INFO_FILE)
-  if not tf.io.gfile.exists(path):
-    raise cli.UsageError(
-        f"--model_dir={model_dir}: no {run_classifier.RUN_INFO_FILE}; give the "
-        "--output_dir of a run_classifier.py, run_ner.py or run_squad.py training run.")
-  try:
-    with tf.io.gfile.GFile(path) as reader:
-      info = json.load(reader)
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise cli.UsageError(f"{path} is not valid JSON ({e}).") from None
-  kind = info.get("task_kind", "classifier") if isinstance(info, dict) else "classifier"
-  if kind not in WRITERS:
-    raise cli.UsageError(f"{path}: task_kind={kind!r} cannot be exported; accepted: "
-                         f"{', '.join(WRITERS)}.")
-  required = (("bert_config",) + export_tasks.REQUIRED_KEYS[kind] +
-              ("do_lower_case", "max_seq_length", "vocab_file"))
-  missing = [key for key in required if not isinstance(info, dict) or key not in info]
-  if missing:
-    raise cli.UsageError(f"{path} lacks {', '.join(missing)}; it was not written by "
-                         f"{WRITERS[kind]}.")
-  info["task_kind"] = kind
-  info["bert_config"] = modeling.BertConfig.from_dict(info["bert_config"], source=path)
-  if kind == "classifier":
-    info.setdefault("is_regression", not info["label_list"])
-    if not info["is_regression"] and not info["label_list"]:
-      raise cli.UsageError(f"{path}: label_list is empty for a classification task.")
-  elif kind == "ner" and not info["label_list"]:
-    raise cli.UsageError(f"{path}: label_list is empty; a tagger needs its tags.")
-  return info
 
 
 def load_task(info, checkpoint):
@@ -185,19 +146,19 @@ def load_task(info, checkpoint):
   kind = info["task_kind"]
   head = export_tasks.HEAD_VARIABLES[kind]
   if head not in checkpoint_utils.checkpoint_shapes(prefix):
-    raise cli.UsageError(f"{prefix} has no {HEAD_NAMES[kind]} head ({head}): it is a "
-                         "pre-trained model; export a fine-tuned one.")
+    raise errors.UserError(f"{prefix} has no {HEAD_NAMES[kind]} head ({head}): it is a "
+                           "pre-trained model; export a fine-tuned one.")
   if kind == "classifier":
     num_labels = 1 if info["is_regression"] else len(info["label_list"])
-    task = run_classifier.ClassifierTask(info["bert_config"], num_labels,
-                                         info["is_regression"])
+    task = tasks.ClassifierTask(info["bert_config"], num_labels,
+                                info["is_regression"])
   else:
     task = export_tasks.make_task(info)
   task.build("float32", seed=0)
   report = checkpoint_utils.load_variables(task.variables(), prefix)
   if report.missing:
-    raise cli.UsageError(f"{prefix} lacks {report.missing[0]}; it does not belong to "
-                         "the model of run_info.json.")
+    raise errors.UserError(f"{prefix} lacks {report.missing[0]}; it does not belong to "
+                           "the model of run_info.json.")
   logging.info("Exporting %s", prefix)
   return task
 
@@ -223,8 +184,8 @@ def convert_tflite(saved_model_dir, path):
   except Exception as e:  # pylint: disable=broad-except
     # The converter's own errors (ConverterError...) carry pages of MLIR.
     first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise cli.UsageError(f"--tflite: the TFLite converter failed ({first_line}); "
-                         "export without --tflite.") from e
+    raise errors.UserError(f"--tflite: the TFLite converter failed ({first_line}); "
+                           "export without --tflite.") from e
   with tf.io.gfile.GFile(path, "wb") as writer:
     writer.write(flatbuffer)
 
@@ -237,7 +198,7 @@ def write_export(server, target, tflite):
     if tflite:
       convert_tflite(tmp, os.path.join(tmp, TFLITE_FILE))
     if tf.io.gfile.exists(target):
-      raise cli.UsageError(f"{target} appeared during the export; nothing was replaced.")
+      raise errors.UserError(f"{target} appeared during the export; nothing was replaced.")
     tf.io.gfile.rename(tmp, target)
   finally:
     if tf.io.gfile.exists(tmp):
@@ -257,33 +218,33 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     tflite: bool, also write model.tflite.
 
   Raises:
-    cli.UsageError (and checkpoint/config errors): nothing is written then.
+    errors.UserError (and checkpoint/config errors): nothing is written then.
   """
   if not export_dir:
-    raise cli.UsageError("--export_dir is required.")
+    raise errors.UserError("--export_dir is required.")
   if export_version is not None and export_version < 0:
-    raise cli.UsageError(f"--export_version={export_version} must be a non-negative "
-                         "integer.")
-  info = read_run_info(model_dir)
+    raise errors.UserError(f"--export_version={export_version} must be a non-negative "
+                           "integer.")
+  info = run_info.read_run_info(model_dir)
   vocab_file = vocab_file or info["vocab_file"]
   if not tf.io.gfile.exists(vocab_file):
     source = "--vocab_file" if vocab_file != info["vocab_file"] else (
-        f"{run_classifier.RUN_INFO_FILE}'s vocab_file")
-    raise cli.UsageError(f"{source}={vocab_file}: file not found; pass --vocab_file.")
+        f"{run_info.RUN_INFO_FILE}'s vocab_file")
+    raise errors.UserError(f"{source}={vocab_file}: file not found; pass --vocab_file.")
   version = next_version(export_dir) if export_version is None else export_version
   target = os.path.join(export_dir, str(version))
   if tf.io.gfile.exists(target):
-    raise cli.UsageError(f"{target} exists already; TF Serving versions are never "
-                         "overwritten: give another --export_version.")
+    raise errors.UserError(f"{target} exists already; TF Serving versions are never "
+                           "overwritten: give another --export_version.")
   modeling.check_sequence_length(info["bert_config"], info["max_seq_length"])
   with tempfile.TemporaryDirectory() as scratch:
     vocab_copy = os.path.join(scratch, VOCAB_ASSET)
     try:
       vocab = graph_tokenization.write_vocab_asset(vocab_file, vocab_copy)
     except (ValueError, FileNotFoundError) as e:
-      raise cli.UsageError(str(e)) from None
+      raise errors.UserError(str(e)) from None
     if len(vocab) != info["bert_config"].vocab_size:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"vocab file {vocab_file} has {len(vocab)} tokens but the model's "
           f"vocab_size is {info['bert_config'].vocab_size}; pass the model's --vocab_file.")
     task = load_task(info, init_checkpoint or model_dir)

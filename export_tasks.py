@@ -53,10 +53,10 @@ import collections
 
 import tensorflow as tf
 
-import cli
+import errors
 import graph_tokenization
-import run_ner
 import run_squad
+import tasks
 import tokenization
 
 _NEG_INF = float("-inf")
@@ -226,10 +226,10 @@ class NerServer(tf.Module):
   """A fine-tuned run_ner.py tagger with tokenization, as the SavedModel's signatures."""
 
   def __init__(self, task, tokenizer, label_list, window_stride, word_split):
-    """Wraps a built run_ner.NerTask (weights loaded) and a GraphTokenizer.
+    """Wraps a built tasks.TaggingTask (weights loaded) and a GraphTokenizer.
 
     Args:
-      task: run_ner.NerTask.
+      task: tasks.TaggingTask.
       tokenizer: graph_tokenization.GraphTokenizer; its max_seq_length is the
         windows' length.
       label_list: list of str, the tags in id order.
@@ -400,7 +400,7 @@ class SquadServer(tf.Module):
 
   def __init__(self, task, tokenizer, doc_stride, max_query_length, max_answer_length,
                n_best_size, version_2_with_negative=False, null_score_diff_threshold=0.0):
-    """Wraps a built run_squad.SquadTask (weights loaded) and a GraphTokenizer.
+    """Wraps a built tasks.SpanTask (weights loaded) and a GraphTokenizer.
 
     The other arguments are run_squad.py's flags of the same names; the
     tokenizer's max_seq_length is the windows' length.
@@ -679,12 +679,12 @@ class SquadServer(tf.Module):
 def make_task(info):
   """The unbuilt Task of a checked run_info (task_kind "ner" or "squad")."""
   if info["task_kind"] == "ner":
-    return run_ner.NerTask(info["bert_config"], len(info["label_list"]))
-  return run_squad.SquadTask(info["bert_config"])
+    return tasks.TaggingTask(info["bert_config"], len(info["label_list"]))
+  return tasks.SpanTask(info["bert_config"])
 
 
 def make_server(info, task, tokenizer):
-  """The serving module of a run_info (task_kind "ner" or "squad"); cli.UsageError if bad."""
+  """The serving module of a run_info (task_kind "ner" or "squad"); errors.UserError if bad."""
   try:
     if info["task_kind"] == "ner":
       return NerServer(task, tokenizer, info["label_list"], info["window_stride"],
@@ -693,4 +693,4 @@ def make_server(info, task, tokenizer):
                        info["max_answer_length"], info["n_best_size"],
                        info["version_2_with_negative"], info["null_score_diff_threshold"])
   except ValueError as e:
-    raise cli.UsageError(f"run_info.json: {e}") from None
+    raise errors.UserError(f"run_info.json: {e}") from None

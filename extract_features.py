@@ -32,12 +32,10 @@ import dataclasses
 import json
 import os
 import re
-import sys
 from typing import Optional, Sequence, Union
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -45,7 +43,9 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import errors
 import modeling
+import run_info
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -86,10 +86,6 @@ _PAIR_RE = re.compile(r"^(.*) \|\|\| (.*)$")
 # Examples are grouped by length within windows of this many batches: batches
 # pad to similar lengths while memory stays bounded and output keeps its order.
 _SORT_WINDOW_BATCHES = 16
-
-
-class UsageError(ValueError):
-  """Bad user input (a flag, a file, a line); the message names it and the fix."""
 
 
 @dataclasses.dataclass
@@ -133,7 +129,7 @@ def parse_layer_indexes(layers, num_hidden_layers):
     list of int, indexes into the encoder layers in the order given.
 
   Raises:
-    UsageError: a non-integer entry or an index outside [-L, L-1].
+    errors.UserError: a non-integer entry or an index outside [-L, L-1].
   """
   text = layers if isinstance(layers, str) else ",".join(str(x) for x in layers)
   low, high = -num_hidden_layers, num_hidden_layers - 1
@@ -144,49 +140,49 @@ def parse_layer_indexes(layers, num_hidden_layers):
     try:
       index = int(item.strip())
     except ValueError:
-      raise UsageError(f"--layers={text}: {item.strip()!r} is not an integer; "
-                       f"{accepted}") from None
+      raise errors.UserError(f"--layers={text}: {item.strip()!r} is not an integer; "
+                             f"{accepted}") from None
     if not low <= index <= high:
-      raise UsageError(f"--layers={text}: layer index {index} is out of range; {accepted}")
+      raise errors.UserError(f"--layers={text}: layer index {index} is out of range; {accepted}")
     indexes.append(index)
   return indexes
 
 
 def _require_file(path, flag_name, what):
   if not path:
-    raise UsageError(f"--{flag_name} is required: the {what}.")
+    raise errors.UserError(f"--{flag_name} is required: the {what}.")
   if tf.io.gfile.isdir(path):
-    raise UsageError(f"--{flag_name}={path} is a directory; give the path of the {what}.")
+    raise errors.UserError(f"--{flag_name}={path} is a directory; give the path of the {what}.")
   if not tf.io.gfile.exists(path):
-    raise UsageError(f"--{flag_name}={path}: file not found; give the path of the {what}.")
+    raise errors.UserError(f"--{flag_name}={path}: file not found; give the path of the {what}.")
 
 
 def validate(config):
   """Checks every setting before any work; returns (bert_config, layer_indexes).
 
   Raises:
-    UsageError, modeling.ConfigError, checkpoint_utils.CheckpointError or
+    errors.UserError, errors.UserError, errors.CheckpointError or
     ValueError: with a message naming the flag, the value and the fix.
   """
   for name in ("input_file", "output_file", "bert_config_file", "init_checkpoint",
                "vocab_file"):
     if not getattr(config, name):
-      raise UsageError(f"--{name} is required.")
+      raise errors.UserError(f"--{name} is required.")
   if config.pooling not in POOLINGS:
-    raise UsageError(f"--pooling={config.pooling}: use one of {', '.join(POOLINGS)}.")
+    raise errors.UserError(f"--pooling={config.pooling}: use one of {', '.join(POOLINGS)}.")
   try:
     modeling.resolve_dtype(config.compute_dtype)
   except ValueError:
-    raise UsageError(f"--compute_dtype={config.compute_dtype}: use float32, bfloat16 "
-                     "or float16.") from None
+    raise errors.UserError(f"--compute_dtype={config.compute_dtype}: use float32, bfloat16 "
+                           "or float16.") from None
   if config.batch_size < 1:
-    raise UsageError(f"--batch_size={config.batch_size}: must be at least 1.")
+    raise errors.UserError(f"--batch_size={config.batch_size}: must be at least 1.")
   if config.max_seq_length < 3:
-    raise UsageError(f"--max_seq_length={config.max_seq_length}: must be at least 3 "
-                     "([CLS] a [SEP] b [SEP] needs three special tokens).")
+    raise errors.UserError(f"--max_seq_length={config.max_seq_length}: must be at least 3 "
+                           "([CLS] a [SEP] b [SEP] needs three special tokens).")
   if config.use_tpu and config.compute_dtype == "float16":
-    raise UsageError("--compute_dtype=float16 is not supported on TPU; use "
-                     "--compute_dtype=bfloat16.")
+    raise errors.UserError("--compute_dtype=float16 is not supported on TPU; use "
+                           "--compute_dtype=bfloat16.")
   tokenization.validate_case_matches_checkpoint(config.do_lower_case,
                                                 config.init_checkpoint)
   tokenization.validate_case_matches_vocab(config.do_lower_case, config.vocab_file)
@@ -198,8 +194,8 @@ def validate(config):
   checkpoint_utils.resolve_checkpoint(config.init_checkpoint)
   cli.require_creatable_dir(config.output_file, "output_file", of_file=True)
   if tf.io.gfile.isdir(config.output_file):
-    raise UsageError(f"--output_file={config.output_file} is a directory; give a "
-                     "file path such as out/features.jsonl.")
+    raise errors.UserError(f"--output_file={config.output_file} is a directory; give a "
+                           "file path such as out/features.jsonl.")
   return bert_config, layer_indexes
 
 
@@ -210,19 +206,19 @@ def read_examples(input_file):
   an example with empty text, so `unique_id` is always the line number.
 
   Raises:
-    UsageError: the file is empty or not UTF-8 (naming the line).
+    errors.UserError: the file is empty or not UTF-8 (naming the line).
   """
   with tf.io.gfile.GFile(input_file, "rb") as reader:
     raw = reader.read()
   if not raw:
-    raise UsageError(f"--input_file={input_file}: the file is empty; expected one "
-                     "`text` or `text_a ||| text_b` per line.")
+    raise errors.UserError(f"--input_file={input_file}: the file is empty; expected one "
+                           "`text` or `text_a ||| text_b` per line.")
   try:
     text = raw.decode("utf-8")
   except UnicodeDecodeError as e:
     line_number = raw.count(b"\n", 0, e.start) + 1
     line_start = raw.rfind(b"\n", 0, e.start) + 1
-    raise UsageError(
+    raise errors.UserError(
         f"--input_file={input_file}: line {line_number} is not "
         f"valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start - line_start + 1} "
         "of the line); re-save the file as UTF-8.") from None
@@ -399,7 +395,7 @@ def build_model(bert_config, init_checkpoint, compute_dtype="float32", strategy=
   """Creates a BertModel and loads `init_checkpoint` into it.
 
   Raises:
-    checkpoint_utils.CheckpointError: a shape mismatch, or encoder weights
+    errors.CheckpointError: a shape mismatch, or encoder weights
       absent from the checkpoint (the features would come from random weights).
   """
   with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -410,7 +406,7 @@ def build_model(bert_config, init_checkpoint, compute_dtype="float32", strategy=
   # The pooler is never used here; every other variable feeds the features.
   missing = [name for name in report.missing if not name.startswith("bert/pooler/")]
   if missing:
-    raise checkpoint_utils.CheckpointError(
+    raise errors.CheckpointError(
         f"--init_checkpoint={init_checkpoint}: the checkpoint lacks {len(missing)} "
         f"encoder variables, e.g. {missing[0]}, so features would come from random "
         "weights; check that --bert_config_file belongs to this checkpoint.")
@@ -450,31 +446,17 @@ def write_atomically(path, lines):
   directory = os.path.dirname(path)
   if directory:
     tf.io.gfile.makedirs(directory)
-  tmp_path = f"{path}.tmp-{os.getpid()}"
   count = 0
-  try:
-    with tf.io.gfile.GFile(tmp_path, "w") as writer:
-      for line in lines:
-        writer.write(line)
-        count += 1
-    tf.io.gfile.rename(tmp_path, path, overwrite=True)
-  except BaseException:
-    if tf.io.gfile.exists(tmp_path):
-      tf.io.gfile.remove(tmp_path)
-    raise
+  with run_info.atomic_writer(path) as writer:
+    for line in lines:
+      writer.write(line)
+      count += 1
   return count
-
-
-# Errors that are the user's to fix: printed as one line, exit code 1.
-_USER_ERRORS = (ValueError, OSError, tf.errors.NotFoundError,
-                tf.errors.PermissionDeniedError, tf.errors.DataLossError)
 
 
 def main(argv):
   if len(argv) > 1:
-    print(f"extract_features.py: error: unexpected arguments {argv[1:]}; every "
-          "setting is a --flag.", file=sys.stderr)
-    return 1
+    raise errors.UserError(f"unexpected arguments {argv[1:]}; every setting is a --flag.")
   config = ExtractConfig(
       input_file=FLAGS.input_file, output_file=FLAGS.output_file,
       bert_config_file=FLAGS.bert_config_file, init_checkpoint=FLAGS.init_checkpoint,
@@ -482,15 +464,9 @@ def main(argv):
       max_seq_length=FLAGS.max_seq_length, do_lower_case=FLAGS.do_lower_case,
       batch_size=FLAGS.batch_size, pooling=FLAGS.pooling,
       compute_dtype=FLAGS.compute_dtype, use_tpu=FLAGS.use_tpu, master=FLAGS.master)
-  try:
-    run(config)
-  except _USER_ERRORS as e:
-    message = " ".join(str(e).split())
-    print(f"extract_features.py: error: {message}", file=sys.stderr)
-    return 1
-  return 0
+  run(config)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=cli.parse_flags)
+  errors.run_program(main)

@@ -31,6 +31,7 @@ import unicodedata
 import numpy as np
 import tensorflow as tf
 
+import errors
 import tokenization
 
 UNK, CLS, SEP = "[UNK]", "[CLS]", "[SEP]"
@@ -315,8 +316,8 @@ def load_vocab_lines(vocab_file):
       lines[index] = token
   for token in (UNK, CLS, SEP):
     if token not in vocab:
-      raise ValueError(f"Vocabulary file {vocab_file} has no {token} token; the "
-                       "classifier inputs need [CLS], [SEP] and [UNK].")
+      raise errors.UserError(f"Vocabulary file {vocab_file} has no {token} token; the "
+                             "classifier inputs need [CLS], [SEP] and [UNK].")
   return lines, vocab
 
 

@@ -16,7 +16,6 @@ import sys
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -25,8 +24,10 @@ import tensorflow as tf
 import checkpoint_utils
 import classifier_data
 import cli
+import errors
 import modeling
-import run_classifier
+import run_info
+import tasks
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -61,16 +62,16 @@ class Classifier:
     self.max_seq_length = max_seq_length
     self.is_regression = is_regression
     num_labels = 1 if is_regression else len(label_list)
-    self.task = run_classifier.ClassifierTask(bert_config, num_labels, is_regression)
+    self.task = tasks.ClassifierTask(bert_config, num_labels, is_regression)
     self.task.build("float32", seed=0)
     shapes = checkpoint_utils.checkpoint_shapes(checkpoint)
     if "output_weights" not in shapes:
-      raise cli.UsageError(f"{checkpoint} has no classifier head (output_weights); "
-                           "give the output folder of a fine-tuning run.")
+      raise errors.UserError(f"{checkpoint} has no classifier head (output_weights); "
+                             "give the output folder of a fine-tuning run.")
     report = checkpoint_utils.load_variables(self.task.variables(), checkpoint)
     if report.missing:
-      raise cli.UsageError(f"{checkpoint} lacks {report.missing[0]}; it does not "
-                           "belong to this model config.")
+      raise errors.UserError(f"{checkpoint} lacks {report.missing[0]}; it does not "
+                             "belong to this model config.")
     spec = tf.TensorSpec([None, None], tf.int32)
     self._predict = tf.function(
         lambda ids, mask, types: self.task.logits(
@@ -113,23 +114,23 @@ def load_classifier(f):
   info = {}
   if f.model_dir:
     if not tf.io.gfile.isdir(f.model_dir):
-      raise cli.UsageError(f"--model_dir={f.model_dir}: directory not found; give the "
-                           "output_dir of a run_classifier.py training run.")
-    path = os.path.join(f.model_dir, run_classifier.RUN_INFO_FILE)
+      raise errors.UserError(f"--model_dir={f.model_dir}: directory not found; give the "
+                             "output_dir of a run_classifier.py training run.")
+    path = os.path.join(f.model_dir, run_info.RUN_INFO_FILE)
     if not tf.io.gfile.exists(path):
-      raise cli.UsageError(f"--model_dir={f.model_dir}: no {run_classifier.RUN_INFO_FILE}; "
-                           "is this the output_dir of a run_classifier.py training run?")
+      raise errors.UserError(f"--model_dir={f.model_dir}: no {run_info.RUN_INFO_FILE}; "
+                             "is this the output_dir of a run_classifier.py training run?")
     with tf.io.gfile.GFile(path) as reader:
       info = json.load(reader)
   checkpoint = f.init_checkpoint or f.model_dir
   if not checkpoint:
-    raise cli.UsageError("Give --model_dir (a fine-tuned output folder) or --init_checkpoint.")
+    raise errors.UserError("Give --model_dir (a fine-tuned output folder) or --init_checkpoint.")
   if f.bert_config_file:
     bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   elif "bert_config" in info:
     bert_config = modeling.BertConfig.from_dict(info["bert_config"], source=path)
   else:
-    raise cli.UsageError("--bert_config_file is required (run_info.json has no config).")
+    raise errors.UserError("--bert_config_file is required (run_info.json has no config).")
   vocab_file = f.vocab_file or info.get("vocab_file")
   cli.require_file(vocab_file, "vocab_file")
   do_lower_case = (f.do_lower_case if f["do_lower_case"].present
@@ -140,7 +141,7 @@ def load_classifier(f):
   label_list = info.get("label_list") or []
   is_regression = bool(info.get("is_regression", not label_list))
   if not label_list and not is_regression:
-    raise cli.UsageError("No label list: run_info.json lacks label_list.")
+    raise errors.UserError("No label list: run_info.json lacks label_list.")
   return Classifier(bert_config, checkpoint_utils.resolve_checkpoint(checkpoint),
                     vocab_file, do_lower_case, label_list, max_seq_length, is_regression)
 

@@ -15,6 +15,8 @@ import math
 
 import tensorflow as tf
 
+import errors
+
 # LayerNorm epsilon of the reference (TF1 `layer_norm` default).
 LAYER_NORM_EPSILON = 1e-12
 # Added to the attention scores of padding positions. The reference's value;
@@ -24,10 +26,6 @@ MASK_ADDER = -10000.0
 _SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers",
                "num_attention_heads", "intermediate_size",
                "max_position_embeddings", "type_vocab_size")
-
-
-class ConfigError(ValueError):
-  """A BERT config that is missing keys or has inconsistent values."""
 
 
 @dataclasses.dataclass
@@ -50,31 +48,31 @@ class BertConfig:
     self.validate()
 
   def validate(self, source="bert_config"):
-    """Raises ConfigError naming the bad key, its value and what is accepted."""
+    """Raises errors.UserError naming the bad key, its value and what is accepted."""
     for key in _SHAPE_KEYS:
       value = getattr(self, key)
       if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{source}: {key}={value!r} must be a positive integer.")
+        raise errors.UserError(f"{source}: {key}={value!r} must be a positive integer.")
     if self.hidden_size % self.num_attention_heads:
-      raise ConfigError(
+      raise errors.UserError(
           f"{source}: hidden_size={self.hidden_size} is not a multiple of "
           f"num_attention_heads={self.num_attention_heads}; each head needs "
           "hidden_size / num_attention_heads dimensions.")
     if self.hidden_act not in ACTIVATIONS:
-      raise ConfigError(f"{source}: hidden_act={self.hidden_act!r} is not "
-                        f"supported; use one of {sorted(ACTIVATIONS)}.")
+      raise errors.UserError(f"{source}: hidden_act={self.hidden_act!r} is not "
+                             f"supported; use one of {sorted(ACTIVATIONS)}.")
     for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
       value = getattr(self, key)
       if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"{source}: {key}={value!r} must be in [0, 1).")
+        raise errors.UserError(f"{source}: {key}={value!r} must be in [0, 1).")
     if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
-      raise ConfigError(f"{source}: initializer_range={self.initializer_range!r} "
-                        "must be a positive number.")
+      raise errors.UserError(f"{source}: initializer_range={self.initializer_range!r} "
+                             "must be a positive number.")
     value = self.extra.get("classifier_dropout")
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                               or not 0.0 <= value < 1.0):
-      raise ConfigError(f"{source}: classifier_dropout={value!r} must be in [0, 1) "
-                        "or null.")
+      raise errors.UserError(f"{source}: classifier_dropout={value!r} must be in [0, 1) "
+                             "or null.")
 
   @property
   def head_size(self):
@@ -94,12 +92,12 @@ class BertConfig:
   def from_dict(cls, json_object, source="bert_config"):
     """Builds a config from a dict; keys outside the schema are kept in `extra`."""
     if not isinstance(json_object, dict):
-      raise ConfigError(f"{source}: expected a JSON object, got {type(json_object).__name__}.")
+      raise errors.UserError(f"{source}: expected a JSON object, got {type(json_object).__name__}.")
     known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
     missing = [k for k in _SHAPE_KEYS if k not in json_object]
     if missing:
-      raise ConfigError(f"{source}: required key {missing[0]!r} is missing "
-                        f"(required: {', '.join(_SHAPE_KEYS)}).")
+      raise errors.UserError(f"{source}: required key {missing[0]!r} is missing "
+                             f"(required: {', '.join(_SHAPE_KEYS)}).")
     kwargs = {k: v for k, v in json_object.items() if k in known}
     extra = {k: v for k, v in json_object.items() if k not in known}
     config = cls.__new__(cls)
@@ -117,13 +115,13 @@ class BertConfig:
   def from_json_file(cls, json_file):
     """Reads `bert_config.json`; errors name the file."""
     if not tf.io.gfile.exists(json_file):
-      raise ConfigError(f"--bert_config_file={json_file}: file not found.")
+      raise errors.UserError(f"--bert_config_file={json_file}: file not found.")
     try:
       with tf.io.gfile.GFile(json_file, "rb") as reader:
         text = reader.read().decode("utf-8")
       data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-      raise ConfigError(f"--bert_config_file={json_file}: not valid UTF-8 JSON ({e}).") from None
+      raise errors.UserError(f"--bert_config_file={json_file}: not valid UTF-8 JSON ({e}).") from None
     return cls.from_dict(data, source=json_file)
 
   def to_dict(self):
@@ -167,7 +165,7 @@ ACTIVATIONS = {
 def get_activation(name):
   """Returns the activation function for a `hidden_act` name."""
   if name not in ACTIVATIONS:
-    raise ConfigError(f"hidden_act={name!r} is not supported; use one of {sorted(ACTIVATIONS)}.")
+    raise errors.UserError(f"hidden_act={name!r} is not supported; use one of {sorted(ACTIVATIONS)}.")
   return ACTIVATIONS[name]
 
 
@@ -486,7 +484,7 @@ def variable_name(variable):
 def check_sequence_length(config, max_seq_length, flag_name="max_seq_length"):
   """Raises ValueError when sequences would exceed the position embeddings."""
   if max_seq_length > config.max_position_embeddings:
-    raise ValueError(
+    raise errors.UserError(
         f"--{flag_name}={max_seq_length} is longer than the model supports: "
         f"max_position_embeddings={config.max_position_embeddings} in the BERT "
         f"config. Use --{flag_name}<={config.max_position_embeddings}.")

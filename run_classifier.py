@@ -23,8 +23,11 @@ import tensorflow as tf
 import checkpoint_utils
 import classifier_data
 import cli
+import errors
 import metrics
 import modeling
+import run_info
+import tasks
 import tokenization
 import training
 
@@ -78,53 +81,6 @@ def define_flags():
   cli.define_training_flags()
 
 
-RUN_INFO_FILE = "run_info.json"
-
-
-class ClassifierTask(training.Task):
-  """BERT + dropout + a dense layer on the pooled [CLS] vector."""
-
-  example_mean_loss = True
-
-  def __init__(self, bert_config, num_labels, is_regression=False):
-    self.bert_config = bert_config
-    self.num_labels = num_labels
-    self.is_regression = is_regression
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed,
-                                     dropout_prob=self.bert_config.classifier_dropout_prob)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 [B, num_labels] logits."""
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed,
-                        output_positions=modeling.cls_position(features["input_ids"]))
-    return self.head(output.pooled_output, training, dropout_seed)
-
-  def per_example_loss(self, logits, label_ids):
-    if self.is_regression:
-      return tf.square(tf.squeeze(logits, -1) - tf.cast(label_ids, tf.float32))
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(label_ids, tf.int32), logits=logits)
-
-  def loss(self, features, training, dropout_seed):
-    logits = self.logits(features, training, dropout_seed)
-    return tf.reduce_mean(self.per_example_loss(logits, features["label_ids"]))
-
-  def predict(self, features):
-    logits = self.logits(features, training=False)
-    outputs = {"logits": logits,
-               "per_example_loss": self.per_example_loss(logits, features["label_ids"])}
-    outputs["probabilities"] = (logits if self.is_regression else tf.nn.softmax(logits))
-    return outputs
-
-
 def _custom_options(f):
   """Options of the users'-own-data processor, from the flags."""
   header = {"auto": None, "true": True, "false": False}[f.has_header]
@@ -137,12 +93,12 @@ def _custom_options(f):
 
 
 def validate_flags(f):
-  """Checks every flag and file before any work; raises cli.UsageError."""
+  """Checks every flag and file before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
-    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
   for name in ("task_name", "output_dir"):
     if not getattr(f, name):
-      raise cli.UsageError(f"--{name} is required.")
+      raise errors.UserError(f"--{name} is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -151,42 +107,42 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
-                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+    raise errors.UserError("--do_eval/--do_predict without --do_train need "
+                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
   for name in ("train_batch_size", "eval_batch_size", "predict_batch_size",
                "max_seq_length"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
   if f.max_seq_length < 3:
-    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                         "beside [CLS] and [SEP]; use at least 3.")
+    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                           "beside [CLS] and [SEP]; use at least 3.")
   if f.eval_every_steps and not f.do_train:
-    raise cli.UsageError("--eval_every_steps needs --do_train.")
+    raise errors.UserError("--eval_every_steps needs --do_train.")
   if f.glue_submission_dir:
     if not f.do_predict:
-      raise cli.UsageError("--glue_submission_dir needs --do_predict.")
+      raise errors.UserError("--glue_submission_dir needs --do_predict.")
     if f.task_name.lower() not in classifier_data.GLUE_SUBMISSION_NAMES:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--glue_submission_dir: --task_name={f.task_name} has no GLUE submission "
           f"file; accepted: {', '.join(sorted(classifier_data.GLUE_SUBMISSION_NAMES))}.")
 
 
-def check_output_dir(output_dir, run_info):
+def check_output_dir(output_dir, info):
   """Refuses an output_dir holding checkpoints of another task or label set."""
-  path = os.path.join(output_dir, RUN_INFO_FILE)
+  path = os.path.join(output_dir, run_info.RUN_INFO_FILE)
   if not tf.io.gfile.exists(path):
     return
   with tf.io.gfile.GFile(path) as reader:
     previous = json.load(reader)
   for key in ("task_name", "label_list", "bert_config"):
-    if previous.get(key) != run_info.get(key):
-      raise cli.UsageError(
+    if previous.get(key) != info.get(key):
+      raise errors.UserError(
           f"--output_dir={output_dir} holds a run with {key}={previous.get(key)!r}, "
-          f"not {run_info.get(key)!r}; its checkpoints would be resumed. Use a new "
+          f"not {info.get(key)!r}; its checkpoints would be resumed. Use a new "
           "--output_dir (or delete the old one).")
 
 
@@ -224,19 +180,9 @@ def evaluate(trainer, task, path, f, label_list, is_regression):
   results = metrics.classification_metrics(
       f.task_name, labels[real], predictions[real], label_list)
   eval_loss = float(np.mean(outputs["per_example_loss"][real]))
-  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
-                                 if f.init_checkpoint else 0)
-  results.update(eval_loss=eval_loss, loss=eval_loss, global_step=step)
+  results.update(eval_loss=eval_loss, loss=eval_loss,
+                 global_step=run_info.evaluated_step(trainer.global_step, f.init_checkpoint))
   return results
-
-
-def write_test_results(path, probabilities):
-  """test_results.tsv: one line of tab-separated class probabilities per example."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    for row in probabilities:
-      writer.write("\t".join(str(float(p)) for p in np.atleast_1d(row)) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def load_label_list(processor, f):
@@ -263,7 +209,7 @@ class Setup:
   train_examples: list
   dev_examples: list
   test_examples: list
-  run_info: dict
+  info: dict    # what run_info.json records
   cache_dir: str = None   # where feature caches go (default: output_dir)
 
   def features_for(self, split, examples):
@@ -286,11 +232,11 @@ def prepare(f):
       _custom_options(f) if task_name in ("csv", "custom") else {}))
   label_list = load_label_list(processor, f)
   is_regression = processor.is_regression
-  run_info = {"task_name": task_name, "label_list": label_list,
+  info = {"task_name": task_name, "label_list": label_list,
               "bert_config": bert_config.to_dict(), "is_regression": is_regression,
               "vocab_file": os.path.abspath(f.vocab_file),
               "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
-  check_output_dir(f.output_dir, run_info)
+  check_output_dir(f.output_dir, info)
   return Setup(
       flags=f, bert_config=bert_config, tokenizer=tokenizer, task_name=task_name,
       processor=processor, label_list=label_list, is_regression=is_regression,
@@ -298,7 +244,7 @@ def prepare(f):
       dev_examples=(processor.get_dev_examples(f.data_dir)
                     if f.do_eval or f.eval_every_steps else None),
       test_examples=processor.get_test_examples(f.data_dir) if f.do_predict else None,
-      run_info=run_info)
+      info=info)
 
 
 def build_trainer(setup):
@@ -310,14 +256,14 @@ def build_trainer(setup):
                                f.eval_every_steps, f.early_stopping_patience)
   config.validate()
   num_labels = 1 if setup.is_regression else len(setup.label_list)
-  task = ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
+  task = tasks.ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
   trainer = training.Trainer(task, config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed":
     missing = [n for n in ("output_weights", "output_bias")
                if n not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)]
     if missing:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--init_checkpoint={f.init_checkpoint} has no classifier head ({missing[0]}): "
           "it is a pre-trained model, not a fine-tuned one; add --do_train=true.")
   return trainer
@@ -327,7 +273,7 @@ def train(setup, trainer, eval_path):
   """Fine-tunes on the cached training features (resuming if output_dir has a run)."""
   f = setup.flags
   if trainer.chief:
-    write_json_atomic(os.path.join(f.output_dir, RUN_INFO_FILE), setup.run_info)
+    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), setup.info)
     classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), setup.label_list)
   train_path = setup.features_for("train", setup.train_examples)
   num_examples = len(setup.train_examples)
@@ -363,7 +309,7 @@ def predict(setup, trainer):
   if not trainer.chief:
     return
   results_path = os.path.join(f.output_dir, "test_results.tsv")
-  write_test_results(results_path, probabilities)
+  run_info.write_rows(results_path, probabilities)
   if f.glue_submission_dir:
     # A missing folder would otherwise be written as a file of that name.
     tf.io.gfile.makedirs(f.glue_submission_dir)
@@ -387,18 +333,11 @@ def run(f):
   if f.do_eval:
     results = evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
                        setup.is_regression)
-    logging.info("***** Eval results *****  %s", training.format_results(results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(results))
     if trainer.chief:
-      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
   if f.do_predict:
     predict(setup, trainer)
-
-
-def write_json_atomic(path, data):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def main(_):

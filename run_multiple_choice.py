@@ -29,7 +29,9 @@ import tensorflow as tf
 import checkpoint_utils
 import classifier_data
 import cli
-import modeling
+import errors
+import run_info
+import tasks
 import tokenization
 import training
 
@@ -78,7 +80,7 @@ def _check_label(value, num_choices, path, line):
   except ValueError:
     label = None
   if label is None or not 0 <= label < num_choices:
-    raise classifier_data.DataError(
+    raise errors.DataError(
         f"{path}, line {line}: label {value!r} is not a choice index in "
         f"0..{num_choices - 1} (--num_choices={num_choices}).")
   return label
@@ -89,14 +91,14 @@ def read_swag_csv(path, num_choices, labeled, split):
   rows = classifier_data.read_rows(path, delimiter=",", quotechar='"',
                                    expected="a SWAG CSV file")
   if not rows:
-    raise classifier_data.DataError(f"{path}: the file is empty; expected a SWAG CSV file.")
+    raise errors.DataError(f"{path}: the file is empty; expected a SWAG CSV file.")
   header = rows[0]
   endings = [c for c in header if c.startswith("ending")]
   required = ["sent1", "sent2"] + [f"ending{i}" for i in range(num_choices)]
   required += ["label"] if labeled else []
   missing = [c for c in required if c not in header]
   if missing or len(endings) != num_choices:
-    raise classifier_data.DataError(
+    raise errors.DataError(
         f"{path}, line 1: the header {','.join(header)} needs the columns "
         f"{','.join(required)} and exactly {num_choices} ending columns "
         f"(--num_choices={num_choices}); missing: {','.join(missing) or 'none'}.")
@@ -104,7 +106,7 @@ def read_swag_csv(path, num_choices, labeled, split):
   examples = []
   for row in rows[1:]:
     if len(row) < len(header):
-      raise classifier_data.DataError(
+      raise errors.DataError(
           f"{path}, line {row.line_number}: {len(row)} columns, the header has "
           f"{len(header)}.")
     label = (_check_label(row[column["label"]], num_choices, path, row.line_number)
@@ -126,15 +128,15 @@ def read_json_lines(path, num_choices, labeled, split):
     try:
       record = json.loads(line)
     except json.JSONDecodeError as e:
-      raise classifier_data.DataError(f"{path}, line {n}: invalid JSON: {e.msg}") from None
+      raise errors.DataError(f"{path}, line {n}: invalid JSON: {e.msg}") from None
     endings = record.get("endings") if isinstance(record, dict) else None
     if not isinstance(endings, list) or "context" not in record or (
         labeled and "label" not in record):
-      raise classifier_data.DataError(
+      raise errors.DataError(
           f"{path}, line {n}: expected an object with context, endings"
           f"{', label' if labeled else ''} (and prefix or question).")
     if len(endings) != num_choices:
-      raise classifier_data.DataError(
+      raise errors.DataError(
           f"{path}, line {n}: {len(endings)} endings; --num_choices={num_choices}.")
     label = _check_label(record["label"], num_choices, path, n) if labeled else 0
     prefix = record.get("prefix", record.get("question", ""))
@@ -147,13 +149,13 @@ def read_examples(data_dir, file_name, num_choices, labeled, split):
   """The examples of data_dir/file_name; raises DataError for a bad or empty file."""
   path = os.path.join(data_dir, file_name)
   if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise classifier_data.DataError(
+    raise errors.DataError(
         f"{path}: file not found (--{split}_file={file_name}); expected a SWAG CSV "
         "or a .jsonl file.")
   reader = (read_json_lines if file_name.endswith((".jsonl", ".json")) else read_swag_csv)
   examples = reader(path, num_choices, labeled, split)
   if not examples:
-    raise classifier_data.DataError(f"{path}: no examples in the file.")
+    raise errors.DataError(f"{path}: no examples in the file.")
   return examples
 
 
@@ -188,60 +190,12 @@ def convert_examples(examples, max_seq_length, tokenizer):
 # ------------------------------------------------------------------------ model
 
 
-class MultipleChoiceTask(training.Task):
-  """BERT on every choice + dropout + one shared vector scoring the pooled output."""
-
-  example_mean_loss = True
-  sequence_keys = FEATURE_KEYS   # [B, C, S]: cut along the last axis
-
-  def __init__(self, bert_config):
-    self.bert_config = bert_config
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(1, self.bert_config.hidden_size, seed,
-                                     dropout_prob=self.bert_config.classifier_dropout_prob)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def score(self, pooled, num_choices, training=False, dropout_seed=None):
-    """float32 [B, C] choice logits from the pooled outputs [B*C, H] (choice-major rows)."""
-    logits = self.head(pooled, training, dropout_seed)                  # [B*C, 1]
-    return tf.reshape(logits, [-1, num_choices])                        # [B, C]
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 [B, C] logits of int features [B, C, S]."""
-    shape = tf.shape(features["input_ids"])
-    flat = {k: tf.reshape(features[k], [-1, shape[2]]) for k in FEATURE_KEYS}  # [B*C, S]
-    output = self.model(flat["input_ids"], flat["input_mask"], flat["segment_ids"],
-                        training=training, dropout_seed=dropout_seed,
-                        output_positions=modeling.cls_position(flat["input_ids"]))
-    return self.score(output.pooled_output, shape[1], training, dropout_seed)
-
-  def per_example_loss(self, logits, label_ids):
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(label_ids, tf.int32), logits=logits)
-
-  def loss(self, features, training, dropout_seed):
-    logits = self.logits(features, training, dropout_seed)
-    return tf.reduce_mean(self.per_example_loss(logits, features["label_ids"]))
-
-  def predict(self, features):
-    logits = self.logits(features, training=False)
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-            "per_example_loss": self.per_example_loss(logits, features["label_ids"])}
-
-
-# ------------------------------------------------------------------------ run
-
-
 def validate_flags(f):
-  """Checks every flag before any work; raises cli.UsageError."""
+  """Checks every flag before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
-    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -250,20 +204,20 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
-                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+    raise errors.UserError("--do_eval/--do_predict without --do_train need "
+                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
   for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.num_choices < 2:
-    raise cli.UsageError(f"--num_choices={f.num_choices} must be at least 2.")
+    raise errors.UserError(f"--num_choices={f.num_choices} must be at least 2.")
   if f.max_seq_length < 3:
-    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                         "beside [CLS] and [SEP]; use at least 3.")
+    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                           "beside [CLS] and [SEP]; use at least 3.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
 def prepare(f):
@@ -290,12 +244,12 @@ def build_trainer(f, bert_config, num_train_examples):
   """The Trainer with weights restored; raises before output_dir is created."""
   num_train_steps, num_warmup_steps = cli.train_steps(f, num_train_examples)
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
-  trainer = training.Trainer(MultipleChoiceTask(bert_config), config,
+  trainer = training.Trainer(tasks.MultipleChoiceTask(bert_config), config,
                              cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and "output_weights" not in (
       checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--init_checkpoint={f.init_checkpoint} has no multiple-choice head "
         "(output_weights): it is a pre-trained model, not a fine-tuned one; add "
         "--do_train=true.")
@@ -321,19 +275,8 @@ def evaluate(f, trainer, features):
   outputs = trainer.predict([features], f.eval_batch_size)
   accuracy = float(np.mean(np.argmax(outputs["logits"], -1) == features["label_ids"]))
   eval_loss = float(np.mean(outputs["per_example_loss"]))
-  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
-                                 if f.init_checkpoint else 0)
   return {"eval_accuracy": accuracy, "eval_loss": eval_loss, "loss": eval_loss,
-          "global_step": step}
-
-
-def write_test_results(path, probabilities):
-  """test_results.tsv: one line of tab-separated choice probabilities per example."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    for row in probabilities:
-      writer.write("\t".join(str(float(p)) for p in row) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+          "global_step": run_info.evaluated_step(trainer.global_step, f.init_checkpoint)}
 
 
 def run(f):
@@ -347,13 +290,13 @@ def run(f):
     train(f, trainer, splits["train"])
   if f.do_eval:
     results = evaluate(f, trainer, splits["dev"])
-    logging.info("***** Eval results *****  %s", training.format_results(results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(results))
     if trainer.chief:
-      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
   if f.do_predict:
     probabilities = trainer.predict([splits["test"]], f.predict_batch_size)["probabilities"]
     if trainer.chief:
-      write_test_results(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
+      run_info.write_rows(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
 
 
 def main(_):

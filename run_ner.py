@@ -28,7 +28,6 @@ and run_info.json (what export_savedmodel.py needs to serve the model on raw tex
 """
 
 import dataclasses
-import json
 import os
 import re
 from typing import List
@@ -43,14 +42,15 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import conlleval
-import modeling
+import errors
+import run_info
+import tasks
 import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
-LABELS_FILE = "labels.txt"
-RUN_INFO_FILE = "run_info.json"
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
 
 # Files searched in data_dir when --train_file/--dev_file/--test_file is not
@@ -115,10 +115,6 @@ def define_flags(flag_values=FLAGS):
 # --------------------------------------------------------------------- reading
 
 
-class DataError(ValueError):
-  """A CoNLL file that cannot be used; the message names the file and line."""
-
-
 @dataclasses.dataclass
 class Sentence:
   """One sentence of a CoNLL file."""
@@ -129,9 +125,9 @@ class Sentence:
 
 
 def _read_text(path):
-  """The text of a UTF-8 file (byte-order mark dropped); DataError names a bad line."""
+  """The text of a UTF-8 file (byte-order mark dropped); errors.DataError names a bad line."""
   if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise DataError(f"{path}: file not found.")
+    raise errors.DataError(f"{path}: file not found.")
   with tf.io.gfile.GFile(path, "rb") as reader:
     data = reader.read()
   if data.startswith(b"\xef\xbb\xbf"):
@@ -140,8 +136,8 @@ def _read_text(path):
     return data.decode("utf-8")
   except UnicodeDecodeError as e:
     line = data.count(b"\n", 0, e.start) + 1
-    raise DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                    "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
+    raise errors.DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
+                           "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
 
 
 def _split_fields(line):
@@ -168,7 +164,7 @@ def read_conll(path, strip_digits=None):
     A non-empty list of Sentence.
 
   Raises:
-    DataError: not UTF-8, a line without a tag, or no sentence at all (file and
+    errors.DataError: not UTF-8, a line without a tag, or no sentence at all (file and
       line named).
   """
   if strip_digits is None:
@@ -193,13 +189,13 @@ def read_conll(path, strip_digits=None):
       close_sentence()
       continue
     if len(fields) < 2:
-      raise DataError(f"{path}, line {number}: expected a token and its tag (last column), "
-                      f"separated by spaces or a tab; received {line!r}.")
+      raise errors.DataError(f"{path}, line {number}: expected a token and its tag (last column), "
+                             f"separated by spaces or a tab; received {line!r}.")
     current.append((fields[0], fields[-1], number))
   close_sentence()
   if not sentences:
-    raise DataError(f"{path}: no sentences; expected one token and its tag a line, a "
-                    "blank line between sentences.")
+    raise errors.DataError(f"{path}: no sentences; expected one token and its tag a line, a "
+                           "blank line between sentences.")
   return sentences
 
 
@@ -210,13 +206,13 @@ def collect_labels(sentences):
 
 
 def check_tags(sentences, path, label_list, source):
-  """Raises DataError naming the file and line of the first tag not in label_list."""
+  """Raises errors.DataError naming the file and line of the first tag not in label_list."""
   known = set(label_list)
   for sentence in sentences:
     for tag, number in zip(sentence.tags, sentence.line_numbers):
       if tag not in known:
-        raise DataError(f"{path}, line {number}: tag {tag!r} is not in {source} "
-                        f"({', '.join(label_list)}); pass every tag with --labels.")
+        raise errors.DataError(f"{path}, line {number}: tag {tag!r} is not in {source} "
+                               f"({', '.join(label_list)}); pass every tag with --labels.")
 
 
 def resolve_data_file(data_dir, split, file_name=None):
@@ -224,14 +220,14 @@ def resolve_data_file(data_dir, split, file_name=None):
   if file_name:
     path = os.path.join(data_dir, file_name)
     if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-      raise cli.UsageError(f"--{split}_file={file_name}: {path} not found.")
+      raise errors.UserError(f"--{split}_file={file_name}: {path} not found.")
     return path
   for name in DEFAULT_FILES[split]:
     path = os.path.join(data_dir, name)
     if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
       return path
-  raise cli.UsageError(f"--data_dir={data_dir} has no {split} file (looked for "
-                       f"{', '.join(DEFAULT_FILES[split])}); name it with --{split}_file.")
+  raise errors.UserError(f"--data_dir={data_dir} has no {split} file (looked for "
+                         f"{', '.join(DEFAULT_FILES[split])}); name it with --{split}_file.")
 
 
 # -------------------------------------------------------------------- features
@@ -243,29 +239,6 @@ def word_pieces(words, tokenizer):
   for word in words:
     pieces.append(tokenizer.tokenize(word) or ["[UNK]"])
   return pieces
-
-
-def window_spans(num_pieces, max_pieces, stride):
-  """(start, length) of the windows over `num_pieces` pieces, as the reference's doc spans."""
-  spans, start = [], 0
-  while True:
-    length = min(num_pieces - start, max_pieces)
-    spans.append((start, length))
-    if start + length >= num_pieces:
-      return spans
-    start += min(length, stride)
-
-
-def best_window(spans, position):
-  """Index of the span where `position` has the most context (first one on ties)."""
-  best, best_score = None, None
-  for index, (start, length) in enumerate(spans):
-    if not start <= position < start + length:
-      continue
-    score = min(position - start, start + length - 1 - position) + 0.01 * length
-    if best_score is None or score > best_score:
-      best, best_score = index, score
-  return best
 
 
 @dataclasses.dataclass
@@ -298,11 +271,11 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
   for pieces_of_word in word_pieces(words, tokenizer):
     first_piece_of.append(len(pieces))
     pieces.extend(pieces_of_word)
-  spans = window_spans(len(pieces), max_seq_length - 2, stride)
+  spans = windows.spans(len(pieces), max_seq_length - 2, stride)
   word_at = {}   # piece position -> word it scores in its best window
   for word, position in enumerate(first_piece_of):
-    word_at[position] = (word, best_window(spans, position))
-  windows = []
+    word_at[position] = (word, windows.best_window(spans, position))
+  rows = []
   for span_index, (start, length) in enumerate(spans):
     tokens = ["[CLS]"] + pieces[start:start + length] + ["[SEP]"]
     label_ids, label_mask, word_index = [0], [0], [-1]
@@ -314,13 +287,13 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
       word_index.append(word if scored else -1)
     label_ids, label_mask, word_index = label_ids + [0], label_mask + [0], word_index + [-1]
     padding = [0] * (max_seq_length - len(tokens))
-    windows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
-                     "input_mask": [1] * len(tokens) + padding,
-                     "segment_ids": [0] * max_seq_length,
-                     "label_ids": label_ids + padding,
-                     "label_mask": label_mask + padding},
-                    word_index + [-1] * len(padding)))
-  return windows
+    rows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
+                  "input_mask": [1] * len(tokens) + padding,
+                  "segment_ids": [0] * max_seq_length,
+                  "label_ids": label_ids + padding,
+                  "label_mask": label_mask + padding},
+                 word_index + [-1] * len(padding)))
+  return rows
 
 
 def convert_sentences(sentences, label_list, max_seq_length, stride, tokenizer):
@@ -364,19 +337,12 @@ def decode(predictions, features, sentences, label_list):
 
 def write_tfrecord(path, features):
   """Writes the windows as tf.train.Examples (int64 features), atomically."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  try:
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for row in range(features.num_windows):
-        example = tf.train.Example(features=tf.train.Features(feature={
-            key: tf.train.Feature(int64_list=tf.train.Int64List(
-                value=features.arrays[key][row].tolist())) for key in FEATURE_KEYS}))
-        writer.write(example.SerializeToString())
-  except BaseException:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
-    raise
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  with run_info.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+    for row in range(features.num_windows):
+      example = tf.train.Example(features=tf.train.Features(feature={
+          key: tf.train.Feature(int64_list=tf.train.Int64List(
+              value=features.arrays[key][row].tolist())) for key in FEATURE_KEYS}))
+      writer.write(example.SerializeToString())
 
 
 def tfrecord_dataset(path, max_seq_length):
@@ -393,60 +359,12 @@ def tfrecord_dataset(path, max_seq_length):
 # ----------------------------------------------------------------------- model
 
 
-class NerTask(training.Task):
-  """BERT + dropout + a dense layer on every position (`output_weights [num_labels, H]`)."""
-
-  sequence_keys = FEATURE_KEYS
-
-  def __init__(self, bert_config, num_labels):
-    self.bert_config = bert_config
-    self.num_labels = num_labels
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.head = modeling.OutputLayer(self.num_labels, self.bert_config.hidden_size, seed,
-                                     dropout_prob=self.bert_config.classifier_dropout_prob)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 [B, S, num_labels] logits of every position."""
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed)
-    return self.head(output.sequence_output, training, dropout_seed)   # [B,S,L]
-
-  @staticmethod
-  def token_losses(logits, features):
-    """float32 [B, S] cross-entropy, zero where label_mask is 0."""
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(features["label_ids"], tf.int32), logits=logits)
-    return losses * tf.cast(features["label_mask"], tf.float32)
-
-  def loss(self, features, training, dropout_seed):
-    """Mean cross-entropy over the scored tokens (label_mask 1) of the batch."""
-    losses = self.token_losses(self.logits(features, training, dropout_seed), features)
-    count = tf.reduce_sum(tf.cast(features["label_mask"], tf.float32))
-    return tf.math.divide_no_nan(tf.reduce_sum(losses), count)
-
-  def predict(self, features):
-    logits = self.logits(features, training=False)
-    losses = self.token_losses(logits, features)
-    return {"predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),   # [B,S]
-            "loss_sum": tf.reduce_sum(losses, axis=-1),                      # [B]
-            "num_scored": tf.reduce_sum(features["label_mask"], axis=-1)}    # [B]
-
-
-# --------------------------------------------------------------------- running
-
-
 def validate_flags(f):
-  """Checks every flag and file before any work; raises cli.UsageError."""
+  """Checks every flag and file before any work; raises errors.UserError."""
   if not (f.do_train or f.do_eval or f.do_predict):
-    raise cli.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -455,24 +373,24 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_eval/--do_predict without --do_train need "
-                         "--init_checkpoint (a fine-tuned checkpoint or its folder).")
+    raise errors.UserError("--do_eval/--do_predict without --do_train need "
+                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
   for name in ("eval_batch_size", "predict_batch_size"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.max_seq_length < 3:
-    raise cli.UsageError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                         "beside [CLS] and [SEP]; use at least 3.")
+    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
+                           "beside [CLS] and [SEP]; use at least 3.")
   stride = window_stride(f)
   if not 1 <= stride <= f.max_seq_length - 2:
-    raise cli.UsageError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
-                         f"{f.max_seq_length - 2}] so that windows overlap or touch.")
+    raise errors.UserError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
+                           f"{f.max_seq_length - 2}] so that windows overlap or touch.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
   if f.labels is not None and (not f.labels or len(set(f.labels)) != len(f.labels)):
-    raise cli.UsageError(f"--labels={','.join(f.labels)} must list distinct tags.")
+    raise errors.UserError(f"--labels={','.join(f.labels)} must list distinct tags.")
 
 
 def window_stride(f):
@@ -488,33 +406,21 @@ def load_label_list(f, train_sentences):
   search = [f.output_dir, os.path.dirname(checkpoint_utils.resolve_checkpoint(
       f.init_checkpoint))]
   for directory in search:
-    path = os.path.join(directory, LABELS_FILE)
+    path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):
-      return _read_labels(path), path
-  raise cli.UsageError(f"No {LABELS_FILE} in --output_dir or beside --init_checkpoint: "
-                       "pass the trained run's tags with --labels.")
-
-
-def _read_labels(path):
-  with tf.io.gfile.GFile(path) as reader:
-    return [line.strip() for line in reader.read().splitlines() if line.strip()]
+      return run_info.read_lines(path), path
+  raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
+                         "--init_checkpoint: pass the trained run's tags with --labels.")
 
 
 def check_output_dir(output_dir, label_list):
   """Refuses an output_dir whose checkpoints (to be resumed) have another tag set."""
-  path = os.path.join(output_dir, LABELS_FILE)
+  path = os.path.join(output_dir, run_info.LABELS_FILE)
   if (checkpoint_utils.CheckpointManager(output_dir).latest() and
-      tf.io.gfile.exists(path) and _read_labels(path) != label_list):
-    raise cli.UsageError(
-        f"--output_dir={output_dir} holds a run with labels {_read_labels(path)}, not "
+      tf.io.gfile.exists(path) and run_info.read_lines(path) != label_list):
+    raise errors.UserError(
+        f"--output_dir={output_dir} holds a run with labels {run_info.read_lines(path)}, not "
         f"{label_list}; its checkpoints would be resumed. Use a new --output_dir.")
-
-
-def write_text_atomic(path, text):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(text)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def write_predictions(path, sentences, predicted_tags):
@@ -525,7 +431,7 @@ def write_predictions(path, sentences, predicted_tags):
       # conlleval splits on whitespace: a token must stay one column.
       lines.append(f"{'_'.join(token.split()) or '_'} {gold} {guess}\n")
     lines.append("\n")
-  write_text_atomic(path, "".join(lines))
+  run_info.write_text(path, "".join(lines))
 
 
 def evaluate(trainer, features, sentences, label_list, batch_size, prefix="eval"):
@@ -577,12 +483,12 @@ def run(f):
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
   config.validate()
   strategy = cli.strategy_from_flags(f)
-  task = NerTask(bert_config, len(label_list))
+  task = tasks.TaggingTask(bert_config, len(label_list))
   trainer = training.Trainer(task, config, strategy)
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and "output_weights" not in (
       checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--init_checkpoint={f.init_checkpoint} has no tagging head (output_weights): it "
         "is a pre-trained model, not a fine-tuned one; add --do_train=true.")
   # Created only now: a bad file or checkpoint must leave no output_dir behind.
@@ -591,8 +497,7 @@ def run(f):
   if f.do_train:
     train(f, trainer, features["train"], label_list, chief,
           build_run_info(f, bert_config, label_list, train_sentences))
-  step = trainer.global_step or (checkpoint_utils.read_global_step(f.init_checkpoint)
-                                 if f.init_checkpoint else 0)
+  step = run_info.evaluated_step(trainer.global_step, f.init_checkpoint)
   for split, prefix, batch_size in (("dev", "eval", f.eval_batch_size),
                                     ("test", "test", f.predict_batch_size)):
     if split in splits:
@@ -600,9 +505,9 @@ def run(f):
       results, predicted = evaluate(trainer, features[split], sentences, label_list,
                                     batch_size, prefix)
       results.update(global_step=step, loss=results[f"{prefix}_loss"])
-      logging.info("***** %s results *****  %s", prefix, training.format_results(results))
+      logging.info("***** %s results *****  %s", prefix, run_info.format_results(results))
       if chief:
-        training.write_results(os.path.join(f.output_dir, f"{prefix}_results.txt"),
+        run_info.write_results(os.path.join(f.output_dir, f"{prefix}_results.txt"),
                                results)
         write_predictions(os.path.join(f.output_dir, f"{prefix}_predictions.txt"),
                           sentences, predicted)
@@ -629,14 +534,12 @@ def build_run_info(f, bert_config, label_list, train_sentences):
           "window_stride": window_stride(f), "word_split": word_split(train_sentences)}
 
 
-def train(f, trainer, features, label_list, chief, run_info=None):
+def train(f, trainer, features, label_list, chief, info=None):
   """Writes labels.txt, run_info.json and train.tf_record, then runs the training loop."""
   if chief:
-    write_text_atomic(os.path.join(f.output_dir, LABELS_FILE),
-                      "".join(label + "\n" for label in label_list))
-    if run_info is not None:
-      write_text_atomic(os.path.join(f.output_dir, RUN_INFO_FILE),
-                        json.dumps(run_info, indent=2, sort_keys=True) + "\n")
+    run_info.write_lines(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
+    if info is not None:
+      run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   write_tfrecord(path, features)
   logging.info("Training: %d windows, batch %d, %d steps (%d warm-up).",

@@ -22,7 +22,10 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import errors
 import modeling
+import run_info
+import tasks
 import training
 
 FLAGS = flags.FLAGS
@@ -64,17 +67,17 @@ def record_features(max_seq_length, max_predictions_per_seq):
 def expand_input_files(spec, flag_name="input_file"):
   """Comma-separated paths or globs -> sorted list of files; errors name the pattern."""
   if not spec:
-    raise cli.UsageError(f"--{flag_name} is required.")
+    raise errors.UserError(f"--{flag_name} is required.")
   files = []
   for pattern in [p.strip() for p in spec.split(",") if p.strip()]:
     matches = sorted(tf.io.gfile.glob(pattern))
     if not matches:
-      raise cli.UsageError(f"--{flag_name}: {pattern} matches no file; give the "
-                           "TFRecord files of create_pretraining_data.py (paths or globs).")
+      raise errors.UserError(f"--{flag_name}: {pattern} matches no file; give the "
+                             "TFRecord files of create_pretraining_data.py (paths or globs).")
     folders = [m for m in matches if tf.io.gfile.isdir(m)]
     if folders:
-      raise cli.UsageError(f"--{flag_name}: {folders[0]} is a directory; give the files "
-                           f"in it, e.g. {os.path.join(folders[0], '*.tfrecord')}.")
+      raise errors.UserError(f"--{flag_name}: {folders[0]} is a directory; give the files "
+                             f"in it, e.g. {os.path.join(folders[0], '*.tfrecord')}.")
     files.extend(matches)
   return files
 
@@ -86,23 +89,23 @@ def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
   except tf.errors.OpError as e:
     # The op's message without TF's "{{function_node ...}}" and "[Op:...]" wrapping.
     reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", e.message).strip()
-    raise cli.UsageError(f"{path}: not a readable TFRecord file ({reason}); give the "
-                         "output files of create_pretraining_data.py.") from None
+    raise errors.UserError(f"{path}: not a readable TFRecord file ({reason}); give the "
+                           "output files of create_pretraining_data.py.") from None
   if first is None:
-    raise cli.UsageError(f"{path}: holds no records; give TFRecord files that "
-                         "create_pretraining_data.py wrote instances to.")
+    raise errors.UserError(f"{path}: holds no records; give TFRecord files that "
+                           "create_pretraining_data.py wrote instances to.")
   example = tf.train.Example.FromString(first.numpy()).features.feature
   needed = set(record_features(1, 1))
   missing = sorted(needed - set(example))
   if missing:
-    raise cli.UsageError(f"{path}: records lack the feature {missing[0]!r}; they were "
-                         "not written by create_pretraining_data.py.")
+    raise errors.UserError(f"{path}: records lack the feature {missing[0]!r}; they were "
+                           "not written by create_pretraining_data.py.")
   lengths = {"max_seq_length": len(example["input_ids"].int64_list.value),
              "max_predictions_per_seq": len(example["masked_lm_positions"].int64_list.value)}
   for flag_name, expected in (("max_seq_length", max_seq_length),
                               ("max_predictions_per_seq", max_predictions_per_seq)):
     if lengths[flag_name] != expected:
-      raise cli.UsageError(
+      raise errors.UserError(
           f"--{flag_name}={expected} but the records in {path} were created with "
           f"{flag_name}={lengths[flag_name]}; pass --{flag_name}={lengths[flag_name]}.")
 
@@ -124,55 +127,6 @@ def count_records(files):
   count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
   logging.info("%d records in %d input files.", count, len(files))
   return count
-
-
-class PretrainingTask(training.Task):
-  """BertModel + masked-LM and next-sentence heads (SPEC section 4)."""
-
-  def __init__(self, bert_config):
-    self.bert_config = bert_config
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    self.heads = modeling.PretrainingHeads(self.bert_config, seed=seed)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.heads.variables_by_name()}
-
-  def _outputs(self, features, training, dropout_seed=None):
-    """Per-position MLM and per-example NSP losses and predictions (float32)."""
-    # The last block computes only [CLS] (for NSP) and the masked positions.
-    positions = tf.concat([modeling.cls_position(features["input_ids"]),
-                           tf.cast(features["masked_lm_positions"], tf.int32)], axis=1)
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed, output_positions=positions)
-    mlm_logits = self.heads.masked_lm_logits(
-        output.sequence_output[:, 1:], None, self.model.embedding_table)  # [B*P, V]
-    label_ids = tf.reshape(features["masked_lm_ids"], [-1])         # [B*P]
-    mlm_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=label_ids, logits=mlm_logits)
-    nsp_logits = self.heads.next_sentence_logits(output.pooled_output)   # [B, 2]
-    nsp_labels = tf.reshape(features["next_sentence_labels"], [-1])
-    nsp_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=nsp_labels, logits=nsp_logits)
-    return mlm_logits, mlm_nll, nsp_logits, nsp_nll
-
-  def loss(self, features, training, dropout_seed):
-    _, mlm_nll, _, nsp_nll = self._outputs(features, training, dropout_seed)
-    weights = tf.reshape(features["masked_lm_weights"], [-1])
-    # The reference's normalisation: padding slots have weight 0.
-    mlm_loss = tf.reduce_sum(weights * mlm_nll) / (tf.reduce_sum(weights) + 1e-5)
-    return mlm_loss + tf.reduce_mean(nsp_nll)
-
-  def predict(self, features):
-    mlm_logits, mlm_nll, nsp_logits, nsp_nll = self._outputs(features, False)
-    batch = tf.shape(features["input_ids"])[0]
-    return {"masked_lm_nll": tf.reshape(mlm_nll, [batch, -1]),
-            "masked_lm_predictions": tf.reshape(
-                tf.argmax(mlm_logits, -1, output_type=tf.int32), [batch, -1]),
-            "next_sentence_nll": nsp_nll,
-            "next_sentence_predictions": tf.argmax(nsp_logits, -1, output_type=tf.int32)}
 
 
 def pretraining_metrics(outputs, features):
@@ -199,28 +153,27 @@ def evaluate(trainer, files, f):
   dataset = dataset.take(f.max_eval_steps * f.eval_batch_size)
   features = [c for c in dataset.batch(8192).as_numpy_iterator()]
   if not features:
-    raise cli.UsageError("The evaluation records are empty.")
+    raise errors.UserError("The evaluation records are empty.")
   merged = {k: np.concatenate([c[k] for c in features]) for k in features[0]}
   outputs = trainer.predict([merged], f.eval_batch_size)
   results = pretraining_metrics(outputs, merged)
-  results["global_step"] = trainer.global_step or (
-      checkpoint_utils.read_global_step(f.init_checkpoint) if f.init_checkpoint else 0)
+  results["global_step"] = run_info.evaluated_step(trainer.global_step, f.init_checkpoint)
   return results
 
 
 def validate_flags(f):
   """Checks flags and inputs before any work; returns (config, train files, eval files)."""
   if not (f.do_train or f.do_eval):
-    raise cli.UsageError("At least one of --do_train or --do_eval must be True.")
+    raise errors.UserError("At least one of --do_train or --do_eval must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.bert_config_file, "bert_config_file")
   bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   modeling.check_sequence_length(bert_config, f.max_seq_length)
   if f.max_predictions_per_seq <= 0 or f.max_predictions_per_seq > f.max_seq_length:
-    raise cli.UsageError(f"--max_predictions_per_seq={f.max_predictions_per_seq} must "
-                         f"be in [1, max_seq_length={f.max_seq_length}].")
+    raise errors.UserError(f"--max_predictions_per_seq={f.max_predictions_per_seq} must "
+                           f"be in [1, max_seq_length={f.max_seq_length}].")
   if f.init_checkpoint:
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
   train_files = expand_input_files(f.input_file) if f.do_train else []
@@ -231,7 +184,7 @@ def validate_flags(f):
     check_record_shapes(path, f.max_seq_length, f.max_predictions_per_seq)
   for name in ("eval_batch_size", "max_eval_steps"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   return bert_config, train_files, eval_files
 
 
@@ -242,7 +195,7 @@ def run(f):
                                f.num_warmup_steps if f.do_train else 0)
   config.validate()
   strategy = cli.strategy_from_flags(f)
-  trainer = training.Trainer(PretrainingTask(bert_config), config, strategy)
+  trainer = training.Trainer(tasks.PretrainingTask(bert_config), config, strategy)
   trainer.restore(f.init_checkpoint)
   # Created only now: a checkpoint that does not fit must leave no output_dir.
   tf.io.gfile.makedirs(f.output_dir)
@@ -257,9 +210,9 @@ def run(f):
     trainer.train(dataset_fn)
   if f.do_eval:
     results = evaluate(trainer, eval_files, f)
-    logging.info("***** Eval results *****  %s", training.format_results(results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(results))
     if training.is_chief(strategy):
-      training.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
 
 
 def main(_):

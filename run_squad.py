@@ -33,6 +33,7 @@ Deliberate differences from the reference:
 """
 
 import collections
+import contextlib
 import dataclasses
 import json
 import math
@@ -48,10 +49,13 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
-import modeling
+import errors
+import run_info
 import squad_evaluate
+import tasks
 import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
@@ -59,7 +63,6 @@ FLAGS = flags.FLAGS
 FIRST_UNIQUE_ID = 1000000000
 # The reference's "large and positive" start of the minimum null score.
 _LARGE_SCORE = 1000000.0
-RUN_INFO_FILE = "run_info.json"
 
 
 def define_flags(flag_values=FLAGS):
@@ -107,10 +110,6 @@ def define_flags(flag_values=FLAGS):
 
 
 # ===================================================================== examples
-
-
-class SquadDataError(ValueError):
-  """A SQuAD file that cannot be read; the message names the file and question."""
 
 
 @dataclasses.dataclass
@@ -202,23 +201,23 @@ def load_squad_data(path, flag_name):
       text = reader.read().decode("utf-8-sig")
     data = json.loads(text)
   except UnicodeDecodeError as e:
-    raise SquadDataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
+    raise errors.DataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
   except json.JSONDecodeError as e:
-    raise SquadDataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
-                         f"{e.lineno} column {e.colno} (char {e.pos}).") from None
+    raise errors.DataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
+                           f"{e.lineno} column {e.colno} (char {e.pos}).") from None
   if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-    raise SquadDataError(f"--{flag_name}={path}: expected a SQuAD JSON object "
-                         '{"version": ..., "data": [articles]}.')
+    raise errors.DataError(f"--{flag_name}={path}: expected a SQuAD JSON object "
+                           '{"version": ..., "data": [articles]}.')
   return data["data"]
 
 
 def _require(mapping, key, kind, where):
-  """mapping[key] if it is a `kind`, else a SquadDataError naming `where`."""
+  """mapping[key] if it is a `kind`, else a errors.DataError naming `where`."""
   if not isinstance(mapping, dict) or key not in mapping:
-    raise SquadDataError(f"{where}: missing key {key!r}.")
+    raise errors.DataError(f"{where}: missing key {key!r}.")
   if not isinstance(mapping[key], kind):
-    raise SquadDataError(f"{where}: {key!r} must be a {kind.__name__}, got "
-                         f"{type(mapping[key]).__name__}.")
+    raise errors.DataError(f"{where}: {key!r} must be a {kind.__name__}, got "
+                           f"{type(mapping[key]).__name__}.")
   return mapping[key]
 
 
@@ -251,7 +250,7 @@ def _read_paragraph(paragraph, where, is_training, version_2, examples):
   skipped = 0
   for qa in qas:
     if not isinstance(qa, dict) or "id" not in qa:
-      raise SquadDataError(f"{where}: a question is missing key 'id'.")
+      raise errors.DataError(f"{where}: a question is missing key 'id'.")
     q_where = f"{where}, question id {qa['id']!r}"
     question = _require(qa, "question", str, q_where)
     example = SquadExample(qa["id"], question, words, doc_token_follows_space=spaced)
@@ -261,9 +260,9 @@ def _read_paragraph(paragraph, where, is_training, version_2, examples):
         example.start_position = example.end_position = -1
         example.orig_answer_text = ""
       elif not _require(qa, "answers", list, q_where):
-        raise SquadDataError(f"{q_where}: no answers to train on (an unanswerable "
-                             "question needs --version_2_with_negative and "
-                             '"is_impossible": true).')
+        raise errors.DataError(f"{q_where}: no answers to train on (an unanswerable "
+                               "question needs --version_2_with_negative and "
+                               '"is_impossible": true).')
       else:
         span = _answer_span(qa, q_where, words, char_to_word_offset, follows_space)
         if span is None:
@@ -302,40 +301,6 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=False,
 
 
 # ===================================================================== features
-
-
-DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
-
-
-def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
-  """Windows over the context tokens: starts `doc_stride` apart, the last reaching the end."""
-  spans = []
-  start = 0
-  while start < num_tokens:
-    length = min(num_tokens - start, max_tokens_for_doc)
-    spans.append(DocSpan(start=start, length=length))
-    if start + length == num_tokens:
-      break
-    start += min(length, doc_stride)
-  return spans
-
-
-def _check_is_max_context(doc_spans, cur_span_index, position):
-  """Whether span `cur_span_index` gives token `position` its most context.
-
-  A token seen in several windows is scored in each by
-  min(left context, right context) + 0.01 * window length; the best window
-  (the first one on ties) is where its predictions count.
-  """
-  best_score, best_index = None, None
-  for index, span in enumerate(doc_spans):
-    end = span.start + span.length - 1
-    if position < span.start or position > end:
-      continue
-    score = min(position - span.start, end - position) + 0.01 * span.length
-    if best_score is None or score > best_score:
-      best_score, best_index = score, index
-  return cur_span_index == best_index
 
 
 def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer, orig_answer_text):
@@ -386,8 +351,8 @@ def _window(query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_ind
   for i in range(span.length):
     split_index = span.start + i
     token_to_orig_map[len(tokens)] = tok_to_orig_index[split_index]
-    token_is_max_context[len(tokens)] = _check_is_max_context(doc_spans, span_index,
-                                                              split_index)
+    token_is_max_context[len(tokens)] = (
+        windows.best_window(doc_spans, split_index) == span_index)
     tokens.append(all_doc_tokens[split_index])
     segment_ids.append(1)
   tokens.append("[SEP]")
@@ -415,7 +380,7 @@ def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_len
                                               tokenizer)
     # The 3 are [CLS], [SEP] and [SEP].
     max_tokens_for_doc = max_seq_length - len(query_tokens) - 3
-    doc_spans = make_doc_spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
+    doc_spans = windows.spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
     for span_index, span in enumerate(doc_spans):
       tokens, segment_ids, token_to_orig_map, token_is_max_context = _window(
           query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_index)
@@ -460,8 +425,9 @@ class FeatureWriter:
     self.filename = filename
     self.is_training = is_training
     self.num_features = 0
-    self._tmp = f"{filename}.tmp-{os.getpid()}"
-    self._writer = tf.io.TFRecordWriter(self._tmp)
+    self._files = contextlib.ExitStack()
+    tmp = self._files.enter_context(run_info.atomic_path(filename))
+    self._writer = self._files.enter_context(tf.io.TFRecordWriter(tmp))
 
   def process_feature(self, feature):
     values = collections.OrderedDict(
@@ -478,18 +444,13 @@ class FeatureWriter:
     self.num_features += 1
 
   def close(self):
-    self._writer.close()
-    tf.io.gfile.rename(self._tmp, self.filename, overwrite=True)
+    self._files.close()
 
   def __enter__(self):
     return self
 
   def __exit__(self, exc_type, exc, tb):
-    if exc_type is None:
-      self.close()
-    else:
-      self._writer.close()
-      tf.io.gfile.remove(self._tmp)
+    return self._files.__exit__(exc_type, exc, tb)
 
 
 def train_records(path, seq_length):
@@ -520,53 +481,6 @@ def feature_chunks(features, chunk_size=4096):
 
 
 # ===================================================================== model
-
-
-class SquadTask(training.Task):
-  """BERT + a dense layer giving a start and an end logit per token (`cls/squad`)."""
-
-  # Full-length training windows: the reference's loss is a softmax over all
-  # max_seq_length positions, padding included, and cutting training batches
-  # would change it. Prediction still cuts: padding does not change the logits
-  # of real tokens.
-  train_sequence_keys = ()
-
-  def __init__(self, bert_config):
-    self.bert_config = bert_config
-
-  def build(self, compute_dtype, seed):
-    self.model = modeling.BertModel(self.bert_config, compute_dtype, seed=seed)
-    # [2, H] as the reference: row 0 scores starts, row 1 ends; no dropout.
-    self.head = modeling.OutputLayer(2, self.bert_config.hidden_size, seed,
-                                     scope="cls/squad/", seed_offset=11, dropout_prob=0.0)
-
-  def variables(self):
-    return {**self.model.variables_by_name(), **self.head.variables_by_name()}
-
-  def logits(self, features, training, dropout_seed=None):
-    """float32 start and end logits, each [B, S]."""
-    output = self.model(features["input_ids"], features["input_mask"],
-                        features["segment_ids"], training=training,
-                        dropout_seed=dropout_seed)
-    logits = self.head(output.sequence_output)                         # [B,S,2]
-    return logits[..., 0], logits[..., 1]
-
-  def loss(self, features, training, dropout_seed):
-    # The reference's loss: softmax over every position of the window, padding
-    # included (run() keeps training windows at max_seq_length for parity).
-    start_logits, end_logits = self.logits(features, training, dropout_seed)
-    start_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=features["start_positions"], logits=start_logits)
-    end_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=features["end_positions"], logits=end_logits)
-    return tf.reduce_mean((start_loss + end_loss) / 2.0)
-
-  def predict(self, features):
-    start_logits, end_logits = self.logits(features, training=False)
-    return {"start_logits": start_logits, "end_logits": end_logits}
-
-
-# ===================================================================== predictions
 
 
 RawResult = collections.namedtuple("RawResult", ["unique_id", "start_logits", "end_logits"])
@@ -757,10 +671,7 @@ def compute_predictions(all_examples, all_features, all_results, n_best_size,
 
 def write_json(path, data):
   """json.dumps(data, indent=4) + "\\n" as the reference, via a temporary file."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(json.dumps(data, indent=4) + "\n")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  run_info.write_json(path, data, indent=4, sort_keys=False)
 
 
 def write_predictions(all_examples, all_features, all_results, n_best_size,
@@ -785,9 +696,9 @@ def write_predictions(all_examples, all_features, all_results, n_best_size,
 def validate_flags(f):
   """The reference's validate_flags_or_throw and more, before any work."""
   if not (f.do_train or f.do_predict):
-    raise cli.UsageError("At least one of --do_train or --do_predict must be True.")
+    raise errors.UserError("At least one of --do_train or --do_predict must be True.")
   if not f.output_dir:
-    raise cli.UsageError("--output_dir is required.")
+    raise errors.UserError("--output_dir is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
@@ -799,27 +710,27 @@ def validate_flags(f):
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
   elif not f.do_train:
-    raise cli.UsageError("--do_predict without --do_train needs --init_checkpoint "
-                         "(a fine-tuned SQuAD checkpoint or its folder).")
+    raise errors.UserError("--do_predict without --do_train needs --init_checkpoint "
+                           "(a fine-tuned SQuAD checkpoint or its folder).")
   for name in ("max_seq_length", "max_query_length", "doc_stride", "predict_batch_size",
                "n_best_size", "max_answer_length"):
     if getattr(f, name) <= 0:
-      raise cli.UsageError(f"--{name}={getattr(f, name)} must be positive.")
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.max_seq_length <= f.max_query_length + 3:
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--max_seq_length={f.max_seq_length} must be greater than --max_query_length="
         f"{f.max_query_length} + 3 ([CLS] and two [SEP]) to leave room for the context.")
   room = f.max_seq_length - f.max_query_length - 3
   if f.doc_stride >= room:
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--doc_stride={f.doc_stride} must be less than --max_seq_length - "
         f"--max_query_length - 3 = {room}: consecutive windows must overlap, or an "
         "answer across a window boundary is never seen whole. Lower --doc_stride or "
         "raise --max_seq_length.")
   if f.do_train and f.num_train_epochs <= 0:
-    raise cli.UsageError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
   if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise cli.UsageError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
 def build_run_info(f, bert_config):
@@ -840,7 +751,7 @@ def build_run_info(f, bert_config):
 def train(trainer, f, train_examples, tokenizer):
   """Writes run_info.json and train.tf_record and fine-tunes."""
   if trainer.chief:
-    write_json(os.path.join(f.output_dir, RUN_INFO_FILE),
+    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE),
                build_run_info(f, trainer.task.bert_config))
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   with FeatureWriter(path, is_training=True) as writer:
@@ -880,7 +791,7 @@ def predict(trainer, f, examples, features, articles):
     eval_results = squad_evaluate.evaluate(
         articles, predictions, null_odds if f.version_2_with_negative else None,
         language=f.eval_language, version_2=True if f.version_2_with_negative else None)
-    logging.info("***** Eval results *****  %s", training.format_results(eval_results))
+    logging.info("***** Eval results *****  %s", run_info.format_results(eval_results))
   if not trainer.chief:
     return
   write_json(os.path.join(f.output_dir, "predictions.json"), predictions)
@@ -888,7 +799,7 @@ def predict(trainer, f, examples, features, articles):
   if f.version_2_with_negative:
     write_json(os.path.join(f.output_dir, "null_odds.json"), null_odds)
   if eval_results is not None:
-    training.write_results(os.path.join(f.output_dir, "eval_results.txt"), eval_results)
+    run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), eval_results)
   logging.info("Wrote predictions of %d questions to %s", len(predictions), f.output_dir)
 
 
@@ -901,7 +812,7 @@ def run(f):
   if f.do_train:
     train_examples = read_squad_examples(f.train_file, True, f.version_2_with_negative)
     if not train_examples:
-      raise cli.UsageError(f"--train_file={f.train_file} holds no usable training question.")
+      raise errors.UserError(f"--train_file={f.train_file} holds no usable training question.")
     random.Random(12345).shuffle(train_examples)   # the reference's order
   if f.do_predict:
     articles = load_squad_data(f.predict_file, "predict_file")
@@ -912,11 +823,11 @@ def run(f):
   num_train_steps, num_warmup_steps = cli.train_steps(
       f, len(train_examples or []), "training questions")
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
-  trainer = training.Trainer(SquadTask(bert_config), config, cli.strategy_from_flags(f))
+  trainer = training.Trainer(tasks.SpanTask(bert_config), config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and (
       "cls/squad/output_weights" not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise cli.UsageError(
+    raise errors.UserError(
         f"--init_checkpoint={f.init_checkpoint} has no SQuAD head "
         "(cls/squad/output_weights): it is a pre-trained model, not one fine-tuned on "
         "SQuAD; add --do_train=true.")

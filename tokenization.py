@@ -15,6 +15,8 @@ import os
 import re
 import unicodedata
 
+import errors
+
 # CJK ideograph blocks that get spaces around them, exactly the reference's
 # ranges. Hangul, Hiragana and Katakana are NOT included: those scripts write
 # space-separated words and are treated like every other language.
@@ -52,11 +54,11 @@ _CASED_MODELS = frozenset(
 _CKPT_IN_MODEL_DIR = re.compile(r"([A-Za-z0-9_-]+)/bert_model\.ckpt")
 
 
-class VocabLookupError(KeyError, ValueError):
+class VocabLookupError(KeyError, errors.UserError):
   """A token or id is missing from the vocabulary.
 
-  Subclasses KeyError (what the reference raised) and ValueError, so callers
-  catching either keep working.
+  Subclasses KeyError (what the reference raised) and UserError (a
+  ValueError), so callers catching either keep working.
   """
 
   def __str__(self):
@@ -114,7 +116,7 @@ def _check_case(do_lower_case, model_name, flag_name, path):
     case_name, fix = "cased", False
   else:
     return
-  raise ValueError(
+  raise errors.UserError(
       "Received do_lower_case=%s with --%s=%s, but `%s` is the "
       "official %s BERT model; pass --do_lower_case=%s so that text is "
       "tokenized the way the model was pre-trained." %
@@ -150,11 +152,11 @@ def _read_bytes(path):
   except FileNotFoundError:
     raise FileNotFoundError("Vocabulary file not found: %s" % path) from None
   except IsADirectoryError:
-    raise ValueError("Vocabulary file %s is a directory; give the vocab.txt in it."
-                     % path) from None
+    raise errors.UserError("Vocabulary file %s is a directory; give the vocab.txt in it."
+                           % path) from None
   except PermissionError:
-    raise ValueError("Vocabulary file %s cannot be read: permission denied; make it "
-                     "readable (chmod a+r)." % path) from None
+    raise errors.UserError("Vocabulary file %s cannot be read: permission denied; make it "
+                           "readable (chmod a+r)." % path) from None
 
 
 def load_vocab(vocab_file):
@@ -179,9 +181,9 @@ def load_vocab(vocab_file):
     text = raw.decode("utf-8")
   except UnicodeDecodeError as e:
     line = raw.count(b"\n", 0, e.start) + 1
-    raise ValueError("Vocabulary file %s is not valid UTF-8: byte 0x%02x at "
-                     "line %d; re-save it as UTF-8." %
-                     (vocab_file, raw[e.start], line)) from None
+    raise errors.UserError("Vocabulary file %s is not valid UTF-8: byte 0x%02x at "
+                           "line %d; re-save it as UTF-8." %
+                           (vocab_file, raw[e.start], line)) from None
   # Lines end at "\n" only (as with tf.gfile's readline); a trailing "\r" or
   # other whitespace is removed by strip() below.
   lines = text.split("\n")
@@ -191,8 +193,8 @@ def load_vocab(vocab_file):
   for index, line in enumerate(lines):
     vocab[line.strip()] = index
   if not any(vocab):
-    raise ValueError("Vocabulary file %s has no tokens; expected one WordPiece "
-                     "token per line, like BERT's vocab.txt." % vocab_file)
+    raise errors.UserError("Vocabulary file %s has no tokens; expected one WordPiece "
+                           "token per line, like BERT's vocab.txt." % vocab_file)
   return vocab
 
 

@@ -27,7 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoint_utils
+import errors
 import optimization
+import run_info
 
 from tensorflow.core.framework import summary_pb2
 
@@ -37,20 +39,6 @@ _INITIAL_LOSS_SCALE = 2.0 ** 15
 _LOSS_SCALE_GROWTH_INTERVAL = 2000
 # Graph-level seed of the data-order shuffles (any fixed non-zero value).
 _DATA_GRAPH_SEED = 20181011
-
-
-class TrainingError(RuntimeError):
-  """Training cannot go on (e.g. the loss became NaN); the message says why."""
-
-
-class TrainingInterrupted(Exception):
-  """SIGTERM/SIGINT arrived; a checkpoint was saved at `step`."""
-
-  def __init__(self, step, signal_name):
-    super().__init__(f"{signal_name} received: saved a checkpoint at step {step} and "
-                     "stopped. Run the same command again to resume from it.")
-    self.step = step
-    self.signal_name = signal_name
 
 
 @dataclasses.dataclass
@@ -86,29 +74,29 @@ class TrainingConfig:
                 "log_every_steps")
     for name in positive:
       if getattr(self, name) <= 0:
-        raise ValueError(f"--{name}={getattr(self, name)} must be positive.")
+        raise errors.UserError(f"--{name}={getattr(self, name)} must be positive.")
     if not self.learning_rate > 0:   # also NaN
-      raise ValueError(f"--learning_rate={self.learning_rate} must be positive, "
-                       "e.g. 5e-5.")
+      raise errors.UserError(f"--learning_rate={self.learning_rate} must be positive, "
+                             "e.g. 5e-5.")
     accumulation, splits = self.gradient_accumulation_steps, self.length_sorted_splits
     if self.train_batch_size % (accumulation * splits):
       divisor = (f"--gradient_accumulation_steps={accumulation}" if splits == 1 else
                  "--gradient_accumulation_steps x --length_sorted_splits = "
                  f"{accumulation} x {splits}")
-      raise ValueError(f"--train_batch_size={self.train_batch_size} is not divisible by "
-                       f"{divisor}; the batch is split into equal micro-batches.")
+      raise errors.UserError(f"--train_batch_size={self.train_batch_size} is not divisible by "
+                             f"{divisor}; the batch is split into equal micro-batches.")
     if self.length_bucketing and self.length_sorted_splits > 1:
-      raise ValueError(
+      raise errors.UserError(
           f"--length_bucketing=true and --length_sorted_splits={self.length_sorted_splits} "
           "are two ways of grouping similar lengths; choose one (--length_sorted_splits "
           "keeps the batches of an unbucketed run).")
     if self.num_warmup_steps < 0 or self.num_warmup_steps > self.num_train_steps:
-      raise ValueError(f"num_warmup_steps={self.num_warmup_steps} must be in "
-                       f"[0, num_train_steps={self.num_train_steps}]; lower "
-                       "--warmup_proportion or --num_warmup_steps.")
+      raise errors.UserError(f"num_warmup_steps={self.num_warmup_steps} must be in "
+                             f"[0, num_train_steps={self.num_train_steps}]; lower "
+                             "--warmup_proportion or --num_warmup_steps.")
     if self.compute_dtype not in ("float32", "bfloat16", "float16"):
-      raise ValueError(f"--compute_dtype={self.compute_dtype} must be float32, "
-                       "bfloat16 or float16.")
+      raise errors.UserError(f"--compute_dtype={self.compute_dtype} must be float32, "
+                             "bfloat16 or float16.")
 
 
 def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
@@ -123,8 +111,8 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
   """
   choices = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
   if distribution_strategy not in choices:
-    raise ValueError(f"--distribution_strategy={distribution_strategy} must be one of "
-                     f"{', '.join(choices)}.")
+    raise errors.UserError(f"--distribution_strategy={distribution_strategy} must be one of "
+                           f"{', '.join(choices)}.")
   if use_tpu or distribution_strategy == "tpu":
     return _tpu_strategy(tpu_name or master or "", tpu_zone, gcp_project)
   if distribution_strategy == "auto":
@@ -163,7 +151,7 @@ def _tpu_strategy(tpu, zone, project):
   except (ValueError, OSError, tf.errors.OpError) as e:
     # The first sentence: TF appends the attributes of the op that failed.
     reason = str(getattr(e, "message", None) or e).splitlines()[0].split(". ")[0][:200]
-    raise ValueError(
+    raise errors.UserError(
         f"--use_tpu: no TPU answered at --tpu_name={tpu or '(empty)'} ({reason}). Give "
         "--tpu_name=<Cloud TPU name> (with --tpu_zone and --gcp_project from outside "
         "its project), --tpu_name=local on a TPU VM, or --tpu_name=grpc://<ip>:8470; "
@@ -180,35 +168,6 @@ def is_chief(strategy):
     return True
   has_chief = "chief" in resolver.cluster_spec().as_dict()
   return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-class Task:
-  """What a run_*.py provides to the loop. Subclasses implement every method."""
-
-  def build(self, compute_dtype, seed):
-    """Creates the model and head variables (called under the strategy scope)."""
-    raise NotImplementedError
-
-  def variables(self):
-    """{official checkpoint name: tf.Variable} of everything trained and saved."""
-    raise NotImplementedError
-
-  def loss(self, features, training, dropout_seed):
-    """float32 scalar: mean loss over this replica's batch of `features`."""
-    raise NotImplementedError
-
-  def predict(self, features):
-    """{name: Tensor [batch, ...]} per-example outputs (no dropout)."""
-    raise NotImplementedError
-
-  # True when `loss` is a mean over examples, so that the mean of equal-sized
-  # micro-batches' losses is the batch's loss (--length_sorted_splits).
-  example_mean_loss = False
-  # Features of shape [B, S] that may be cut to the batch's longest sequence.
-  sequence_keys = ("input_ids", "input_mask", "segment_ids")
-  # The same for training batches, where a loss may need full length (None:
-  # sequence_keys; () keeps training batches whole).
-  train_sequence_keys = None
 
 
 def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multiple=1):
@@ -282,7 +241,7 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
     length_key: the mask whose row sums are the lengths.
   """
   if num_records <= 0:
-    raise ValueError("The training data holds no examples.")
+    raise errors.UserError("The training data holds no examples.")
   window = batch_size * BUCKET_WINDOW_BATCHES if length_bucketing else batch_size
   if sorted_group_size:
     if length_bucketing or sorted_group_size % batch_size:
@@ -388,7 +347,7 @@ class Trainer:
     self.length_bucketing = self._dynamic_padding and config.length_bucketing
     splits = config.length_sorted_splits if self._dynamic_padding else 1
     if splits > 1 and not task.example_mean_loss:
-      raise ValueError(
+      raise errors.UserError(
           f"--length_sorted_splits={splits}: this task's loss is not a mean over "
           "examples, so length-sorted micro-batches would change it; the flag is for "
           "run_classifier.py and run_multiple_choice.py.")
@@ -398,7 +357,7 @@ class Trainer:
     # each split into length-sorted parts.
     self.micro_steps = config.gradient_accumulation_steps * splits
     if config.train_batch_size % (self.micro_steps * self.num_replicas):
-      raise ValueError(
+      raise errors.UserError(
           f"--train_batch_size={config.train_batch_size} must be divisible by "
           f"gradient_accumulation_steps x length_sorted_splits x replicas = "
           f"{config.gradient_accumulation_steps} x {splits} x {self.num_replicas}.")
@@ -464,8 +423,8 @@ class Trainer:
       try:
         report = checkpoint_utils.load_variables(
             self.checkpoint_tensors(), latest, flag_name="output_dir", require_all=True)
-      except checkpoint_utils.CheckpointError as e:
-        raise checkpoint_utils.CheckpointError(
+      except errors.CheckpointError as e:
+        raise errors.CheckpointError(
             f"{e} The run in --output_dir would be resumed: use a new --output_dir "
             "(or delete this one).") from None
       logging.info("Resuming from %s (step %d).", latest, self.global_step)
@@ -635,13 +594,13 @@ class Trainer:
     return self.strategy.experimental_local_results(total)[0].numpy() / local
 
   def _check_same_step_on_every_worker(self, step):
-    """Raises TrainingError unless every worker restored the same global step."""
+    """Raises errors.TrainingError unless every worker restored the same global step."""
     sums = self._sum_over_workers([step, step * step, 1.0])
     if sums is None:
       return
     total, squares, workers = sums
     if workers * squares != total * total:   # equal only when every step is the same
-      raise TrainingError(
+      raise errors.TrainingError(
           f"The workers resume from different steps (this one from {step}, on average "
           f"{total / workers:g}): every worker reads the checkpoints in --output_dir, so "
           "it must be storage that all of them read (gs://..., NFS), not a local disk.")
@@ -699,8 +658,8 @@ class Trainer:
       dict with "loss" (mean of the last logging window) and "global_step".
 
     Raises:
-      TrainingError: the loss became NaN/Inf (step named).
-      TrainingInterrupted: SIGTERM/SIGINT; a checkpoint was saved first.
+      errors.TrainingError: the loss became NaN/Inf (step named).
+      errors.TrainingInterrupted: SIGTERM/SIGINT; a checkpoint was saved first.
     """
     c = self.config
     start = self.global_step
@@ -749,7 +708,7 @@ class Trainer:
     """Runs `num_steps` updates; returns (mean loss, last grad norm) as floats."""
     loss, norm, first_bad = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
     if int(first_bad) >= 0:
-      raise TrainingError(
+      raise errors.TrainingError(
           f"The loss became NaN or Inf at step {int(first_bad)}: lower "
           "--learning_rate or check the input data"
           + ("" if self.config.compute_dtype == "float32" else
@@ -761,7 +720,7 @@ class Trainer:
     """Saves and evaluates when due; returns True to stop early.
 
     Raises:
-      TrainingInterrupted: a signal arrived (after saving).
+      errors.TrainingInterrupted: a signal arrived (after saving).
     """
     c = self.config
     last = step >= c.num_train_steps
@@ -776,7 +735,7 @@ class Trainer:
     if (stop or self._stop_signal) and step % c.save_checkpoints_steps and not last:
       self.save()
     if self._stop_signal and not stop:
-      raise TrainingInterrupted(step, self._stop_signal)
+      raise errors.TrainingInterrupted(step, self._stop_signal)
     return stop
 
   def _log(self, writer, step, loss, norm, steps, seconds):
@@ -937,14 +896,14 @@ class _BestTracker:
     c = self.config
     metrics = dict(metrics, global_step=step)
     if trainer.chief:
-      write_results(os.path.join(c.output_dir, "eval_history.txt"), metrics, append=True)
+      run_info.append_results(os.path.join(c.output_dir, "eval_history.txt"), metrics)
       writer = tf.summary.create_file_writer(os.path.join(c.output_dir, "eval"))
       with writer.as_default():
         for key, value in metrics.items():
           if key != "global_step" and isinstance(value, (int, float)):
             summary_scalar(key, value, step)
       writer.flush()
-    logging.info("Evaluation at step %d: %s", step, format_results(metrics))
+    logging.info("Evaluation at step %d: %s", step, run_info.format_results(metrics))
     if not metric_name or metric_name not in metrics:
       return False
     value = float(metrics[metric_name])
@@ -954,31 +913,10 @@ class _BestTracker:
         best_dir = os.path.join(c.output_dir, "best")
         checkpoint_utils.CheckpointManager(best_dir, max_to_keep=1).save(
             step, trainer.checkpoint_tensors())
-        write_results(os.path.join(best_dir, "eval_results.txt"), metrics)
+        run_info.write_results(os.path.join(best_dir, "eval_results.txt"), metrics)
       logging.info("New best %s=%.4f at step %d (saved to %s/best).", metric_name,
                    value, step, c.output_dir)
       return False
     self.bad_evals += 1
     patience = c.early_stopping_patience
     return patience > 0 and self.bad_evals >= patience
-
-
-def format_results(results):
-  return ", ".join(f"{k} = {v}" for k, v in sorted(results.items()))
-
-
-def write_results(path, results, append=False):
-  """Writes `key = value` lines, sorted by key, as the reference's eval_results.txt.
-
-  Written to a temporary file and renamed (appended directly in history mode),
-  so a reader never sees a half-written results file.
-  """
-  text = "".join(f"{key} = {results[key]}\n" for key in sorted(results))
-  if append:
-    with tf.io.gfile.GFile(path, "a") as writer:
-      writer.write(text + "\n")
-    return
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as writer:
-    writer.write(text)
-  tf.io.gfile.rename(tmp, path, overwrite=True)

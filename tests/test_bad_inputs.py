@@ -541,9 +541,9 @@ def _pretraining_output_dir(folder):
   machine, and the case only needs the checkpoint of another model.
   """
   import modeling           # pylint: disable=g-import-not-at-top
-  import run_pretraining    # pylint: disable=g-import-not-at-top
+  import tasks              # pylint: disable=g-import-not-at-top
   import training           # pylint: disable=g-import-not-at-top
-  task = run_pretraining.PretrainingTask(modeling.BertConfig(**TINY))
+  task = tasks.PretrainingTask(modeling.BertConfig(**TINY))
   trainer = training.Trainer(task, training.TrainingConfig(output_dir=str(folder),
                                                            num_train_steps=1))
   trainer.save()

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 import benchmark
+import errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,7 +100,7 @@ def test_variant_rows_are_named_by_what_differs():
   assert benchmark.parse_variant("xla", "float16", False) == ("float16", True)
   assert benchmark.our_row_name("on") == "ours"
   assert benchmark.our_row_name("off", "bfloat16", True) == "ours, bfloat16, XLA, oneDNN off"
-  with pytest.raises(benchmark.cli.UsageError, match="one dtype at most"):
+  with pytest.raises(errors.UserError, match="one dtype at most"):
     benchmark.parse_variant("bfloat16+float16", "float32", False)
 
 

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import classifier_data as cd
+import errors
 import metrics
 import tokenization
 
@@ -136,7 +137,7 @@ def test_qnli_dev_and_missing_train(data_dir):
       "came into force.", "entailment")
   assert len(processor.get_test_examples(str(data_dir / "QNLI"))) == 5463
   # QNLI/train.tsv is not in the shared data: a real missing file.
-  with pytest.raises(cd.DataError, match=r"QNLI/train\.tsv: file not found; "
+  with pytest.raises(errors.DataError, match=r"QNLI/train\.tsv: file not found; "
                      r"expected the QNLI train\.tsv file \(header; index, "
                      r"question, sentence, label\)"):
     processor.get_train_examples(str(data_dir / "QNLI"))
@@ -178,7 +179,7 @@ def test_xnli_simple_layout(data_dir):
   assert len(test) == 5010
   assert set(_label_counts(test).values()) == {1670}
   assert processor.test_has_labels is True
-  with pytest.raises(cd.DataError, match=r"multinli\.train\.zh\.tsv.*or .*"
+  with pytest.raises(errors.DataError, match=r"multinli\.train\.zh\.tsv.*or .*"
                      r"train\.tsv"):
     processor.get_train_examples(str(data_dir / "XNLI-zh-ERNIE"))
 
@@ -329,7 +330,7 @@ def test_custom_integer_columns_without_header_lcqmc(data_dir):
   # Without a training file and without labels there is no label list.
   no_labels = cd.get_processor("csv", dev_file="dev.txt", text_a_column=0,
                                text_b_column=1, label_column=2)
-  with pytest.raises(cd.DataError, match=r"train\.tsv: no training file to "
+  with pytest.raises(errors.DataError, match=r"train\.tsv: no training file to "
                      r"read the labels from, and no labels.txt in \[\]; "
                      r"pass labels="):
     no_labels.get_dev_examples(folder)
@@ -357,7 +358,7 @@ def test_labels_saved_by_training_serve_predict_only_run(data_dir, tmp_path):
   assert cd.get_processor(
       "csv", train_file="dev.txt", text_a_column=0, text_b_column=1,
       label_column=2).get_labels(folder, [str(tmp_path)]) == ["1", "0"]
-  with pytest.raises(cd.DataError, match="labels.txt: file not found"):
+  with pytest.raises(errors.DataError, match="labels.txt: file not found"):
     cd.load_labels(str(tmp_path / "missing" / "labels.txt"))
 
 
@@ -406,7 +407,7 @@ def test_short_row_names_file_line_and_columns(tmp_path):
       "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
       "1\t1\t2\ta\tb\n"
       "0\t3\t4\tonly four\n")
-  with pytest.raises(cd.DataError) as error:
+  with pytest.raises(errors.DataError) as error:
     cd.get_processor("mrpc").get_train_examples(str(tmp_path))
   message = str(error.value)
   assert message.startswith(str(tmp_path / "train.tsv") + ", line 3: ")
@@ -420,12 +421,12 @@ def test_unknown_label_names_line_label_and_accepted(tmp_path):
       "0\ta\tb\tentailment\n"
       "\n"
       "1\tc\td\tcontradiction\n")
-  with pytest.raises(cd.DataError, match=(
+  with pytest.raises(errors.DataError, match=(
       r"dev\.tsv, line 4: unknown label 'contradiction'; accepted labels: "
       r"entailment, not_entailment")):
     cd.get_processor("rte").get_dev_examples(str(tmp_path))
   (tmp_path / "train.tsv").write_text("label\ttext_a\n1\tok\n2\tbad\n")
-  with pytest.raises(cd.DataError, match=r"line 3: unknown label '2'"):
+  with pytest.raises(errors.DataError, match=r"line 3: unknown label '2'"):
     cd.get_processor("csv", labels=["0", "1"]).get_train_examples(
         str(tmp_path))
 
@@ -434,7 +435,7 @@ def test_stsb_score_that_is_not_a_number(tmp_path):
   header = "\t".join(["c%d" % i for i in range(9)] + ["score"])
   (tmp_path / "train.tsv").write_text(
       header + "\n" + "\t".join(["x"] * 9 + ["high"]) + "\n")
-  with pytest.raises(cd.DataError, match=r"line 2: label 'high' is not a "
+  with pytest.raises(errors.DataError, match=r"line 2: label 'high' is not a "
                      r"number"):
     cd.get_processor("sts-b").get_train_examples(str(tmp_path))
 
@@ -443,54 +444,54 @@ def test_non_utf8_names_line(tmp_path):
   text = "sentence\tlabel\ngood\t1\n".encode("utf-8") + \
       "差\t0\n".encode("gb18030")
   (tmp_path / "train.tsv").write_bytes(text)
-  with pytest.raises(cd.DataError, match=r"train\.tsv, line 3: not valid "
+  with pytest.raises(errors.DataError, match=r"train\.tsv, line 3: not valid "
                      r"UTF-8 \(byte 0xb2\)"):
     cd.get_processor("sst-2").get_train_examples(str(tmp_path))
 
 
 def test_empty_files(tmp_path):
   (tmp_path / "train.tsv").write_text("")
-  with pytest.raises(cd.DataError, match=r"train\.tsv: no examples"):
+  with pytest.raises(errors.DataError, match=r"train\.tsv: no examples"):
     cd.get_processor("cola").get_train_examples(str(tmp_path))
   (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
-  with pytest.raises(cd.DataError, match=r"train\.tsv: no examples in the "
+  with pytest.raises(errors.DataError, match=r"train\.tsv: no examples in the "
                      r"file; expected header; sentence, label"):
     cd.get_processor("sst-2").get_train_examples(str(tmp_path))
   (tmp_path / "train.tsv").write_text("label\ttext_a\n")
-  with pytest.raises(cd.DataError, match="no examples"):
+  with pytest.raises(errors.DataError, match="no examples"):
     cd.get_processor("csv").get_train_examples(str(tmp_path))
   (tmp_path / "train.tsv").write_text("")
-  with pytest.raises(cd.DataError, match="no examples"):
+  with pytest.raises(errors.DataError, match="no examples"):
     cd.get_processor("csv").get_train_examples(str(tmp_path))
 
 
 def test_missing_file_names_file_and_layout(tmp_path):
-  with pytest.raises(cd.DataError, match=(
+  with pytest.raises(errors.DataError, match=(
       r"CoLA/dev\.tsv: file not found; expected the CoLA dev\.tsv file "
       r"\(no header; source, label, original label, sentence\)")):
     cd.get_processor("cola").get_dev_examples(str(tmp_path / "CoLA"))
-  with pytest.raises(cd.DataError, match="file not found"):
+  with pytest.raises(errors.DataError, match="file not found"):
     cd.get_processor("csv", labels="a,b").get_test_examples(str(tmp_path))
 
 
 def test_custom_missing_named_column(tmp_path):
   (tmp_path / "train.tsv").write_text("label\tsentence\n1\thi\n")
-  with pytest.raises(cd.DataError, match=(
+  with pytest.raises(errors.DataError, match=(
       r"line 1: no column named 'text_a' \(the text_a column\) in the header "
       r"row \['label', 'sentence'\]; pass text_a_column=")):
     cd.get_processor("csv").get_train_examples(str(tmp_path))
 
 
 def test_unknown_task_and_bad_options():
-  with pytest.raises(cd.DataError, match=(
+  with pytest.raises(errors.DataError, match=(
       r"unknown task_name 'squad'; accepted: cola, csv, custom, mnli")):
     cd.get_processor("squad")
-  with pytest.raises(cd.DataError, match=r"task mrpc does not take the "
+  with pytest.raises(errors.DataError, match=r"task mrpc does not take the "
                      r"option\(s\) text_a_column"):
     cd.get_processor("mrpc", text_a_column="x")
-  with pytest.raises(cd.DataError, match="file_format='xml'"):
+  with pytest.raises(errors.DataError, match="file_format='xml'"):
     cd.get_processor("csv", file_format="xml")
-  assert isinstance(cd.DataError("x"), ValueError)
+  assert isinstance(errors.DataError("x"), ValueError)
 
 
 def test_processor_metric_kinds_match_metrics_module():
@@ -553,7 +554,7 @@ def test_padding_example_regression_and_unknown_label(tokenizer):
   regression = cd.convert_single_example(
       0, cd.InputExample("x-0", "the cat", "a dog", 3.8), [], 8, tokenizer)
   assert regression.label_id == 3.8 and isinstance(regression.label_id, float)
-  with pytest.raises(cd.DataError, match=r"example x-9: label '2' is not in "
+  with pytest.raises(errors.DataError, match=r"example x-9: label '2' is not in "
                      r"the label list \['0', '1'\]"):
     cd.convert_single_example(0, cd.InputExample("x-9", "the", None, "2"),
                               ["0", "1"], 8, tokenizer)
@@ -616,7 +617,7 @@ def test_tfrecord_regression_labels_are_float(tokenizer, tmp_path):
   with pytest.raises(ValueError, match="is_regression=True needs an empty"):
     cd.file_based_convert_examples_to_features(
         examples, ["0"], 8, tokenizer, output_file, is_regression=True)
-  with pytest.raises(cd.DataError, match=r"written with max_seq_length=8; "
+  with pytest.raises(errors.DataError, match=r"written with max_seq_length=8; "
                      r"received max_seq_length=16"):
     cd.file_based_dataset(output_file, 16, False, is_regression=True)
 
@@ -747,7 +748,7 @@ def test_glue_submission_regression_and_names(tmp_path):
   assert set(cd.GLUE_SUBMISSION_NAMES.values()) == {
       "CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv",
       "MNLI-m.tsv", "MNLI-mm.tsv", "QNLI.tsv", "RTE.tsv", "WNLI.tsv"}
-  with pytest.raises(cd.DataError, match="task 'xnli' has no GLUE"):
+  with pytest.raises(errors.DataError, match="task 'xnli' has no GLUE"):
     cd.write_glue_submission("xnli", examples, [[1.0], [1.0]], [],
                              str(tmp_path))
   with pytest.raises(ValueError, match="2 examples but 1 predictions"):

@@ -31,11 +31,11 @@ import tensorflow as tf
 
 import checkpoint_utils
 import classifier_data
-import cli
+import errors
 import export_savedmodel
 import graph_tokenization
 import modeling
-import run_classifier
+import tasks
 import tokenization
 from conftest import SHARED_DIR, minilm_dir
 
@@ -546,7 +546,7 @@ def test_saved_model_holds_no_absolute_path(exported, mrpc_run, tiny_bert):
 
 def test_regression_task_serves_scores(uncased_vocab, tokenizers):
   config = modeling.BertConfig(**TINY)
-  task = run_classifier.ClassifierTask(config, 1, is_regression=True)
+  task = tasks.ClassifierTask(config, 1, is_regression=True)
   task.build("float32", seed=1)
   tokenizer, reference = tokenizers.get(uncased_vocab, True, 20)
   server = export_savedmodel.ClassifierServer(task, tokenizer, label_list=[])
@@ -616,7 +616,7 @@ def test_missing_vocab_is_named(mrpc_run, tmp_path):
 
 def test_existing_version_is_never_overwritten(exported, mrpc_run):
   before = (exported / "saved_model.pb").stat().st_mtime_ns
-  with pytest.raises(cli.UsageError, match="exists already"):
+  with pytest.raises(errors.UserError, match="exists already"):
     export_savedmodel.run(parse_flags([f"--model_dir={mrpc_run}",
                                        f"--export_dir={exported.parent}",
                                        "--export_version=1"]))

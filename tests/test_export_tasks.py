@@ -30,13 +30,14 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
-import cli
+import errors
 import export_savedmodel
 import export_tasks
 import graph_tokenization
 import modeling
 import run_ner
 import run_squad
+import tasks
 import tokenization
 from conftest import SHARED_DIR, minilm_dir
 
@@ -151,7 +152,7 @@ def test_chinese_characters_are_words_as_in_weibo_ner(uncased_vocab, tmp_path):
   # (A few WeiboNER tokens are two U+FFFD: mangled emoji.)
   sentences = [s for s in sentences if all(len(w) == 1 for w in s.words)]
   labels = run_ner.collect_labels(sentences)
-  task = _random_task(run_ner.NerTask(modeling.BertConfig(**TINY), len(labels)), 5)
+  task = _random_task(tasks.TaggingTask(modeling.BertConfig(**TINY), len(labels)), 5)
   expected = _run_ner_tags(task, sentences, labels, 20, 7,
                            tokenization.FullTokenizer(str(uncased_vocab), True))
   server = export_tasks.NerServer(task, _graph_tokenizer(uncased_vocab, True, 20, tmp_path),
@@ -168,7 +169,7 @@ def test_chinese_characters_are_words_as_in_weibo_ner(uncased_vocab, tmp_path):
 
 def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path):
   labels = ["O", "B-X", "I-X"]
-  task = _random_task(run_ner.NerTask(modeling.BertConfig(**TINY), len(labels)), 6)
+  task = _random_task(tasks.TaggingTask(modeling.BertConfig(**TINY), len(labels)), 6)
   # A word that tokenizes to nothing is one [UNK]; a word over 200 characters
   # is [UNK]; CJK, accents, sigma; a long word cut by a window edge.
   texts = ["a\x00b \x00 x\u00adz \ufffd", "naïve ΟΔΥΣΣΕΥΣ ﬁne",
@@ -224,7 +225,7 @@ def test_chinese_squad_v2_answers_as_run_squad(uncased_vocab, tmp_path):
         f"extra{index}", question, words,
         doc_token_follows_space=None if all(follows_space) else follows_space))
     contexts.append(context)
-  task = _random_task(run_squad.SquadTask(modeling.BertConfig(**TINY)), 7)
+  task = _random_task(tasks.SpanTask(modeling.BertConfig(**TINY)), 7)
   # The random head's null scores lie far below the spans' (score differences
   # -27 to -7): this threshold gives null answers to about half the questions.
   options = dict(version_2_with_negative=True, null_score_diff_threshold=-23.0)
@@ -586,7 +587,7 @@ def test_bad_window_stride_is_a_usage_error(runs, tmp_path):
   shutil.copytree(runs["ner"].out, run, ignore=shutil.ignore_patterns("*.tf_record*"))
   info = json.loads((run / "run_info.json").read_text())
   (run / "run_info.json").write_text(json.dumps(dict(info, window_stride=31)))
-  with pytest.raises(cli.UsageError, match=r"window_stride=31 must be in \[1, "):
+  with pytest.raises(errors.UserError, match=r"window_stride=31 must be in \[1, "):
     export_savedmodel.run(parse_export_flags([f"--model_dir={run}",
                                               f"--export_dir={tmp_path / 'export'}"]))
   assert not (tmp_path / "export").exists()

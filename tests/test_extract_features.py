@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
+import errors
 import extract_features
 import modeling
 from numpy_bert import numpy_bert_forward
@@ -287,11 +288,11 @@ def test_empty_input_and_shape_mismatch_leave_no_output(bert_dir, tmp_path):
   empty = tmp_path / "empty.txt"
   empty.write_bytes(b"")
   output_file = tmp_path / "out.jsonl"
-  with pytest.raises(extract_features.UsageError, match="empty"):
+  with pytest.raises(errors.UserError, match="empty"):
     extract_features.run(make_config(bert_dir, output_file, input_file=str(empty)))
   other = modeling.BertConfig(**{**TINY, "intermediate_size": 9})
   other.to_json_file(str(tmp_path / "other_config.json"))
-  with pytest.raises(checkpoint_utils.CheckpointError,
+  with pytest.raises(errors.CheckpointError,
                      match=r"shape \[(12, )?7\] in the checkpoint but \[(12, )?9\]"):
     extract_features.run(make_config(bert_dir, output_file,
                                      bert_config_file=str(tmp_path / "other_config.json")))
@@ -320,9 +321,9 @@ def test_failure_while_writing_removes_the_temporary_file(bert_dir, tmp_path, mo
 def test_layers_flag_is_parsed_in_order_and_validated():
   assert extract_features.parse_layer_indexes("-1, -2,0", 2) == [-1, -2, 0]
   assert extract_features.parse_layer_indexes([1, -2], 2) == [1, -2]
-  with pytest.raises(extract_features.UsageError, match="'x' is not an integer"):
+  with pytest.raises(errors.UserError, match="'x' is not an integer"):
     extract_features.parse_layer_indexes("-1,x", 2)
-  with pytest.raises(extract_features.UsageError, match="-3 is out of range"):
+  with pytest.raises(errors.UserError, match="-3 is out of range"):
     extract_features.parse_layer_indexes("-1,-2,-3,-4", 2)
 
 

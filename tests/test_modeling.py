@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
+import errors
 import modeling
+import tasks
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures",
                        "official_L-8_H-512_A-8")
@@ -61,29 +63,28 @@ def test_config_reads_the_official_fixture():
     (dict(hidden_dropout_prob=1.5), ["hidden_dropout_prob=1.5"]),
 ])
 def test_config_rejects_inconsistent_values(overrides, words):
-  with pytest.raises(modeling.ConfigError) as info:
+  with pytest.raises(errors.UserError) as info:
     tiny_config(**overrides)
   for word in words:
     assert word in str(info.value)
 
 
 def test_classifier_dropout_key_sets_the_heads_dropout(tmp_path):
-  import run_classifier, run_multiple_choice, run_ner
   assert tiny_config().classifier_dropout_prob == 0.1   # the reference's rate
   path = tmp_path / "bert_config.json"
   path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": 0.0}))
   config = modeling.BertConfig.from_json_file(str(path))
   assert config.classifier_dropout_prob == 0.0
   assert json.loads(config.to_json_string())["classifier_dropout"] == 0.0
-  tasks = (run_classifier.ClassifierTask(config, 2), run_ner.NerTask(config, 3),
-           run_multiple_choice.MultipleChoiceTask(config))
-  for task in tasks:
+  heads = (tasks.ClassifierTask(config, 2), tasks.TaggingTask(config, 3),
+           tasks.MultipleChoiceTask(config))
+  for task in heads:
     task.build("float32", seed=1)
     assert task.head.dropout_prob == 0.0, type(task).__name__
   path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": None}))
   assert modeling.BertConfig.from_json_file(str(path)).classifier_dropout_prob == 0.1
   path.write_text(json.dumps({**tiny_config().to_dict(), "classifier_dropout": 1.5}))
-  with pytest.raises(modeling.ConfigError, match="classifier_dropout=1.5 must be in"):
+  with pytest.raises(errors.UserError, match="classifier_dropout=1.5 must be in"):
     modeling.BertConfig.from_json_file(str(path))
 
 
@@ -92,16 +93,16 @@ def test_config_missing_key_is_named(tmp_path):
   del data["intermediate_size"]
   path = tmp_path / "bert_config.json"
   path.write_text(json.dumps(data))
-  with pytest.raises(modeling.ConfigError, match="'intermediate_size' is missing"):
+  with pytest.raises(errors.UserError, match="'intermediate_size' is missing"):
     modeling.BertConfig.from_json_file(str(path))
 
 
 def test_config_bad_json_names_the_file(tmp_path):
   path = tmp_path / "bert_config.json"
   path.write_bytes(b"{\"vocab_size\": 3,")
-  with pytest.raises(modeling.ConfigError, match="bert_config.json"):
+  with pytest.raises(errors.UserError, match="bert_config.json"):
     modeling.BertConfig.from_json_file(str(path))
-  with pytest.raises(modeling.ConfigError, match="file not found"):
+  with pytest.raises(errors.UserError, match="file not found"):
     modeling.BertConfig.from_json_file(str(tmp_path / "nope.json"))
 
 
@@ -295,7 +296,7 @@ def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path):
   model = modeling.BertModel(tiny_config(intermediate_size=41), seed=1)
   prefix = checkpoint_utils.save_tensors(str(tmp_path / "m.ckpt"), model.variables_by_name())
   other = modeling.BertModel(tiny_config(), seed=1)
-  with pytest.raises(checkpoint_utils.CheckpointError) as info:
+  with pytest.raises(errors.CheckpointError) as info:
     checkpoint_utils.load_variables(other.variables_by_name(), prefix)
   message = str(info.value)
   assert "bert/encoder/layer_0/intermediate/dense/bias" in message
@@ -303,13 +304,13 @@ def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path):
 
 
 def test_resolve_checkpoint_errors_are_clear(tmp_path):
-  with pytest.raises(checkpoint_utils.CheckpointError, match="no checkpoint found"):
+  with pytest.raises(errors.CheckpointError, match="no checkpoint found"):
     checkpoint_utils.resolve_checkpoint(str(tmp_path / "missing" / "bert_model.ckpt"))
-  with pytest.raises(checkpoint_utils.CheckpointError, match="holds no checkpoint"):
+  with pytest.raises(errors.CheckpointError, match="holds no checkpoint"):
     checkpoint_utils.resolve_checkpoint(str(tmp_path))
   pickle_like = tmp_path / "pytorch_model.bin"
   pickle_like.write_bytes(b"\x80\x02not a checkpoint")
-  with pytest.raises(checkpoint_utils.CheckpointError, match="never loaded"):
+  with pytest.raises(errors.CheckpointError, match="never loaded"):
     checkpoint_utils.resolve_checkpoint(str(pickle_like))
 
 

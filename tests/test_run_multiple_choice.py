@@ -19,6 +19,7 @@ import tensorflow as tf
 import checkpoint_utils
 import modeling
 import run_multiple_choice as rmc
+import tasks
 import tokenization
 from conftest import minilm_dir
 
@@ -101,7 +102,7 @@ def test_json_lines_and_bad_labels(tmp_path):
 def tiny_task():
   seed_everything()
   config = modeling.BertConfig(**dict(TINY, vocab_size=40))
-  task = rmc.MultipleChoiceTask(config)
+  task = tasks.MultipleChoiceTask(config)
   task.build("float32", seed=5)
   return task
 

@@ -1,6 +1,5 @@
 """run_pretraining.py: the reference's record schema, losses, eval keys, resume, errors."""
 
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import tensorflow as tf
 import checkpoint_utils
 import modeling
 import run_pretraining
+import tasks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ, PREDS, VOCAB = 16, 3, 40
@@ -102,7 +102,7 @@ def test_pretraining_lowers_mlm_loss_and_writes_the_reference_eval_keys(model_di
 
 def test_loss_matches_a_numpy_computation_of_the_reference_formula(model_dir):
   config = modeling.BertConfig.from_json_file(str(model_dir / "bert_config.json"))
-  task = run_pretraining.PretrainingTask(config)
+  task = tasks.PretrainingTask(config)
   task.build("float32", seed=3)
   records = run_pretraining.parse_records([str(model_dir / "eval.tfrecord")], SEQ, PREDS)
   batch = next(iter(records.batch(8)))

@@ -26,7 +26,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
-import cli
+import errors
 import modeling
 import run_squad
 import squad_evaluate
@@ -108,21 +108,6 @@ def test_padding_and_prediction_features_have_no_positions(hand_tokenizer):
   assert feature.input_ids[-2:] == [0, 0]
   assert feature.segment_ids == [0] * 3 + [1] * 3 + [0] * 2
   assert feature.start_position is None and feature.token_to_orig_map == {3: 0, 4: 1}
-
-
-def test_max_context_example_of_the_reference():
-  # "the man went to the store and bought a gallon of milk": spans A = 0-4,
-  # B = 3-7, C = 6-10. "bought" (7) has 4 left / 0 right context in B and 1 / 3
-  # in C: C is its max-context span.
-  spans = [run_squad.DocSpan(0, 5), run_squad.DocSpan(3, 5), run_squad.DocSpan(6, 5)]
-  assert [run_squad._check_is_max_context(spans, i, 7) for i in range(3)] == [
-      False, False, True]
-  # "store" (5): B gives min(2, 2) = 2, C does not hold it.
-  assert [run_squad._check_is_max_context(spans, i, 5) for i in range(3)] == [
-      False, True, False]
-  # A tie (equal length and context) goes to the first span.
-  tie = [run_squad.DocSpan(0, 4), run_squad.DocSpan(1, 4)]
-  assert [run_squad._check_is_max_context(tie, i, 2) for i in range(2)] == [True, False]
 
 
 def test_improve_answer_span_narrows_a_word_to_the_answer_pieces(hand_tokenizer):
@@ -210,7 +195,7 @@ def test_version_2_impossible_questions_and_first_of_several_answers():
   imp, two = run_squad.examples_from_data(data["data"], True, version_2_with_negative=True)
   assert imp.is_impossible and (imp.start_position, imp.end_position) == (-1, -1)
   assert (two.orig_answer_text, two.start_position) == ("blue", 2)
-  with pytest.raises(run_squad.SquadDataError, match=r"question id 'imp'.*no answers.*"
+  with pytest.raises(errors.DataError, match=r"question id 'imp'.*no answers.*"
                      "version_2_with_negative"):
     run_squad.examples_from_data(data["data"], True, version_2_with_negative=False)
 
@@ -228,7 +213,7 @@ def test_version_2_impossible_questions_and_first_of_several_answers():
      ["question id 'q9'", "missing key 'answer_start'"]),
 ])
 def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected):
-  with pytest.raises(run_squad.SquadDataError) as error:
+  with pytest.raises(errors.DataError) as error:
     run_squad.examples_from_data(squad_json(paragraphs, "Art")["data"], True, source="f.json")
   for text in expected + ["f.json"]:
     assert text in str(error.value)
@@ -237,11 +222,11 @@ def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected
 def test_malformed_json_names_file_and_position(tmp_path):
   path = tmp_path / "bad.json"
   path.write_text('{"data": [\n  {"title": "x",}\n]}', encoding="utf-8")
-  with pytest.raises(run_squad.SquadDataError, match=r"--train_file=.*bad.json: not valid "
+  with pytest.raises(errors.DataError, match=r"--train_file=.*bad.json: not valid "
                      r"JSON: .* line 2 column 17"):
     run_squad.load_squad_data(str(path), "train_file")
   path.write_text('[1, 2]', encoding="utf-8")
-  with pytest.raises(run_squad.SquadDataError, match='"data": \\[articles\\]'):
+  with pytest.raises(errors.DataError, match='"data": \\[articles\\]'):
     run_squad.load_squad_data(str(path), "predict_file")
 
 
@@ -476,7 +461,7 @@ def test_bad_flags_are_usage_errors_before_any_work(tmp_path, args, expected):
   f = parse_flags(f"--vocab_file={tmp_path / 'vocab.txt'}", "--bert_config_file="
                   f"{tmp_path / 'bert_config.json'}", f"--output_dir={tmp_path / 'out'}",
                   *[a.format(dir=tmp_path) for a in args])
-  with pytest.raises(cli.UsageError) as error:
+  with pytest.raises(errors.UserError) as error:
     run_squad.run(f)
   for text in expected:
     assert text in str(error.value)

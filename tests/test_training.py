@@ -10,14 +10,16 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
+import errors
 import modeling
+import tasks
 import training
 
 SEQ = 7
 NUM_EXAMPLES = 24
 
 
-class TinyTask(training.Task):
+class TinyTask(tasks.Task):
   """A tiny BERT with a 3-way head; the label is whether token 5 appears (and more)."""
 
   example_mean_loss = True
@@ -121,7 +123,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     return {}
 
   first.config.eval_every_steps = 2
-  with pytest.raises(training.TrainingInterrupted) as info:
+  with pytest.raises(errors.TrainingInterrupted) as info:
     first.train(dataset_fn_for(arrays), evaluator=stop_after_first_evaluation)
   assert info.value.step == 2
   assert checkpoint_utils.resolve_checkpoint(str(tmp_path / "resumed")).endswith("-2")
@@ -162,7 +164,7 @@ def test_nan_loss_stops_with_the_step_named(tmp_path):
     return loss * tf.where(step >= 3, np.nan, 1.0)
 
   trainer.task.loss = poisoned
-  with pytest.raises(training.TrainingError, match="NaN or Inf at step 3.*model.ckpt-3"):
+  with pytest.raises(errors.TrainingError, match="NaN or Inf at step 3.*model.ckpt-3"):
     trainer.train(dataset_fn_for(arrays))
 
 

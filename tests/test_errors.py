@@ -1,0 +1,92 @@
+"""errors.py: which exceptions are one-line input errors, and what the CLI prints."""
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import errors
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_errors_module_does_not_import_tensorflow():
+  done = subprocess.run([sys.executable, "-c", "import sys, errors; "
+                         "print('tensorflow' in sys.modules)"],
+                        cwd=REPO, capture_output=True, text=True, check=True)
+  assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("error", [
+    errors.UserError("bad flag"), errors.DataError("bad line"),
+    errors.CheckpointError("bad checkpoint"), errors.TrainingError("NaN"),
+    FileNotFoundError(2, "No such file", "x.txt"), PermissionError(13, "denied"),
+    OSError(errno.ENOSPC, "No space left on device"),
+    UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+])
+def test_input_errors(error):
+  assert errors.is_input_error(error)
+
+
+@pytest.mark.parametrize("error", [
+    ValueError("a bug of ours"), KeyError("x"), AttributeError("x"), TypeError("x"),
+    OSError(errno.EIO, "I/O error"), RuntimeError("x")])
+def test_bugs_are_not_input_errors(error):
+  assert not errors.is_input_error(error)
+
+
+def test_tensorflow_errors_by_kind():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  assert errors.is_input_error(tf.errors.DataLossError(None, None, "corrupted record"))
+  assert errors.is_input_error(tf.errors.NotFoundError(None, None, "x: not found"))
+  assert errors.is_input_error(tf.errors.ResourceExhaustedError(
+      None, None, "x; No space left on device"))
+  assert not errors.is_input_error(tf.errors.InvalidArgumentError(None, None, "shapes"))
+  assert not errors.is_input_error(tf.errors.ResourceExhaustedError(None, None, "OOM"))
+
+
+def _run_program(body):
+  """Runs a program whose main(argv) executes `body`, through errors.run_program."""
+  code = textwrap.dedent(f"""
+      import errors
+      def main(argv):
+          {body}
+      errors.run_program(main)
+      """)
+  return subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                        capture_output=True, text=True, env=dict(os.environ, BERT_DEBUG=""))
+
+
+def test_user_error_is_one_line_and_exit_1():
+  done = _run_program("raise errors.UserError('--vocab_file=x: file not found.')")
+  assert done.returncode == 1
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1, done.stderr
+  assert lines[0] == "-c: error: --vocab_file=x: file not found."
+  assert "Traceback" not in done.stderr
+
+
+def test_internal_bug_keeps_its_traceback():
+  # A ValueError is a bug of ours now, not a user error: its traceback is printed.
+  done = _run_program("raise ValueError('an internal bug')")
+  assert done.returncode != 0
+  assert "Traceback (most recent call last)" in done.stderr
+  assert "ValueError: an internal bug" in done.stderr
+  assert "error: an internal bug" not in done.stderr
+
+
+def test_interrupted_run_exits_with_the_signal_number():
+  done = _run_program("raise errors.TrainingInterrupted(7, 'SIGHUP')")
+  assert done.returncode == 129
+  assert "SIGHUP received: saved a checkpoint at step 7" in done.stderr
+
+
+def test_full_disk_is_one_line():
+  done = _run_program("import errno; raise OSError(errno.ENOSPC, 'No space left on "
+                      "device', 'out/train.tf_record')")
+  assert done.returncode == 1
+  assert "Traceback" not in done.stderr
+  assert "no space left on the device" in done.stderr
