@@ -756,7 +756,12 @@ def main(argv):
              prefix_bert=FLAGS.prefix_bert, overwrite=FLAGS.overwrite)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-convert-checkpoint` command: the flags of `python convert_checkpoint.py`."""
   define_flags()
   flags.mark_flags_as_required(["direction", "input", "output_dir"])
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

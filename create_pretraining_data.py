@@ -1319,6 +1319,11 @@ def main(argv):
       config, FLAGS.do_lower_case, FLAGS.num_workers)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-create-pretraining-data` command: the flags of `python create_pretraining_data.py`."""
   define_flags()
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()
