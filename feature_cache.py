@@ -7,14 +7,13 @@ rebuild and written after it, so an interrupted run leaves no cache that
 looks valid.
 """
 
+import dataclasses
 import hashlib
 import json
-import os
 
 from absl import logging
 import tensorflow as tf
 
-import data_files
 
 
 # ----------------------------------------------------------------------------
@@ -39,47 +38,56 @@ def json_round_trip(value):
 
 
 
-def file_fingerprint(path):
-  path = str(path)
-  stat = tf.io.gfile.stat(path)
-  return {"path": os.path.abspath(path) if not data_files.is_remote(path) else path,
-          "size": stat.length, "mtime_nsec": stat.mtime_nsec}
+def file_digest(path):
+  """{"size", "sha256"} of a file's bytes."""
+  with tf.io.gfile.GFile(str(path), "rb") as reader:
+    data = reader.read()
+  return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def make_cache_meta(task_name, vocab_file, do_lower_case, data_files,
-                    max_seq_length, label_list, num_examples=None,
-                    is_regression=False):
+def examples_digest(examples):
+  """SHA-256 of the examples' fields (dataclasses or objects with __dict__), in order."""
+  digest = hashlib.sha256()
+  for example in examples:
+    fields = dataclasses.asdict(example) if dataclasses.is_dataclass(example) else (
+        vars(example))
+    digest.update(json.dumps([type(example).__name__, fields], sort_keys=True,
+                             ensure_ascii=False, default=str).encode("utf-8") + b"\n")
+  return digest.hexdigest()
+
+
+def make_cache_meta(task_name, vocab_file, do_lower_case, examples, max_seq_length,
+                    label_list, is_regression=False):
   """Describes what a feature cache is built from, for `cache_is_valid`.
 
+  The key is the content of everything that changes the features: the
+  examples as read (so a data file edited or replaced, or other column or
+  header options, give another key), the vocabulary's bytes, the casing,
+  max_seq_length and the label list. Paths and times are not part of it: a
+  cache stays valid for the same data elsewhere (run_grid.py's shared cache).
+
   Args:
-    task_name: str.
-    vocab_file: str, path of vocab.txt (its size and SHA-256 are recorded).
+    task_name: str (recorded, not compared: the examples say it all).
+    vocab_file: str, path of vocab.txt.
     do_lower_case: bool.
-    data_files: list of str, the data files the examples came from (their
-      path, size and mtime are recorded), e.g. processor.source_files values.
+    examples: list of the examples the features are built from.
     max_seq_length: int.
     label_list: list of str.
-    num_examples: int or None, number of examples (with padding) if known.
     is_regression: bool.
 
   Returns:
     dict of JSON values.
   """
-  with tf.io.gfile.GFile(str(vocab_file), "rb") as f:
-    vocab_bytes = f.read()
-  meta = {
+  return json_round_trip({
       "task": str(task_name).lower(),
-      "vocab_file": {"size": len(vocab_bytes),
-                     "sha256": hashlib.sha256(vocab_bytes).hexdigest()},
+      "vocab_file": file_digest(vocab_file),
       "do_lower_case": bool(do_lower_case),
-      "data_files": [file_fingerprint(path) for path in data_files],
+      "examples_sha256": examples_digest(examples),
+      "num_examples": len(examples),
       "max_seq_length": int(max_seq_length),
       "label_list": list(label_list or []),
       "is_regression": bool(is_regression),
-  }
-  if num_examples is not None:
-    meta["num_examples"] = int(num_examples)
-  return json_round_trip(meta)
+  })
 
 
 def read_cache_meta(output_file):

@@ -24,6 +24,7 @@ import checkpoint_utils
 import classifier_data
 import cli
 import errors
+import feature_cache
 import metrics
 import modeling
 import run_info
@@ -112,12 +113,14 @@ def check_output_dir(output_dir, info):
           "--output_dir (or delete the old one).")
 
 
-def cached_features(processor, split, examples, label_list, tokenizer, output_dir,
-                    max_seq_length, is_regression, describe):
-  """Writes (or reuses) `<split>.tf_record` in output_dir; returns its path."""
-  path = os.path.join(output_dir, f"{split}.tf_record")
-  meta = dict(describe, split=split, num_examples=len(examples),
-              max_seq_length=max_seq_length, label_list=label_list)
+def cached_features(split, examples, label_list, tokenizer, cache_dir, meta,
+                    max_seq_length, is_regression):
+  """Writes (or reuses) `<split>.tf_record` in cache_dir; returns its path.
+
+  `meta` (feature_cache.make_cache_meta) is the cache's key: a cache built
+  from other examples, vocabulary, casing, length or labels is rebuilt.
+  """
+  path = os.path.join(cache_dir, f"{split}.tf_record")
   if classifier_data.cache_is_valid(path, meta):
     logging.info("Reusing cached features %s", path)
     return path
@@ -180,12 +183,12 @@ class Setup:
 
   def features_for(self, split, examples):
     f = self.flags
-    describe = {"task": self.task_name, "vocab_size": len(self.tokenizer.vocab),
-                "do_lower_case": f.do_lower_case,
-                "vocab_file": os.path.abspath(f.vocab_file)}
-    return cached_features(self.processor, split, examples, self.label_list,
-                           self.tokenizer, self.cache_dir or f.output_dir,
-                           f.max_seq_length, self.is_regression, describe)
+    meta = feature_cache.make_cache_meta(
+        self.task_name, f.vocab_file, f.do_lower_case, examples, f.max_seq_length,
+        self.label_list, self.is_regression)
+    return cached_features(split, examples, self.label_list, self.tokenizer,
+                           self.cache_dir or f.output_dir, meta, f.max_seq_length,
+                           self.is_regression)
 
 
 def prepare(f):

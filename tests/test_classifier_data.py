@@ -641,14 +641,11 @@ def test_reads_tfrecords_written_the_reference_way(tmp_path):
 
 
 def test_cache_meta_and_staleness(tokenizer, vocab_file, tmp_path):
-  data_file = tmp_path / "train.tsv"
-  data_file.write_text("label\ttext_a\n1\tthe cat\n")
   output_file = str(tmp_path / "train.tf_record")
 
   def expected(**changes):
     args = dict(task_name="csv", vocab_file=vocab_file, do_lower_case=True,
-                data_files=[str(data_file)], max_seq_length=9,
-                label_list=["0", "1"], num_examples=3)
+                examples=EXAMPLES, max_seq_length=9, label_list=["0", "1"])
     args.update(changes)
     return cd.make_cache_meta(**args)
 
@@ -659,20 +656,22 @@ def test_cache_meta_and_staleness(tokenizer, vocab_file, tmp_path):
   assert sidecar["task"] == "csv" and sidecar["do_lower_case"] is True
   assert sidecar["vocab_file"]["size"] == os.path.getsize(vocab_file)
   assert len(sidecar["vocab_file"]["sha256"]) == 64
-  assert sidecar["data_files"][0]["size"] == data_file.stat().st_size
+  assert len(sidecar["examples_sha256"]) == 64
   assert sidecar["label_list"] == ["0", "1"] and sidecar["num_examples"] == 3
   assert cd.cache_is_valid(output_file, expected())
   assert not cd.cache_is_valid(output_file, expected(max_seq_length=10))
   assert not cd.cache_is_valid(output_file, expected(do_lower_case=False))
   assert not cd.cache_is_valid(output_file, expected(label_list=["1", "0"]))
-  assert not cd.cache_is_valid(output_file, expected(num_examples=4))
-  # The data file changes.
-  data_file.write_text("label\ttext_a\n1\tthe cat\n0\tdogs\n")
-  assert not cd.cache_is_valid(output_file, expected())
+  # The same number of examples with another text, or another label.
+  other_text = [cd.InputExample("t-0", "the cat sat on the mat", "a cat", "1")] + EXAMPLES[1:]
+  assert not cd.cache_is_valid(output_file, expected(examples=other_text))
+  other_label = [cd.InputExample("t-0", "the cat sat on the mat", "a dog", "0")] + EXAMPLES[1:]
+  assert not cd.cache_is_valid(output_file, expected(examples=other_label))
+  assert cd.cache_is_valid(output_file, expected(examples=list(EXAMPLES)))
   # The vocab changes.
   with open(vocab_file, "a", encoding="utf-8") as f:
     f.write("extra\n")
-  assert not cd.cache_is_valid(output_file, expected(data_files=[]))
+  assert not cd.cache_is_valid(output_file, expected())
 
 
 def test_cache_file_changed_or_sidecar_missing(tokenizer, tmp_path):

@@ -522,3 +522,43 @@ def _check_loop_tensors(prefix, values):
   np.testing.assert_array_equal(values["a"], np.full([1 << 20], step, np.float32))
   np.testing.assert_array_equal(values["b"], np.full([1 << 20], -step, np.float32))
   np.testing.assert_array_equal(values["layer/kernel"], np.full([7, 11], -step))
+
+
+# ------------------------------------------------------------ stale caches
+
+
+def _fine_tuned_classifier(model):
+  """A classifier checkpoint of the tiny model with a random (not zero) head."""
+  import tasks  # pylint: disable=g-import-not-at-top
+  config = modeling.BertConfig.from_json_file(str(model / "bert_config.json"))
+  task = tasks.ClassifierTask(config, 2)
+  task.build("float32", seed=5)
+  task.head.output_weights.assign(tf.random.stateless_normal([2, 16], seed=[1, 2]))
+  prefix = str(model / "fine_tuned" / "model.ckpt-1")
+  checkpoint_utils.save_tensors(prefix, task.variables())
+  return prefix
+
+
+def test_a_changed_test_file_is_not_answered_from_the_stale_cache(tiny_model, tmp_path):
+  """The predict cache is keyed on the examples: new rows, new predictions."""
+  checkpoint = _fine_tuned_classifier(tiny_model)
+  rows = (MRPC / "test.tsv").read_bytes().splitlines(keepends=True)
+  data = tmp_path / "data"
+  data.mkdir()
+
+  def predict(test_rows, out):
+    (data / "test.tsv").write_bytes(b"".join([rows[0]] + test_rows))
+    args = [sys.executable, str(REPO_ROOT / "run_classifier.py"), "--task_name=MRPC",
+            "--do_predict=true", f"--data_dir={data}", f"--vocab_file={tiny_model / 'vocab.txt'}",
+            f"--bert_config_file={tiny_model / 'bert_config.json'}",
+            f"--init_checkpoint={checkpoint}", "--max_seq_length=32", f"--output_dir={out}"]
+    assert run_to_end(args, tmp_path / "log.txt") == 0, (tmp_path / "log.txt").read_text()
+    return (out / "test_results.tsv").read_text()
+
+  first = predict(rows[1:17], tmp_path / "predict")
+  second = predict(rows[17:33], tmp_path / "predict")     # the same folder, other rows
+  fresh = predict(rows[17:33], tmp_path / "fresh")        # nothing cached
+  assert len(first.splitlines()) == len(second.splitlines()) == 16
+  assert second != first
+  assert second == fresh
+  assert "Feature cache" in (tmp_path / "log.txt").read_text() or second == fresh
