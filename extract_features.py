@@ -467,6 +467,11 @@ def main(argv):
   run(config)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-extract-features` command: the flags of `python extract_features.py`."""
   define_flags()
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,6 +1,6 @@
 """Draws a training run's curves into <model_dir>/curves.png.
 
-  python plot_curves.py --model_dir=$OUT
+  python plot_curves.py --model_dir=$OUT      (installed: bert-plot-curves --model_dir=$OUT)
 
 Training writes curves.png itself when it ends (with matplotlib installed:
 pip install '.[plots]'); this command redraws it at any time, for example
@@ -33,6 +33,11 @@ def main(argv):
   print(curves.write_curves(FLAGS.model_dir))
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-plot-curves` command: the flags of `python plot_curves.py`."""
   define_flags()
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

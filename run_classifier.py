@@ -36,6 +36,8 @@ from classifier_data import (  # pylint: disable=unused-import
     DataProcessor, InputExample, InputFeatures, PaddingInputExample,
     convert_examples_to_features, convert_single_example,
     file_based_convert_examples_to_features)
+from processors import (  # pylint: disable=unused-import
+    ColaProcessor, MnliProcessor, MrpcProcessor, XnliProcessor)
 
 FLAGS = flags.FLAGS
 
@@ -345,6 +347,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-classifier` command: the flags of `python run_classifier.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoint_utils
-import classifier_data
+import data_files
 import cli
 import errors
 import run_info
@@ -88,8 +88,8 @@ def _check_label(value, num_choices, path, line):
 
 def read_swag_csv(path, num_choices, labeled, split):
   """Examples of a SWAG CSV file (header with sent1, sent2, ending0.., label)."""
-  rows = classifier_data.read_rows(path, delimiter=",", quotechar='"',
-                                   expected="a SWAG CSV file")
+  rows = data_files.read_rows(path, delimiter=",", quotechar='"',
+                              expected="a SWAG CSV file")
   if not rows:
     raise errors.DataError(f"{path}: the file is empty; expected a SWAG CSV file.")
   header = rows[0]
@@ -119,8 +119,7 @@ def read_swag_csv(path, num_choices, labeled, split):
 
 def read_json_lines(path, num_choices, labeled, split):
   """Examples of a JSON-lines file of {context, prefix|question, endings, label}."""
-  with tf.io.gfile.GFile(path) as reader:
-    lines = reader.read().splitlines()
+  lines = data_files.read_text(path, "a JSON-lines file").splitlines()
   examples = []
   for n, line in enumerate(lines, start=1):
     if not line.strip():
@@ -304,6 +303,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-multiple-choice` command: the flags of `python run_multiple_choice.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -42,11 +42,13 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import conlleval
+import data_files
 import errors
 import run_info
 import tasks
 import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
@@ -123,22 +125,6 @@ class Sentence:
   line_numbers: List[int]  # 1-based line of each token
 
 
-def _read_text(path):
-  """The text of a UTF-8 file (byte-order mark dropped); errors.DataError names a bad line."""
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise errors.DataError(f"{path}: file not found.")
-  with tf.io.gfile.GFile(path, "rb") as reader:
-    data = reader.read()
-  if data.startswith(b"\xef\xbb\xbf"):
-    data = data[3:]
-  try:
-    return data.decode("utf-8")
-  except UnicodeDecodeError as e:
-    line = data.count(b"\n", 0, e.start) + 1
-    raise errors.DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                           "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
-
-
 def _split_fields(line):
   """Columns of a line: split on tabs if it has any (a token may hold other spaces)."""
   fields = line.split("\t") if "\t" in line else line.split(" ")
@@ -178,7 +164,7 @@ def read_conll(path, strip_digits=None):
                                 [n for _, _, n in current]))
       current.clear()
 
-  for number, line in enumerate(_read_text(path).split("\n"), 1):
+  for number, line in enumerate(data_files.read_text(path, "a CoNLL file").split("\n"), 1):
     line = line.rstrip("\r")
     if not line.strip():
       close_sentence()
@@ -240,29 +226,6 @@ def word_pieces(words, tokenizer):
   return pieces
 
 
-def window_spans(num_pieces, max_pieces, stride):
-  """(start, length) of the windows over `num_pieces` pieces, as the reference's doc spans."""
-  spans, start = [], 0
-  while True:
-    length = min(num_pieces - start, max_pieces)
-    spans.append((start, length))
-    if start + length >= num_pieces:
-      return spans
-    start += min(length, stride)
-
-
-def best_window(spans, position):
-  """Index of the span where `position` has the most context (first one on ties)."""
-  best, best_score = None, None
-  for index, (start, length) in enumerate(spans):
-    if not start <= position < start + length:
-      continue
-    score = min(position - start, start + length - 1 - position) + 0.01 * length
-    if best_score is None or score > best_score:
-      best, best_score = index, score
-  return best
-
-
 @dataclasses.dataclass
 class Features:
   """Model inputs of a set of sentences: one row per window."""
@@ -293,11 +256,11 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
   for pieces_of_word in word_pieces(words, tokenizer):
     first_piece_of.append(len(pieces))
     pieces.extend(pieces_of_word)
-  spans = window_spans(len(pieces), max_seq_length - 2, stride)
+  spans = windows.spans(len(pieces), max_seq_length - 2, stride)
   word_at = {}   # piece position -> word it scores in its best window
   for word, position in enumerate(first_piece_of):
-    word_at[position] = (word, best_window(spans, position))
-  windows = []
+    word_at[position] = (word, windows.best_window(spans, position))
+  rows = []
   for span_index, (start, length) in enumerate(spans):
     tokens = ["[CLS]"] + pieces[start:start + length] + ["[SEP]"]
     label_ids, label_mask, word_index = [0], [0], [-1]
@@ -309,13 +272,13 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
       word_index.append(word if scored else -1)
     label_ids, label_mask, word_index = label_ids + [0], label_mask + [0], word_index + [-1]
     padding = [0] * (max_seq_length - len(tokens))
-    windows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
-                     "input_mask": [1] * len(tokens) + padding,
-                     "segment_ids": [0] * max_seq_length,
-                     "label_ids": label_ids + padding,
-                     "label_mask": label_mask + padding},
-                    word_index + [-1] * len(padding)))
-  return windows
+    rows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
+                  "input_mask": [1] * len(tokens) + padding,
+                  "segment_ids": [0] * max_seq_length,
+                  "label_ids": label_ids + padding,
+                  "label_mask": label_mask + padding},
+                 word_index + [-1] * len(padding)))
+  return rows
 
 
 def convert_sentences(sentences, label_list, max_seq_length, stride, tokenizer):
@@ -583,6 +546,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-ner` command: the flags of `python run_ner.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -49,12 +49,14 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import data_files
 import errors
 import run_info
 import squad_evaluate
 import tasks
 import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
@@ -195,12 +197,9 @@ def join_words(words, follows_space=None):
 
 def load_squad_data(path, flag_name):
   """Reads a SQuAD-format JSON file; returns its "data" list of articles."""
+  text = data_files.read_text(path, f"the SQuAD JSON file of --{flag_name}")
   try:
-    with tf.io.gfile.GFile(path, "rb") as reader:
-      text = reader.read().decode("utf-8-sig")
     data = json.loads(text)
-  except UnicodeDecodeError as e:
-    raise errors.DataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
   except json.JSONDecodeError as e:
     raise errors.DataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
                            f"{e.lineno} column {e.colno} (char {e.pos}).") from None
@@ -302,40 +301,6 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=False,
 # ===================================================================== features
 
 
-DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
-
-
-def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
-  """Windows over the context tokens: starts `doc_stride` apart, the last reaching the end."""
-  spans = []
-  start = 0
-  while start < num_tokens:
-    length = min(num_tokens - start, max_tokens_for_doc)
-    spans.append(DocSpan(start=start, length=length))
-    if start + length == num_tokens:
-      break
-    start += min(length, doc_stride)
-  return spans
-
-
-def _check_is_max_context(doc_spans, cur_span_index, position):
-  """Whether span `cur_span_index` gives token `position` its most context.
-
-  A token seen in several windows is scored in each by
-  min(left context, right context) + 0.01 * window length; the best window
-  (the first one on ties) is where its predictions count.
-  """
-  best_score, best_index = None, None
-  for index, span in enumerate(doc_spans):
-    end = span.start + span.length - 1
-    if position < span.start or position > end:
-      continue
-    score = min(position - span.start, end - position) + 0.01 * span.length
-    if best_score is None or score > best_score:
-      best_score, best_index = score, index
-  return cur_span_index == best_index
-
-
 def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer, orig_answer_text):
   """The smallest token span inside [input_start, input_end] spelling the answer.
 
@@ -384,8 +349,8 @@ def _window(query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_ind
   for i in range(span.length):
     split_index = span.start + i
     token_to_orig_map[len(tokens)] = tok_to_orig_index[split_index]
-    token_is_max_context[len(tokens)] = _check_is_max_context(doc_spans, span_index,
-                                                              split_index)
+    token_is_max_context[len(tokens)] = (
+        windows.best_window(doc_spans, split_index) == span_index)
     tokens.append(all_doc_tokens[split_index])
     segment_ids.append(1)
   tokens.append("[SEP]")
@@ -413,7 +378,7 @@ def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_len
                                               tokenizer)
     # The 3 are [CLS], [SEP] and [SEP].
     max_tokens_for_doc = max_seq_length - len(query_tokens) - 3
-    doc_spans = make_doc_spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
+    doc_spans = windows.spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
     for span_index, span in enumerate(doc_spans):
       tokens, segment_ids, token_to_orig_map, token_is_max_context = _window(
           query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_index)
@@ -876,6 +841,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-squad` command: the flags of `python run_squad.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()
