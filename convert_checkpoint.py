@@ -1,4 +1,4 @@
-"""Converts BERT weights between Hugging Face safetensors and the official TF layout.
+r"""Converts BERT weights between Hugging Face safetensors and the official TF layout.
 
 hf_to_tf reads a Hugging Face BERT folder (`model.safetensors` or shards with
 `model.safetensors.index.json`, `config.json`, `vocab.txt`) and writes what the

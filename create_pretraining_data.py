@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Creates masked-LM / next-sentence TFRecords for BERT pre-training.
+r"""Creates masked-LM / next-sentence TFRecords for BERT pre-training.
 
     python create_pretraining_data.py \
       --input_file=corpus/*.txt --output_file=out/train.tfrecord \

@@ -1,4 +1,4 @@
-"""Extracts fixed contextual features (BERT activations) as JSON lines.
+r"""Extracts fixed contextual features (BERT activations) as JSON lines.
 
 Each line of `--input_file` is one example, either `text` or
 `text_a ||| text_b`. Each output line is, exactly as in google-research/bert:

@@ -1,4 +1,4 @@
-"""BERT fine-tuning for named-entity recognition (token classification) on CoNLL-format files.
+r"""BERT fine-tuning for named-entity recognition (token classification) on CoNLL-format files.
 
 Runs the command the BERT-NER repositories use, e.g. on CoNLL-2003:
 
@@ -46,7 +46,6 @@ import data_files
 import errors
 import run_info
 import tasks
-import tokenization
 import training
 import windows
 
@@ -82,26 +81,15 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string("test_file", None, "Test file in data_dir (default: test.txt, else "
                       "the first that exists of " + ", ".join(DEFAULT_FILES["test"][1:]) +
                       ").", flag_values=f)
-  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.",
-                      flag_values=f)
-  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained "
-                      "model.", flag_values=f)
-  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).",
-                    flag_values=f)
-  flags.DEFINE_integer("max_seq_length", 128, "WordPiece tokens per window with [CLS] "
-                       "and [SEP]; longer sentences are split into windows.", flag_values=f)
-  flags.DEFINE_bool("do_train", False, "Fine-tune on the training file.", flag_values=f)
-  flags.DEFINE_bool("do_eval", False, "Evaluate on the dev file; writes eval_results.txt "
-                    "and eval_predictions.txt.", flag_values=f)
-  flags.DEFINE_bool("do_predict", False, "Tag the test file; writes test_predictions.txt "
-                    "and test_results.txt.", flag_values=f)
-  flags.DEFINE_integer("eval_batch_size", 8, "Windows per evaluation batch.", flag_values=f)
-  flags.DEFINE_integer("predict_batch_size", 8, "Windows per prediction batch.",
-                       flag_values=f)
-  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.",
-                     flag_values=f)
-  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.",
-                     flag_values=f)
+  cli.define_task_flags(max_seq_length=128, flag_values=f, help_text={
+      "max_seq_length": "WordPiece tokens per window with [CLS] and [SEP]; longer "
+                        "sentences are split into windows.",
+      "do_train": "Fine-tune on the training file.",
+      "do_eval": "Evaluate on the dev file; writes eval_results.txt and "
+                 "eval_predictions.txt.",
+      "do_predict": "Tag the test file; writes test_predictions.txt and test_results.txt.",
+      "eval_batch_size": "Windows per evaluation batch.",
+      "predict_batch_size": "Windows per prediction batch."})
   flags.DEFINE_list("labels", None, "Comma-separated tag list (default: the tags of the "
                     "training file, 'O' first then sorted; without --do_train, the "
                     "labels.txt of the trained run).", flag_values=f)
@@ -110,7 +98,6 @@ def define_flags(flag_values=FLAGS):
                     "on for weiboNER* files only.", flag_values=f)
   flags.DEFINE_integer("window_stride", None, "Pieces between the starts of two windows "
                        "of a long sentence (default: max_seq_length // 2).", flag_values=f)
-  cli.define_training_flags(f)
 
 
 # --------------------------------------------------------------------- reading
@@ -346,34 +333,12 @@ def tfrecord_dataset(path, max_seq_length):
 
 def validate_flags(f):
   """Checks every flag and file before any work; raises errors.UserError."""
-  if not (f.do_train or f.do_eval or f.do_predict):
-    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
-  if not f.output_dir:
-    raise errors.UserError("--output_dir is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
-  cli.require_file(f.vocab_file, "vocab_file")
-  cli.require_file(f.bert_config_file, "bert_config_file")
-  cli.require_dir(f.data_dir, "data_dir")
-  if f.init_checkpoint:
-    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
-  elif not f.do_train:
-    raise errors.UserError("--do_eval/--do_predict without --do_train need "
-                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
-  for name in ("eval_batch_size", "predict_batch_size"):
-    if getattr(f, name) <= 0:
-      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
-  if f.max_seq_length < 3:
-    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                           "beside [CLS] and [SEP]; use at least 3.")
+  cli.check_task_flags(f)
+  cli.check_room_for_text(f.max_seq_length)
   stride = window_stride(f)
   if not 1 <= stride <= f.max_seq_length - 2:
     raise errors.UserError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
                            f"{f.max_seq_length - 2}] so that windows overlap or touch.")
-  if f.do_train and f.num_train_epochs <= 0:
-    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
-  if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
   if f.labels is not None and (not f.labels or len(set(f.labels)) != len(f.labels)):
     raise errors.UserError(f"--labels={','.join(f.labels)} must list distinct tags.")
 

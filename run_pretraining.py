@@ -1,4 +1,4 @@
-"""BERT pretraining: masked LM + next-sentence prediction on TFRecords.
+r"""BERT pretraining: masked LM + next-sentence prediction on TFRecords.
 
 Reads the records of create_pretraining_data.py (ours or the reference's, same
 schema) and trains from scratch or continues an official checkpoint:

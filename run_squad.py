@@ -1,4 +1,4 @@
-"""BERT fine-tuning for extractive question answering: SQuAD v1.1/v2.0, CMRC2018.
+r"""BERT fine-tuning for extractive question answering: SQuAD v1.1/v2.0, CMRC2018.
 
 Runs the reference's commands unchanged, e.g.
 
@@ -69,31 +69,22 @@ _LARGE_SCORE = 1000000.0
 def define_flags(flag_values=FLAGS):
   """Defines this script's flags (the reference's, plus the shared loop's)."""
   f = flag_values
-  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.",
-                      flag_values=f)
-  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.",
-                      flag_values=f)
   flags.DEFINE_string("train_file", None, "SQuAD-format JSON for training, e.g. "
                       "train-v1.1.json.", flag_values=f)
   flags.DEFINE_string("predict_file", None, "SQuAD-format JSON for predictions, e.g. "
                       "dev-v1.1.json; with gold answers it is also scored.", flag_values=f)
-  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).",
-                    flag_values=f)
-  flags.DEFINE_integer("max_seq_length", 384, "Tokens per window after WordPiece, with "
-                       "[CLS] question [SEP] context [SEP].", flag_values=f)
   flags.DEFINE_integer("doc_stride", 128, "Tokens between the starts of consecutive "
                        "windows of a long context.", flag_values=f)
   flags.DEFINE_integer("max_query_length", 64, "Question tokens kept; longer ones are "
                        "truncated.", flag_values=f)
-  flags.DEFINE_bool("do_train", False, "Fine-tune on --train_file.", flag_values=f)
-  flags.DEFINE_bool("do_predict", False, "Predict (and score) --predict_file.",
-                    flag_values=f)
-  flags.DEFINE_integer("predict_batch_size", 8, "Windows per prediction batch.",
-                       flag_values=f)
-  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training questions.",
-                     flag_values=f)
-  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.",
-                     flag_values=f)
+  cli.define_task_flags(phases=("train", "predict"), max_seq_length=384, flag_values=f,
+                        help_text={
+                            "max_seq_length": "Tokens per window after WordPiece, with "
+                                              "[CLS] question [SEP] context [SEP].",
+                            "do_train": "Fine-tune on --train_file.",
+                            "do_predict": "Predict (and score) --predict_file.",
+                            "predict_batch_size": "Windows per prediction batch.",
+                            "num_train_epochs": "Passes over the training questions."})
   flags.DEFINE_integer("n_best_size", 20, "Candidates kept per question in "
                        "nbest_predictions.json.", flag_values=f)
   flags.DEFINE_integer("max_answer_length", 30, "Longest answer, in word pieces.",
@@ -107,7 +98,6 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_enum("eval_language", "auto", list(squad_evaluate.LANGUAGES),
                     "Metric for eval_results.txt: en = SQuAD, zh = CMRC2018, auto = zh "
                     "when the gold answers are Chinese.", flag_values=f)
-  cli.define_training_flags(f)
 
 
 # ===================================================================== examples
@@ -693,23 +683,12 @@ def write_predictions(all_examples, all_features, all_results, n_best_size,
 
 def validate_flags(f):
   """The reference's validate_flags_or_throw and more, before any work."""
-  if not (f.do_train or f.do_predict):
-    raise errors.UserError("At least one of --do_train or --do_predict must be True.")
-  if not f.output_dir:
-    raise errors.UserError("--output_dir is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
-  cli.require_file(f.vocab_file, "vocab_file")
-  cli.require_file(f.bert_config_file, "bert_config_file")
+  cli.check_task_flags(f, phases=("train", "predict"), data_dir=False,
+                       fine_tuned="fine-tuned SQuAD")
   if f.do_train:
     cli.require_file(f.train_file, "train_file")
   if f.do_predict:
     cli.require_file(f.predict_file, "predict_file")
-  if f.init_checkpoint:
-    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
-  elif not f.do_train:
-    raise errors.UserError("--do_predict without --do_train needs --init_checkpoint "
-                           "(a fine-tuned SQuAD checkpoint or its folder).")
   for name in ("max_seq_length", "max_query_length", "doc_stride", "predict_batch_size",
                "n_best_size", "max_answer_length"):
     if getattr(f, name) <= 0:
@@ -725,10 +704,6 @@ def validate_flags(f):
         f"--max_query_length - 3 = {room}: consecutive windows must overlap, or an "
         "answer across a window boundary is never seen whole. Lower --doc_stride or "
         "raise --max_seq_length.")
-  if f.do_train and f.num_train_epochs <= 0:
-    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
-  if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
 def build_run_info(f, bert_config):
