@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoint_utils
+import curves
 import errors
 import optimization
 import run_info
@@ -692,6 +693,8 @@ class Trainer:
       for signum, handler in previous_handlers.items():
         signal.signal(signum, handler)
       writer.flush()
+      if self.chief:
+        curves.write_curves_quietly(c.output_dir)
     return {"loss": last_loss, "global_step": step}
 
   def _train_iterator(self, dataset_fn, start):
