@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import errors
+import run_info
 import tokenization
 import training
 
@@ -86,6 +87,10 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     flag_values=f)
   flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on "
                      "LayerNorm and biases).", flag_values=f)
+  flags.DEFINE_bool("allow_setting_changes", False, "Resume the run in --output_dir "
+                    "although its learning rate, batch size, schedule, seed, precision "
+                    "or max_seq_length differ from this command's (run_info.json).",
+                    flag_values=f)
 
 
 # How --help groups the flags defined here (errors.print_help): the model and
@@ -288,6 +293,20 @@ def require_creatable_dir(path, flag_name, of_file=False):
     raise errors.UserError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
   raise errors.UserError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
                          "written inside it; give another path.")
+
+
+def check_resume(f, config, info):
+  """Refuses an --output_dir whose checkpoints belong to another run (before any work).
+
+  Adds the training settings to `info` (the run_info dict this run writes) and
+  compares them with the folder's run_info.json: another model, task or label
+  set always stops the run; other settings stop a training run unless
+  --allow_setting_changes.
+  """
+  info["training"] = run_info.training_settings(config)
+  latest = checkpoint_utils.CheckpointManager(f.output_dir).latest()
+  run_info.check_resumable(f.output_dir, info, latest, training=f.do_train,
+                           allow_setting_changes=f.allow_setting_changes)
 
 
 def check_device_flags(f):

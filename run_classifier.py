@@ -10,7 +10,6 @@ Runs the reference's commands unchanged, e.g.
 """
 
 import dataclasses
-import json
 import os
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
@@ -96,21 +95,6 @@ def validate_flags(f):
       raise errors.UserError(
           f"--glue_submission_dir: --task_name={f.task_name} has no GLUE submission "
           f"file; accepted: {', '.join(sorted(classifier_data.GLUE_SUBMISSION_NAMES))}.")
-
-
-def check_output_dir(output_dir, info):
-  """Refuses an output_dir holding checkpoints of another task or label set."""
-  path = os.path.join(output_dir, run_info.RUN_INFO_FILE)
-  if not tf.io.gfile.exists(path):
-    return
-  with tf.io.gfile.GFile(path) as reader:
-    previous = json.load(reader)
-  for key in ("task_name", "label_list", "bert_config"):
-    if previous.get(key) != info.get(key):
-      raise errors.UserError(
-          f"--output_dir={output_dir} holds a run with {key}={previous.get(key)!r}, "
-          f"not {info.get(key)!r}; its checkpoints would be resumed. Use a new "
-          "--output_dir (or delete the old one).")
 
 
 def cached_features(split, examples, label_list, tokenizer, cache_dir, meta,
@@ -205,7 +189,6 @@ def prepare(f):
               "bert_config": bert_config.to_dict(), "is_regression": is_regression,
               "vocab_file": os.path.abspath(f.vocab_file),
               "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
-  check_output_dir(f.output_dir, info)
   return Setup(
       flags=f, bert_config=bert_config, tokenizer=tokenizer, task_name=task_name,
       processor=processor, label_list=label_list, is_regression=is_regression,
@@ -224,6 +207,7 @@ def build_trainer(setup):
   config = cli.training_config(f, num_train_steps, num_warmup_steps,
                                f.eval_every_steps, f.early_stopping_patience)
   config.validate()
+  cli.check_resume(f, config, setup.info)
   num_labels = 1 if setup.is_regression else len(setup.label_list)
   task = tasks.ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
   trainer = training.Trainer(task, config, cli.strategy_from_flags(f))
@@ -294,7 +278,7 @@ def run(f):
   trainer = build_trainer(setup)
   setup.cache_dir = trainer.scratch_dir
   # Created only now: bad data or a bad checkpoint must leave no output_dir.
-  tf.io.gfile.makedirs(f.output_dir)
+  run_info.claim_run_folder(f.output_dir, trainer.chief)
   eval_path = (setup.features_for("eval", setup.dev_examples)
                if setup.dev_examples else None)
   if f.do_train:

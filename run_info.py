@@ -1,19 +1,26 @@
-"""The run folder's record: atomic writes, run_info.json, the step lookup.
+"""The run folder's record: atomic writes, the lock, run_info.json, the step lookup.
 
 Every file the project writes goes through `atomic_writer` (or a helper built
 on it): it is written under a temporary name beside the target and renamed
 over it at the end, so a reader never sees half a file and a failed write
 (full disk, kill) leaves the earlier good file in place.
 
-`run_info.json` records what inference and export need to use a fine-tuned
-run: task kind, labels, casing, lengths and the model config.
+One run writes a run folder at a time (`RunLock`). `run_info.json` records
+what inference and export need to use a fine-tuned run (task kind, labels,
+casing, lengths, the model config) and the settings a resumed run must share
+with the one that wrote its checkpoints (`check_resumable`).
 """
 
+import atexit
 import contextlib
 import json
 import os
 import shutil
+import socket
+import sys
+import time
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -21,6 +28,7 @@ import errors
 import modeling
 
 RUN_INFO_FILE = "run_info.json"
+LOCK_FILE = "run.lock"
 LABELS_FILE = "labels.txt"
 # In the names of files and folders being written (renamed away when complete).
 TMP_MARK = ".tmp-"
@@ -136,6 +144,94 @@ def read_lines(path):
     return [line.strip() for line in reader.read().splitlines() if line.strip()]
 
 
+# ------------------------------------------------------------ the lock
+
+
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:   # another user's process
+    return True
+  return True
+
+
+class RunLock:
+  """An exclusive claim on a run folder: one run writes it at a time.
+
+  The lock file names the process, host and command that holds it. A lock
+  left by a process that no longer runs on this host is taken over with a
+  warning; a live one stops the new run with an error naming it. Folders on
+  remote file systems (gs://) are not locked.
+  """
+
+  def __init__(self, output_dir):
+    self.path = os.path.join(output_dir, LOCK_FILE)
+    self.held = False
+    self._record = {"pid": os.getpid(), "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "command": " ".join(sys.argv)}
+
+  def _holder(self):
+    try:
+      with open(self.path, encoding="utf-8") as reader:
+        holder = json.load(reader)
+      return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+      return {}
+
+  def acquire(self):
+    if "://" in self.path or self.held:
+      return
+    for _ in range(3):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+      except FileExistsError:
+        holder = self._holder()
+        if holder.get("pid") == os.getpid() and holder.get("host") == self._record["host"]:
+          self.held = True   # this process's own run, called again
+          return
+        if holder.get("host") == self._record["host"] and not (
+            isinstance(holder.get("pid"), int) and _process_alive(holder["pid"])):
+          logging.warning("Taking over %s: its run (pid %s) is no longer running.",
+                          self.path, holder.get("pid"))
+          with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+          continue
+        raise errors.UserError(
+            f"{os.path.dirname(self.path)} is in use by another run (pid "
+            f"{holder.get('pid', '?')} on {holder.get('host', '?')}, started "
+            f"{holder.get('started', '?')}: {holder.get('command', '?')}). Wait for it "
+            "to end or use another --output_dir; if that run is gone, delete "
+            f"{self.path}.") from None
+      with os.fdopen(fd, "w", encoding="utf-8") as writer:
+        json.dump(self._record, writer)
+      self.held = True
+      return
+    raise errors.UserError(f"Could not take the lock {self.path}; try again.")
+
+  def release(self):
+    if self.held and self._holder().get("pid") == os.getpid():
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(self.path)
+    self.held = False
+
+
+def claim_run_folder(output_dir, chief=True):
+  """Creates `output_dir` and, on the chief, takes its lock until this process ends.
+
+  Returns:
+    The RunLock (held on the chief).
+  """
+  tf.io.gfile.makedirs(output_dir)
+  lock = RunLock(output_dir)
+  if chief:
+    lock.acquire()
+    atexit.register(lock.release)
+  return lock
+
+
 # ------------------------------------------------------------ run_info.json
 
 # The task kinds, the program that writes each, and what run_info.json must
@@ -148,6 +244,20 @@ REQUIRED_KEYS = {
     "squad": ("doc_stride", "max_query_length", "max_answer_length", "n_best_size",
               "version_2_with_negative", "null_score_diff_threshold"),
 }
+# What a resumed run must share with the run that wrote its checkpoints: the
+# model and its task (never changeable) and the settings that change the
+# result (changeable with --allow_setting_changes).
+MODEL_KEYS = ("task_kind", "task_name", "label_list", "bert_config")
+SETTING_KEYS = ("max_seq_length", "do_lower_case", "training")
+
+
+def training_settings(config):
+  """The TrainingConfig fields that change the trained weights (not speed or logging)."""
+  return {name: getattr(config, name) for name in (
+      "learning_rate", "num_train_steps", "num_warmup_steps", "train_batch_size", "seed",
+      "optimizer", "weight_decay_rate", "clip_norm", "compute_dtype", "length_bucketing")}
+
+
 def read_run_info(model_dir, flag_name="model_dir"):
   """run_info.json of a fine-tuning run folder, checked.
 
@@ -189,6 +299,53 @@ def read_run_info(model_dir, flag_name="model_dir"):
   elif kind == "ner" and not info["label_list"]:
     raise errors.UserError(f"{path}: label_list is empty; a tagger needs its tags.")
   return info
+
+
+def check_resumable(output_dir, info, checkpoint, training=True,
+                    allow_setting_changes=False):
+  """Refuses to resume a run of another model, task or (unless allowed) settings.
+
+  Args:
+    output_dir: the run folder.
+    info: the run_info dict this run would write (bert_config as a dict).
+    checkpoint: the checkpoint of output_dir that would be resumed, or None.
+    training: whether this run trains on (the settings matter only then).
+    allow_setting_changes: resume although SETTING_KEYS differ.
+  """
+  path = os.path.join(output_dir, RUN_INFO_FILE)
+  if not checkpoint or not tf.io.gfile.exists(path):
+    return
+  previous = read_json(path, RUN_INFO_FILE)
+  previous = previous if isinstance(previous, dict) else {}
+  previous.setdefault("task_kind", "classifier")
+
+  def differences(keys):
+    found = []
+    for key in keys:
+      if key not in previous or key not in info or previous[key] == info[key]:
+        continue
+      old, new = previous[key], info[key]
+      if isinstance(old, dict) and isinstance(new, dict):
+        found += [f"{key}.{k}: {old.get(k)!r} -> {new.get(k)!r}"
+                  for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+      else:
+        found.append(f"{key}: {old!r} -> {new!r}")
+    return found
+
+  model = differences(MODEL_KEYS)
+  if model:
+    raise errors.UserError(
+        f"--output_dir={output_dir} holds the checkpoints of another model, task or "
+        f"labels ({'; '.join(model)}); {os.path.basename(checkpoint)} would be resumed. "
+        "Use a new --output_dir.")
+  settings = differences(SETTING_KEYS) if training else []
+  if settings and not allow_setting_changes:
+    raise errors.UserError(
+        f"--output_dir={output_dir} holds a run with other settings "
+        f"({'; '.join(settings)}); resuming it would mix the two. Use a new --output_dir, "
+        "or pass --allow_setting_changes=true to resume with the new settings.")
+  if settings:
+    logging.warning("Resuming %s with changed settings: %s", output_dir, "; ".join(settings))
 
 
 def evaluated_step(global_step, init_checkpoint):

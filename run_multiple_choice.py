@@ -206,10 +206,18 @@ def prepare(f):
   return bert_config, splits
 
 
-def build_trainer(f, bert_config, num_train_examples):
+def build_run_info(f, bert_config):
+  """What inference.py and export need to use the trained model."""
+  return {"task_kind": "multiple_choice", "num_choices": f.num_choices,
+          "bert_config": bert_config.to_dict(), "vocab_file": os.path.abspath(f.vocab_file),
+          "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
+
+
+def build_trainer(f, bert_config, num_train_examples, info):
   """The Trainer with weights restored; raises before output_dir is created."""
   num_train_steps, num_warmup_steps = cli.train_steps(f, num_train_examples)
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
+  cli.check_resume(f, config, info)
   trainer = training.Trainer(tasks.MultipleChoiceTask(bert_config), config,
                              cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
@@ -222,8 +230,10 @@ def build_trainer(f, bert_config, num_train_examples):
   return trainer
 
 
-def train(f, trainer, features):
-  """Fine-tunes on the training features (resuming if output_dir has a run)."""
+def train(f, trainer, features, info):
+  """Writes run_info.json and fine-tunes (resuming if output_dir has a run)."""
+  if trainer.chief:
+    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
   num_examples = len(features["label_ids"])
 
   def dataset_fn(ctx, batch_size, consumed):
@@ -248,12 +258,13 @@ def evaluate(f, trainer, features):
 def run(f):
   """Train / evaluate / predict as the flags say (parsed flags `f`)."""
   bert_config, splits = prepare(f)
+  info = build_run_info(f, bert_config)
   trainer = build_trainer(f, bert_config, len(splits["train"]["label_ids"])
-                          if "train" in splits else 0)
+                          if "train" in splits else 0, info)
   # Created only now: bad data or a bad checkpoint must leave no output_dir.
-  tf.io.gfile.makedirs(f.output_dir)
+  run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
-    train(f, trainer, splits["train"])
+    train(f, trainer, splits["train"], info)
   if f.do_eval:
     results = evaluate(f, trainer, splits["dev"])
     logging.info("***** Eval results *****  %s", run_info.format_results(results))

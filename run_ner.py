@@ -363,16 +363,6 @@ def load_label_list(f, train_sentences):
                          "--init_checkpoint: pass the trained run's tags with --labels.")
 
 
-def check_output_dir(output_dir, label_list):
-  """Refuses an output_dir whose checkpoints (to be resumed) have another tag set."""
-  path = os.path.join(output_dir, run_info.LABELS_FILE)
-  if (checkpoint_utils.CheckpointManager(output_dir).latest() and
-      tf.io.gfile.exists(path) and run_info.read_lines(path) != label_list):
-    raise errors.UserError(
-        f"--output_dir={output_dir} holds a run with labels {run_info.read_lines(path)}, not "
-        f"{label_list}; its checkpoints would be resumed. Use a new --output_dir.")
-
-
 def write_predictions(path, sentences, predicted_tags):
   """`token gold predicted` lines, a blank line after each sentence (conlleval's input)."""
   lines = []
@@ -420,7 +410,6 @@ def run(f):
   label_list, source = load_label_list(f, train_sentences)
   for path, sentences in splits.values():
     check_tags(sentences, path, label_list, source)
-  check_output_dir(f.output_dir, label_list)
   stride = window_stride(f)
   features = {split: convert_sentences(sentences, label_list, f.max_seq_length, stride,
                                        tokenizer)
@@ -432,6 +421,8 @@ def run(f):
       f, features["train"].num_windows if f.do_train else 0, "training windows")
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
   config.validate()
+  info = build_run_info(f, bert_config, label_list, train_sentences)
+  cli.check_resume(f, config, info)
   strategy = cli.strategy_from_flags(f)
   task = tasks.TaggingTask(bert_config, len(label_list))
   trainer = training.Trainer(task, config, strategy)
@@ -442,11 +433,10 @@ def run(f):
         f"--init_checkpoint={f.init_checkpoint} has no tagging head (output_weights): it "
         "is a pre-trained model, not a fine-tuned one; add --do_train=true.")
   # Created only now: a bad file or checkpoint must leave no output_dir behind.
-  tf.io.gfile.makedirs(f.output_dir)
-  chief = training.is_chief(strategy)
+  run_info.claim_run_folder(f.output_dir, trainer.chief)
+  chief = trainer.chief
   if f.do_train:
-    train(f, trainer, features["train"], label_list, chief,
-          build_run_info(f, bert_config, label_list, train_sentences))
+    train(f, trainer, features["train"], label_list, chief, info)
   step = run_info.evaluated_step(trainer.global_step, f.init_checkpoint)
   for split, prefix, batch_size in (("dev", "eval", f.eval_batch_size),
                                     ("test", "test", f.predict_batch_size)):
@@ -477,11 +467,17 @@ def word_split(sentences):
 
 
 def build_run_info(f, bert_config, label_list, train_sentences):
-  """What export_savedmodel.py needs to serve the trained model on raw text."""
-  return {"task_kind": "ner", "label_list": label_list,
+  """What export_savedmodel.py needs to serve the trained model on raw text.
+
+  word_split is known only from training sentences (None: not training).
+  """
+  info = {"task_kind": "ner", "label_list": label_list,
           "bert_config": bert_config.to_dict(), "vocab_file": os.path.abspath(f.vocab_file),
           "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length,
-          "window_stride": window_stride(f), "word_split": word_split(train_sentences)}
+          "window_stride": window_stride(f)}
+  if train_sentences is not None:
+    info["word_split"] = word_split(train_sentences)
+  return info
 
 
 def train(f, trainer, features, label_list, chief, info=None):

@@ -194,12 +194,18 @@ def run(f):
   config = cli.training_config(f, f.num_train_steps if f.do_train else 1,
                                f.num_warmup_steps if f.do_train else 0)
   config.validate()
+  info = {"task_kind": "pretraining", "bert_config": bert_config.to_dict(),
+          "max_seq_length": f.max_seq_length,
+          "max_predictions_per_seq": f.max_predictions_per_seq}
+  cli.check_resume(f, config, info)
   strategy = cli.strategy_from_flags(f)
   trainer = training.Trainer(tasks.PretrainingTask(bert_config), config, strategy)
   trainer.restore(f.init_checkpoint)
   # Created only now: a checkpoint that does not fit must leave no output_dir.
-  tf.io.gfile.makedirs(f.output_dir)
+  run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
+    if trainer.chief:
+      run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
     num_records = count_records(train_files)
 
     def dataset_fn(ctx, batch_size, consumed):
@@ -211,7 +217,7 @@ def run(f):
   if f.do_eval:
     results = evaluate(trainer, eval_files, f)
     logging.info("***** Eval results *****  %s", run_info.format_results(results))
-    if training.is_chief(strategy):
+    if trainer.chief:
       run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
 
 

@@ -721,11 +721,10 @@ def build_run_info(f, bert_config):
   return info
 
 
-def train(trainer, f, train_examples, tokenizer):
+def train(trainer, f, train_examples, tokenizer, info):
   """Writes run_info.json and train.tf_record and fine-tunes."""
   if trainer.chief:
-    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE),
-               build_run_info(f, trainer.task.bert_config))
+    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   with FeatureWriter(path, is_training=True) as writer:
     convert_examples_to_features(train_examples, tokenizer, f.max_seq_length,
@@ -796,6 +795,8 @@ def run(f):
   num_train_steps, num_warmup_steps = cli.train_steps(
       f, len(train_examples or []), "training questions")
   config = cli.training_config(f, num_train_steps, num_warmup_steps)
+  info = build_run_info(f, bert_config)
+  cli.check_resume(f, config, info)
   trainer = training.Trainer(tasks.SpanTask(bert_config), config, cli.strategy_from_flags(f))
   state = trainer.restore(f.init_checkpoint)
   if not f.do_train and state != "resumed" and (
@@ -804,9 +805,9 @@ def run(f):
         f"--init_checkpoint={f.init_checkpoint} has no SQuAD head "
         "(cls/squad/output_weights): it is a pre-trained model, not one fine-tuned on "
         "SQuAD; add --do_train=true.")
-  tf.io.gfile.makedirs(f.output_dir)
+  run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
-    train(trainer, f, train_examples, tokenizer)
+    train(trainer, f, train_examples, tokenizer, info)
   if f.do_predict:
     predict(trainer, f, predict_examples, predict_features, articles)
 

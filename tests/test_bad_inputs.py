@@ -287,7 +287,7 @@ CASES = [
     Case("rc-into-another-tasks-output-dir", RC, ("--task_name=WNLI", "--data_dir={wnli}"),
          ("--output_dir=", "'mrpc'", "'wnli'", "new --output_dir"), start_from="mrpc_out"),
     Case("rp-into-a-classifier-output-dir", RP, (),
-         ("--output_dir=", "model.ckpt-2", "cls/", "new --output_dir"),
+         ("--output_dir=", "model.ckpt-2", "task_kind", "new --output_dir"),
          start_from="mrpc_out"),
     Case("rn-into-a-classifier-output-dir", RN, (),
          ("--output_dir=", "labels", "new --output_dir"), start_from="mrpc_out"),

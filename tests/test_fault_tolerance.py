@@ -562,3 +562,73 @@ def test_a_changed_test_file_is_not_answered_from_the_stale_cache(tiny_model, tm
   assert second != first
   assert second == fresh
   assert "Feature cache" in (tmp_path / "log.txt").read_text() or second == fresh
+
+
+# ------------------------------------------------------------ one run per folder
+
+
+def test_a_second_run_in_the_same_output_dir_stops_and_names_the_first(tiny_model, tmp_path):
+  out = tmp_path / "out"
+  # Long enough (1,250 updates) to be still running when the second run starts.
+  args = classifier_args(tiny_model, out, "--num_train_epochs=50")
+  first = start_cli(args, tmp_path / "first.log")
+  try:
+    wait_for_log(first, tmp_path / "first.log", r"step 5/1250 ")
+    second = subprocess.run(args, cwd=REPO_ROOT, env=cli_env(), capture_output=True,
+                            text=True, timeout=600)
+    assert first.poll() is None, "the first run ended before the second one was checked"
+    assert second.returncode == 1, second.stderr[-2000:]
+    last = [line for line in second.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("run_classifier.py: error: ")
+    assert f"is in use by another run (pid {first.pid} " in last
+    assert "Traceback" not in second.stderr
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=600) == 143, (tmp_path / "first.log").read_text()[-2000:]
+  finally:
+    if first.poll() is None:
+      first.kill()
+      first.wait()
+  assert checkpoint_utils.CheckpointManager(str(out)).latest()
+  assert not (out / "run.lock").exists()
+  # The interrupted run, resumed with another learning rate: stopped, naming the change.
+  changed = subprocess.run(args + ["--learning_rate=5e-4", "--num_train_epochs=1"],
+                           cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
+                           timeout=600)
+  assert changed.returncode == 1, changed.stderr[-2000:]
+  assert "training.learning_rate: 0.001 -> 0.0005" in changed.stderr
+  assert "training.num_train_steps: 1250 -> 25" in changed.stderr
+  assert "--allow_setting_changes=true" in changed.stderr
+  allowed = subprocess.run(args + ["--learning_rate=5e-4", "--num_train_epochs=1",
+                                  "--allow_setting_changes=true"],
+                           cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
+                           timeout=600)
+  assert allowed.returncode == 0, allowed.stderr[-2000:]
+  assert "with changed settings: training.learning_rate: 0.001 -> 0.0005" in allowed.stderr
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import socket  # pylint: disable=g-import-not-at-top
+  import errors  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  dead = subprocess.Popen([sys.executable, "-c", "pass"])
+  dead.wait()
+  lock_path = tmp_path / "run.lock"
+  lock_path.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
+                                   "started": "then", "command": "old run"}))
+  lock = run_info.RunLock(str(tmp_path))
+  lock.acquire()
+  assert json.loads(lock_path.read_text())["pid"] == os.getpid()
+  lock.release()
+  assert not lock_path.exists()
+  alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    lock_path.write_text(json.dumps({"pid": alive.pid, "host": socket.gethostname(),
+                                     "started": "now", "command": "run_ner.py --x"}))
+    with pytest.raises(errors.UserError, match=f"in use by another run \\(pid {alive.pid} "
+                                               ".*run_ner.py --x.*delete"):
+      run_info.RunLock(str(tmp_path)).acquire()
+    assert json.loads(lock_path.read_text())["pid"] == alive.pid   # left alone
+  finally:
+    alive.kill()
+    alive.wait()
