@@ -6,7 +6,7 @@ What it does for a task (see `Task`): builds the variables under a
 accumulates gradients over micro-batches, scales the loss in float16, saves
 `model.ckpt-<step>` in the official name layout, logs step/loss/lr/examples/s/ETA,
 writes TensorBoard summaries, evaluates during training keeping the best
-checkpoint, and stops cleanly on SIGTERM/SIGINT.
+checkpoint, and stops cleanly on SIGTERM, SIGINT and SIGHUP.
 
 Each script keeps only what is its own: data, features, head, loss and metrics.
 """
@@ -378,7 +378,7 @@ class Trainer:
     self._train_fn = None
     self._predict_fn = None
     self._stop_signal = None       # why training stops at this step (agreed by workers)
-    self._signal_received = None   # set by the SIGTERM/SIGINT handler
+    self._signal_received = None   # set by the SIGTERM/SIGINT/SIGHUP handler
     self._sum_fn = None
 
   # ------------------------------------------------------------ state
@@ -607,7 +607,7 @@ class Trainer:
           "it must be storage that all of them read (gs://..., NFS), not a local disk.")
 
   def _share_stop_signal(self):
-    """Stops at this step on SIGTERM/SIGINT; with several workers, all stop if one got it.
+    """Stops at this step on SIGTERM/SIGINT/SIGHUP; with several workers, all stop if one did.
 
     A scheduler signals the workers one by one; a worker that stopped alone
     would leave the others waiting for it in the next all-reduce. One scalar
@@ -626,7 +626,9 @@ class Trainer:
     def handler(signum, _):
       self._signal_received = signal.Signals(signum).name
     previous = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP: the SSH session of a run started without nohup dropped; save and stop
+    # as for SIGTERM rather than die without a checkpoint.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
       try:
         previous[signum] = signal.signal(signum, handler)
       except ValueError:   # not the main thread: leave signals alone
@@ -660,7 +662,7 @@ class Trainer:
 
     Raises:
       errors.TrainingError: the loss became NaN/Inf (step named).
-      errors.TrainingInterrupted: SIGTERM/SIGINT; a checkpoint was saved first.
+      errors.TrainingInterrupted: SIGTERM/SIGINT/SIGHUP; a checkpoint was saved first.
     """
     c = self.config
     start = self.global_step

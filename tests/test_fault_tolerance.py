@@ -47,7 +47,7 @@ BATCH = 8
 EPOCHS = 6
 TOTAL_STEPS = NUM_TRAIN // BATCH * EPOCHS       # 150 updates of ~15 ms on a tiny model
 SAVE_EVERY = 7                                  # odd: a signal rarely lands on a save step
-EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}
+EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130, "SIGHUP": 129}
 
 
 # --------------------------------------------------------------------- helpers
@@ -214,7 +214,8 @@ def runs(tiny_model, tmp_path_factory):
   """
   root = tmp_path_factory.mktemp("runs")
   scenarios = {"uninterrupted": (_uninterrupted,), "SIGTERM": (_interrupted, "SIGTERM"),
-               "SIGINT": (_interrupted, "SIGINT", True), "nan": (_nan,)}
+               "SIGINT": (_interrupted, "SIGINT", True),
+               "SIGHUP": (_interrupted, "SIGHUP"), "nan": (_nan,)}
   pool = concurrent.futures.ThreadPoolExecutor(2)
   started = {}
   for name, (job, *extra) in scenarios.items():
@@ -235,7 +236,7 @@ def uninterrupted_tensors(runs):
 # ------------------------------------------------------ preemption signals
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT", "SIGHUP"])
 def test_signal_saves_exits_and_the_rerun_ends_with_identical_weights(signal_name, runs):
   future, folder = runs[signal_name]
   result, out = future.result(), folder / "out"
