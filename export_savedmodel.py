@@ -192,7 +192,7 @@ def convert_tflite(saved_model_dir, path):
 
 def write_export(server, target, tflite):
   """Saves `server` into `target` through a temporary sibling folder renamed at the end."""
-  tmp = f"{target}{checkpoint_utils._TMP_MARK}{os.getpid()}"  # pylint: disable=protected-access
+  tmp = run_info.temporary_path(target)
   try:
     tf.saved_model.save(server, tmp, signatures=server.signatures())
     if tflite:

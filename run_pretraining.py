@@ -82,15 +82,18 @@ def expand_input_files(spec, flag_name="input_file"):
   return files
 
 
+def _reason(error):
+  """An OpError's message without TF's "{{function_node ...}}" and "[Op:...]" wrapping."""
+  return re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message).strip()
+
+
 def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
-  """Reads the first record; raises UsageError if its lengths differ from the flags."""
+  """Reads the first record; raises UserError if its lengths differ from the flags."""
   try:
     first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
   except tf.errors.OpError as e:
-    # The op's message without TF's "{{function_node ...}}" and "[Op:...]" wrapping.
-    reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", e.message).strip()
-    raise errors.UserError(f"{path}: not a readable TFRecord file ({reason}); give the "
-                           "output files of create_pretraining_data.py.") from None
+    raise errors.UserError(f"{path}: not a readable TFRecord file ({_reason(e)}); give "
+                           "the output files of create_pretraining_data.py.") from None
   if first is None:
     raise errors.UserError(f"{path}: holds no records; give TFRecord files that "
                            "create_pretraining_data.py wrote instances to.")
@@ -122,9 +125,20 @@ def parse_records(files, max_seq_length, max_predictions_per_seq):
   return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _damaged(path, error):
+  return errors.UserError(
+      f"{path}: damaged TFRecord file ({_reason(error)}); recreate it with "
+      "create_pretraining_data.py, or leave it out of the input files.")
+
+
 def count_records(files):
-  """Number of records in `files` (one pass; logged)."""
-  count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
+  """Number of records in `files`, reading each whole (a damaged one is named)."""
+  count = 0
+  for path in files:
+    try:
+      count += int(tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda n, _: n + 1))
+    except tf.errors.OpError as e:
+      raise _damaged(path, e) from None
   logging.info("%d records in %d input files.", count, len(files))
   return count
 
@@ -148,10 +162,17 @@ def pretraining_metrics(outputs, features):
 
 
 def evaluate(trainer, files, f):
-  """Evaluates `max_eval_steps` batches of the eval records."""
-  dataset = parse_records(files, f.max_seq_length, f.max_predictions_per_seq)
-  dataset = dataset.take(f.max_eval_steps * f.eval_batch_size)
-  features = [c for c in dataset.batch(8192).as_numpy_iterator()]
+  """Evaluates `max_eval_steps` batches of the eval records (file by file, to name a damaged one)."""
+  wanted, features = f.max_eval_steps * f.eval_batch_size, []
+  for path in files:
+    remaining = wanted - sum(len(c["input_ids"]) for c in features)
+    if remaining <= 0:
+      break
+    dataset = parse_records([path], f.max_seq_length, f.max_predictions_per_seq)
+    try:
+      features += list(dataset.take(remaining).batch(8192).as_numpy_iterator())
+    except tf.errors.OpError as e:
+      raise _damaged(path, e) from None
   if not features:
     raise errors.UserError("The evaluation records are empty.")
   merged = {k: np.concatenate([c[k] for c in features]) for k in features[0]}
@@ -180,7 +201,8 @@ def validate_flags(f):
   eval_files = (expand_input_files(f.eval_input_file or f.input_file,
                                    "eval_input_file" if f.eval_input_file else "input_file")
                 if f.do_eval else [])
-  for path in sorted(set(train_files[:1] + eval_files[:1])):
+  # Every file: files made with other lengths would fail mid-run otherwise.
+  for path in sorted(set(train_files + eval_files)):
     check_record_shapes(path, f.max_seq_length, f.max_predictions_per_seq)
   for name in ("eval_batch_size", "max_eval_steps"):
     if getattr(f, name) <= 0:
@@ -194,6 +216,8 @@ def run(f):
   config = cli.training_config(f, f.num_train_steps if f.do_train else 1,
                                f.num_warmup_steps if f.do_train else 0)
   config.validate()
+  # Every training record is read once now: a damaged file stops the run here.
+  num_records = count_records(train_files) if f.do_train else 0
   info = {"task_kind": "pretraining", "bert_config": bert_config.to_dict(),
           "max_seq_length": f.max_seq_length,
           "max_predictions_per_seq": f.max_predictions_per_seq}
@@ -206,7 +230,6 @@ def run(f):
   if f.do_train:
     if trainer.chief:
       run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
-    num_records = count_records(train_files)
 
     def dataset_fn(ctx, batch_size, consumed):
       records = parse_records(train_files, f.max_seq_length, f.max_predictions_per_seq)

@@ -280,6 +280,12 @@ CASES = [
          ("train.tf_record", "'masked_lm_ids'", "create_pretraining_data.py")),
     Case("rp-empty-records", RP, ("--input_file={empty_records}",),
          ("empty.tfrecord", "holds no records")),
+    # Every file is checked up front, not only the first.
+    Case("rp-second-file-of-another-length", RP, ("--input_file={records},{records_24}",),
+         ("--max_seq_length=16", "records_24.tfrecord", "max_seq_length=24")),
+    # A record damaged in the middle of a file: named before training starts.
+    Case("rp-damaged-record", RP, ("--input_file={records},{records_damaged}",),
+         ("damaged.tfrecord", "damaged TFRecord file", "create_pretraining_data.py")),
     # ---- output folders of other runs
     Case("rc-into-a-pretraining-output-dir", RC, (),
          ("--output_dir=", "model.ckpt-0", "output_bias", "new --output_dir"),
@@ -685,6 +691,20 @@ def _prepare(case, paths, out):
   return _command(case.script, args, paths, out)
 
 
+def _derived_records(paths, inputs, server, cwd):
+  """From the control's records: a file made with max_seq_length 24, a damaged copy."""
+  records = paths["records"]
+  other = inputs / "records" / "records_24.tfrecord"
+  command = _command(CPD, BASE[CPD] + ("--max_seq_length=24",), paths, other.parent)
+  command = [a.replace(str(other.parent / "examples.tfrecord"), str(other)) for a in command]
+  result = run_batch(server, {"records_24": command}, cwd)["records_24"]
+  assert result.returncode == 0, result.stderr[-2000:]
+  data = bytearray(records.read_bytes())
+  data[len(data) // 2] ^= 0xFF    # a flipped byte in the middle of a record
+  damaged = _write(inputs / "records" / "damaged.tfrecord", bytes(data))
+  return {"records_24": other, "records_damaged": damaged}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, request):
   """Builds the inputs, runs the controls and the selected cases.
@@ -723,6 +743,7 @@ def runs(tmp_path_factory, request):
     # The records first (run_pretraining.py's cases read them); then the MRPC
     # run with, beside it, the cases that do not read its folder; then those.
     controls = run_batch(server, {f"control-{CPD}": control[CPD]}, cwd)
+    paths.update(_derived_records(paths, inputs, server, cwd))
     unchanged = {"inputs": [snapshot(inputs)], "records": [snapshot(paths["records"].parent)]}
     first = {f"control-{s}": control[s] for s in (RC, SE, CC)}
     results = run_batch(server, {**first, **prepare(
