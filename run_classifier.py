@@ -78,6 +78,9 @@ def define_flags():
                       "for .tsv, comma for .csv).")
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
                       "submission file of the test predictions here.")
+  flags.DEFINE_string("cache_dir", None, "Write the feature caches (train/eval/predict"
+                      ".tf_record) here instead of output_dir, so that runs on the same "
+                      "data and model files share them (run_grid.py does).")
   cli.define_training_flags()
 
 
@@ -100,6 +103,8 @@ def validate_flags(f):
     if not getattr(f, name):
       raise errors.UserError(f"--{name} is required.")
   cli.require_creatable_dir(f.output_dir, "output_dir")
+  if f.cache_dir:
+    cli.require_creatable_dir(f.cache_dir, "cache_dir")
   cli.require_file(f.vocab_file, "vocab_file")
   cli.require_file(f.bert_config_file, "bert_config_file")
   cli.require_dir(f.data_dir, "data_dir")
@@ -323,9 +328,12 @@ def run(f):
   """Train / evaluate / predict as the flags say (parsed flags `f`)."""
   setup = prepare(f)
   trainer = build_trainer(setup)
-  setup.cache_dir = trainer.scratch_dir
+  # Other workers keep their private scratch folder: they must not write shared files.
+  setup.cache_dir = (f.cache_dir if f.cache_dir and trainer.chief
+                     else trainer.scratch_dir)
   # Created only now: bad data or a bad checkpoint must leave no output_dir.
   tf.io.gfile.makedirs(f.output_dir)
+  tf.io.gfile.makedirs(setup.cache_dir)
   eval_path = (setup.features_for("eval", setup.dev_examples)
                if setup.dev_examples else None)
   if f.do_train:
