@@ -20,7 +20,7 @@ Written in --output_dir:
   grid_results.tsv   one row per setting, in grid order: its values, the dev metric,
                      how many runs finished, their mean and sample standard deviation
                      (n - 1), each seed's value, the setting's best run folder and a
-                     `*` on the best setting (highest mean). Rewritten after every run,
+                     `*` on the best setting (best mean). Rewritten after every run,
                      so a stopped grid leaves a true partial table.
   best               relative symlink to the best run (of the best setting, its best
                      seed: the paper's restarts keep the best on dev), ready for
@@ -59,6 +59,7 @@ import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when i
 
 from absl import flags
 
+import cli
 import errors
 import metrics
 import run_info
@@ -95,6 +96,8 @@ class Program:
 #                         metric. v2.0: F1 at --null_score_diff_threshold, not
 #                         best_f1, whose threshold is itself fitted on dev.
 #   run_multiple_choice.py  accuracy.
+# Always the final eval_results.txt: with --eval_every_steps, the model the
+# run folder's newest checkpoint holds (what `best` serves), not its best/.
 PROGRAMS = {
     "run_classifier.py": Program("do_eval", None, has_cache_dir=True),
     "run_ner.py": Program("do_eval", "eval_f1"),
@@ -116,6 +119,7 @@ _FLAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._+-]+\Z")
 _MAX_FOLDER_NAME = 200   # file systems allow 255 bytes
 _TRUE = ("true", "t", "1")   # absl's spellings of a true boolean (lower-cased)
+_LOG_RECORD = re.compile(r"[IWEF]\d{4} ")   # absl and TensorFlow log lines
 
 
 def define_flags():
@@ -263,6 +267,7 @@ def check_config(config):
   if "://" in config.output_dir:
     raise errors.UserError(f"--output_dir={config.output_dir}: the grid writes logs and a "
                            "symlink there; give a local folder.")
+  cli.require_creatable_dir(config.output_dir, "output_dir")
   if not config.grid and not config.seeds:
     raise errors.UserError("Give --grid (flags and values to try) and/or --seeds.")
   names = [name for name, _ in config.grid]
@@ -510,6 +515,17 @@ def exit_description(code):
   return f"exited with code {code}"
 
 
+def last_words(log_path, limit=300):
+  """The log's last line that is not a log record: the program's error, if any."""
+  with open(log_path, "rb") as log:
+    log.seek(max(0, os.path.getsize(log_path) - 65536))
+    lines = log.read().decode("utf-8", "replace").splitlines()
+  for line in reversed(lines):
+    if line.strip() and not _LOG_RECORD.match(line) and not line.startswith("===="):
+      return line.strip()[:limit]
+  return None
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -631,7 +647,7 @@ def say(text):
 
 
 def run_one(config, program_path, run, state, stopper, where):
-  """Starts (or resumes) one run; returns True when it finished, False when it failed."""
+  """Starts (or resumes) one run; marks it failed or fills in its value."""
   folder = os.path.join(config.output_dir, run.folder)
   log_path = os.path.join(folder, LOG_FILE)
   write_record(config, run, finished=False)
@@ -641,17 +657,17 @@ def run_one(config, program_path, run, state, stopper, where):
   code = stopper.run(command(config, program_path, run), log_path)
   stopper.check(run.folder)
   if code != 0:
-    message = (f"{run.folder}: {os.path.basename(config.program)} {exit_description(code)}; "
-               f"see {log_path}")
+    last = last_words(log_path)
+    message = (f"{run.folder}: {os.path.basename(config.program)} {exit_description(code)}"
+               f"{f' ({last})' if last else ''}; see {log_path}")
     if not config.keep_going:
       raise errors.UserError(message)
     say(f"{where} {message}; going on (--keep_going).")
     run.failed = True
-    return False
+    return
   run.value = read_metric(folder, run.metric)
   write_record(config, run, finished=True)
   say(f"{where} {run.folder}: {run.metric} = {run.value} ({time.time() - start:.0f} s)")
-  return True
 
 
 def run(config):

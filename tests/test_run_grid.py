@@ -260,6 +260,10 @@ def test_runs_share_the_feature_cache_unless_a_feature_flag_differs(tmp_path):
   assert len(caches) == 8
   assert caches == [f"--cache_dir={os.path.join('out', 'feature_cache', f'max_seq_length={n}')}"
                     for n in (64, 64, 64, 64, 128, 128, 128, 128)]
+  config.program_args.append("--cache_dir=mine")   # the user's own cache folder wins
+  mine = run_grid.plan_runs(config)[0]
+  assert [a for a in run_grid.command(config, "x", mine) if "cache_dir" in a] == [
+      "--cache_dir=mine"]
   config.program = "run_ner.py"   # featurizes in memory: no --cache_dir
   assert not any(a.startswith("--cache_dir") for a in run_grid.command(config, "x", runs[0]))
 
@@ -418,7 +422,8 @@ def test_a_failed_run_stops_the_grid_with_a_true_partial_table(tmp_path, fake_pr
   log = tmp_path / "learning_rate=bad" / "grid.log"
   with pytest.raises(errors.UserError) as raised:
     run_grid.run(config)
-  assert str(raised.value) == f"learning_rate=bad: fake.py exited with code 3; see {log}"
+  assert str(raised.value) == ("learning_rate=bad: fake.py exited with code 3 (fake.py: "
+                               f"error: bad rate); see {log}")
   assert "fake.py: error: bad rate" in log.read_text()
   _, rows = read_table(tmp_path / "grid_results.tsv")
   assert [(r["value"], r["runs"]) for r in rows] == [("2.0", "1"), ("", "0"), ("", "0")]
@@ -520,3 +525,16 @@ def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(tiny_
   assert again.stdout.count("(skipped)") == 2
   assert {f: snapshot(out / f) for f in folders} == before
   assert read_table(out / "grid_results.tsv")[1] == rows
+
+
+def test_the_failure_line_quotes_the_programs_last_words(tmp_path):
+  log = tmp_path / "grid.log"
+  log.write_text("==== 2026-01-01 python run_classifier.py ...\n"
+                 "I0101 12:00:00.000 training.py:1] step 1\n"
+                 "run_classifier.py: error: --vocab_file is required.\n\n"
+                 "E0000 00:00:1796405689.250988   28592 cuda_platform.cc:52] no CUDA\n")
+  assert run_grid.last_words(str(log)) == "run_classifier.py: error: --vocab_file is required."
+  log.write_text("==== 2026-01-01 python run_classifier.py ...\n")
+  assert run_grid.last_words(str(log)) is None
+  assert run_grid.exit_description(-9) == "was killed by SIGKILL"
+  assert run_grid.exit_description(1) == "exited with code 1"
