@@ -48,19 +48,10 @@ import numpy as np
 
 import cli
 import errors
+import flops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_peers.py")
-
-CONFIGS = {
-    # A shape small enough for CI; odd sizes catch mixed-up dimensions.
-    "tiny": dict(vocab_size=30522, hidden_size=128, num_hidden_layers=2,
-                 num_attention_heads=2, intermediate_size=512),
-    "base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12,
-                 num_attention_heads=12, intermediate_size=3072),
-    "large": dict(vocab_size=30522, hidden_size=1024, num_hidden_layers=24,
-                  num_attention_heads=16, intermediate_size=4096),
-}
 
 # What each peer's virtualenv gets; installed in this order, one pip call each
 # (torch first and pinned: an unpinned torch would fetch a CUDA build).
@@ -116,21 +107,6 @@ def define_flags():
   flags.DEFINE_string("worker", None, "Internal: run our workloads for this spec file.")
 
 
-# ------------------------------------------------------------------ FLOPs
-
-def matmul_weights(config):
-  """(per-token encoder weights, per-sequence pooler + classifier weights)."""
-  h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-  return layers * (4 * h * h + 2 * h * i), h * h + 2 * h
-
-
-def flops_per_sequence(config, seq_length, training):
-  per_token, per_sequence = matmul_weights(config)
-  attention = 4 * config["num_hidden_layers"] * seq_length ** 2 * config["hidden_size"]
-  forward = 2 * (per_token * seq_length + per_sequence) + attention
-  return 3 * forward if training else forward
-
-
 # ------------------------------------------------------- our workloads
 
 def _our_setup(spec):
@@ -148,26 +124,6 @@ def _our_setup(spec):
         jit_compile=spec["use_xla"], dynamic_padding=dynamic_padding, seed=0)
     return training.Trainer(tasks.ClassifierTask(config, 2), train_config)
   return trainer
-
-
-def best_seconds(fn, repeats):
-  """Fastest of `repeats` timed calls of fn(), after one untimed call."""
-  fn()
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    best = min(best, time.perf_counter() - start)
-  return best
-
-
-def measure_matmul_peak(size=2048, repeats=10):
-  """Best float32 GFLOP/s of a size x size tf.linalg.matmul on this machine."""
-  import tensorflow as tf
-  a = tf.random.normal([size, size])
-  b = tf.random.normal([size, size])
-  matmul = tf.function(tf.linalg.matmul)
-  return 2 * size ** 3 / best_seconds(lambda: matmul(a, b).numpy(), repeats) / 1e9
 
 
 def _sentence_chunk(spec):
@@ -331,7 +287,7 @@ def summarize(spec, results, peak_gflops):
         continue
       training = name == "train"
       w["tokens_per_second"] = w["sequences_per_second"] * seq
-      gflops = w["sequences_per_second"] * flops_per_sequence(config, seq, training) / 1e9
+      gflops = w["sequences_per_second"] * flops.flops_per_sequence(config, seq, training) / 1e9
       w["model_gflops_per_second"] = gflops
       w["mfu"] = gflops / peak_gflops
 
@@ -431,12 +387,12 @@ def write_sentences(f, path, seq_length):
 
 
 def resolve_config(name):
-  if name in CONFIGS:
-    return dict(CONFIGS[name])
+  if name in flops.CONFIGS:
+    return dict(flops.CONFIGS[name])
   cli.require_file(name, "config")
   import modeling
   config = modeling.BertConfig.from_json_file(name)
-  return {k: getattr(config, k) for k in CONFIGS["tiny"]}
+  return {k: getattr(config, k) for k in flops.CONFIGS["tiny"]}
 
 
 def build_spec(f, tmp):
@@ -552,7 +508,7 @@ def worker_main(spec_file):
   import tensorflow as tf
   tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
   tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
-  peak = measure_matmul_peak()
+  peak = flops.measure_matmul_peak()
   workloads = run_our_workloads(spec)
   print("RESULT " + json.dumps({"versions": {"tensorflow": tf.__version__},
                                 "matmul_peak_gflops": peak, "workloads": workloads}),

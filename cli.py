@@ -12,7 +12,9 @@ import os
 from absl import flags
 import tensorflow as tf
 
+import checkpoint_utils
 import errors
+import tokenization
 import training
 
 
@@ -84,6 +86,115 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     flag_values=f)
   flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on "
                      "LayerNorm and biases).", flag_values=f)
+
+
+# How --help groups the flags defined here (errors.print_help): the model and
+# the run first, then the training loop.
+HELP_SECTIONS = [
+    ("the model and the run", ("bert_config_file", "vocab_file", "do_lower_case",
+                               "max_seq_length", "do_train", "do_eval", "do_predict",
+                               "init_checkpoint", "output_dir", "train_batch_size",
+                               "eval_batch_size", "predict_batch_size", "learning_rate",
+                               "num_train_epochs", "warmup_proportion")),
+    ("the training loop (shared by every run_*.py)", None),
+]
+
+
+# The phases a program may run, and what each one's flag says by default.
+PHASE_HELP = {"train": "Fine-tune on the training set.",
+              "eval": "Evaluate on the dev set; writes eval_results.txt.",
+              "predict": "Predict the test set; writes test_results.tsv."}
+
+
+def define_task_flags(phases=("train", "eval", "predict"), max_seq_length=128,
+                      help_text=None, flag_values=flags.FLAGS):
+  """Defines the reference's model, phase and schedule flags of a fine-tuning program.
+
+  bert_config_file, vocab_file, do_lower_case, max_seq_length, do_<phase>,
+  eval_batch_size / predict_batch_size (with those phases), num_train_epochs
+  and warmup_proportion, then the training loop's flags.
+
+  Args:
+    phases: the phases the program runs, of "train", "eval", "predict".
+    max_seq_length: the program's default (the reference's).
+    help_text: optional {flag name: help} replacing the generic help.
+    flag_values: absl FlagValues.
+  """
+  text = {"bert_config_file": "bert_config.json of the pre-trained model.",
+          "vocab_file": "vocab.txt of the pre-trained model.",
+          "do_lower_case": "Lower-case input (True for uncased models).",
+          "max_seq_length": "Tokens per example after WordPiece, with [CLS]/[SEP]; "
+                            "longer inputs are truncated.",
+          "eval_batch_size": "Examples per evaluation batch.",
+          "predict_batch_size": "Examples per prediction batch.",
+          "num_train_epochs": "Passes over the training set.",
+          "warmup_proportion": "Fraction of updates with linear warm-up.",
+          **{f"do_{phase}": PHASE_HELP[phase] for phase in phases}, **(help_text or {})}
+  f = flag_values
+  flags.DEFINE_string("bert_config_file", None, text["bert_config_file"], flag_values=f)
+  flags.DEFINE_string("vocab_file", None, text["vocab_file"], flag_values=f)
+  flags.DEFINE_bool("do_lower_case", True, text["do_lower_case"], flag_values=f)
+  flags.DEFINE_integer("max_seq_length", max_seq_length, text["max_seq_length"],
+                       flag_values=f)
+  for phase in phases:
+    flags.DEFINE_bool(f"do_{phase}", False, text[f"do_{phase}"], flag_values=f)
+  for phase in set(phases) & {"eval", "predict"}:
+    flags.DEFINE_integer(f"{phase}_batch_size", 8, text[f"{phase}_batch_size"],
+                         flag_values=f)
+  flags.DEFINE_float("num_train_epochs", 3.0, text["num_train_epochs"], flag_values=f)
+  flags.DEFINE_float("warmup_proportion", 0.1, text["warmup_proportion"], flag_values=f)
+  define_training_flags(f)
+
+
+def check_task_flags(f, phases=("train", "eval", "predict"), data_dir=True,
+                     fine_tuned="fine-tuned", required=("output_dir",)):
+  """The checks every fine-tuning program makes of the flags of define_task_flags.
+
+  Args:
+    f: parsed flags.
+    phases: the program's phases (as given to define_task_flags).
+    data_dir: whether --data_dir must be a folder.
+    fine_tuned: how the checkpoint an eval/predict-only run needs is called.
+    required: flags that must be given, checked in this order.
+
+  Raises:
+    errors.UserError naming the first bad flag.
+  """
+  names = [f"--do_{phase}" for phase in phases]
+  if not any(getattr(f, f"do_{phase}") for phase in phases):
+    listed = ", ".join(names[:-1]) + " or " + names[-1]
+    raise errors.UserError(f"At least one of {listed} must be True.")
+  for name in required:
+    if not getattr(f, name):
+      raise errors.UserError(f"--{name} is required.")
+  require_creatable_dir(f.output_dir, "output_dir")
+  require_file(f.vocab_file, "vocab_file")
+  require_file(f.bert_config_file, "bert_config_file")
+  if data_dir:
+    require_dir(f.data_dir, "data_dir")
+  if f.init_checkpoint:
+    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
+  elif not f.do_train:
+    others = "/".join(names[1:])
+    raise errors.UserError(
+        f"{others} without --do_train need{'s' if len(names) == 2 else ''} "
+        f"--init_checkpoint (a {fine_tuned} checkpoint or its folder).")
+  for name in ("train_batch_size", "eval_batch_size", "predict_batch_size",
+               "max_seq_length"):
+    if name in f and getattr(f, name) <= 0:
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
+  if f.do_train and f.num_train_epochs <= 0:
+    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
+  if not 0.0 <= f.warmup_proportion <= 1.0:
+    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+
+
+def check_room_for_text(max_seq_length):
+  """Raises errors.UserError when max_seq_length leaves no room beside [CLS] and [SEP]."""
+  if max_seq_length < 3:
+    raise errors.UserError(f"--max_seq_length={max_seq_length} leaves no room for text "
+                           "beside [CLS] and [SEP]; use at least 3.")
 
 
 def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_steps=0,
@@ -198,7 +309,7 @@ def run(main):
       check_device_flags(flags.FLAGS)   # before connecting to the TPU
       strategy_from_flags(flags.FLAGS)
     return main(argv)
-  errors.run_program(with_strategy)
+  errors.run_program(with_strategy, main.__module__)
 
 
 def load_model_files(f):

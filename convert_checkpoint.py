@@ -1,4 +1,4 @@
-"""Converts BERT weights between Hugging Face safetensors and the official TF layout.
+r"""Converts BERT weights between Hugging Face safetensors and the official TF layout.
 
 hf_to_tf reads a Hugging Face BERT folder (`model.safetensors` or shards with
 `model.safetensors.index.json`, `config.json`, `vocab.txt`) and writes what the
@@ -13,8 +13,10 @@ Examples:
   python convert_checkpoint.py --direction=tf_to_hf \
       --input=/models/minilm_tf/bert_model.ckpt --output_dir=/models/minilm_hf
 
-Safety: weights are read from safetensors (which holds no code) and TF
-checkpoints only; pickled `pytorch_model.bin` files are never loaded.
+Safety: weights are read from safetensors (which holds no code; parsed by the
+`safetensors` package) and TF checkpoints only; pickled `pytorch_model.bin`
+files are never loaded. The shard paths of a sharded model's index must stay
+inside the model folder.
 """
 
 import dataclasses
@@ -83,6 +85,12 @@ _OPTIMIZER_STATE = re.compile(
 _TF_MODEL_SCOPES = ("bert/", "cls/predictions/", "cls/seq_relationship/")
 _HEAD_NAMES = {"mlm": "masked LM (cls/predictions)",
                "nsp": "next sentence (cls/seq_relationship)"}
+
+
+# The fix for a damaged, truncated or tampered download.
+_REDOWNLOAD = "re-download the model"
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 
 class ConversionError(errors.UserError):
@@ -220,11 +228,21 @@ def hf_config_from_bert(config, architectures):
 
 
 def _read_json(path, flag):
+  """The JSON object in `path` (config.json, the shard index) as a dict."""
   try:
     with open(path, encoding="utf-8") as f:
-      return json.load(f)
+      value = json.load(f)
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise ConversionError(f"{flag}: {path} is not valid UTF-8 JSON ({e}).") from None
+    raise ConversionError(f"{flag}: {path} is not valid UTF-8 JSON ({e}); "
+                          f"{_REDOWNLOAD}.") from None
+  except RecursionError:
+    # Python's json recurses once per level: a crafted file exhausts the stack.
+    raise ConversionError(f"{flag}: {path} is nested too deeply to be a Hugging Face "
+                          f"config or index; {_REDOWNLOAD}.") from None
+  if not isinstance(value, dict):
+    raise ConversionError(f"{flag}: {path} holds a JSON {_JSON_TYPES[type(value)]}, "
+                          f"expected an object; {_REDOWNLOAD}.")
+  return value
 
 
 def _vocab_to_copy(model_dir, output_dir):
@@ -485,6 +503,15 @@ def _log_summary(summary, direction):
     logging.info("Wrote %s", path)
 
 
+@dataclasses.dataclass
+class HFWeights:
+  """Where hf_to_tf reads a Hugging Face model's weights."""
+  model_dir: str                # the folder holding config.json (and vocab.txt)
+  paths: list                   # safetensors files; a sharded model's shards by name
+  index: str = None             # model.safetensors.index.json of a sharded model
+  shard_of: dict = None         # {tensor name: shard path} as the index lists them
+
+
 def find_hf_weights(input_path):
   """Resolves --input for hf_to_tf.
 
@@ -493,10 +520,11 @@ def find_hf_weights(input_path):
       `model.safetensors.index.json` of a sharded model.
 
   Returns:
-    (list of safetensors paths, the model folder holding config.json).
+    HFWeights.
 
   Raises:
-    ConversionError: nothing convertible there; the message says what was looked for.
+    ConversionError: nothing convertible there (the message says what was
+      looked for), or an index whose shard paths leave the model folder.
   """
   flag = f"--input={input_path}"
   if not input_path or not os.path.exists(input_path):
@@ -506,7 +534,7 @@ def find_hf_weights(input_path):
   if os.path.isdir(input_path):
     model_dir = input_path
     if os.path.isfile(os.path.join(model_dir, HF_WEIGHTS)):
-      return [os.path.join(model_dir, HF_WEIGHTS)], model_dir
+      return HFWeights(model_dir, [os.path.join(model_dir, HF_WEIGHTS)])
     index = os.path.join(model_dir, HF_INDEX)
     if not os.path.isfile(index):
       pickled = [n for n in ("pytorch_model.bin", "tf_model.h5") if
@@ -520,40 +548,101 @@ def find_hf_weights(input_path):
   elif input_path.endswith(HF_INDEX):
     model_dir, index = os.path.dirname(input_path), input_path
   elif input_path.endswith(".safetensors"):
-    return [input_path], os.path.dirname(input_path)
+    return HFWeights(os.path.dirname(input_path), [input_path])
   else:
     raise ConversionError(f"{flag}: expected a .safetensors file, {HF_INDEX} or a "
                           "Hugging Face model folder.")
+  shard_of = _read_index(index, model_dir, flag)
+  paths = sorted(set(shard_of.values()))
+  missing = [p for p in paths if not os.path.isfile(p)]
+  if missing:
+    raise ConversionError(f"{flag}: shard {missing[0]} listed in {index} does not exist.")
+  return HFWeights(model_dir, paths, index, shard_of)
+
+
+def _read_index(index, model_dir, flag):
+  """{tensor name: shard path} from a shard index; every path inside the model folder."""
   shard_of = _read_json(index, flag).get("weight_map")
   if not isinstance(shard_of, dict) or not shard_of:
     raise ConversionError(f"{flag}: {index} has no \"weight_map\" of tensor names to shards.")
-  shards = [os.path.join(model_dir, s) for s in sorted(set(shard_of.values()))]
-  missing = [s for s in shards if not os.path.isfile(s)]
-  if missing:
-    raise ConversionError(f"{flag}: shard {missing[0]} listed in {index} does not exist.")
-  return shards, model_dir
+  roots = _shard_roots(model_dir)
+  return {name: _shard_path(index, model_dir, roots, name, shard, flag)
+          for name, shard in shard_of.items()}
 
 
-def load_hf_tensors(paths):
-  """Reads and merges safetensors files; logs dtypes, widening F16/BF16 is exact.
+def _shard_roots(model_dir):
+  """Real folders a shard may resolve into.
+
+  The model folder and, when it is a Hugging Face hub cache snapshot
+  (`models--org--name/snapshots/<revision>`), the cache's `blobs` folder next
+  to it: the hub stores each shard there and links it into the snapshot.
+  """
+  roots = [os.path.realpath(model_dir)]
+  snapshots = os.path.dirname(os.path.abspath(model_dir))
+  if os.path.basename(snapshots) == "snapshots":
+    roots.append(os.path.realpath(os.path.join(os.path.dirname(snapshots), "blobs")))
+  return roots
+
+
+def _shard_path(index, model_dir, roots, name, shard, flag):
+  """The path of one index entry's shard; refuses paths that leave the model folder.
+
+  The index is downloaded like the weights: an entry such as `../../etc/passwd`
+  or a link out of the folder must not make the converter read other files.
+  """
+  where = f"{flag}: {index} maps tensor {name!r} to {shard!r}"
+  refuse = f"the index is damaged or tampered with: {_REDOWNLOAD}."
+  if not isinstance(shard, str) or not shard:
+    raise ConversionError(f"{where}, not a file name in the model folder; {refuse}")
+  if (os.path.isabs(shard) or os.path.splitdrive(shard)[0] or
+      os.pardir in re.split(r"[\\/]", shard)):
+    raise ConversionError(f"{where}, a path outside the model folder; shards must be "
+                          f"files inside it: {refuse}")
+  path = os.path.join(model_dir, os.path.normpath(shard))   # one name per file
+  real = os.path.realpath(path)
+  if not any(os.path.commonpath([real, root]) == root for root in roots):
+    raise ConversionError(f"{where}, a link to {real} outside the model folder; shards "
+                          f"must be files inside it: {refuse}")
+  return path
+
+
+def load_hf_tensors(weights):
+  """Reads and merges the safetensors files of `weights` (an HFWeights).
+
+  Logs the dtypes (widening F16/BF16 to float32 later is exact). For a sharded
+  model, each tensor must be in the shard the index names.
 
   Returns:
     dict {name: np.ndarray}.
   """
-  tensors, dtypes = {}, {}
-  for path in paths:
+  tensors, dtypes, found_in = {}, {}, {}
+  for path in weights.paths:
     for tag, _ in safetensors_io.read_header(path).values():
       dtypes[tag] = dtypes.get(tag, 0) + 1
     for name, value in safetensors_io.load_file(path).items():
       if name in tensors:
         raise ConversionError(f"--input: tensor {name} appears in two shards, "
                               f"the second time in {path}.")
-      tensors[name] = value
-  logging.info("Read %d tensors from %s (%s).", len(tensors), ", ".join(paths),
+      tensors[name], found_in[name] = value, path
+  if weights.index:
+    _check_shard_contents(weights, found_in)
+  logging.info("Read %d tensors from %s (%s).", len(tensors), ", ".join(weights.paths),
                ", ".join(f"{t}: {n}" for t, n in sorted(dtypes.items())))
   if dtypes.keys() & {"F16", "BF16", "F64"}:
     logging.info("Casting the F16/BF16/F64 weights to float32, the official dtype.")
   return tensors
+
+
+def _check_shard_contents(weights, found_in):
+  """The index and the shards agree on where each tensor is."""
+  for name in sorted(set(weights.shard_of) | set(found_in)):
+    listed, found = weights.shard_of.get(name), found_in.get(name)
+    if listed != found:
+      index_says = f"puts it in {listed}" if listed else "does not list it"
+      raise ConversionError(
+          f"--input: {weights.index} and the shards disagree on tensor {name!r}: the "
+          f"index {index_says}, but {found or 'no shard'} holds it; the shards and the "
+          f"index come from different or incomplete downloads: {_REDOWNLOAD}.")
 
 
 def hf_to_tf(input_path, output_dir, overwrite=False):
@@ -573,7 +662,8 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   Raises:
     ConversionError, errors.UserError, OSError.
   """
-  paths, model_dir = find_hf_weights(input_path)
+  weights = find_hf_weights(input_path)
+  model_dir = weights.model_dir
   config_path = os.path.join(model_dir, HF_CONFIG)
   if not os.path.isfile(config_path):
     raise ConversionError(f"--input={input_path}: {config_path} not found; the "
@@ -582,7 +672,7 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   vocab = _vocab_to_copy(model_dir, output_dir)
   index, data = TF_PREFIX + ".index", TF_PREFIX + ".data-00000-of-00001"
   _check_outputs(output_dir, [index, data, TF_CONFIG] + ([VOCAB] if vocab else []), overwrite)
-  tf_tensors, summary = hf_tensors_to_tf(load_hf_tensors(paths), config, f"--input={input_path}")
+  tf_tensors, summary = hf_tensors_to_tf(load_hf_tensors(weights), config, f"--input={input_path}")
   if vocab:
     _check_vocab(vocab, config)
 
@@ -666,7 +756,12 @@ def main(argv):
              prefix_bert=FLAGS.prefix_bert, overwrite=FLAGS.overwrite)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-convert-checkpoint` command: the flags of `python convert_checkpoint.py`."""
   define_flags()
   flags.mark_flags_as_required(["direction", "input", "output_dir"])
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Creates masked-LM / next-sentence TFRecords for BERT pre-training.
+r"""Creates masked-LM / next-sentence TFRecords for BERT pre-training.
 
     python create_pretraining_data.py \
       --input_file=corpus/*.txt --output_file=out/train.tfrecord \
@@ -52,7 +52,8 @@ N, whichever worker ran which shard. A worker holds one shard in memory at a
 time; the parent holds none of the corpus.
 
 Beyond the reference: TensorFlow is not imported (TFRecords and Examples are
-written by a small encoder here, CRC-32C via NumPy), user errors are one line
+written by a small encoder here; CRC-32C by google-crc32c's C code when it is
+installed, else NumPy), user errors are one line
 `create_pretraining_data.py: error: ...` with exit code 1, outputs are
 written to `<file>.tmp-<pid>` and renamed only when everything succeeded, and
 a closing summary reports documents, instances, tokens, masked fraction, NSP
@@ -756,8 +757,27 @@ class _Crc32c(object):
 _CRC32C = None
 
 
+def _c_crc32c():
+  """google-crc32c's CRC-32C function if its C extension is installed, else None.
+
+  Optional, kept because it is faster: ~50x _Crc32c's speed on the
+  tf.Examples of a real shard, a tenth of a one-worker run's CPU time. Its
+  pure-Python fallback is slower than _Crc32c, so it is not used.
+  """
+  try:
+    import google_crc32c  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return google_crc32c.value if google_crc32c.implementation == "c" else None
+
+
+_C_CRC32C = _c_crc32c()
+
+
 def crc32c_many(messages):
   """CRC-32C of each of `messages` (list of non-empty bytes): list of int."""
+  if _C_CRC32C is not None:
+    return [_C_CRC32C(message) for message in messages]
   global _CRC32C
   if _CRC32C is None:
     _CRC32C = _Crc32c()
@@ -1299,6 +1319,11 @@ def main(argv):
       config, FLAGS.do_lower_case, FLAGS.num_workers)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-create-pretraining-data` command: the flags of `python create_pretraining_data.py`."""
   define_flags()
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

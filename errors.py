@@ -126,9 +126,57 @@ def report_errors(main):
   return wrapped
 
 
-def parse_flags_or_exit(argv):
-  """absl's flag parsing, a bad flag printed as one `<script>: error:` line (exit 1)."""
+# Asking for help: the program's own flags and the shared ones; --helpfull adds
+# absl's and TensorFlow's.
+_HELP_ARGUMENTS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
+
+
+def _flag_help(flag):
+  """`  --name: help` lines with the default (enums list their choices first)."""
+  import textwrap  # pylint: disable=g-import-not-at-top
+  text = f"--{flag.name}: {flag.help}"
+  if flag.default is not None:
+    default = flag.default if not isinstance(flag.default, list) else ",".join(
+        map(str, flag.default))
+    text += f" (default: {default})"
+  return textwrap.fill(text, width=92, initial_indent="  ", subsequent_indent="      ")
+
+
+def print_help(program):
+  """Prints the program's docstring and its flags: its own, then the shared ones.
+
+  The shared flags come in the sections of cli.HELP_SECTIONS when the
+  program uses cli.py: [(heading, flag names or None for the rest)].
+  """
   from absl import flags  # pylint: disable=g-import-not-at-top
+  module = sys.modules.get(program)
+  print((getattr(module, "__doc__", None) or "").strip() or f"USAGE: {sys.argv[0]} [flags]")
+  by_module = flags.FLAGS.flags_by_module_dict()
+  own = {}
+  for name in (program, sys.argv[0], os.path.abspath(sys.argv[0])):
+    own.update({flag.name: flag for flag in by_module.get(name, [])})
+  groups = [(f"flags of {os.path.basename(sys.argv[0])}", list(own.values()))]
+  shared = {flag.name: flag for flag in by_module.get("cli", [])}
+  for heading, names in getattr(sys.modules.get("cli"), "HELP_SECTIONS", []):
+    names = [n for n in shared if n in names] if names is not None else list(shared)
+    groups.append((heading, [shared.pop(n) for n in names]))
+  for heading, flag_list in groups:
+    if flag_list:
+      print(f"\n{heading}:")
+      for flag in sorted(flag_list, key=lambda x: x.name):
+        print(_flag_help(flag))
+  print("\nAll flags, absl's and TensorFlow's too: --helpfull")
+
+
+def parse_flags_or_exit(argv, program="__main__"):
+  """absl's flag parsing, a bad flag printed as one `<script>: error:` line (exit 1).
+
+  --help (and -h, --helpshort) prints the program's flags (print_help) and exits 0.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  if any(argument in _HELP_ARGUMENTS for argument in argv[1:]):
+    print_help(program)
+    sys.exit(0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -137,7 +185,15 @@ def parse_flags_or_exit(argv):
     sys.exit(1)
 
 
-def run_program(main):
-  """absl's app.run(main) with report_errors and parse_flags_or_exit."""
+def run_program(main, program=None):
+  """absl's app.run(main) with report_errors and parse_flags_or_exit.
+
+  Args:
+    main: the program's main(argv).
+    program: the name of the program's module, whose flags and docstring
+      --help shows (default: main's module).
+  """
   from absl import app  # pylint: disable=g-import-not-at-top
-  app.run(report_errors(main), flags_parser=parse_flags_or_exit)
+  program = program or main.__module__
+  app.run(report_errors(main),
+          flags_parser=lambda argv: parse_flags_or_exit(argv, program))

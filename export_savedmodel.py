@@ -271,6 +271,11 @@ def main(_):
   print(run(FLAGS))
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-export-savedmodel` command: the flags of `python export_savedmodel.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

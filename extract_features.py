@@ -1,4 +1,4 @@
-"""Extracts fixed contextual features (BERT activations) as JSON lines.
+r"""Extracts fixed contextual features (BERT activations) as JSON lines.
 
 Each line of `--input_file` is one example, either `text` or
 `text_a ||| text_b`. Each output line is, exactly as in google-research/bert:
@@ -467,6 +467,11 @@ def main(argv):
   run(config)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-extract-features` command: the flags of `python extract_features.py`."""
   define_flags()
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

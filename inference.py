@@ -174,6 +174,11 @@ def main(_):
       print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-inference` command: the flags of `python inference.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

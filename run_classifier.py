@@ -1,4 +1,4 @@
-"""BERT fine-tuning for sentence (pair) classification and regression: GLUE and your own data.
+r"""BERT fine-tuning for sentence (pair) classification and regression: GLUE and your own data.
 
 Runs the reference's commands unchanged, e.g.
 
@@ -36,6 +36,8 @@ from classifier_data import (  # pylint: disable=unused-import
     DataProcessor, InputExample, InputFeatures, PaddingInputExample,
     convert_examples_to_features, convert_single_example,
     file_based_convert_examples_to_features)
+from processors import (  # pylint: disable=unused-import
+    ColaProcessor, MnliProcessor, MrpcProcessor, XnliProcessor)
 
 FLAGS = flags.FLAGS
 
@@ -43,19 +45,8 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Defines the command-line flags (called only when run as a script)."""
   flags.DEFINE_string("data_dir", None, "Folder with the task's .tsv (or custom) files.")
-  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.")
   flags.DEFINE_string("task_name", None, "Task: " + ", ".join(sorted(classifier_data.PROCESSORS)))
-  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.")
-  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
-  flags.DEFINE_integer("max_seq_length", 128, "Tokens per example after WordPiece, "
-                       "with [CLS]/[SEP]; longer inputs are truncated.")
-  flags.DEFINE_bool("do_train", False, "Fine-tune on the training set.")
-  flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set; writes eval_results.txt.")
-  flags.DEFINE_bool("do_predict", False, "Predict the test set; writes test_results.tsv.")
-  flags.DEFINE_integer("eval_batch_size", 8, "Examples per evaluation batch.")
-  flags.DEFINE_integer("predict_batch_size", 8, "Examples per prediction batch.")
-  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.")
-  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.")
+  cli.define_task_flags()
   # Ours: evaluation during training, users' own data, submissions.
   flags.DEFINE_integer("eval_every_steps", 0, "Evaluate on the dev set every this many "
                        "updates during training, keeping the best checkpoint in "
@@ -81,7 +72,6 @@ def define_flags():
   flags.DEFINE_string("cache_dir", None, "Write the feature caches (train/eval/predict"
                       ".tf_record) here instead of output_dir, so that runs on the same "
                       "data and model files share them (run_grid.py does).")
-  cli.define_training_flags()
 
 
 def _custom_options(f):
@@ -97,34 +87,10 @@ def _custom_options(f):
 
 def validate_flags(f):
   """Checks every flag and file before any work; raises errors.UserError."""
-  if not (f.do_train or f.do_eval or f.do_predict):
-    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
-  for name in ("task_name", "output_dir"):
-    if not getattr(f, name):
-      raise errors.UserError(f"--{name} is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
+  cli.check_task_flags(f, required=("task_name", "output_dir"))
+  cli.check_room_for_text(f.max_seq_length)
   if f.cache_dir:
     cli.require_creatable_dir(f.cache_dir, "cache_dir")
-  cli.require_file(f.vocab_file, "vocab_file")
-  cli.require_file(f.bert_config_file, "bert_config_file")
-  cli.require_dir(f.data_dir, "data_dir")
-  if f.init_checkpoint:
-    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
-  elif not f.do_train:
-    raise errors.UserError("--do_eval/--do_predict without --do_train need "
-                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
-  for name in ("train_batch_size", "eval_batch_size", "predict_batch_size",
-               "max_seq_length"):
-    if getattr(f, name) <= 0:
-      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
-  if f.do_train and f.num_train_epochs <= 0:
-    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
-  if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
-  if f.max_seq_length < 3:
-    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                           "beside [CLS] and [SEP]; use at least 3.")
   if f.eval_every_steps and not f.do_train:
     raise errors.UserError("--eval_every_steps needs --do_train.")
   if f.glue_submission_dir:
@@ -353,6 +319,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-classifier` command: the flags of `python run_classifier.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

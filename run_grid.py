@@ -732,6 +732,11 @@ def main(argv):
     sys.exit(e.exit_code)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-grid` command: the flags of `python run_grid.py`."""
   define_flags()
   errors.run_program(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,4 +1,4 @@
-"""BERT fine-tuning for multiple choice: SWAG (the BERT paper's setup) and your own data.
+r"""BERT fine-tuning for multiple choice: SWAG (the BERT paper's setup) and your own data.
 
 Each choice i of an example is `[CLS] context [SEP] prefix ending_i [SEP]`; BERT
 reads every choice, one shared vector scores its pooled output, and a softmax
@@ -27,12 +27,11 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoint_utils
-import classifier_data
+import data_files
 import cli
 import errors
 import run_info
 import tasks
-import tokenization
 import training
 
 FLAGS = flags.FLAGS
@@ -42,23 +41,13 @@ FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
 def define_flags():
   """Defines the command-line flags (called only when run as a script)."""
   flags.DEFINE_string("data_dir", None, "Folder with the SWAG .csv (or .jsonl) files.")
-  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.")
-  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.")
-  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
-  flags.DEFINE_integer("max_seq_length", 128, "Tokens per choice after WordPiece, "
-                       "with [CLS]/[SEP]; longer inputs are truncated.")
   flags.DEFINE_integer("num_choices", 4, "Candidate endings per example.")
-  flags.DEFINE_bool("do_train", False, "Fine-tune on the training set.")
-  flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set; writes eval_results.txt.")
-  flags.DEFINE_bool("do_predict", False, "Predict the test set; writes test_results.tsv.")
-  flags.DEFINE_integer("eval_batch_size", 8, "Examples per evaluation batch.")
-  flags.DEFINE_integer("predict_batch_size", 8, "Examples per prediction batch.")
-  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.")
-  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.")
+  cli.define_task_flags(help_text={
+      "max_seq_length": "Tokens per choice after WordPiece, with [CLS]/[SEP]; longer "
+                        "inputs are truncated."})
   flags.DEFINE_string("train_file", "train.csv", "Training file in data_dir.")
   flags.DEFINE_string("dev_file", "val.csv", "Dev file in data_dir.")
   flags.DEFINE_string("test_file", "test.csv", "Test file in data_dir.")
-  cli.define_training_flags()
 
 
 # ------------------------------------------------------------------------ data
@@ -88,8 +77,8 @@ def _check_label(value, num_choices, path, line):
 
 def read_swag_csv(path, num_choices, labeled, split):
   """Examples of a SWAG CSV file (header with sent1, sent2, ending0.., label)."""
-  rows = classifier_data.read_rows(path, delimiter=",", quotechar='"',
-                                   expected="a SWAG CSV file")
+  rows = data_files.read_rows(path, delimiter=",", quotechar='"',
+                              expected="a SWAG CSV file")
   if not rows:
     raise errors.DataError(f"{path}: the file is empty; expected a SWAG CSV file.")
   header = rows[0]
@@ -119,8 +108,7 @@ def read_swag_csv(path, num_choices, labeled, split):
 
 def read_json_lines(path, num_choices, labeled, split):
   """Examples of a JSON-lines file of {context, prefix|question, endings, label}."""
-  with tf.io.gfile.GFile(path) as reader:
-    lines = reader.read().splitlines()
+  lines = data_files.read_text(path, "a JSON-lines file").splitlines()
   examples = []
   for n, line in enumerate(lines, start=1):
     if not line.strip():
@@ -192,32 +180,10 @@ def convert_examples(examples, max_seq_length, tokenizer):
 
 def validate_flags(f):
   """Checks every flag before any work; raises errors.UserError."""
-  if not (f.do_train or f.do_eval or f.do_predict):
-    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
-  if not f.output_dir:
-    raise errors.UserError("--output_dir is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
-  cli.require_file(f.vocab_file, "vocab_file")
-  cli.require_file(f.bert_config_file, "bert_config_file")
-  cli.require_dir(f.data_dir, "data_dir")
-  if f.init_checkpoint:
-    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
-  elif not f.do_train:
-    raise errors.UserError("--do_eval/--do_predict without --do_train need "
-                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
-  for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
-    if getattr(f, name) <= 0:
-      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
+  cli.check_task_flags(f)
   if f.num_choices < 2:
     raise errors.UserError(f"--num_choices={f.num_choices} must be at least 2.")
-  if f.max_seq_length < 3:
-    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                           "beside [CLS] and [SEP]; use at least 3.")
-  if f.do_train and f.num_train_epochs <= 0:
-    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
-  if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
+  cli.check_room_for_text(f.max_seq_length)
 
 
 def prepare(f):
@@ -304,6 +270,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-multiple-choice` command: the flags of `python run_multiple_choice.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,4 +1,4 @@
-"""BERT fine-tuning for named-entity recognition (token classification) on CoNLL-format files.
+r"""BERT fine-tuning for named-entity recognition (token classification) on CoNLL-format files.
 
 Runs the command the BERT-NER repositories use, e.g. on CoNLL-2003:
 
@@ -42,11 +42,12 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import conlleval
+import data_files
 import errors
 import run_info
 import tasks
-import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
@@ -80,26 +81,15 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string("test_file", None, "Test file in data_dir (default: test.txt, else "
                       "the first that exists of " + ", ".join(DEFAULT_FILES["test"][1:]) +
                       ").", flag_values=f)
-  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.",
-                      flag_values=f)
-  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained "
-                      "model.", flag_values=f)
-  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).",
-                    flag_values=f)
-  flags.DEFINE_integer("max_seq_length", 128, "WordPiece tokens per window with [CLS] "
-                       "and [SEP]; longer sentences are split into windows.", flag_values=f)
-  flags.DEFINE_bool("do_train", False, "Fine-tune on the training file.", flag_values=f)
-  flags.DEFINE_bool("do_eval", False, "Evaluate on the dev file; writes eval_results.txt "
-                    "and eval_predictions.txt.", flag_values=f)
-  flags.DEFINE_bool("do_predict", False, "Tag the test file; writes test_predictions.txt "
-                    "and test_results.txt.", flag_values=f)
-  flags.DEFINE_integer("eval_batch_size", 8, "Windows per evaluation batch.", flag_values=f)
-  flags.DEFINE_integer("predict_batch_size", 8, "Windows per prediction batch.",
-                       flag_values=f)
-  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training set.",
-                     flag_values=f)
-  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.",
-                     flag_values=f)
+  cli.define_task_flags(max_seq_length=128, flag_values=f, help_text={
+      "max_seq_length": "WordPiece tokens per window with [CLS] and [SEP]; longer "
+                        "sentences are split into windows.",
+      "do_train": "Fine-tune on the training file.",
+      "do_eval": "Evaluate on the dev file; writes eval_results.txt and "
+                 "eval_predictions.txt.",
+      "do_predict": "Tag the test file; writes test_predictions.txt and test_results.txt.",
+      "eval_batch_size": "Windows per evaluation batch.",
+      "predict_batch_size": "Windows per prediction batch."})
   flags.DEFINE_list("labels", None, "Comma-separated tag list (default: the tags of the "
                     "training file, 'O' first then sorted; without --do_train, the "
                     "labels.txt of the trained run).", flag_values=f)
@@ -108,7 +98,6 @@ def define_flags(flag_values=FLAGS):
                     "on for weiboNER* files only.", flag_values=f)
   flags.DEFINE_integer("window_stride", None, "Pieces between the starts of two windows "
                        "of a long sentence (default: max_seq_length // 2).", flag_values=f)
-  cli.define_training_flags(f)
 
 
 # --------------------------------------------------------------------- reading
@@ -121,22 +110,6 @@ class Sentence:
   words: List[str]         # what the tokenizer sees (WeiboNER digits stripped)
   tags: List[str]          # last column
   line_numbers: List[int]  # 1-based line of each token
-
-
-def _read_text(path):
-  """The text of a UTF-8 file (byte-order mark dropped); errors.DataError names a bad line."""
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise errors.DataError(f"{path}: file not found.")
-  with tf.io.gfile.GFile(path, "rb") as reader:
-    data = reader.read()
-  if data.startswith(b"\xef\xbb\xbf"):
-    data = data[3:]
-  try:
-    return data.decode("utf-8")
-  except UnicodeDecodeError as e:
-    line = data.count(b"\n", 0, e.start) + 1
-    raise errors.DataError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                           "re-save the file as UTF-8, e.g. iconv -f GB18030 -t UTF-8.") from None
 
 
 def _split_fields(line):
@@ -178,7 +151,7 @@ def read_conll(path, strip_digits=None):
                                 [n for _, _, n in current]))
       current.clear()
 
-  for number, line in enumerate(_read_text(path).split("\n"), 1):
+  for number, line in enumerate(data_files.read_text(path, "a CoNLL file").split("\n"), 1):
     line = line.rstrip("\r")
     if not line.strip():
       close_sentence()
@@ -240,29 +213,6 @@ def word_pieces(words, tokenizer):
   return pieces
 
 
-def window_spans(num_pieces, max_pieces, stride):
-  """(start, length) of the windows over `num_pieces` pieces, as the reference's doc spans."""
-  spans, start = [], 0
-  while True:
-    length = min(num_pieces - start, max_pieces)
-    spans.append((start, length))
-    if start + length >= num_pieces:
-      return spans
-    start += min(length, stride)
-
-
-def best_window(spans, position):
-  """Index of the span where `position` has the most context (first one on ties)."""
-  best, best_score = None, None
-  for index, (start, length) in enumerate(spans):
-    if not start <= position < start + length:
-      continue
-    score = min(position - start, start + length - 1 - position) + 0.01 * length
-    if best_score is None or score > best_score:
-      best, best_score = index, score
-  return best
-
-
 @dataclasses.dataclass
 class Features:
   """Model inputs of a set of sentences: one row per window."""
@@ -293,11 +243,11 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
   for pieces_of_word in word_pieces(words, tokenizer):
     first_piece_of.append(len(pieces))
     pieces.extend(pieces_of_word)
-  spans = window_spans(len(pieces), max_seq_length - 2, stride)
+  spans = windows.spans(len(pieces), max_seq_length - 2, stride)
   word_at = {}   # piece position -> word it scores in its best window
   for word, position in enumerate(first_piece_of):
-    word_at[position] = (word, best_window(spans, position))
-  windows = []
+    word_at[position] = (word, windows.best_window(spans, position))
+  rows = []
   for span_index, (start, length) in enumerate(spans):
     tokens = ["[CLS]"] + pieces[start:start + length] + ["[SEP]"]
     label_ids, label_mask, word_index = [0], [0], [-1]
@@ -309,13 +259,13 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
       word_index.append(word if scored else -1)
     label_ids, label_mask, word_index = label_ids + [0], label_mask + [0], word_index + [-1]
     padding = [0] * (max_seq_length - len(tokens))
-    windows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
-                     "input_mask": [1] * len(tokens) + padding,
-                     "segment_ids": [0] * max_seq_length,
-                     "label_ids": label_ids + padding,
-                     "label_mask": label_mask + padding},
-                    word_index + [-1] * len(padding)))
-  return windows
+    rows.append(({"input_ids": tokenizer.convert_tokens_to_ids(tokens) + padding,
+                  "input_mask": [1] * len(tokens) + padding,
+                  "segment_ids": [0] * max_seq_length,
+                  "label_ids": label_ids + padding,
+                  "label_mask": label_mask + padding},
+                 word_index + [-1] * len(padding)))
+  return rows
 
 
 def convert_sentences(sentences, label_list, max_seq_length, stride, tokenizer):
@@ -383,34 +333,12 @@ def tfrecord_dataset(path, max_seq_length):
 
 def validate_flags(f):
   """Checks every flag and file before any work; raises errors.UserError."""
-  if not (f.do_train or f.do_eval or f.do_predict):
-    raise errors.UserError("At least one of --do_train, --do_eval or --do_predict must be True.")
-  if not f.output_dir:
-    raise errors.UserError("--output_dir is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
-  cli.require_file(f.vocab_file, "vocab_file")
-  cli.require_file(f.bert_config_file, "bert_config_file")
-  cli.require_dir(f.data_dir, "data_dir")
-  if f.init_checkpoint:
-    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
-  elif not f.do_train:
-    raise errors.UserError("--do_eval/--do_predict without --do_train need "
-                           "--init_checkpoint (a fine-tuned checkpoint or its folder).")
-  for name in ("eval_batch_size", "predict_batch_size"):
-    if getattr(f, name) <= 0:
-      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
-  if f.max_seq_length < 3:
-    raise errors.UserError(f"--max_seq_length={f.max_seq_length} leaves no room for text "
-                           "beside [CLS] and [SEP]; use at least 3.")
+  cli.check_task_flags(f)
+  cli.check_room_for_text(f.max_seq_length)
   stride = window_stride(f)
   if not 1 <= stride <= f.max_seq_length - 2:
     raise errors.UserError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
                            f"{f.max_seq_length - 2}] so that windows overlap or touch.")
-  if f.do_train and f.num_train_epochs <= 0:
-    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
-  if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
   if f.labels is not None and (not f.labels or len(set(f.labels)) != len(f.labels)):
     raise errors.UserError(f"--labels={','.join(f.labels)} must list distinct tags.")
 
@@ -583,6 +511,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-ner` command: the flags of `python run_ner.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

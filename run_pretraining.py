@@ -1,4 +1,4 @@
-"""BERT pretraining: masked LM + next-sentence prediction on TFRecords.
+r"""BERT pretraining: masked LM + next-sentence prediction on TFRecords.
 
 Reads the records of create_pretraining_data.py (ours or the reference's, same
 schema) and trains from scratch or continues an official checkpoint:
@@ -220,6 +220,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-pretraining` command: the flags of `python run_pretraining.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -1,4 +1,4 @@
-"""BERT fine-tuning for extractive question answering: SQuAD v1.1/v2.0, CMRC2018.
+r"""BERT fine-tuning for extractive question answering: SQuAD v1.1/v2.0, CMRC2018.
 
 Runs the reference's commands unchanged, e.g.
 
@@ -49,12 +49,14 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import data_files
 import errors
 import run_info
 import squad_evaluate
 import tasks
 import tokenization
 import training
+import windows
 
 FLAGS = flags.FLAGS
 
@@ -67,31 +69,22 @@ _LARGE_SCORE = 1000000.0
 def define_flags(flag_values=FLAGS):
   """Defines this script's flags (the reference's, plus the shared loop's)."""
   f = flag_values
-  flags.DEFINE_string("bert_config_file", None, "bert_config.json of the pre-trained model.",
-                      flag_values=f)
-  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.",
-                      flag_values=f)
   flags.DEFINE_string("train_file", None, "SQuAD-format JSON for training, e.g. "
                       "train-v1.1.json.", flag_values=f)
   flags.DEFINE_string("predict_file", None, "SQuAD-format JSON for predictions, e.g. "
                       "dev-v1.1.json; with gold answers it is also scored.", flag_values=f)
-  flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).",
-                    flag_values=f)
-  flags.DEFINE_integer("max_seq_length", 384, "Tokens per window after WordPiece, with "
-                       "[CLS] question [SEP] context [SEP].", flag_values=f)
   flags.DEFINE_integer("doc_stride", 128, "Tokens between the starts of consecutive "
                        "windows of a long context.", flag_values=f)
   flags.DEFINE_integer("max_query_length", 64, "Question tokens kept; longer ones are "
                        "truncated.", flag_values=f)
-  flags.DEFINE_bool("do_train", False, "Fine-tune on --train_file.", flag_values=f)
-  flags.DEFINE_bool("do_predict", False, "Predict (and score) --predict_file.",
-                    flag_values=f)
-  flags.DEFINE_integer("predict_batch_size", 8, "Windows per prediction batch.",
-                       flag_values=f)
-  flags.DEFINE_float("num_train_epochs", 3.0, "Passes over the training questions.",
-                     flag_values=f)
-  flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of updates with linear warm-up.",
-                     flag_values=f)
+  cli.define_task_flags(phases=("train", "predict"), max_seq_length=384, flag_values=f,
+                        help_text={
+                            "max_seq_length": "Tokens per window after WordPiece, with "
+                                              "[CLS] question [SEP] context [SEP].",
+                            "do_train": "Fine-tune on --train_file.",
+                            "do_predict": "Predict (and score) --predict_file.",
+                            "predict_batch_size": "Windows per prediction batch.",
+                            "num_train_epochs": "Passes over the training questions."})
   flags.DEFINE_integer("n_best_size", 20, "Candidates kept per question in "
                        "nbest_predictions.json.", flag_values=f)
   flags.DEFINE_integer("max_answer_length", 30, "Longest answer, in word pieces.",
@@ -105,7 +98,6 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_enum("eval_language", "auto", list(squad_evaluate.LANGUAGES),
                     "Metric for eval_results.txt: en = SQuAD, zh = CMRC2018, auto = zh "
                     "when the gold answers are Chinese.", flag_values=f)
-  cli.define_training_flags(f)
 
 
 # ===================================================================== examples
@@ -195,12 +187,9 @@ def join_words(words, follows_space=None):
 
 def load_squad_data(path, flag_name):
   """Reads a SQuAD-format JSON file; returns its "data" list of articles."""
+  text = data_files.read_text(path, f"the SQuAD JSON file of --{flag_name}")
   try:
-    with tf.io.gfile.GFile(path, "rb") as reader:
-      text = reader.read().decode("utf-8-sig")
     data = json.loads(text)
-  except UnicodeDecodeError as e:
-    raise errors.DataError(f"--{flag_name}={path}: not UTF-8 text (byte {e.start}).") from None
   except json.JSONDecodeError as e:
     raise errors.DataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
                            f"{e.lineno} column {e.colno} (char {e.pos}).") from None
@@ -302,40 +291,6 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=False,
 # ===================================================================== features
 
 
-DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
-
-
-def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
-  """Windows over the context tokens: starts `doc_stride` apart, the last reaching the end."""
-  spans = []
-  start = 0
-  while start < num_tokens:
-    length = min(num_tokens - start, max_tokens_for_doc)
-    spans.append(DocSpan(start=start, length=length))
-    if start + length == num_tokens:
-      break
-    start += min(length, doc_stride)
-  return spans
-
-
-def _check_is_max_context(doc_spans, cur_span_index, position):
-  """Whether span `cur_span_index` gives token `position` its most context.
-
-  A token seen in several windows is scored in each by
-  min(left context, right context) + 0.01 * window length; the best window
-  (the first one on ties) is where its predictions count.
-  """
-  best_score, best_index = None, None
-  for index, span in enumerate(doc_spans):
-    end = span.start + span.length - 1
-    if position < span.start or position > end:
-      continue
-    score = min(position - span.start, end - position) + 0.01 * span.length
-    if best_score is None or score > best_score:
-      best_score, best_index = score, index
-  return cur_span_index == best_index
-
-
 def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer, orig_answer_text):
   """The smallest token span inside [input_start, input_end] spelling the answer.
 
@@ -384,8 +339,8 @@ def _window(query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_ind
   for i in range(span.length):
     split_index = span.start + i
     token_to_orig_map[len(tokens)] = tok_to_orig_index[split_index]
-    token_is_max_context[len(tokens)] = _check_is_max_context(doc_spans, span_index,
-                                                              split_index)
+    token_is_max_context[len(tokens)] = (
+        windows.best_window(doc_spans, split_index) == span_index)
     tokens.append(all_doc_tokens[split_index])
     segment_ids.append(1)
   tokens.append("[SEP]")
@@ -413,7 +368,7 @@ def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_len
                                               tokenizer)
     # The 3 are [CLS], [SEP] and [SEP].
     max_tokens_for_doc = max_seq_length - len(query_tokens) - 3
-    doc_spans = make_doc_spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
+    doc_spans = windows.spans(len(all_doc_tokens), max_tokens_for_doc, doc_stride)
     for span_index, span in enumerate(doc_spans):
       tokens, segment_ids, token_to_orig_map, token_is_max_context = _window(
           query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_index)
@@ -728,23 +683,12 @@ def write_predictions(all_examples, all_features, all_results, n_best_size,
 
 def validate_flags(f):
   """The reference's validate_flags_or_throw and more, before any work."""
-  if not (f.do_train or f.do_predict):
-    raise errors.UserError("At least one of --do_train or --do_predict must be True.")
-  if not f.output_dir:
-    raise errors.UserError("--output_dir is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
-  cli.require_file(f.vocab_file, "vocab_file")
-  cli.require_file(f.bert_config_file, "bert_config_file")
+  cli.check_task_flags(f, phases=("train", "predict"), data_dir=False,
+                       fine_tuned="fine-tuned SQuAD")
   if f.do_train:
     cli.require_file(f.train_file, "train_file")
   if f.do_predict:
     cli.require_file(f.predict_file, "predict_file")
-  if f.init_checkpoint:
-    checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)
-  elif not f.do_train:
-    raise errors.UserError("--do_predict without --do_train needs --init_checkpoint "
-                           "(a fine-tuned SQuAD checkpoint or its folder).")
   for name in ("max_seq_length", "max_query_length", "doc_stride", "predict_batch_size",
                "n_best_size", "max_answer_length"):
     if getattr(f, name) <= 0:
@@ -760,10 +704,6 @@ def validate_flags(f):
         f"--max_query_length - 3 = {room}: consecutive windows must overlap, or an "
         "answer across a window boundary is never seen whole. Lower --doc_stride or "
         "raise --max_seq_length.")
-  if f.do_train and f.num_train_epochs <= 0:
-    raise errors.UserError(f"--num_train_epochs={f.num_train_epochs} must be positive.")
-  if not 0.0 <= f.warmup_proportion <= 1.0:
-    raise errors.UserError(f"--warmup_proportion={f.warmup_proportion} must be in [0, 1].")
 
 
 def build_run_info(f, bert_config):
@@ -876,6 +816,11 @@ def main(_):
   run(FLAGS)
 
 
-if __name__ == "__main__":
+def console_main():
+  """The `bert-run-squad` command: the flags of `python run_squad.py`."""
   define_flags()
   cli.run(main)
+
+
+if __name__ == "__main__":
+  console_main()

@@ -13,15 +13,26 @@ English (the official SQuAD scripts' semantics):
     no-answer scores (`null_odds.json`), the best no-answer threshold is found
     by sweeping it over the sorted scores.
 
-Chinese (the CMRC2018 evaluation's semantics):
-  * text is lower-cased and punctuation and whitespace are deleted; exact match
-    compares what is left;
-  * for F1 every CJK character is one segment and every run of other
-    characters one word; F1 takes the longest common *contiguous* run of
-    segments (as CMRC's `find_lcs`) as the overlap. CMRC split non-CJK runs with
-    nltk.word_tokenize and deleted only its own list of punctuation; here runs
-    are split on whitespace and every Unicode punctuation character is deleted,
-    so no dependency is needed (scores differ only on unusual symbols).
+Chinese (the official CMRC2018 script `cmrc2018_evaluate.py`, exactly):
+  * its punctuation list is -:_*^/\\~`+= and ，。：？！“”；’《》·、「」（）－～『』
+    (its entry "……" is two characters long and never equals a character, so
+    "…" is not removed); no other punctuation or symbol is removed;
+  * exact match: both texts lower-cased, stripped at the ends, then the listed
+    characters deleted; inner whitespace stays (北京 大学 != 北京大学);
+  * F1: the lower-cased, stripped text without the listed characters is cut
+    into segments: each character in U+4E00..U+9FA5 is one segment, and each
+    run of other characters between them is split by nltk.word_tokenize
+    (reproduced without NLTK by nltk_word_tokenize.py: "3.5%" -> 3.5 %,
+    "can't" -> ca n't, "a." at the end -> a .); whitespace only separates.
+    The overlap is the longest common *contiguous* run of segments (CMRC's
+    find_lcs); an overlap of 0 scores 0, so an empty gold or prediction
+    scores F1 0 (but EM 1 when both are empty after normalisation);
+  * every gold answer text counts as given, the best one scores; a missing
+    prediction scores 0 and figures are 100 * sum / number of questions (the
+    official script prints them rounded to 3 decimals).
+  A question with no gold answer at all (which the CMRC script cannot score)
+  gets the gold answer "" and the SQuAD v2.0 rule: an empty prediction scores
+  1, any other 0.
 
 The language is chosen from the gold answers (`language="auto"`: Chinese when
 most answered questions have a CJK character in a gold answer) or forced.
@@ -38,15 +49,16 @@ import os
 import re
 import string
 import sys
-import unicodedata
 
+import nltk_word_tokenize
 import tokenization
 
 LANGUAGES = ("auto", "en", "zh")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
-# Symbols CMRC's script deletes that are not Unicode punctuation (category S*).
-_CMRC_SYMBOLS = frozenset("^`+=~～")
+# The official CMRC2018 script's punctuation list (its "……" entry, two
+# characters, never matches one character and is left out).
+_CMRC_PUNCTUATION = frozenset("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
 
 
 class EvaluationError(ValueError):
@@ -95,36 +107,32 @@ def f1_score(prediction, gold):
 # --------------------------------------------------------------------- Chinese
 
 
-def _is_zh_punctuation(char):
-  return (char in _ASCII_PUNCTUATION or char in _CMRC_SYMBOLS or
-          unicodedata.category(char).startswith("P"))
-
-
 def normalize_answer_zh(text):
-  """Lower case without punctuation and whitespace (CMRC2018 exact match)."""
-  return "".join(c for c in text.lower() if not (c.isspace() or _is_zh_punctuation(c)))
+  """CMRC2018 exact-match form: lower case, ends stripped, listed punctuation deleted.
+
+  Inner whitespace stays, and the strip comes first: "北京 。" keeps its space.
+  """
+  return "".join(c for c in text.lower().strip() if c not in _CMRC_PUNCTUATION)
 
 
 def segment_zh(text):
-  """CMRC2018 segments: each CJK character, and each run of other characters.
+  """CMRC2018 F1 segments: each character U+4E00..U+9FA5, NLTK words of the rest.
 
-  Punctuation is deleted first, so it neither counts nor splits a word.
+  The text is lower-cased and stripped; listed punctuation is skipped without
+  ending a run, so "ω-force" is the one word "ωforce".
   """
   segments = []
-  word = ""
-  for char in text.lower():
-    if _is_zh_punctuation(char):
+  run = ""
+  for char in text.lower().strip():
+    if char in _CMRC_PUNCTUATION:
       continue
-    if char.isspace() or tokenization._is_cjk(ord(char)):  # pylint: disable=protected-access
-      if word:
-        segments.append(word)
-      word = ""
-      if not char.isspace():
-        segments.append(char)
+    if "\u4e00" <= char <= "\u9fa5":
+      segments.extend(nltk_word_tokenize.word_tokenize(run))
+      segments.append(char)
+      run = ""
     else:
-      word += char
-  if word:
-    segments.append(word)
+      run += char
+  segments.extend(nltk_word_tokenize.word_tokenize(run))
   return segments
 
 
@@ -147,13 +155,22 @@ def exact_match_score_zh(prediction, gold):
 
 
 def f1_score_zh(prediction, gold):
-  """CMRC2018 F1: overlap = longest common run of segments."""
-  predicted, golden = segment_zh(prediction), segment_zh(gold)
-  return _f1_from_overlap(_longest_common_run(predicted, golden), len(predicted), len(golden))
+  """CMRC2018 F1: overlap = longest common run of segments; no overlap scores 0.
+
+  gold "" marks a question without answers (SQuAD v2.0 rule, see the module
+  docstring).
+  """
+  predicted = segment_zh(prediction)
+  if not gold:
+    return float(not predicted)
+  golden = segment_zh(gold)
+  overlap = _longest_common_run(predicted, golden)
+  if overlap == 0:   # also when either side has no segments (the official rule)
+    return 0.0
+  return _f1_from_overlap(overlap, len(predicted), len(golden))
 
 
-SCORERS = {"en": (exact_match_score, f1_score, normalize_answer),
-           "zh": (exact_match_score_zh, f1_score_zh, normalize_answer_zh)}
+SCORERS = {"en": (exact_match_score, f1_score), "zh": (exact_match_score_zh, f1_score_zh)}
 
 
 # --------------------------------------------------------------------- data sets
@@ -170,12 +187,14 @@ def gold_answers(dataset, language="en"):
 
   Args:
     dataset: the "data" list of a SQuAD-format JSON file.
-    language: "en" or "zh", the normalisation that decides an empty answer.
+    language: "en" drops gold answers that normalise to "" (official v2.0);
+      "zh" keeps every text as the CMRC2018 script does.
   """
-  normalize = SCORERS[language][2]
   golds = collections.OrderedDict()
   for qa in _questions(dataset):
-    texts = [a["text"] for a in qa.get("answers", []) if normalize(a["text"])]
+    texts = [a["text"] for a in qa.get("answers", [])]
+    if language == "en":
+      texts = [t for t in texts if normalize_answer(t)]
     golds[qa["id"]] = texts or [""]
   return golds
 
@@ -211,7 +230,7 @@ def raw_scores(golds, predictions, language):
 
   A question without a prediction scores 0 (as the official v1.1 script).
   """
-  exact_fn, f1_fn, _ = SCORERS[language]
+  exact_fn, f1_fn = SCORERS[language]
   exact, f1 = {}, {}
   for qid, answers in golds.items():
     prediction = predictions.get(qid)

@@ -15,18 +15,27 @@ import importlib
 import importlib.util
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 from absl import app
 from absl import flags
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
+import tokenization
 
-import plain_tokenizer  # pylint: disable=g-import-not-at-top,wrong-import-position
-import tokenization  # pylint: disable=g-import-not-at-top,wrong-import-position
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_plain_tokenizer():
+  """tests/plain_tokenizer.py, the test suite's independent oracle, by its path."""
+  spec = importlib.util.spec_from_file_location(
+      "plain_tokenizer", REPO_ROOT / "tests" / "plain_tokenizer.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+plain_tokenizer = _load_plain_tokenizer()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("vocab_file", None,

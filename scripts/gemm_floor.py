@@ -14,23 +14,20 @@ the classifier and the optimizer are left out (they only add time).
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import tf_defaults  # noqa: F401,E402  (first: TensorFlow's CPU settings)
 import tensorflow as tf  # noqa: E402
 
-import benchmark  # noqa: E402
+import flops  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("config", "base", "tiny, base or large (benchmark.CONFIGS).")
+  flags.DEFINE_string("config", "base", "tiny, base or large (flops.CONFIGS).")
   flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
   flags.DEFINE_integer("batch_size", 8, "Sequences per training step.")
   flags.DEFINE_integer("threads", os.cpu_count(), "Intra-op threads.")
@@ -71,21 +68,21 @@ def time_product(a_shape, b_shape, transpose_a, transpose_b, repeats):
   a, b = tf.random.normal(a_shape), tf.random.normal(b_shape)
   product = tf.function(lambda: tf.matmul(a, b, transpose_a=transpose_a,
                                           transpose_b=transpose_b))
-  seconds = benchmark.best_seconds(lambda: product().numpy(), repeats)
+  seconds = flops.best_seconds(lambda: product().numpy(), repeats)
   return seconds, product_flops(a_shape, b_shape, transpose_a, transpose_b)
 
 
 def main(_):
   tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
-  config = benchmark.CONFIGS[FLAGS.config]
+  config = flops.CONFIGS[FLAGS.config]
   total_seconds = total_flops = 0.0
   for name, a_shape, b_shape, ta, tb in block_products(config, FLAGS.batch_size,
                                                        FLAGS.seq_length):
-    seconds, flops = time_product(a_shape, b_shape, ta, tb, FLAGS.repeats)
-    total_seconds, total_flops = total_seconds + seconds, total_flops + flops
-    print(f"{name:30s} {seconds * 1e3:8.2f} ms {flops / seconds / 1e9:7.1f} GFLOP/s")
-  peak = benchmark.measure_matmul_peak()
+    seconds, product = time_product(a_shape, b_shape, ta, tb, FLAGS.repeats)
+    total_seconds, total_flops = total_seconds + seconds, total_flops + product
+    print(f"{name:30s} {seconds * 1e3:8.2f} ms {product / seconds / 1e9:7.1f} GFLOP/s")
+  peak = flops.measure_matmul_peak()
   layers = config["num_hidden_layers"]
   print(f"2048x2048 matmul peak: {peak:.1f} GFLOP/s")
   print(f"one block: {total_seconds * 1e3:.1f} ms at {total_flops / total_seconds / 1e9:.1f} "

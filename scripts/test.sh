@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
-exec "$VENV_PY" -m pytest tests "$@"
+exec "$VENV_PY" -m pytest "$@"

@@ -363,6 +363,16 @@ CASES = [
          ("--bert_config_file", "only used with --direction=tf_to_hf")),
     Case("cc-hf-folder-without-weights", CC, ("--direction=hf_to_tf", "--input={model}"),
          ("--input", "model.safetensors")),
+    # ---- crafted Hugging Face folders (see _crafted_hf_folders)
+    Case("cc-hf-index-shard-outside-the-folder", CC,
+         ("--direction=hf_to_tf", "--input={hf_shard_escape}"),
+         ("hf_shard_escape/model.safetensors.index.json", "'../passwd'",
+          "outside the model folder", "re-download")),
+    Case("cc-hf-header-nested-200k-deep", CC, ("--direction=hf_to_tf", "--input={hf_deep_header}"),
+         ("hf_deep_header/model.safetensors", "not a valid safetensors file", "re-download")),
+    Case("cc-hf-shape-overflows-int64", CC, ("--direction=hf_to_tf", "--input={hf_huge_shape}"),
+         ("hf_huge_shape/model.safetensors", "not a valid safetensors file", "overflow",
+          "re-download")),
 ]
 CASE_NAMES = [case.name for case in CASES]
 # Cases of three error paths (cli.run, flag parsing, create_pretraining_data.py's
@@ -495,7 +505,33 @@ def _model_files(inputs):
     _write(configs / f"{name}.json", json.dumps(data))
   _write(configs / "not_json.json", "vocab_size = 41\nhidden_size = 8\n")
   return {"model": model, "cased": inputs / CASED, "configs": configs,
-          "pretrain_out": _pretraining_output_dir(inputs / "pretrain_out")}
+          "pretrain_out": _pretraining_output_dir(inputs / "pretrain_out"),
+          **_crafted_hf_folders(inputs)}
+
+
+def _crafted_hf_folders(inputs):
+  """Hugging Face folders whose weights are crafted to escape or break the reader."""
+  config = json.dumps(dict(TINY, model_type="bert"))
+  folders = {}
+
+  def folder(name, files):
+    for file_name, data in dict(files, **{"config.json": config}).items():
+      _write(inputs / name / file_name, data)
+    folders[name] = inputs / name
+
+  def safetensors_file(header):
+    encoded = header.encode() if isinstance(header, str) else json.dumps(header).encode()
+    return len(encoded).to_bytes(8, "little") + encoded
+
+  _write(inputs / "passwd", "root:x:0:0:root:/root:/bin/bash\n")
+  folder("hf_shard_escape", {"model.safetensors.index.json": json.dumps(
+      {"weight_map": {"embeddings.word_embeddings.weight": "../passwd"}})})
+  folder("hf_deep_header", {"model.safetensors": safetensors_file(
+      '{"x":' * 200_000 + "1" + "}" * 200_000)})
+  # 2**32 * 2**32 elements: 0 in int64 arithmetic, so 0 bytes would "fit".
+  folder("hf_huge_shape", {"model.safetensors": safetensors_file(
+      {"x": {"dtype": "F32", "shape": [2**32, 2**32], "data_offsets": [0, 0]}})})
+  return folders
 
 
 def _pretraining_output_dir(folder):

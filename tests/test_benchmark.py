@@ -4,6 +4,7 @@ The peers' virtualenvs are not built here (they download torch and friends);
 `python benchmark.py --config=base` is run by hand for the README figures.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 import benchmark
 import errors
+import flops
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,23 +34,25 @@ def test_flops_count_every_matmul_of_bert_base():
                + _matmul_flops(s, h, inner)          # intermediate
                + _matmul_flops(s, inner, h))         # output
   forward = layers * per_layer + _matmul_flops(1, h, h) + _matmul_flops(1, h, 2)
-  config = benchmark.CONFIGS["base"]
-  assert benchmark.flops_per_sequence(config, s, training=False) == forward
+  config = flops.CONFIGS["base"]
+  assert flops.flops_per_sequence(config, s, training=False) == forward
   # Backward: two matmuls of the same size per forward matmul.
-  assert benchmark.flops_per_sequence(config, s, training=True) == 3 * forward
+  assert flops.flops_per_sequence(config, s, training=True) == 3 * forward
 
 
 def test_gemm_floor_times_the_matmuls_of_a_training_step():
   """gemm_floor's products of one block add up to the benchmark's training count."""
-  sys.path.insert(0, os.path.join(REPO, "scripts"))
-  import gemm_floor
-  config, batch, seq = benchmark.CONFIGS["base"], 8, 128
+  spec = importlib.util.spec_from_file_location(
+      "gemm_floor", os.path.join(REPO, "scripts", "gemm_floor.py"))
+  gemm_floor = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(gemm_floor)
+  config, batch, seq = flops.CONFIGS["base"], 8, 128
   products = gemm_floor.block_products(config, batch, seq)
   block = sum(gemm_floor.product_flops(*p[1:]) for p in products)
-  _, per_sequence = benchmark.matmul_weights(config)
+  _, per_sequence = flops.matmul_weights(config)
   head = 3 * 2 * per_sequence * batch    # pooler + classifier: not in the floor
   assert config["num_hidden_layers"] * block == (
-      batch * benchmark.flops_per_sequence(config, seq, training=True) - head)
+      batch * flops.flops_per_sequence(config, seq, training=True) - head)
   assert gemm_floor.product_flops([4, 3], [5, 3], False, True) == 2 * 3 * 4 * 5
   assert gemm_floor.product_flops([2, 6, 4], [2, 6, 5], True, False) == 2 * 2 * 6 * 4 * 5
 
@@ -89,8 +93,8 @@ def test_tiny_benchmark_runs_both_onednn_rows_in_rounds(tmp_path):
       assert len(w["round_rates"]) == 2
       assert w["sequences_per_second"] == max(w["round_rates"]) > 0
       training = name == "train"
-      flops = benchmark.flops_per_sequence(benchmark.CONFIGS["tiny"], 32, training)
-      assert w["mfu"] == pytest.approx(w["sequences_per_second"] * flops / 1e9 / peak)
+      count = flops.flops_per_sequence(flops.CONFIGS["tiny"], 32, training)
+      assert w["mfu"] == pytest.approx(w["sequences_per_second"] * count / 1e9 / peak)
   assert "ours, oneDNN off / ours: train" in done.stdout
   assert "best of 2 round(s)" in done.stdout
 

@@ -20,6 +20,7 @@ import pytest
 
 import checkpoint_utils
 import convert_checkpoint
+import errors
 import modeling
 import safetensors_io
 
@@ -78,6 +79,19 @@ def test_reader_on_hand_built_file(tmp_path):
   tensors["f32"][0, 0] = 9.0   # arrays are writable
 
 
+def test_reader_needs_neither_tensorflow_nor_an_earlier_ml_dtypes_import(tmp_path):
+  """BF16 reading works in a fresh process that imports only safetensors_io."""
+  path = tmp_path / "bf16.safetensors"
+  _hand_built_file(path, [("bf16", "BF16", [2], struct.pack("<2H", 0x3F80, 0xC040))])
+  code = ("import sys, safetensors_io\n"
+          f"t = safetensors_io.load_file({str(path)!r})['bf16']\n"
+          "print(t.dtype, t.tolist(), 'tensorflow' in sys.modules)\n")
+  run = subprocess.run([sys.executable, "-c", code], cwd=str(REPO_ROOT), capture_output=True,
+                       text=True, timeout=120)
+  assert run.returncode == 0, run.stderr
+  assert run.stdout.split("\n")[0] == "float32 [1.0, -3.0] False"
+
+
 @pytest.mark.parametrize("shape", [(), (0,), (5,), (2, 3, 5), (1, 0, 4)])
 def test_writer_reader_round_trip(tmp_path, shape):
   rng = np.random.default_rng(0)
@@ -107,16 +121,38 @@ def test_writer_layout_and_bfloat16(tmp_path):
                             "m": np.ones([2, 2], np.int64)}, path, metadata={"k": "v"})
   raw = path.read_bytes()
   (header_len,) = struct.unpack("<Q", raw[:8])
-  assert header_len % 8 == 0
+  assert header_len % 8 == 0   # the data starts 8-byte aligned
   header = json.loads(raw[8:8 + header_len])
-  assert header["__metadata__"] == {"k": "v"}
-  # Contiguous, in sorted-name order.
-  assert [header[n]["data_offsets"] for n in ("a", "m", "z")] == [[0, 6], [6, 38], [38, 50]]
-  assert header["a"]["dtype"] == "BF16"
-  assert len(raw) == 8 + header_len + 50
+  assert header.pop("__metadata__") == {"k": "v"}
+  assert {n: (e["dtype"], e["shape"]) for n, e in header.items()} == {
+      "a": ("BF16", [3]), "m": ("I64", [2, 2]), "z": ("F32", [3])}
+  # The tensors tile the data buffer: no gap, no overlap, nothing after it.
+  spans = sorted(e["data_offsets"] for e in header.values())
+  assert len(spans) == 3
+  assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+  assert len(raw) == 8 + header_len + spans[-1][1] == 8 + header_len + 6 + 32 + 12
+  data = raw[8 + header_len:]
+  begin, end = header["m"]["data_offsets"]
+  assert data[begin:end] == np.ones([2, 2], "<i8").tobytes()
+  begin, end = header["a"]["data_offsets"]
+  assert data[begin:end] == struct.pack("<3H", 0x3F80, 0xC020, 0x4049)
   loaded = safetensors_io.load_file(path)
   np.testing.assert_array_equal(loaded["a"], [1.0, -2.5, 3.140625])
   assert loaded["a"].dtype == np.float32
+
+
+def test_writer_takes_any_memory_layout_and_byte_order(tmp_path):
+  path = tmp_path / "views.safetensors"
+  base = np.arange(12, dtype=np.float32).reshape(3, 4)
+  tensors = {"transposed": base.T, "strided": base[:, ::2], "big_endian": base.astype(">f4"),
+             "big_endian_i64": np.arange(5).astype(">i8")}
+  safetensors_io.save_file(tensors, path)
+  loaded = safetensors_io.load_file(path)
+  assert set(loaded) == set(tensors)
+  for name, value in tensors.items():
+    assert loaded[name].shape == value.shape, name
+    np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+  assert loaded["big_endian"].dtype == np.float32 and loaded["big_endian_i64"].dtype == np.int64
 
 
 def test_writer_rejects_bad_input_and_keeps_old_file(tmp_path):
@@ -140,32 +176,84 @@ def _corrupt(tmp_path, header, data=b"", length=None):
   return path
 
 
+_F32_2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+
+
 @pytest.mark.parametrize("header,data,length,message", [
-    (b"{}", b"", 10**12, "header length"),
-    (b"{not json", b"", None, "not UTF-8 JSON"),
-    (b"[1, 2]", b"", None, "expected an object"),
-    ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, None, "outside"),
-    ({"x": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8, None, "'C64'"),
+    (b"{}", b"", 10**12, "header too large"),
+    (b"{not json", b"", None, "invalid JSON"),
+    (b"[1, 2]", b"", None, "invalid JSON.*sequence"),
+    (b"\xff\xfe{}", b"", None, "invalid UTF-8"),
+    ({"x": _F32_2}, b"\0" * 4, None, "not fully covered"),
+    # C64: refused by the package before 0.7, by safetensors_io.DTYPES after.
+    ({"x": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8, None, "C64"),
+    ({"x": {"dtype": "F8_E4M3", "shape": [1], "data_offsets": [0, 1]}}, b"\0", None,
+     "'x' has dtype F8_E4M3"),
+    ({"x": {"dtype": "Q64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8, None,
+     "unknown variant `Q64`"),
     ({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, None,
-     "needs 12 bytes"),
-    ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, b"", None, "non-negative"),
-    ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-      "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, None, "overlaps"),
-    ({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8, None, "cover"),
-    ({"x": {"dtype": "F32", "shape": [1]}}, b"\0" * 4, None, "data_offsets"),
+     "invalid shape, data type, or offset"),
+    ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, b"", None, "integer `-1`"),
+    ({"x": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4, None,
+     "boolean `true`"),
+    ({"x": _F32_2, "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12,
+     None, "invalid offset for tensor `y`"),
+    ({"x": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}, b"\0" * 4, None,
+     "invalid offset for tensor `x`"),
+    ({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8, None,
+     "not fully covered"),
+    ({"x": {"dtype": "F32", "shape": [1]}}, b"\0" * 4, None, "missing field `data_offsets`"),
+    ({"__metadata__": {"format": 1}, "x": _F32_2}, b"\0" * 8, None, "integer `1`"),
+    # 2**32 * 2**32 elements wrap to 0 in int64: the byte count must not.
+    ({"x": {"dtype": "F32", "shape": [2**32, 2**32], "data_offsets": [0, 0]}}, b"", None,
+     "overflow"),
+    ({"x": {"dtype": "U8", "shape": [2**62, 4, 0], "data_offsets": [0, 0]}}, b"", None,
+     "overflow"),
+    # A header nested 200,000 deep (Python's json would raise RecursionError).
+    (b'{"x":' * 200_000 + b"1" + b"}" * 200_000, b"", None, "recursion limit"),
+    (b"[" * 200_000 + b"]" * 200_000, b"", None, "invalid JSON"),
 ])
 def test_reader_rejects_corrupt_files(tmp_path, header, data, length, message):
   path = _corrupt(tmp_path, header, data, length)
-  with pytest.raises(ValueError, match=message) as info:
-    safetensors_io.load_file(path)
-  assert str(path) in str(info.value)
+  for read in (safetensors_io.load_file, safetensors_io.read_header):
+    with pytest.raises(errors.CheckpointError, match=message) as info:
+      read(path)
+    assert str(info.value).startswith(f"{path}: "), info.value
+    assert "\n" not in str(info.value)
 
 
-def test_reader_rejects_truncated_file(tmp_path):
-  path = tmp_path / "short.safetensors"
-  path.write_bytes(b"\x05\x00")
-  with pytest.raises(ValueError, match="shorter than the 8-byte"):
-    safetensors_io.load_file(path)
+def test_reader_rejects_truncated_files(tmp_path):
+  for content in (b"", b"\x05\x00", struct.pack("<Q", 16) + b"{}"):
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(errors.CheckpointError, match="not a valid safetensors file") as info:
+      safetensors_io.load_file(path)
+    assert str(path) in str(info.value) and "re-download" in str(info.value)
+
+
+def test_reader_on_mutated_headers_raises_only_its_error(tmp_path):
+  """Random byte edits of a valid header: a clean load or CheckpointError, nothing else."""
+  good = tmp_path / "good.safetensors"
+  safetensors_io.save_file({"a": np.arange(6, dtype=np.float32).reshape(2, 3),
+                            "b": np.array([1, -2], ml_dtypes.bfloat16),
+                            "c": np.arange(4, dtype=np.int64)}, good, metadata={"format": "pt"})
+  raw = good.read_bytes()
+  (header_len,) = struct.unpack("<Q", raw[:8])
+  rng = np.random.default_rng(0)
+  path, outcomes = tmp_path / "mutated.safetensors", {"loaded": 0, "refused": 0}
+  for _ in range(300):
+    mutated = bytearray(raw)
+    for position in rng.integers(0, 8 + header_len, size=rng.integers(1, 4)):
+      mutated[position] = rng.choice([rng.integers(0, 256), ord("9"), ord("["), ord('"')])
+    path.write_bytes(bytes(mutated))
+    try:
+      tensors = safetensors_io.load_file(path)
+      outcomes["loaded"] += 1
+      assert all(isinstance(v, np.ndarray) for v in tensors.values())
+    except errors.CheckpointError as e:
+      assert str(e).startswith(f"{path}: "), e
+      outcomes["refused"] += 1
+  assert outcomes["refused"] > 200, outcomes   # most edits break the header
 
 
 # --------------------------------------------------------------------------
@@ -333,6 +421,110 @@ def test_hf_to_tf_sharded_input(tmp_path):
   np.testing.assert_array_equal(tf_tensors["bert/pooler/dense/kernel"],
                                 state["pooler.dense.weight"].T)
   assert len(tf_tensors) == len(state) - 1   # all but position_ids
+
+
+def _write_sharded_folder(folder, state, shard_of):
+  """A sharded Hugging Face folder: config.json, the index and no shards (the caller's)."""
+  _write_hf_folder(folder, {}, vocab=False)
+  os.remove(folder / "model.safetensors")
+  (folder / "model.safetensors.index.json").write_text(json.dumps(
+      {"metadata": {"total_size": 0}, "weight_map": shard_of}))
+  return folder
+
+
+def _split_state(state):
+  names = sorted(state)
+  return {n: state[n] for n in names[:20]}, {n: state[n] for n in names[20:]}
+
+
+@pytest.mark.parametrize("entry", ["../outside.safetensors", "sub/../../outside.safetensors",
+                                   "ABSOLUTE", "link.safetensors", "../passwd"])
+def test_index_shard_paths_must_stay_inside_the_model_folder(tmp_path, entry):
+  """A shard path from the index never leaves the model folder, not even through a link."""
+  state = _tiny_hf_state(heads=False, prefix=False)
+  first, second = _split_state(state)
+  # The escape target is a valid shard holding the tensors: reading it would "work".
+  outside = tmp_path / "outside.safetensors"
+  safetensors_io.save_file(second, outside)
+  (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+  entry = str(outside) if entry == "ABSOLUTE" else entry
+  folder = tmp_path / "hf"
+  _write_sharded_folder(folder, state, {**{n: "model-1.safetensors" for n in first},
+                                        **{n: entry for n in second}})
+  safetensors_io.save_file(first, folder / "model-1.safetensors")
+  (folder / "sub").mkdir()
+  (folder / "link.safetensors").symlink_to(outside)
+  index = folder / "model.safetensors.index.json"
+  with pytest.raises(convert_checkpoint.ConversionError) as info:
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  message = str(info.value)
+  assert str(index) in message and repr(entry) in message, message
+  assert "outside the model folder" in message and "re-download" in message, message
+  assert "\n" not in message
+  assert isinstance(info.value, errors.UserError)
+  assert not (tmp_path / "tf").exists()
+
+
+def test_hub_cache_snapshot_links_to_its_blobs_are_read(tmp_path):
+  """The Hugging Face hub cache links snapshots/<rev>/<file> to ../../blobs/<hash>."""
+  state = _tiny_hf_state(heads=False, prefix=False)
+  first, second = _split_state(state)
+  repo = tmp_path / "hub" / "models--org--tiny-bert"
+  blobs, folder = repo / "blobs", repo / "snapshots" / "0123abc"
+  blobs.mkdir(parents=True)
+  _write_sharded_folder(folder, state, {**{n: "model-00001-of-00002.safetensors" for n in first},
+                                        **{n: "model-00002-of-00002.safetensors" for n in second}})
+  for number, shard in ((1, first), (2, second)):
+    safetensors_io.save_file(shard, blobs / f"blob{number}")
+    (folder / f"model-0000{number}-of-00002.safetensors").symlink_to(
+        os.path.join("..", "..", "blobs", f"blob{number}"))
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  tf_tensors = checkpoint_utils.read_checkpoint(str(tmp_path / "tf"))
+  assert len(tf_tensors) == len(state) - 1   # all but position_ids
+  np.testing.assert_array_equal(tf_tensors["bert/pooler/dense/kernel"],
+                                state["pooler.dense.weight"].T)
+
+
+@pytest.mark.parametrize("case", ["listed_elsewhere", "not_listed"])
+def test_index_must_say_which_shard_holds_each_tensor(tmp_path, case):
+  state = _tiny_hf_state(heads=False, prefix=False)
+  first, second = _split_state(state)
+  shard_of = {**{n: "model-1.safetensors" for n in first},
+              **{n: "model-2.safetensors" for n in second}}
+  moved = sorted(second)[0]
+  if case == "listed_elsewhere":
+    shard_of[moved] = "model-1.safetensors"
+  else:
+    del shard_of[moved]
+  folder = _write_sharded_folder(tmp_path / "hf", state, shard_of)
+  safetensors_io.save_file(first, folder / "model-1.safetensors")
+  safetensors_io.save_file(second, folder / "model-2.safetensors")
+  with pytest.raises(convert_checkpoint.ConversionError) as info:
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  message = str(info.value)
+  assert "model.safetensors.index.json" in message and repr(moved) in message, message
+  assert "model-2.safetensors" in message and "re-download" in message, message
+  assert not (tmp_path / "tf").exists()
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("model.safetensors.index.json", '{"weight_map": ' * 200_000 + "{}" + "}" * 200_000,
+     "nested too deeply"),
+    ("config.json", "[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    ("model.safetensors.index.json", "[1, 2]", "a JSON array, expected an object"),
+    ("config.json", '"bert"', "a JSON string, expected an object"),
+    ("model.safetensors.index.json", '{"weight_map": {"a": 7}}', "maps tensor 'a' to 7"),
+    ("model.safetensors.index.json", '{"weight_map": {"a": ""}}', "maps tensor 'a' to ''"),
+])
+def test_malformed_index_and_config_are_one_error(tmp_path, name, content, message):
+  folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=False, prefix=False))
+  if name.endswith("index.json"):
+    os.remove(folder / "model.safetensors")
+  (folder / name).write_text(content)
+  with pytest.raises(convert_checkpoint.ConversionError, match=message) as info:
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  assert str(folder / name) in str(info.value)
+  assert not (tmp_path / "tf").exists()
 
 
 @pytest.mark.parametrize("edit,message", [

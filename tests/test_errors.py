@@ -90,3 +90,27 @@ def test_full_disk_is_one_line():
   assert done.returncode == 1
   assert "Traceback" not in done.stderr
   assert "no space left on the device" in done.stderr
+
+
+CORE_FLAGS = ("--output_dir", "--init_checkpoint", "--learning_rate", "--train_batch_size",
+              "--distribution_strategy", "--use_tpu")
+
+
+@pytest.mark.parametrize("program, own_flag", [
+    ("run_classifier.py", "--task_name"), ("run_pretraining.py", "--max_predictions_per_seq"),
+    ("run_squad.py", "--doc_stride"), ("run_ner.py", "--window_stride"),
+    ("run_multiple_choice.py", "--num_choices")])
+def test_help_lists_the_programs_flags_and_the_shared_ones(program, own_flag):
+  done = subprocess.run([sys.executable, os.path.join(REPO, program), "--help"], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  flags_listed = [line.split(":")[0].strip() for line in done.stdout.splitlines()
+                  if line.startswith("  --")]
+  assert len(flags_listed) == len(set(flags_listed)), "a flag is listed twice"
+  for flag in CORE_FLAGS + (own_flag,):
+    assert flag in flags_listed, (program, flag)
+  # absl's and TensorFlow's own flags stay in --helpfull.
+  assert "--logtostderr" not in flags_listed and "--verbosity" not in flags_listed
+  assert f"flags of {program}:" in done.stdout
+  assert "the training loop (shared by every run_*.py):" in done.stdout
+  assert "(default: 5e-05)" in done.stdout or "(default: 2e-05)" in done.stdout

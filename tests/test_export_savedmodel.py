@@ -35,6 +35,7 @@ import errors
 import export_savedmodel
 import graph_tokenization
 import modeling
+import processors
 import tasks
 import tokenization
 from conftest import SHARED_DIR, minilm_dir
@@ -146,7 +147,7 @@ def uncased(uncased_vocab, tokenizers):
 @pytest.fixture(scope="module")
 def mrpc_examples():
   require_data(DATA / "MRPC" / "dev.tsv", DATA / "MRPC" / "test.tsv")
-  processor = classifier_data.MrpcProcessor()
+  processor = processors.MrpcProcessor()
   return (processor.get_dev_examples(str(DATA / "MRPC")) +
           processor.get_test_examples(str(DATA / "MRPC")))
 
@@ -430,7 +431,7 @@ def exported(mrpc_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def mrpc_test(mrpc_run, uncased_vocab):
   """(test examples, their reference features, test_results.tsv probabilities)."""
-  examples = classifier_data.MrpcProcessor().get_test_examples(str(DATA / "MRPC"))
+  examples = processors.MrpcProcessor().get_test_examples(str(DATA / "MRPC"))
   reference = tokenization.FullTokenizer(str(uncased_vocab), True)
   features = reference_features(examples, MAX_SEQ_LENGTH, reference)
   probabilities = np.loadtxt(mrpc_run / "test_results.tsv", delimiter="\t", ndmin=2)

@@ -34,11 +34,12 @@ NUMPY_NAMES = {"np", "numpy"}
 
 
 def repository_python_files(root=REPO_ROOT):
-  """Every .py file of the repository, outside hidden folders (.git, .venv, ...)."""
+  """Every .py file of the repository, outside hidden and generated folders."""
   files = []
   for folder, subfolders, names in os.walk(root):
-    subfolders[:] = sorted(d for d in subfolders
-                           if not d.startswith(".") and d not in ("__pycache__", "node_modules"))
+    subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in (
+        "__pycache__", "node_modules", "build", "dist", "out", "tmp") and
+        not d.endswith(".egg-info"))
     files.extend(Path(folder) / n for n in sorted(names) if n.endswith(".py"))
   return files
 
@@ -213,3 +214,151 @@ def test_relative_paths_with_dotdot_are_used_as_given(tmp_path):
   written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
                    if p.is_file() and "data" not in p.parts)
   assert written == ["outputs/examples.tfrecord", "outputs/new_folder/eval.json"]
+
+
+# ----------------------------------------------------------------- the layering
+#
+# Programs (files that run as commands) may import the library; nothing imports
+# a program, and nothing patches sys.path: what two programs need goes into the
+# library, so one program's flags and start-up never become another's.
+
+# Modules with a command line of their own that others may import, and why.
+IMPORTABLE_PROGRAMS = {
+    # The ports of the official scorers are the definition of their metrics: the
+    # library scores with them, and they keep the official scripts' command line.
+    "conlleval.py": "official CoNLL scorer",
+    "squad_evaluate.py": "official SQuAD / CMRC scorer",
+}
+# Files that may change sys.path, and why.
+SYS_PATH_ALLOWED = {
+    # pytest's root module: the tests import the checkout's modules.
+    "tests/conftest.py": "the tests import the checkout, installed or not",
+    # Forked children run a program as `python program.py` would: sys.path[0]
+    # is the program's folder.
+    "tests/cli_forkserver.py": "emulates `python program.py` in forked children",
+}
+
+
+def is_program(source):
+  """True when a module runs as a command (has an `if __name__ == "__main__":` block)."""
+  for node in ast.parse(source).body:
+    if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and
+        isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"):
+      return True
+  return False
+
+
+def imported_modules(source):
+  """(line, top-level module name) of every import statement, nested ones included."""
+  found = []
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+      found.append((node.lineno, node.module.split(".")[0]))
+  return found
+
+
+def sys_path_changes(source):
+  """Lines that change sys.path (insert, append, extend, assignment, +=)."""
+  lines = []
+  for node in ast.walk(ast.parse(source)):
+    targets = []
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+      targets = [node.func.value] if node.func.attr in (
+          "insert", "append", "extend", "__setitem__") else []
+    elif isinstance(node, (ast.Assign, ast.AugAssign)):
+      targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+      targets = [t.value if isinstance(t, ast.Subscript) else t for t in targets]
+    for target in targets:
+      if (isinstance(target, ast.Attribute) and target.attr == "path" and
+          isinstance(target.value, ast.Name) and target.value.id == "sys"):
+        lines.append(node.lineno)
+  return lines
+
+
+def _programs():
+  """Module name -> file of every program of the repository (root and scripts/)."""
+  programs = {}
+  for path in repository_python_files():
+    relative = path.relative_to(REPO_ROOT).as_posix()
+    if relative.startswith("tests/") or relative in IMPORTABLE_PROGRAMS:
+      continue
+    if is_program(path.read_text(encoding="utf-8")):
+      programs[path.stem] = relative
+  return programs
+
+
+def test_the_layering_checkers():
+  assert is_program('import x\n\nif __name__ == "__main__":\n  main()\n')
+  assert not is_program("def main():\n  pass\n")
+  assert imported_modules("import a.b as c\nfrom d import e\ndef f():\n  import g\n") == [
+      (1, "a"), (2, "d"), (4, "g")]
+  assert sys_path_changes("import sys\nsys.path.insert(0, 'x')\n") == [2]
+  assert sys_path_changes("import sys\nsys.path[:0] = ['x']\n") == [2]
+  assert sys_path_changes("import sys\nsys.path += ['x']\nsys.path.append('y')\n") == [2, 3]
+  assert sys_path_changes("import sys\nprint(sys.path)\nx.path.append(1)\n") == []
+
+
+def test_programs_are_found():
+  programs = _programs()
+  assert {"run_classifier", "run_squad", "inference", "export_savedmodel",
+          "create_pretraining_data", "benchmark"} <= set(programs)
+  assert "training" not in programs and "conlleval" not in programs
+
+
+def test_no_module_imports_a_program():
+  programs = _programs()
+  problems = []
+  for path in repository_python_files():
+    relative = path.relative_to(REPO_ROOT).as_posix()
+    if relative.startswith("tests/"):
+      continue   # tests exercise the programs
+    for line, module in imported_modules(path.read_text(encoding="utf-8")):
+      if module in programs and programs[module] != relative:
+        problems.append(f"{relative}:{line} imports the program {programs[module]}")
+  assert problems == []
+
+
+def test_nothing_patches_sys_path():
+  problems = []
+  for path in repository_python_files():
+    relative = path.relative_to(REPO_ROOT).as_posix()
+    if relative in SYS_PATH_ALLOWED:
+      continue
+    problems += [f"{relative}:{line}" for line in
+                 sys_path_changes(path.read_text(encoding="utf-8"))]
+  assert problems == []
+
+
+def test_library_modules_do_not_read_flags():
+  """Only programs touch absl FLAGS, and the plumbing they share to parse them.
+
+  cli.py defines the shared training flags and turns them into a config;
+  errors.run_program parses every program's command line.
+  """
+  programs = set(_programs().values()) | set(IMPORTABLE_PROGRAMS) | {"cli.py", "errors.py"}
+  problems = []
+  for path in sorted(REPO_ROOT.glob("*.py")):
+    if path.name in programs:
+      continue
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+      if isinstance(node, ast.Name) and node.id == "FLAGS" or (
+          isinstance(node, ast.Attribute) and node.attr == "FLAGS"):
+        problems.append(f"{path.name}:{node.lineno}")
+  assert problems == []
+
+
+def test_the_package_installs_every_module_and_command():
+  """pyproject.toml lists every root module, and each command's entry point exists."""
+  import tomllib  # pylint: disable=g-import-not-at-top (Python 3.11+)
+  project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+  modules = project["tool"]["setuptools"]["py-modules"]
+  assert sorted(modules) == sorted(p.stem for p in REPO_ROOT.glob("*.py"))
+  scripts = project["project"]["scripts"]
+  assert len(scripts) == 11
+  for command, target in scripts.items():
+    module, function = target.split(":")
+    source = (REPO_ROOT / f"{module}.py").read_text(encoding="utf-8")
+    assert f"def {function}():" in source, command
+    assert command == "bert-" + module.replace("_", "-")

@@ -26,6 +26,7 @@ import conlleval
 import errors
 import modeling
 import run_ner
+import windows
 import tokenization
 from conftest import SHARED_DIR
 
@@ -158,14 +159,13 @@ def test_every_word_scored_once_with_most_context(tmp_path):
     words = ["x" * rng.randint(1, 4) for _ in range(rng.randint(1, 40))]
     max_seq_length = rng.randint(3, 14)
     stride = rng.randint(1, max_seq_length - 2)
-    windows = run_ner.convert_sentence(words, ["O"] * len(words), {"O": 0},
+    rows = run_ner.convert_sentence(words, ["O"] * len(words), {"O": 0},
                                        max_seq_length, stride, tokenizer)
     first_piece = np.cumsum([0] + [len(w) for w in words])[:-1]
-    starts = run_ner.window_spans(int(sum(len(w) for w in words)), max_seq_length - 2,
-                                  stride)
+    starts = windows.spans(int(sum(len(w) for w in words)), max_seq_length - 2, stride)
     assert starts[0][0] == 0 and sum(starts[-1]) == sum(len(w) for w in words)
     scored = {}
-    for index, (features, word_index) in enumerate(windows):
+    for index, (features, word_index) in enumerate(rows):
       for column, word in enumerate(word_index):
         assert (word >= 0) == bool(features["label_mask"][column])
         if word >= 0:
