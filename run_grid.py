@@ -401,6 +401,29 @@ def command(config, program_path, run):
   return args
 
 
+def _flag_words(args):
+  """`args` with each flag joined to a value given as the next word: one item per flag."""
+  words = []
+  for arg in args:
+    joins = (words and words[-1].startswith("-") and " " not in words[-1] and
+             "=" not in words[-1] and not arg.startswith("-"))
+    if joins:
+      words[-1] += " " + arg
+    else:
+      words.append(arg)
+  return words
+
+
+def same_flags(old, new):
+  """Whether two flag lists set the same values: order matters only for a repeated flag."""
+  if old == new:
+    return True
+  words = _flag_words(new)
+  names = [w.lstrip("-").partition("=")[0].split(" ")[0] for w in words]
+  repeated = len(set(names)) != len(names) or any("no" + n in names for n in names)
+  return not repeated and sorted(_flag_words(old)) == sorted(words)
+
+
 def run_state(config, run):
   """"new", "resume" or "finished".
 
@@ -416,14 +439,16 @@ def run_state(config, run):
                              "away or give another --output_dir.")
     return "new"
   record = run_info.read_json(record_path, RUN_RECORD)
-  if record.get("args") != run.args:
-    old = record.get("args") or []
+  old = record.get("args") or []
+  if not same_flags(old, run.args):
     added = [a for a in run.args if a not in old]
     removed = [a for a in old if a not in run.args]
+    change = (f"now: {' '.join(added)}; then: {' '.join(removed)}" if added or removed
+              else "a repeated flag in another order")
     raise errors.UserError(
-        f"{folder} was run with other flags (now: {' '.join(added) or '-'}; then: "
-        f"{' '.join(removed) or '-'}); its checkpoints must not be resumed with these. "
-        "Give another --output_dir, or delete the folder to run it again.")
+        f"{folder} was run with other flags ({change}); its checkpoints must not be "
+        "resumed with these. Give another --output_dir, or delete the folder to run it "
+        "again.")
   finished = record.get("finished") and os.path.exists(os.path.join(folder, EVAL_RESULTS))
   return "finished" if finished else "resume"
 

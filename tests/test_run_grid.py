@@ -373,6 +373,16 @@ def test_finished_means_recorded_finished_and_results_present(tmp_path, fake_pro
     run_grid.run_state(other, run_grid.plan_runs(other)[0])
 
 
+def test_flags_in_another_order_are_the_same_unless_one_is_repeated():
+  same = run_grid.same_flags
+  assert same(["--a=1", "--b", "x", "--c"], ["--c", "--b", "x", "--a=1"])
+  assert not same(["--a=1", "--b", "x"], ["--a=1", "--b", "y"])
+  assert not same(["--a=1", "--b", "x"], ["--a=1", "--b=x", "--c"])
+  assert not same(["--a=1", "--a=2"], ["--a=2", "--a=1"])              # the last one wins
+  assert not same(["--do_eval", "--nodo_eval"], ["--nodo_eval", "--do_eval"])
+  assert same(["--a=1", "--a=2"], ["--a=1", "--a=2"])
+
+
 def test_a_folder_the_grid_did_not_start_is_refused(tmp_path, fake_program):
   config = fake_config(fake_program, tmp_path, "learning_rate=1")
   (tmp_path / "learning_rate=1").mkdir()
@@ -478,26 +488,39 @@ def test_sigterm_is_passed_on_and_stops_the_grid(tmp_path, fake_program):
       "finished"] is False
 
 
+def test_the_failure_line_quotes_the_programs_last_words(tmp_path):
+  log = tmp_path / "grid.log"
+  log.write_text("==== 2026-01-01 python run_classifier.py ...\n"
+                 "I0101 12:00:00.000 training.py:1] step 1\n"
+                 "run_classifier.py: error: --vocab_file is required.\n\n"
+                 "E0000 00:00:1796405689.250988   28592 cuda_platform.cc:52] no CUDA\n")
+  assert run_grid.last_words(str(log)) == "run_classifier.py: error: --vocab_file is required."
+  log.write_text("==== 2026-01-01 python run_classifier.py ...\n")
+  assert run_grid.last_words(str(log)) is None
+  assert run_grid.exit_description(-9) == "was killed by SIGKILL"
+  assert run_grid.exit_description(1) == "exited with code 1"
+
+
 # ---------------------------------------------------------------- the real thing
 
 
-def grid_cli(model, out, grid):
-  """run_grid.py over run_classifier.py on the tiny MRPC model: one update per run."""
-  args = [sys.executable, str(REPO_ROOT / "run_grid.py"), "--program=run_classifier.py",
-          f"--grid={grid}", f"--output_dir={out}", "--",
-          "--task_name=MRPC", "--do_train=true", "--do_eval=true",
+def classifier_args(model):
+  """run_classifier.py's flags on the tiny MRPC model: one update per run."""
+  return ["--task_name=MRPC", "--do_train=true", "--do_eval=true",
           f"--data_dir={model / 'MRPC'}", f"--vocab_file={model / 'vocab.txt'}",
           f"--bert_config_file={model / 'bert_config.json'}",
           f"--init_checkpoint={model / 'bert_model.ckpt'}", "--max_seq_length=32",
           "--train_batch_size=8", "--num_train_epochs=0.05"]
-  return subprocess.run(args, cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
-                        timeout=900)
 
 
-def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(tiny_model,
-                                                                           tmp_path):
+def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(
+    tiny_model, tmp_path, capsys):
   out = tmp_path / "grid"
-  first = grid_cli(tiny_model, out, "learning_rate=1e-3,0.3")
+  first = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "run_grid.py"), "--program=run_classifier.py",
+       "--grid=learning_rate=1e-3,0.3", f"--output_dir={out}", "--"] +
+      classifier_args(tiny_model),
+      cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=900)
   assert first.returncode == 0, first.stderr[-3000:]
   folders = ["learning_rate=1e-3", "learning_rate=0.3"]
   header, rows = read_table(out / "grid_results.tsv")
@@ -519,22 +542,12 @@ def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(tiny_
   assert not any((out / f / "train.tf_record").exists() for f in folders)
   assert "Reusing cached features" in (out / folders[1] / "grid.log").read_text()
 
+  # The same grid again (in process: run() is what main() calls): nothing runs.
   before = {f: snapshot(out / f) for f in folders}
-  again = grid_cli(tiny_model, out, "learning_rate=1e-3,0.3")
-  assert again.returncode == 0, again.stderr[-3000:]
-  assert again.stdout.count("(skipped)") == 2
+  capsys.readouterr()
+  run_grid.run(run_grid.GridConfig(
+      program="run_classifier.py", grid=run_grid.parse_grid("learning_rate=1e-3,0.3"),
+      output_dir=str(out), program_args=classifier_args(tiny_model)))
+  assert capsys.readouterr().out.count("(skipped)") == 2
   assert {f: snapshot(out / f) for f in folders} == before
   assert read_table(out / "grid_results.tsv")[1] == rows
-
-
-def test_the_failure_line_quotes_the_programs_last_words(tmp_path):
-  log = tmp_path / "grid.log"
-  log.write_text("==== 2026-01-01 python run_classifier.py ...\n"
-                 "I0101 12:00:00.000 training.py:1] step 1\n"
-                 "run_classifier.py: error: --vocab_file is required.\n\n"
-                 "E0000 00:00:1796405689.250988   28592 cuda_platform.cc:52] no CUDA\n")
-  assert run_grid.last_words(str(log)) == "run_classifier.py: error: --vocab_file is required."
-  log.write_text("==== 2026-01-01 python run_classifier.py ...\n")
-  assert run_grid.last_words(str(log)) is None
-  assert run_grid.exit_description(-9) == "was killed by SIGKILL"
-  assert run_grid.exit_description(1) == "exited with code 1"
