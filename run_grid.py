@@ -401,27 +401,14 @@ def command(config, program_path, run):
   return args
 
 
-def _flag_words(args):
-  """`args` with each flag joined to a value given as the next word: one item per flag."""
-  words = []
-  for arg in args:
-    joins = (words and words[-1].startswith("-") and " " not in words[-1] and
-             "=" not in words[-1] and not arg.startswith("-"))
-    if joins:
-      words[-1] += " " + arg
-    else:
-      words.append(arg)
-  return words
-
-
 def same_flags(old, new):
   """Whether two flag lists set the same values: order matters only for a repeated flag."""
   if old == new:
     return True
-  words = _flag_words(new)
-  names = [w.lstrip("-").partition("=")[0].split(" ")[0] for w in words]
+  pairs = program_flags(new)
+  names = [name for name, _ in pairs]
   repeated = len(set(names)) != len(names) or any("no" + n in names for n in names)
-  return not repeated and sorted(_flag_words(old)) == sorted(words)
+  return not repeated and sorted(program_flags(old), key=repr) == sorted(pairs, key=repr)
 
 
 def run_state(config, run):

@@ -377,6 +377,7 @@ def test_flags_in_another_order_are_the_same_unless_one_is_repeated():
   same = run_grid.same_flags
   assert same(["--a=1", "--b", "x", "--c"], ["--c", "--b", "x", "--a=1"])
   assert not same(["--a=1", "--b", "x"], ["--a=1", "--b", "y"])
+  assert same(["--a=1", "--b", "x"], ["--b=x", "--a=1"])
   assert not same(["--a=1", "--b", "x"], ["--a=1", "--b=x", "--c"])
   assert not same(["--a=1", "--a=2"], ["--a=2", "--a=1"])              # the last one wins
   assert not same(["--do_eval", "--nodo_eval"], ["--nodo_eval", "--do_eval"])
