@@ -69,6 +69,9 @@ def define_flags():
                       "for .tsv, comma for .csv).")
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
                       "submission file of the test predictions here.")
+  flags.DEFINE_string("cache_dir", None, "Write the feature caches (train/eval/predict"
+                      ".tf_record) here instead of output_dir, so that runs on the same "
+                      "data and model files share them (run_grid.py does).")
 
 
 def _custom_options(f):
@@ -86,6 +89,8 @@ def validate_flags(f):
   """Checks every flag and file before any work; raises errors.UserError."""
   cli.check_task_flags(f, required=("task_name", "output_dir"))
   cli.check_room_for_text(f.max_seq_length)
+  if f.cache_dir:
+    cli.require_creatable_dir(f.cache_dir, "cache_dir")
   if f.eval_every_steps and not f.do_train:
     raise errors.UserError("--eval_every_steps needs --do_train.")
   if f.glue_submission_dir:
@@ -276,9 +281,12 @@ def run(f):
   """Train / evaluate / predict as the flags say (parsed flags `f`)."""
   setup = prepare(f)
   trainer = build_trainer(setup)
-  setup.cache_dir = trainer.scratch_dir
+  # Other workers keep their private scratch folder: they must not write shared files.
+  setup.cache_dir = (f.cache_dir if f.cache_dir and trainer.chief
+                     else trainer.scratch_dir)
   # Created only now: bad data or a bad checkpoint must leave no output_dir.
   run_info.claim_run_folder(f.output_dir, trainer.chief)
+  tf.io.gfile.makedirs(setup.cache_dir)
   eval_path = (setup.features_for("eval", setup.dev_examples)
                if setup.dev_examples else None)
   if f.do_train:

@@ -356,7 +356,7 @@ def test_the_package_installs_every_module_and_command():
   modules = project["tool"]["setuptools"]["py-modules"]
   assert sorted(modules) == sorted(p.stem for p in REPO_ROOT.glob("*.py"))
   scripts = project["project"]["scripts"]
-  assert len(scripts) == 11
+  assert len(scripts) == 12
   for command, target in scripts.items():
     module, function = target.split(":")
     source = (REPO_ROOT / f"{module}.py").read_text(encoding="utf-8")
