@@ -220,8 +220,15 @@ def save_tensors(prefix, tensors):
   staging = f"{prefix}{run_info.TMP_MARK}{uuid.uuid4().hex}"
   tf.io.gfile.makedirs(staging)
   tmp_prefix = os.path.join(staging, os.path.basename(prefix))
-  tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names,
-                    shape_and_slices=[""] * len(names), tensors=values)
+  try:
+    tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=values)
+  except BaseException as e:
+    # A full disk: the half-written bundle would hold its space until the next save.
+    tf.io.gfile.rmtree(staging)
+    if errors.is_disk_full(e):
+      raise errors.no_space_error(prefix) from None
+    raise
   if tf.io.gfile.exists(prefix + ".index"):
     # Saved again: retire the old index before its data file is replaced.
     tf.io.gfile.remove(prefix + ".index")

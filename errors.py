@@ -83,6 +83,20 @@ def is_disk_full(error):
           ("No space left" in str(error) or "Disk quota" in str(error)))
 
 
+def no_space_error(path):
+  """A UserError for a write that found the disk full: the path and the free space."""
+  free = ""
+  if path and "://" not in str(path):
+    try:
+      import shutil  # pylint: disable=g-import-not-at-top
+      folder = os.path.dirname(os.path.abspath(str(path)))
+      free = f" ({shutil.disk_usage(folder).free / 2**20:.0f} MiB free there)"
+    except OSError:
+      pass
+  return UserError(f"{path or 'an output file'}: no space left on the device{free}; free "
+                   "some space or write to another folder. Earlier outputs were kept.")
+
+
 def is_input_error(error):
   """True for the errors printed as one line rather than with a traceback."""
   return (isinstance(error, (UserError,) + _OS_INPUT_ERRORS) or is_disk_full(error) or
@@ -94,8 +108,9 @@ def error_line(error):
   message = getattr(error, "message", None) if _tf_error_class(error) else None
   message = message or str(error)
   if is_disk_full(error) and not isinstance(error, UserError):
-    message = (f"no space left on the device ({message}); free some space or write "
-               "to another folder. Earlier outputs were kept.")
+    message = str(no_space_error(getattr(error, "filename", None)))
+    if _tf_error_class(error):   # TensorFlow's message names the file
+      message += f" ({getattr(error, 'message', error)})"
   if isinstance(error, PermissionError) or _tf_error_class(error) == "PermissionDeniedError":
     message += ("; check the file's permissions (chmod a+r to read it, a writable "
                 "--output_dir to write).")

@@ -15,7 +15,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import socket
 import sys
 import time
@@ -42,17 +41,6 @@ def temporary_path(path):
   return f"{path}{TMP_MARK}{os.getpid()}"
 
 
-def no_space_error(path):
-  """A UserError naming `path` and the free space of its disk."""
-  folder = os.path.dirname(os.path.abspath(path))
-  free = ""
-  if "://" not in path:
-    with contextlib.suppress(OSError):
-      free = f" ({shutil.disk_usage(folder).free / 2**20:.0f} MiB free)"
-  return errors.UserError(f"{path}: no space left on the device{free}; free some space "
-                          "or write to another folder. Earlier outputs were kept.")
-
-
 def _remove_quietly(path):
   with contextlib.suppress(Exception):
     if tf.io.gfile.isdir(path):
@@ -75,7 +63,7 @@ def atomic_path(path):
   except BaseException as e:
     _remove_quietly(tmp)
     if errors.is_disk_full(e):
-      raise no_space_error(path) from None
+      raise errors.no_space_error(path) from None
     raise
 
 
@@ -124,7 +112,7 @@ def append_results(path, results):
       writer.write(text)
   except (OSError, tf.errors.OpError) as e:
     if errors.is_disk_full(e):
-      raise no_space_error(path) from None
+      raise errors.no_space_error(path) from None
     raise
 
 

@@ -633,3 +633,72 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_p
   finally:
     alive.kill()
     alive.wait()
+
+
+# ------------------------------------------------------------ a full disk
+
+
+def _no_space(path="x"):
+  import errno  # pylint: disable=g-import-not-at-top
+  return OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def test_a_full_disk_during_a_checkpoint_save_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+  import errors  # pylint: disable=g-import-not-at-top
+  manager = checkpoint_utils.CheckpointManager(str(tmp_path), max_to_keep=3)
+  manager.save(1, _marker_tensors(1))
+
+  def full(**_):
+    raise tf.errors.ResourceExhaustedError(None, None, "model.ckpt-2.data: No space left on device")
+
+  monkeypatch.setattr(tf.raw_ops, "SaveV2", full)
+  with pytest.raises(errors.UserError) as error:
+    manager.save(2, _marker_tensors(2))
+  message = str(error.value)
+  assert str(tmp_path / "model.ckpt-2") in message
+  assert "no space left on the device (" in message and "MiB free there)" in message
+  # The staging folder is gone (it would hold the space until the next save).
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+      "checkpoint", "model.ckpt-1.data-00000-of-00001", "model.ckpt-1.index"]
+  assert manager.latest() == str(tmp_path / "model.ckpt-1")
+
+
+def test_a_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path):
+  import errors  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "eval_results.txt"
+  run_info.write_text(str(path), "eval_accuracy = 0.5\n")
+  with pytest.raises(errors.UserError, match="eval_results.txt: no space left"):
+    with run_info.atomic_writer(str(path)) as writer:
+      writer.write("eval_accuracy = 0.7\n")
+      raise _no_space(run_info.temporary_path(str(path)))
+  assert path.read_text() == "eval_accuracy = 0.5\n"
+  assert [p.name for p in tmp_path.iterdir()] == ["eval_results.txt"]
+
+
+def test_a_full_disk_in_create_pretraining_data_is_one_line_and_keeps_old_outputs(
+    tmp_path, monkeypatch):
+  import create_pretraining_data as cpd  # pylint: disable=g-import-not-at-top
+  import errors  # pylint: disable=g-import-not-at-top
+  vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "dog", "ran"]
+  (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+  (tmp_path / "corpus.txt").write_text("the cat sat\nthe dog ran\n\nthe dog sat\nthe cat ran\n")
+  output = tmp_path / "out" / "examples.tfrecord"
+  output.parent.mkdir()
+  output.write_bytes(b"an earlier good output")
+  config = cpd.PretrainingDataConfig(max_seq_length=12, max_predictions_per_seq=2,
+                                     dupe_factor=2)
+
+  def full(self):
+    raise _no_space(self._file.name)
+
+  monkeypatch.setattr(cpd.TFRecordWriter, "flush", full)
+  with pytest.raises(OSError) as error:
+    cpd.run([str(tmp_path / "corpus.txt")], [str(output)], str(tmp_path / "vocab.txt"),
+            config)
+  assert errors.is_input_error(error.value)
+  line = errors.error_line(error.value)
+  assert "examples.tfrecord.tmp-" in line and "no space left on the device" in line
+  assert "MiB free there" in line
+  assert output.read_bytes() == b"an earlier good output"
+  assert [p.name for p in output.parent.iterdir()] == ["examples.tfrecord"]
