@@ -83,6 +83,10 @@ def read_rows(path, delimiter="\t", quotechar=None, expected="a TSV file"):
   return parse_rows(read_text(path, expected), path, delimiter, quotechar)
 
 
+# csv's default limit (131,072 characters a field) would refuse long documents.
+csv.field_size_limit(2 ** 31 - 1)
+
+
 def parse_rows(text, path, delimiter, quotechar):
   """Parses delimited `text` (see read_rows); `path` is for error messages."""
   if quotechar is None:

@@ -105,7 +105,13 @@ def format_results(results):
 
 
 def append_results(path, results):
-  """Appends a `key = value` block and a blank line (eval_history.txt)."""
+  """Appends a `key = value` block and a blank line (eval_history.txt).
+
+  A symbolic link at `path` is refused: the history stays inside the run folder.
+  """
+  if os.path.islink(path):
+    raise errors.UserError(f"{path} is a symbolic link; the run folder's history is "
+                           "written only to a regular file inside it. Remove the link.")
   text = "".join(f"{key} = {results[key]}\n" for key in sorted(results)) + "\n"
   try:
     with tf.io.gfile.GFile(path, "a") as writer:

@@ -277,6 +277,13 @@ def examples_from_data(articles, is_training, version_2_with_negative=False, sou
   if skipped:
     logging.warning("%s: %d training questions skipped (answer not found in the context).",
                     source, skipped)
+  counts = collections.Counter(example.qas_id for example in examples)
+  repeated = [qas_id for qas_id, count in counts.items() if count > 1]
+  if repeated and not is_training:
+    # predictions.json is keyed by id: later questions would replace earlier ones.
+    logging.warning("%s: %d question ids occur more than once (e.g. %s); predictions.json "
+                    "keeps one answer per id, the last question's.", source, len(repeated),
+                    ", ".join(map(repr, repeated[:3])))
   return examples
 
 

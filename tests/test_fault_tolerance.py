@@ -702,3 +702,47 @@ def test_a_full_disk_in_create_pretraining_data_is_one_line_and_keeps_old_output
   assert "MiB free there" in line
   assert output.read_bytes() == b"an earlier good output"
   assert [p.name for p in output.parent.iterdir()] == ["examples.tfrecord"]
+
+
+# ------------------------------------------------------------ smaller problems
+
+
+def test_eval_history_is_not_appended_through_a_symbolic_link(tmp_path):
+  import errors  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  outside = tmp_path / "outside.txt"
+  outside.write_text("kept\n")
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "eval_history.txt").symlink_to(outside)
+  with pytest.raises(errors.UserError, match="eval_history.txt is a symbolic link"):
+    run_info.append_results(str(run / "eval_history.txt"), {"eval_accuracy": 0.5})
+  assert outside.read_text() == "kept\n"
+  run_info.append_results(str(run / "history.txt"), {"global_step": 3, "eval_accuracy": 0.5})
+  assert (run / "history.txt").read_text() == "eval_accuracy = 0.5\nglobal_step = 3\n\n"
+
+
+def test_a_field_longer_than_csv_default_limit_is_read(tmp_path):
+  import data_files  # pylint: disable=g-import-not-at-top
+  text = "x" * 200_000
+  (tmp_path / "train.tsv").write_text(f"text_a\tlabel\n{text}\t1\n", encoding="utf-8")
+  rows = data_files.read_rows(str(tmp_path / "train.tsv"))
+  assert len(rows) == 2
+  assert rows[1] == [text, "1"] and rows[1].line_number == 2
+  (tmp_path / "train.csv").write_text(f'text_a,label\n"{text}",1\n', encoding="utf-8")
+  rows = data_files.read_rows(str(tmp_path / "train.csv"), ",", '"')
+  assert len(rows) == 2 and rows[1] == [text, "1"]
+
+
+def test_repeated_squad_question_ids_are_reported(caplog):
+  import run_squad  # pylint: disable=g-import-not-at-top
+  qa = lambda qid: {"id": qid, "question": "who sat ?",
+                    "answers": [{"text": "the cat", "answer_start": 0}]}
+  articles = [{"title": "t", "paragraphs": [
+      {"context": "the cat sat .", "qas": [qa("q1"), qa("q2"), qa("q1")]}]}]
+  with caplog.at_level("WARNING"):
+    examples = run_squad.examples_from_data(articles, False, source="dev.json")
+  assert [e.qas_id for e in examples] == ["q1", "q2", "q1"]
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert len(warnings) == 1
+  assert "dev.json: 1 question ids occur more than once (e.g. 'q1')" in warnings[0]
