@@ -10,7 +10,6 @@ length come from the folder's run_info.json; flags override them.
 """
 
 import json
-import os
 import re
 import sys
 
@@ -111,26 +110,17 @@ class Classifier:
 
 def load_classifier(f):
   """Builds a Classifier from the flags and the model folder's run_info.json."""
-  info = {}
-  if f.model_dir:
-    if not tf.io.gfile.isdir(f.model_dir):
-      raise errors.UserError(f"--model_dir={f.model_dir}: directory not found; give the "
-                             "output_dir of a run_classifier.py training run.")
-    path = os.path.join(f.model_dir, run_info.RUN_INFO_FILE)
-    if not tf.io.gfile.exists(path):
-      raise errors.UserError(f"--model_dir={f.model_dir}: no {run_info.RUN_INFO_FILE}; "
-                             "is this the output_dir of a run_classifier.py training run?")
-    with tf.io.gfile.GFile(path) as reader:
-      info = json.load(reader)
+  info = run_info.read_run_info(f.model_dir) if f.model_dir else {}
   checkpoint = f.init_checkpoint or f.model_dir
   if not checkpoint:
     raise errors.UserError("Give --model_dir (a fine-tuned output folder) or --init_checkpoint.")
   if f.bert_config_file:
     bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   elif "bert_config" in info:
-    bert_config = modeling.BertConfig.from_dict(info["bert_config"], source=path)
+    bert_config = info["bert_config"]
   else:
-    raise errors.UserError("--bert_config_file is required (run_info.json has no config).")
+    raise errors.UserError("--bert_config_file is required (no --model_dir with a "
+                           "run_info.json).")
   vocab_file = f.vocab_file or info.get("vocab_file")
   cli.require_file(vocab_file, "vocab_file")
   do_lower_case = (f.do_lower_case if f["do_lower_case"].present

@@ -231,7 +231,7 @@ def train(setup, trainer, eval_path):
   """Fine-tunes on the cached training features (resuming if output_dir has a run)."""
   f = setup.flags
   if trainer.chief:
-    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), setup.info)
+    run_info.write_run_info(f.output_dir, setup.info, f.vocab_file)
     classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), setup.label_list)
   train_path = setup.features_for("train", setup.train_examples)
   num_examples = len(setup.train_examples)

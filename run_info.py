@@ -8,7 +8,9 @@ over it at the end, so a reader never sees half a file and a failed write
 One run writes a run folder at a time (`RunLock`). `run_info.json` records
 what inference and export need to use a fine-tuned run (task kind, labels,
 casing, lengths, the model config) and the settings a resumed run must share
-with the one that wrote its checkpoints (`check_resumable`).
+with the one that wrote its checkpoints (`check_resumable`). The vocabulary
+and the config are copied into the folder and named relatively, so a run
+folder can be moved, copied to another machine or tarred up.
 """
 
 import atexit
@@ -28,6 +30,9 @@ import modeling
 
 RUN_INFO_FILE = "run_info.json"
 LOCK_FILE = "run.lock"
+# Copies a run folder keeps of the model files, so that it is self-contained.
+VOCAB_FILE = "vocab.txt"
+CONFIG_FILE = "bert_config.json"
 LABELS_FILE = "labels.txt"
 # In the names of files and folders being written (renamed away when complete).
 TMP_MARK = ".tmp-"
@@ -252,12 +257,56 @@ def training_settings(config):
       "optimizer", "weight_decay_rate", "clip_norm", "compute_dtype", "length_bucketing")}
 
 
+def _same_file(a, b):
+  with contextlib.suppress(OSError):
+    return os.path.samefile(a, b)
+  return False
+
+
+def write_run_info(output_dir, info, vocab_file=None):
+  """Writes run_info.json, with copies of the vocabulary and the config beside it.
+
+  Args:
+    output_dir: the run folder.
+    info: dict with bert_config (a dict) and what the task records; its
+      vocab_file becomes "vocab.txt", a copy of `vocab_file`.
+    vocab_file: the vocabulary the run tokenizes with (None: the run has none).
+  """
+  info = dict(info)
+  if vocab_file:
+    target = os.path.join(output_dir, VOCAB_FILE)
+    if not _same_file(vocab_file, target):
+      with tf.io.gfile.GFile(vocab_file, "rb") as reader:
+        write_text(target, reader.read())
+    info["vocab_file"] = VOCAB_FILE
+  write_json(os.path.join(output_dir, CONFIG_FILE), info["bert_config"])
+  info["bert_config_file"] = CONFIG_FILE
+  write_json(os.path.join(output_dir, RUN_INFO_FILE), info)
+
+
+def _vocab_path(model_dir, recorded):
+  """The vocabulary of a run folder: a relative name is inside the folder.
+
+  Folders written before the copies were made name an absolute path; when
+  that file is gone, a vocab.txt in the folder is used.
+  """
+  if "://" in recorded or os.path.isabs(recorded):
+    path = recorded
+  else:
+    path = os.path.join(model_dir, recorded)
+  inside = os.path.join(model_dir, VOCAB_FILE)
+  if not tf.io.gfile.exists(path) and tf.io.gfile.exists(inside):
+    return inside
+  return path
+
+
 def read_run_info(model_dir, flag_name="model_dir"):
   """run_info.json of a fine-tuning run folder, checked.
 
   Returns:
     dict; task_kind defaults to "classifier" (folders written before it
-    existed), bert_config is a modeling.BertConfig.
+    existed), bert_config is a modeling.BertConfig, vocab_file a path that
+    works wherever the folder is now.
 
   Raises:
     errors.UserError naming the folder or file and the fix.
@@ -286,6 +335,7 @@ def read_run_info(model_dir, flag_name="model_dir"):
     raise errors.UserError(f"{path} lacks {', '.join(missing)}; it was not written by "
                            f"{WRITERS[kind]}.")
   info["bert_config"] = modeling.BertConfig.from_dict(info["bert_config"], source=path)
+  info["vocab_file"] = _vocab_path(model_dir, info["vocab_file"])
   if kind == "classifier":
     info.setdefault("is_regression", not info["label_list"])
     if not info["is_regression"] and not info["label_list"]:

@@ -233,7 +233,7 @@ def build_trainer(f, bert_config, num_train_examples, info):
 def train(f, trainer, features, info):
   """Writes run_info.json and fine-tunes (resuming if output_dir has a run)."""
   if trainer.chief:
-    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
+    run_info.write_run_info(f.output_dir, info, f.vocab_file)
   num_examples = len(features["label_ids"])
 
   def dataset_fn(ctx, batch_size, consumed):

@@ -485,7 +485,7 @@ def train(f, trainer, features, label_list, chief, info=None):
   if chief:
     run_info.write_lines(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
     if info is not None:
-      run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
+      run_info.write_run_info(f.output_dir, info, f.vocab_file)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   write_tfrecord(path, features)
   logging.info("Training: %d windows, batch %d, %d steps (%d warm-up).",

@@ -229,7 +229,7 @@ def run(f):
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
     if trainer.chief:
-      run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
+      run_info.write_run_info(f.output_dir, info)
 
     def dataset_fn(ctx, batch_size, consumed):
       records = parse_records(train_files, f.max_seq_length, f.max_predictions_per_seq)

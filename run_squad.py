@@ -731,7 +731,7 @@ def build_run_info(f, bert_config):
 def train(trainer, f, train_examples, tokenizer, info):
   """Writes run_info.json and train.tf_record and fine-tunes."""
   if trainer.chief:
-    run_info.write_json(os.path.join(f.output_dir, run_info.RUN_INFO_FILE), info)
+    run_info.write_run_info(f.output_dir, info, f.vocab_file)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   with FeatureWriter(path, is_training=True) as writer:
     convert_examples_to_features(train_examples, tokenizer, f.max_seq_length,

@@ -746,3 +746,37 @@ def test_repeated_squad_question_ids_are_reported(caplog):
   warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
   assert len(warnings) == 1
   assert "dev.json: 1 question ids occur more than once (e.g. 'q1')" in warnings[0]
+
+
+# ------------------------------------------------------------ a movable run folder
+
+
+def test_a_moved_run_folder_serves_with_its_source_model_folder_renamed(tiny_model, tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  source = tmp_path / "source"
+  shutil.copytree(tiny_model, source, ignore=shutil.ignore_patterns("MRPC", "fine_tuned"))
+  out = tmp_path / "run"
+  args = [sys.executable, str(REPO_ROOT / "run_classifier.py"), "--task_name=MRPC",
+          "--do_train=true", f"--data_dir={tiny_model / 'MRPC'}",
+          f"--vocab_file={source / 'vocab.txt'}",
+          f"--bert_config_file={source / 'bert_config.json'}",
+          f"--init_checkpoint={source / 'bert_model.ckpt'}", "--max_seq_length=32",
+          "--train_batch_size=8", "--num_train_epochs=1", f"--output_dir={out}"]
+  assert run_to_end(args, tmp_path / "train.log") == 0, (tmp_path / "train.log").read_text()
+  info = json.loads((out / "run_info.json").read_text())
+  assert info["vocab_file"] == "vocab.txt" and info["bert_config_file"] == "bert_config.json"
+  assert (out / "vocab.txt").read_bytes() == (source / "vocab.txt").read_bytes()
+  source.rename(tmp_path / "source_renamed")
+  moved = tmp_path / "elsewhere" / "run"
+  moved.parent.mkdir()
+  out.rename(moved)
+  done = subprocess.run([sys.executable, str(REPO_ROOT / "inference.py"),
+                         f"--model_dir={moved}", "--input=the company posted a profit ."],
+                        cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                        timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  lines = done.stdout.strip().splitlines()
+  assert len(lines) == 1
+  result = json.loads(lines[0])
+  assert result["label"] in ("0", "1") and set(result["probabilities"]) == {"0", "1"}
