@@ -10,6 +10,7 @@ import json
 import os
 
 from absl import flags
+from absl import logging
 import tensorflow as tf
 
 import checkpoint_utils
@@ -342,11 +343,13 @@ def load_model_files(f):
       whose size differs from the config's.
   """
   import modeling        # pylint: disable=g-import-not-at-top
-  import tokenization    # pylint: disable=g-import-not-at-top
   bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   modeling.check_sequence_length(bert_config, f.max_seq_length)
   tokenization.validate_case_matches_vocab(f.do_lower_case, f.vocab_file)
   tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
+  warning = tokenization.case_mismatch_warning(f.do_lower_case, tokenizer.vocab, f.vocab_file)
+  if warning:
+    logging.warning("%s", warning)
   if len(tokenizer.vocab) != bert_config.vocab_size:
     raise errors.UserError(
         f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "

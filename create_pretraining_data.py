@@ -1142,6 +1142,9 @@ def _check_vocab(vocab_file, do_lower_case):
   if missing:
     raise errors.UserError("--vocab_file=%s has no %s token; pre-training needs %s." %
                            (vocab_file, "/".join(missing), ", ".join(_SPECIAL_TOKENS)))
+  warning = tokenization.case_mismatch_warning(do_lower_case, tokenizer.vocab, vocab_file)
+  if warning:
+    logging.warning("%s", warning)
   return tokenizer
 
 

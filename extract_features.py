@@ -425,6 +425,10 @@ def run(config):
   bert_config, layer_indexes = validate(config)
   examples = read_examples(config.input_file)
   tokenizer = tokenization.FullTokenizer(config.vocab_file, config.do_lower_case)
+  warning = tokenization.case_mismatch_warning(config.do_lower_case, tokenizer.vocab,
+                                               config.vocab_file)
+  if warning:
+    logging.warning("%s", warning)
   strategy = make_strategy(config.use_tpu, config.master)
   model = build_model(bert_config, config.init_checkpoint, config.compute_dtype, strategy)
   # Fixed shapes on TPU: XLA compiles one program per shape.

@@ -109,6 +109,40 @@ def validate_case_matches_vocab(do_lower_case, vocab_file):
   _check_case(do_lower_case, model_name, "vocab_file", vocab_file)
 
 
+# Letter tokens a vocabulary needs before its casing is judged from its contents.
+_MIN_WORDS_FOR_CASING = 500
+
+
+def case_mismatch_warning(do_lower_case, vocab, vocab_file):
+  """One line when the vocabulary's own tokens contradict do_lower_case, else None.
+
+  A cased vocabulary has capital letters in many word tokens; an uncased one
+  in none. Judged from the contents, so it works whatever the folder is called.
+
+  Args:
+    do_lower_case: bool.
+    vocab: iterable of the vocabulary's tokens.
+    vocab_file: str, named in the message.
+  """
+  words = [t[2:] if t.startswith("##") else t for t in vocab]
+  words = [w for w in words if w.isalpha()]
+  if len(words) < _MIN_WORDS_FOR_CASING:
+    return None
+  capitalised = sum(any(c.isupper() for c in w) for w in words)
+  if do_lower_case and capitalised > 0.05 * len(words):
+    return (f"--vocab_file={vocab_file} is a cased vocabulary ({capitalised} of its "
+            f"{len(words)} word tokens have capital letters) but --do_lower_case=true "
+            "lower-cases the text, so those tokens are never used; pass "
+            "--do_lower_case=false for a cased model.")
+  # Uncased vocabularies keep a few capital symbols (bert-base-uncased: "ℝ").
+  if not do_lower_case and capitalised < 0.001 * len(words):
+    return (f"--vocab_file={vocab_file} is an uncased vocabulary ({capitalised} of its "
+            f"{len(words)} word tokens have capital letters) but --do_lower_case=false "
+            "keeps capitals, so capitalised words become [UNK] or other pieces; pass "
+            "--do_lower_case=true for an uncased model.")
+  return None
+
+
 def _check_case(do_lower_case, model_name, flag_name, path):
   if model_name in _UNCASED_MODELS and not do_lower_case:
     case_name, fix = "uncased (lower-cased)", True

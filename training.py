@@ -437,7 +437,9 @@ class Trainer:
       for line in report.log_lines():
         logging.info(line)
       return "initialized"
-    logging.info("No --init_checkpoint: training from randomly initialised weights.")
+    logging.warning("No --init_checkpoint: training from scratch, every weight random. "
+                    "To fine-tune a pre-trained BERT pass --init_checkpoint="
+                    "<model folder>/bert_model.ckpt.")
     return "fresh"
 
   def save(self):

@@ -423,3 +423,19 @@ def test_matches_oracle_on_random_strings(real_tokenizers, lower):
     assert fast.tokenize(text) == plain.tokenize(text), repr(text)
     assert basic.tokenize(text) == plain_tokenizer.basic_tokenize(
         text, lower), repr(text)
+
+
+def test_the_vocabularys_casing_is_judged_from_its_tokens(real_vocab_file):
+  uncased = tokenization.load_vocab(real_vocab_file)    # bert-base-uncased's
+  assert tokenization.case_mismatch_warning(True, uncased, "v.txt") is None
+  warning = tokenization.case_mismatch_warning(False, uncased, "v.txt")
+  assert warning.startswith("--vocab_file=v.txt is an uncased vocabulary (2 of its ")
+  assert "pass --do_lower_case=true" in warning
+  # A cased vocabulary: the uncased words with every third one capitalised.
+  cased = [t.capitalize() if i % 3 == 0 else t for i, t in enumerate(uncased)]
+  assert tokenization.case_mismatch_warning(False, cased, "c.txt") is None
+  warning = tokenization.case_mismatch_warning(True, cased, "c.txt")
+  assert warning.startswith("--vocab_file=c.txt is a cased vocabulary (")
+  assert "pass --do_lower_case=false" in warning
+  # Too few words to judge (a test vocabulary): no warning either way.
+  assert tokenization.case_mismatch_warning(False, TINY_VOCAB, "t.txt") is None

@@ -408,3 +408,13 @@ def test_trim_to_longest_cuts_the_last_axis_of_choice_features():
   assert cut["label_ids"].shape == (2,)
   rounded = training.trim_to_longest(features, multiple=4)
   assert rounded["input_mask"].shape == (2, 3, 8)
+
+
+def test_training_from_scratch_is_a_warning(tmp_path, caplog):
+  trainer = make_trainer(tmp_path / "out")
+  with caplog.at_level("WARNING"):
+    assert trainer.restore(None) == "fresh"
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert len(warnings) == 1
+  assert "training from scratch, every weight random" in warnings[0]
+  assert "--init_checkpoint=" in warnings[0]
