@@ -219,7 +219,7 @@ class CsvProcessor(DataProcessor):
     if set_type == "test":
       self.test_has_labels = labeled
     elif not labeled:
-      raise errors.DataError("%s: no label column %r; pass label_column=<name or "
+      raise errors.DataError("%s: no label column %r; pass --label_column=<name or "
                              "0-based index>" % (path, self.columns["label"]))
     self._record_source(set_type, path)
     return self._examples_from_records(records, path, set_type, labeled)
@@ -280,6 +280,16 @@ class CsvProcessor(DataProcessor):
                                "has_header=False; give 0-based column indexes"
                                % path)
       header = [cell.strip() for cell in first]
+      named = [c for c in columns.values() if isinstance(c, str)]
+      if not any(name in header for name in named):
+        raise errors.DataError(
+            "%s, line %d: the columns are named (%s) but the file has no header row "
+            "naming them; its first row is data: %s. Give 0-based column indexes "
+            "instead, e.g. --text_a_column=0 --label_column=1 (--text_b_column=... for "
+            "pairs), or add a header row." % (
+                path, first.line_number, ", ".join(
+                    "--%s_column=%s" % (role, c) for role, c in columns.items()
+                    if isinstance(c, str)), first))
       index = {}
       for role, column in columns.items():
         if isinstance(column, int):
@@ -289,7 +299,7 @@ class CsvProcessor(DataProcessor):
         elif not (role == "label" and set_type == "test"):
           raise errors.DataError(
               "%s, line %d: no column named %r (the %s column) in the header "
-              "row %s; pass %s_column=<name or 0-based index>"
+              "row %s; pass --%s_column=<name or 0-based index>"
               % (path, first.line_number, column, role, header, role))
       return True, index
     index = dict(columns)

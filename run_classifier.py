@@ -54,9 +54,11 @@ def define_flags():
   flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations "
                        "without improvement of the task's main metric (0: never).")
   flags.DEFINE_string("train_file", None, "Custom task: training file in data_dir "
-                      "(.tsv, .csv, .jsonl or .json).")
-  flags.DEFINE_string("dev_file", None, "Custom task: dev file in data_dir.")
-  flags.DEFINE_string("test_file", None, "Custom task: test file in data_dir.")
+                      "(.tsv, .csv, .jsonl or .json; default train.tsv).")
+  flags.DEFINE_string("dev_file", None, "Custom task: dev file in data_dir (default "
+                      "dev.tsv).")
+  flags.DEFINE_string("test_file", None, "Custom task: test file in data_dir (default "
+                      "test.tsv).")
   flags.DEFINE_string("text_a_column", None, "Custom task: column (name or 0-based index) "
                       "of the first text.")
   flags.DEFINE_string("text_b_column", None, "Custom task: column of the second text.")

@@ -53,7 +53,7 @@ mode_flags() {
 run() {  # run <mode> <seed>: appends "<mode> <seed> <seconds> <accuracy> <f1>" to results.txt
   local mode="$1" seed="$2" name="$1-$2" start end flags
   flags=$(mode_flags "$mode")
-  rm -rf "${OUT:?}/$name"
+  fresh_output_dir "$OUT/$name"
   start=$(date +%s.%N)
   # shellcheck disable=SC2086  # $flags is a list of flags
   "$VENV_PY" run_classifier.py --task_name=MRPC --data_dir="$MRPC_DIR" \

@@ -10,7 +10,7 @@ source scripts/setup_env.sh
 OUT="${OUT:-out/pretrain_demo}"
 STEPS="${STEPS:-60}"
 default_bert_base_dir
-rm -rf "$OUT" && mkdir -p "$OUT"
+fresh_output_dir "$OUT"
 # Hold out the last 40 documents for evaluation.
 "$VENV_PY" - "$OUT" <<'PY'
 import sys

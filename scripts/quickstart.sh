@@ -17,6 +17,7 @@ EPOCHS="${EPOCHS:-2}"
 BATCH="${BATCH:-16}"
 MAX_SEQ_LENGTH="${MAX_SEQ_LENGTH:-64}"
 
+fresh_output_dir "$OUT"   # before any work: a folder of the user's stops the script
 default_bert_base_dir
 
 if [ -n "${GLUE_DIR:-}" ]; then
@@ -32,7 +33,6 @@ else
             "Honestly, the sequel was far better than I expected.")
 fi
 
-rm -rf "$OUT"
 echo "== Fine-tuning ${DATA_ARGS[0]#--task_name=} from $BERT_BASE_DIR into $OUT"
 "$VENV_PY" run_classifier.py "${DATA_ARGS[@]}" \
   --do_train=true --do_eval=true --do_predict=true \

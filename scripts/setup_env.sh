@@ -36,3 +36,25 @@ default_bert_base_dir() {
       --output_dir="$BERT_BASE_DIR" --overwrite >&2
   fi
 }
+
+# fresh_output_dir DIR: DIR, empty, for a script's outputs. A folder this
+# function made before (it holds .made-by-bert-scripts) is emptied; an empty
+# folder is used; any other existing folder stops the script, so that user
+# files are never deleted.
+fresh_output_dir() {
+  local dir="$1"
+  if [ -e "$dir" ] && [ ! -d "$dir" ]; then
+    echo "$(basename "$0"): $dir is a file; set OUT to a folder path." >&2
+    exit 1
+  fi
+  if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+    if [ ! -f "$dir/.made-by-bert-scripts" ]; then
+      echo "$(basename "$0"): $dir holds files this script did not make; set OUT to a" \
+           "new folder (or empty this one yourself)." >&2
+      exit 1
+    fi
+    find "$dir" -mindepth 1 -delete
+  fi
+  mkdir -p "$dir"
+  touch "$dir/.made-by-bert-scripts"
+}

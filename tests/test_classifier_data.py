@@ -478,8 +478,26 @@ def test_custom_missing_named_column(tmp_path):
   (tmp_path / "train.tsv").write_text("label\tsentence\n1\thi\n")
   with pytest.raises(errors.DataError, match=(
       r"line 1: no column named 'text_a' \(the text_a column\) in the header "
-      r"row \['label', 'sentence'\]; pass text_a_column=")):
+      r"row \['label', 'sentence'\]; pass --text_a_column=")):
     cd.get_processor("csv").get_train_examples(str(tmp_path))
+
+
+def test_custom_named_columns_on_a_file_without_header(tmp_path):
+  """The first data row is not called a header; the fix names the flags with --."""
+  (tmp_path / "train.tsv").write_text("the food was good\tpos\nslow service\tneg\n")
+  with pytest.raises(errors.DataError) as error:
+    cd.get_processor("custom").get_train_examples(str(tmp_path))
+  message = str(error.value)
+  assert message.startswith(f"{tmp_path / 'train.tsv'}, line 1: the columns are named "
+                            "(--text_a_column=text_a, --label_column=label) but the file "
+                            "has no header row naming them; its first row is data: ")
+  assert "'the food was good', 'pos'" in message
+  assert "e.g. --text_a_column=0 --label_column=1" in message
+  assert "header row ['the food" not in message
+  rows = cd.get_processor("custom", text_a_column="0", label_column="1",
+                          has_header="false").get_train_examples(str(tmp_path))
+  assert [(e.text_a, e.label) for e in rows] == [("the food was good", "pos"),
+                                                 ("slow service", "neg")]
 
 
 def test_unknown_task_and_bad_options():
