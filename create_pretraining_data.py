@@ -39,6 +39,20 @@ ordinary character ids ("喜", "欢"), not "##欢". Between Chinese characters
 the spaces change nothing else: "我 喜欢 北京" gives the tokens of
 "我喜欢北京".
 
+Or let the workers segment raw text: `--do_whole_word_mask
+--word_segmenter=jieba` (pip install jieba) cuts each line with jieba
+(accurate mode with its HMM for unknown words, the default dictionary) and
+treats the words as `--word_boundaries=space` does (implied). With one
+worker the output is byte for byte that of the pre-segmented path on the
+text segmented offline as `" ".join(jieba.cut(line))`; with N workers too
+when both files are cut into shards holding the same documents, which is
+not guaranteed: shards are cut by bytes, and segmenting adds spaces. As in
+that offline text, jieba's words also decide the word pieces of the
+non-Chinese runs it splits ("AT恤" -> "A", "T恤"; "Göttingen" -> "G", "ö",
+"ttingen"). Each worker builds jieba's dictionary once (1-2 s) from the
+installed package, never from jieba's cache file in the temporary
+directory, so the words depend on the installed jieba only.
+
 Parallel creation, `--num_workers=N` (N > 1): the inputs (read as one stream,
 file after file) are cut into 4N contiguous byte ranges at document
 boundaries (a single file is split too). Each range is a shard that one of N
@@ -65,6 +79,7 @@ import dataclasses
 import functools
 import glob
 import hashlib
+import logging as python_logging
 import multiprocessing
 import os
 import random
@@ -112,6 +127,11 @@ def define_flags():
                     "Words for --do_whole_word_mask. wordpiece: a word is a piece "
                     "and its ## continuations; space: the input is pre-segmented, "
                     "words separated by spaces (Chinese: '我 喜欢 北京').")
+  flags.DEFINE_enum("word_segmenter", "none", list(WORD_SEGMENTERS),
+                    "Segments each line into words for --do_whole_word_mask "
+                    "(raw Chinese text). jieba: jieba.cut(line), words then "
+                    "used as --word_boundaries=space does (implied). Needs "
+                    "pip install jieba.")
 
 
 # Instances logged in full at the start of the output, as the reference does.
@@ -127,6 +147,9 @@ _SHARDS_PER_WORKER = 4
 
 _SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]")
 
+# Values of --word_segmenter ("none": lines are tokenized as they are).
+WORD_SEGMENTERS = ("none", "jieba")
+
 
 @dataclasses.dataclass(frozen=True)
 class PretrainingDataConfig:
@@ -138,6 +161,9 @@ class PretrainingDataConfig:
   dupe_factor: int = 10  # passes over the corpus, each with new masks
   do_whole_word_mask: bool = False  # mask all pieces of a word together
   word_boundaries: str = "wordpiece"  # "wordpiece" (## pieces) or "space"
+  # "none", or "jieba": lines are segmented into words (needs word_boundaries
+  # "space" and do_whole_word_mask)
+  word_segmenter: str = "none"
   random_seed: int = 12345  # seed of the one random.Random driving everything
 
   def validate(self):
@@ -156,6 +182,25 @@ class PretrainingDataConfig:
       if not ok:
         raise errors.UserError("Received --%s=%r; expected %s." %
                                (name, getattr(self, name), accepted))
+    self._validate_word_segmenter()
+
+  def _validate_word_segmenter(self):
+    if self.word_segmenter not in WORD_SEGMENTERS:
+      raise errors.UserError("Received --word_segmenter=%r; expected one of %s." %
+                             (self.word_segmenter, ", ".join(WORD_SEGMENTERS)))
+    if self.word_segmenter == "none":
+      return
+    if not self.do_whole_word_mask:
+      raise errors.UserError(
+          "Received --word_segmenter=%s without --do_whole_word_mask; the "
+          "words only decide whole-word masking: add --do_whole_word_mask." %
+          self.word_segmenter)
+    if self.word_boundaries != "space":
+      raise errors.UserError(
+          "Received --word_segmenter=%s with --word_boundaries=%s; segmented "
+          "words are space-separated words: drop --word_boundaries (space is "
+          "implied) or set it to space." %
+          (self.word_segmenter, self.word_boundaries))
 
 
 # ----------------------------------------------------------------------------
@@ -460,12 +505,16 @@ class SentenceEncoder(object):
 
   When `mark_words` is set, a token that continues a word is stored as ~id
   (a negative number) so whole-word masking can group it with the word
-  before it; otherwise ids are stored as they are.
+  before it; otherwise ids are stored as they are. With `segmenter`, a line
+  is first cut into its words, which are then treated as space-separated
+  words are.
   """
 
-  def __init__(self, tokenizer, mark_words, word_boundaries="wordpiece"):
+  def __init__(self, tokenizer, mark_words, word_boundaries="wordpiece",
+               segmenter=None):
     self._tokenizer = tokenizer
     self._word_boundaries = word_boundaries if mark_words else None
+    self._segmenter = segmenter
     self._encoded = {}  # word piece -> stored value
     for token, token_id in tokenizer.vocab.items():
       continues = mark_words and token.startswith("##")
@@ -473,20 +522,67 @@ class SentenceEncoder(object):
 
   def encode(self, line):
     """Returns array('i') of the stored ids of `line` (str), maybe empty."""
+    if self._segmenter is not None:
+      return self._encode_words(self._segmenter(line))
     if self._word_boundaries == "space":
-      return self._encode_space_separated(line)
+      return self._encode_words(line.split())
     return array.array(
         "i", map(self._encoded.__getitem__, self._tokenizer.tokenize(line)))
 
-  def _encode_space_separated(self, line):
-    """Every piece but the first of each space-separated word is marked."""
+  def _encode_words(self, words):
+    """Every piece but the first of each word (list of str) is marked."""
     ids = array.array("i")
-    for word in line.split():
+    for word in words:
       pieces = self._tokenizer.tokenize(word)
       if pieces:
         ids.append(self._tokenizer.vocab[pieces[0]])
         ids.extend(~self._tokenizer.vocab[p] for p in pieces[1:])
     return ids
+
+
+class JiebaSegmenter(object):
+  """Cuts a line into jieba's words: `" ".join(jieba.cut(line)).split()`.
+
+  Accurate mode with the HMM on (jieba's default: unknown words such as
+  names are found by the HMM rather than left as single characters), the
+  default dictionary. Whitespace is dropped, as splitting the offline
+  segmented text on spaces does.
+  """
+
+  def __init__(self):
+    self._jieba = import_jieba().Tokenizer()
+    # Built from dict.txt inside the package (1-2 s) with jieba's own
+    # gen_pfdict, setting what its initialize() sets, because initialize()
+    # loads <tempdir>/jieba.cache whenever it exists, whichever jieba wrote
+    # it: the words then depend on the installed package only, and N workers
+    # do not race to rewrite that file.
+    self._jieba.FREQ, self._jieba.total = self._jieba.gen_pfdict(
+        self._jieba.get_dict_file())
+    self._jieba.initialized = True
+
+  def __call__(self, line):
+    """Returns the words (list of str without whitespace) of `line` (str)."""
+    return " ".join(self._jieba.cut(line, HMM=True)).split()
+
+
+def import_jieba():
+  """Imports jieba with its log quietened, or says how to install it."""
+  try:
+    import jieba  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise errors.UserError("--word_segmenter=jieba needs the jieba package, "
+                           "which is not installed: pip install jieba") from None
+  jieba.setLogLevel(python_logging.WARNING)  # its DEBUG lines go to stderr
+  return jieba
+
+
+@functools.lru_cache(maxsize=None)
+def load_word_segmenter(name):
+  """The process's segmenter of --word_segmenter `name` (None for "none")."""
+  if name == "none":
+    return None
+  assert name == "jieba", name
+  return JiebaSegmenter()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1016,7 +1112,8 @@ def build_shard(task):
   tokenizer = _load_tokenizer(task.vocab_file, task.do_lower_case)
   config = task.config
   encoder = SentenceEncoder(tokenizer, config.do_whole_word_mask,
-                            config.word_boundaries)
+                            config.word_boundaries,
+                            load_word_segmenter(config.word_segmenter))
   documents, num_tokens = read_documents(task.ranges, encoder, prefix)
   stats = CorpusStats(documents=len(documents), corpus_tokens=num_tokens)
   if not documents and task.num_shards == 1:
@@ -1059,15 +1156,16 @@ def _load_tokenizer(vocab_file, do_lower_case):
   return tokenization.FullTokenizer(vocab_file, do_lower_case)
 
 
-def _init_worker(vocab_file, do_lower_case):
+def _init_worker(vocab_file, do_lower_case, word_segmenter):
   """Runs once in each spawned worker, while the parent plans the shards."""
   flags.FLAGS.mark_as_parsed()  # silences "Logging before flag parsing"
   logging.use_absl_handler()
   logging.set_verbosity(logging.INFO)
   try:
     _load_tokenizer(vocab_file, do_lower_case)
+    load_word_segmenter(word_segmenter)
   except (OSError, ValueError):
-    pass  # the parent reports a bad vocabulary
+    pass  # the parent reports a bad vocabulary or a missing segmenter
 
 
 def _shard_worker(task):
@@ -1148,6 +1246,13 @@ def _check_vocab(vocab_file, do_lower_case):
   return tokenizer
 
 
+def _check_word_segmenter(name):
+  """Imports the segmenter's package up front so a missing one fails early."""
+  if name == "jieba":
+    logging.info("Word segmenter: jieba %s (accurate mode, HMM on, default "
+                 "dictionary)", import_jieba().__version__)
+
+
 def _check_outputs(output_files):
   if not output_files:
     raise errors.UserError("--output_file is required: one or more comma-separated "
@@ -1207,9 +1312,10 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
     # thread state) and never import TensorFlow.
     pool = multiprocessing.get_context("spawn").Pool(
         num_workers, initializer=_init_worker,
-        initargs=(vocab_file, do_lower_case))
+        initargs=(vocab_file, do_lower_case, config.word_segmenter))
   try:
     _check_vocab(vocab_file, do_lower_case)
+    _check_word_segmenter(config.word_segmenter)
     _warn_about_quirks(config)
     if sum(_file_size(path) for path in input_files) == 0:
       raise _empty_corpus_error(input_files)
@@ -1310,12 +1416,16 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   if not FLAGS.vocab_file:
     raise errors.UserError("--vocab_file is required: the vocab.txt of the model.")
+  word_boundaries = FLAGS.word_boundaries
+  if FLAGS.word_segmenter != "none" and not FLAGS["word_boundaries"].present:
+    word_boundaries = "space"  # what segmented words are
   config = PretrainingDataConfig(
       max_seq_length=FLAGS.max_seq_length,
       max_predictions_per_seq=FLAGS.max_predictions_per_seq,
       masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
       dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask,
-      word_boundaries=FLAGS.word_boundaries, random_seed=FLAGS.random_seed)
+      word_boundaries=word_boundaries, word_segmenter=FLAGS.word_segmenter,
+      random_seed=FLAGS.random_seed)
   output_files = [p.strip() for p in (FLAGS.output_file or "").split(",")
                   if p.strip()]
   run(resolve_input_files(FLAGS.input_file), output_files, FLAGS.vocab_file,

@@ -15,7 +15,9 @@ document, or each article with --squad_unit=article, split into sentences),
 --mrpc_sentences_per_document consecutive sentences), `conll`
 (CoNLL-2003 train/valid/test: each -DOCSTART- article a document, its
 sentences' tokens joined by spaces).
-Chinese: `cmrc` (CMRC 2018 dev contexts split after 。！？), and with
+Chinese: `cmrc` (CMRC 2018 dev contexts split after 。！？), `chnsenticorp`
+(ChnSentiCorp hotel/laptop/book reviews, train/dev/test: each review a
+document, split after 。！？; raw text for --word_segmenter=jieba), and with
 --segmented `weibo` (Weibo NER posts, whose files carry a word segmentation:
 each character is tagged with its position in its word, 0 = first), written
 as space-separated words for `--word_boundaries=space`.
@@ -33,7 +35,7 @@ DEFAULT_DATA_DIR = Path(os.environ.get(
     "BERT_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data"
 
 EN_SOURCES = ("squad", "mrpc", "conll")
-ZH_SOURCES = ("cmrc",)
+ZH_SOURCES = ("cmrc", "chnsenticorp")
 ZH_SEGMENTED_SOURCES = ("weibo",)
 
 # Words that end with "." without ending a sentence.
@@ -139,6 +141,16 @@ def cmrc_documents(data_dir):
       yield split_chinese_sentences(" ".join(paragraph["context"].split()))
 
 
+def chnsenticorp_documents(data_dir):
+  """ChnSentiCorp reviews (label<TAB>text, with a header), one per document."""
+  for split in ("train", "dev", "test"):
+    with open(data_dir / "ChnSentiCorp" / ("%s.tsv" % split), encoding="utf-8") as f:
+      next(f)  # label\ttext_a
+      for line in f:
+        review = line.rstrip("\n").split("\t", 1)[-1]
+        yield split_chinese_sentences(" ".join(review.split()))
+
+
 def weibo_segmented_documents(data_dir, posts_per_document=4):
   """Weibo NER posts as space-separated words, a few posts per document."""
   posts = []
@@ -180,6 +192,7 @@ def build_documents(lang, sources, data_dir, mrpc_sentences_per_document=5,
       "mrpc": lambda: mrpc_documents(data_dir, mrpc_sentences_per_document),
       "conll": lambda: conll_documents(data_dir),
       "cmrc": lambda: cmrc_documents(data_dir),
+      "chnsenticorp": lambda: chnsenticorp_documents(data_dir),
       "weibo": lambda: weibo_segmented_documents(data_dir),
   }
   for source in sources:
@@ -206,7 +219,8 @@ def main(argv=None):
   parser.add_argument("--lang", choices=("en", "zh"), default="en")
   parser.add_argument("--output", required=True, help="Text file to write.")
   parser.add_argument("--sources", default="", help="Comma list; default: all "
-                      "of the language (en: squad,mrpc,conll; zh: cmrc; "
+                      "of the language (en: squad,mrpc,conll; zh: "
+                      "cmrc,chnsenticorp; "
                       "zh --segmented: weibo).")
   parser.add_argument("--segmented", action="store_true", help="zh only: "
                       "space-separated words (Weibo NER's segmentation).")

@@ -608,6 +608,11 @@ def test_errors_are_one_line_and_leave_no_output(tmp_path, vocab_file):
       "vocab": (["--input_file=%s" % good, "--vocab_file=%s" % (tmp_path / "v.txt")],
                 "--vocab_file=%s: file not found" % (tmp_path / "v.txt")),
       "bad_flag": (["--input_file=%s" % good, "--max_seq_length=4"], "--max_seq_length=4"),
+      "segmenter_alone": (["--input_file=%s" % good, "--word_segmenter=jieba"],
+                          "--word_segmenter=jieba without --do_whole_word_mask"),
+      "segmenter_wordpiece": (["--input_file=%s" % good, "--word_segmenter=jieba",
+                               "--do_whole_word_mask", "--word_boundaries=wordpiece"],
+                              "--word_segmenter=jieba with --word_boundaries=wordpiece"),
   }
   runs = {}
   for name, (args, _) in cases.items():
@@ -625,3 +630,148 @@ def test_errors_are_one_line_and_leave_no_output(tmp_path, vocab_file):
     assert cases[name][1] in errors[0], (name, errors[0])
     assert "Traceback" not in stderr, stderr
     assert os.listdir(out) == [], (name, os.listdir(out))
+
+
+# ------------------------------- raw Chinese text: --word_segmenter=jieba
+
+
+# Lines that mix Chinese with spaces, tabs, an ideographic space, ASCII and
+# accented words: jieba emits whitespace as words of its own and splits some
+# non-Chinese runs ("AT恤" -> "A", "T恤"); both paths must agree on all of it.
+MIXED_DOCUMENT = [
+    "BERT 模型 2.0 发布了。",
+    "  前后有空格，\t中间有制表符  ",
+    "全角空格\u3000分开的句子。",
+    "他穿着AT恤去做B超。",
+    "哥廷根（Göttingen）大学的 e-mail 地址。",
+    "COVID-19疫情期间，网购增长了3.5%。",
+]
+
+
+def jieba_offline(raw_path, segmented_path, tmp_dir):
+  """Writes `raw_path` segmented as a user would: " ".join(jieba.cut(line)).
+
+  Uses jieba's own initialisation (its cache goes to `tmp_dir`), not the
+  script's.
+  """
+  jieba = pytest.importorskip("jieba")
+  segmenter = jieba.Tokenizer()
+  segmenter.tmp_dir = str(tmp_dir)
+  with open(raw_path, encoding="utf-8", newline="\n") as f:
+    lines = f.read().split("\n")
+  with open(segmented_path, "w", encoding="utf-8", newline="\n") as f:
+    f.write("\n".join(" ".join(segmenter.cut(line)) for line in lines))
+  return str(segmented_path)
+
+
+@pytest.fixture(scope="module")
+def jieba_corpus(tmp_path_factory, data_dir, vocab_file):
+  """CMRC 2018 paragraphs (+ MIXED_DOCUMENT) raw and segmented offline by jieba,
+  and a vocabulary: the real uncased one plus the corpus's missing characters."""
+  pytest.importorskip("jieba")
+  tmp = tmp_path_factory.mktemp("jieba")
+  documents = list(corpus_maker.cmrc_documents(data_dir))[:24]
+  documents.insert(5, MIXED_DOCUMENT)
+  raw = write_documents(tmp / "raw.txt", documents)
+  with open(raw, "a", encoding="utf-8") as f:  # a whitespace-only line ends a document
+    f.write("最后一个文档。\n   \n只有一句。\n")
+  segmented = jieba_offline(raw, tmp / "segmented.txt", tmp)
+  basic = tokenization.BasicTokenizer(do_lower_case=True)
+  words = Path(vocab_file).read_text(encoding="utf-8").split("\n")
+  known = set(words)
+  with open(raw, encoding="utf-8") as f:
+    extra = sorted({t for line in f for t in basic.tokenize(line)
+                    if len(t) == 1 and t not in known})
+  vocab = tmp / "vocab.txt"
+  vocab.write_text("\n".join(w for w in words if w) + "\n" + "\n".join(extra) + "\n",
+                   encoding="utf-8")
+  return raw, segmented, str(vocab)
+
+
+def shard_documents(path, num_shards):
+  """Index of the first document of each shard `plan_shards` cuts `path` into."""
+  with open(path, "rb") as f:
+    text = f.read()
+  firsts = []
+  for ranges in cpd.plan_shards([path], num_shards):
+    start = ranges[0].start if ranges else len(text)
+    firsts.append(len([l for l in text[:start].split(b"\n\n") if l.strip()]))
+  return firsts
+
+
+def test_jieba_segmenter_equals_the_presegmented_text(tmp_path, jieba_corpus):
+  raw, segmented, vocab = jieba_corpus
+  num_shards = 2 * cpd._SHARDS_PER_WORKER
+  # Shards are cut by bytes and the segmented file is longer, so equality at
+  # N=2 needs the cuts to fall into the same documents; this corpus has that.
+  assert shard_documents(raw, num_shards) == shard_documents(segmented, num_shards)
+  common = ["--vocab_file=%s" % vocab, "--do_whole_word_mask", "--dupe_factor=3",
+            "--max_seq_length=64", "--max_predictions_per_seq=10",
+            "--output_file=x.tfrecord,y.tfrecord"]
+  runs = {}
+  for workers in (1, 2):
+    for name, extra in (("jieba", ["--input_file=%s" % raw, "--word_segmenter=jieba"]),
+                        ("space", ["--input_file=%s" % segmented,
+                                   "--word_boundaries=space"])):
+      out = tmp_path / ("%s_%d" % (name, workers))
+      out.mkdir()
+      runs[name, workers] = out, cli(common + extra + ["--num_workers=%d" % workers], out)
+  for (name, workers), (out, process) in runs.items():
+    code, stderr = finish(process)
+    assert code == 0, stderr
+    assert ("Word segmenter: jieba" in stderr) == (name == "jieba"), stderr
+    assert "Building prefix dict" not in stderr  # jieba's own log stays quiet
+  for workers in (1, 2):
+    for output in ("x.tfrecord", "y.tfrecord"):
+      ours = (runs["jieba", workers][0] / output).read_bytes()
+      assert len(ours) > 10000
+      assert ours == (runs["space", workers][0] / output).read_bytes(), (workers, output)
+  by_characters, _ = run_library(tmp_path, [raw], vocab, outputs=("chars_x", "chars_y"),
+                                 dupe_factor=3, max_seq_length=64,
+                                 max_predictions_per_seq=10, do_whole_word_mask=True)
+  ours = (runs["jieba", 1][0] / "x.tfrecord").read_bytes()
+  assert ours != Path(by_characters[0]).read_bytes()  # the words change the masks
+
+
+def test_jieba_masks_cover_whole_jieba_words(tmp_path, jieba_corpus):
+  raw, segmented, vocab = jieba_corpus
+  config = dict(dupe_factor=3, max_seq_length=64, max_predictions_per_seq=10,
+                do_whole_word_mask=True)
+  jieba_run, _ = run_library(tmp_path, [raw], vocab, outputs=("jieba",),
+                             word_boundaries="space", word_segmenter="jieba", **config)
+  per_character, _ = run_library(tmp_path, [raw], vocab, outputs=("chars",), **config)
+  # Masked positions are checked against the offline jieba words.
+  violations, checked = chinese_word_violations(read_records(jieba_run), segmented, vocab)
+  assert checked > 300 and violations == 0, (violations, checked)
+  violations, checked = chinese_word_violations(read_records(per_character), segmented,
+                                                vocab)
+  assert violations > 20, (violations, checked)  # the check bites
+
+
+def test_jieba_words_of_mixed_text(jieba_corpus):
+  _, _, vocab = jieba_corpus
+  segmenter = cpd.load_word_segmenter("jieba")
+  assert segmenter("BERT 模型 2.0") == ["BERT", "模型", "2.0"]
+  assert segmenter(" BERT模型\u30002.0\t") == ["BERT", "模型", "2.0"]
+  tokenizer = tokenization.FullTokenizer(vocab)
+  encoder = cpd.SentenceEncoder(tokenizer, mark_words=True, word_boundaries="space",
+                                segmenter=segmenter)
+  ids = [tokenizer.vocab[t] for t in ("bert", "模", "型", "2", ".", "0")]
+  continues = [False, False, True, False, True, True]
+  assert list(encoder.encode("BERT 模型 2.0")) == [
+      ~i if c else i for i, c in zip(ids, continues)]
+  for line in MIXED_DOCUMENT:
+    words = segmenter(line)
+    assert "".join(words) == "".join(line.split()), line
+    assert all(w and not any(c.isspace() for c in w) for w in words), words
+
+
+def test_missing_jieba_is_one_clear_error(tmp_path, vocab_file, monkeypatch):
+  corpus = tmp_path / "zh.txt"
+  corpus.write_text("我喜欢北京。\n天安门很大。\n\n第二个文档。\n", encoding="utf-8")
+  outputs = [str(tmp_path / "out.tfrecord")]
+  monkeypatch.setitem(sys.modules, "jieba", None)  # `import jieba` fails
+  with pytest.raises(cpd.errors.UserError, match="needs the jieba package.*pip install jieba"):
+    cpd.run([str(corpus)], outputs, vocab_file, cpd.PretrainingDataConfig(
+        word_segmenter="jieba", do_whole_word_mask=True, word_boundaries="space"))
+  assert os.listdir(tmp_path) == ["zh.txt"]
