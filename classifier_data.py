@@ -149,10 +149,10 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
   """
   label_map = {label: i for i, label in enumerate(label_list or ())}
   return _convert_example(ex_index, example, label_map, max_seq_length,
-                          tokenizer)
+                          tokenizer, log=ex_index < 5)
 
 
-def _convert_example(ex_index, example, label_map, max_seq_length, tokenizer):
+def _convert_example(ex_index, example, label_map, max_seq_length, tokenizer, log=False):
   """convert_single_example with the label map built once by the caller."""
   _check_max_seq_length(max_seq_length)
   if isinstance(example, PaddingInputExample):
@@ -186,7 +186,7 @@ def _convert_example(ex_index, example, label_map, max_seq_length, tokenizer):
   else:
     raise errors.DataError("example %s: label %r is not in the label list %s"
                            % (example.guid, example.label, list(label_map)))
-  if ex_index < 5:
+  if log:
     logging.info("*** Example ***\nguid: %s\ntokens: %s\ninput_ids: %s\n"
                  "input_mask: %s\nsegment_ids: %s\nlabel: %s (id = %s)",
                  example.guid, " ".join(tokenization.printable_text(t)
@@ -196,14 +196,14 @@ def _convert_example(ex_index, example, label_map, max_seq_length, tokenizer):
   return InputFeatures(input_ids, input_mask, segment_ids, label_id)
 
 
-def _iter_features(examples, label_list, max_seq_length, tokenizer):
-  """Yields the InputFeatures of `examples`, logging progress."""
+def _iter_features(examples, label_list, max_seq_length, tokenizer, log_examples=5):
+  """Yields the InputFeatures of `examples`, logging progress and the first few."""
   label_map = {label: i for i, label in enumerate(label_list or ())}
   for ex_index, example in enumerate(examples):
-    if ex_index % _LOG_EVERY == 0:
+    if ex_index % _LOG_EVERY == 0 and ex_index:
       logging.info("Writing example %d of %d", ex_index, len(examples))
     yield _convert_example(ex_index, example, label_map, max_seq_length,
-                           tokenizer)
+                           tokenizer, log=ex_index < log_examples)
 
 
 def convert_examples_to_features(examples, label_list, max_seq_length,
@@ -216,7 +216,7 @@ def convert_examples_to_features(examples, label_list, max_seq_length,
 def file_based_convert_examples_to_features(examples, label_list,
                                             max_seq_length, tokenizer,
                                             output_file, is_regression=False,
-                                            meta=None):
+                                            meta=None, log_examples=5):
   """Converts `examples` to a TFRecord file plus a `.meta.json` sidecar.
 
   Features (one tf.train.Example per example, as the reference):
@@ -239,6 +239,8 @@ def file_based_convert_examples_to_features(examples, label_list,
     meta: dict or None, what the cache was built from (see make_cache_meta),
       stored in the sidecar with num_examples, max_seq_length, label_list,
       is_regression, format and the TFRecord's size.
+    log_examples: int, the features of this many first examples are logged
+      (the reference's 5).
 
   Returns:
     dict, the sidecar written to `<output_file>.meta.json`.
@@ -253,7 +255,8 @@ def file_based_convert_examples_to_features(examples, label_list,
   label_feature = feature_cache.float_feature if is_regression else feature_cache.int_feature
   with run_info.atomic_path(output_file) as tmp_file, \
       tf.io.TFRecordWriter(tmp_file) as writer:
-    for feature in _iter_features(examples, label_list, max_seq_length, tokenizer):
+    for feature in _iter_features(examples, label_list, max_seq_length, tokenizer,
+                                  log_examples):
       features = {
           "input_ids": feature_cache.int_feature(feature.input_ids),
           "input_mask": feature_cache.int_feature(feature.input_mask),

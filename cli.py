@@ -80,7 +80,8 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
   flags.DEFINE_integer("seed", 12345, "Seed of data order, dropout and new heads.",
                        flag_values=f)
   flags.DEFINE_integer("log_steps", 100, "Log loss, lr, examples/s and ETA every this "
-                       "many updates (also TensorBoard summaries).", flag_values=f)
+                       "many updates (also TensorBoard summaries). Unset: about 20 lines "
+                       "a run, at most every 100 updates.", flag_values=f)
   flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.",
                        flag_values=f)
   flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "adamw: the reference's "
@@ -203,6 +204,13 @@ def check_room_for_text(max_seq_length):
                            "beside [CLS] and [SEP]; use at least 3.")
 
 
+def log_steps(flag, num_train_steps):
+  """--log_steps as given, or about 20 progress lines a run when the user did not set it."""
+  if flag.present:
+    return flag.value
+  return max(1, min(flag.value, num_train_steps // 20))
+
+
 def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_steps=0,
                     early_stopping_patience=0):
   """Builds the TrainingConfig from parsed flags (called by each script's main)."""
@@ -215,7 +223,8 @@ def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_s
       gradient_accumulation_steps=f.gradient_accumulation_steps,
       iterations_per_loop=f.iterations_per_loop,
       save_checkpoints_steps=f.save_checkpoints_steps,
-      keep_checkpoint_max=f.keep_checkpoint_max, log_every_steps=f.log_steps,
+      keep_checkpoint_max=f.keep_checkpoint_max,
+      log_every_steps=log_steps(f["log_steps"], num_train_steps),
       seed=f.seed, optimizer=f.optimizer, weight_decay_rate=f.weight_decay_rate,
       compute_dtype=f.compute_dtype, jit_compile=f.use_xla,
       dynamic_padding=f.dynamic_padding, length_bucketing=f.length_bucketing,

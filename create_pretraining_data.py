@@ -571,7 +571,7 @@ def import_jieba():
     import jieba  # pylint: disable=g-import-not-at-top
   except ImportError:
     raise errors.UserError("--word_segmenter=jieba needs the jieba package, "
-                           "which is not installed: pip install jieba") from None
+                           "which is not installed: pip install jieba (or pip install '.[chinese]')") from None
   jieba.setLogLevel(python_logging.WARNING)  # its DEBUG lines go to stderr
   return jieba
 

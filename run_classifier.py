@@ -69,6 +69,8 @@ def define_flags():
                       "(default: read from the training file).")
   flags.DEFINE_string("delimiter", None, "Custom task: field delimiter (default: tab "
                       "for .tsv, comma for .csv).")
+  flags.DEFINE_integer("log_examples", 0, "Log the tokens and ids of this many first "
+                       "examples of each split (the reference logged 5).")
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
                       "submission file of the test predictions here.")
   flags.DEFINE_string("cache_dir", None, "Write the feature caches (train/eval/predict"
@@ -105,7 +107,7 @@ def validate_flags(f):
 
 
 def cached_features(split, examples, label_list, tokenizer, cache_dir, meta,
-                    max_seq_length, is_regression):
+                    max_seq_length, is_regression, log_examples=0):
   """Writes (or reuses) `<split>.tf_record` in cache_dir; returns its path.
 
   `meta` (feature_cache.make_cache_meta) is the cache's key: a cache built
@@ -117,7 +119,7 @@ def cached_features(split, examples, label_list, tokenizer, cache_dir, meta,
     return path
   classifier_data.file_based_convert_examples_to_features(
       examples, label_list, max_seq_length, tokenizer, path, is_regression=is_regression,
-      meta=meta)
+      meta=meta, log_examples=log_examples)
   return path
 
 
@@ -179,7 +181,7 @@ class Setup:
         self.label_list, self.is_regression)
     return cached_features(split, examples, self.label_list, self.tokenizer,
                            self.cache_dir or f.output_dir, meta, f.max_seq_length,
-                           self.is_regression)
+                           self.is_regression, f.log_examples)
 
 
 def prepare(f):
@@ -237,9 +239,6 @@ def train(setup, trainer, eval_path):
     classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), setup.label_list)
   train_path = setup.features_for("train", setup.train_examples)
   num_examples = len(setup.train_examples)
-  logging.info("Training: %d examples, batch %d, %d steps (%d warm-up).", num_examples,
-               f.train_batch_size, trainer.config.num_train_steps,
-               trainer.config.num_warmup_steps)
 
   def dataset_fn(ctx, batch_size, consumed):
     # One pass, unshuffled: training_dataset repeats and shuffles with seeded
@@ -256,7 +255,10 @@ def train(setup, trainer, eval_path):
   if f.eval_every_steps:
     evaluator = lambda: evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
                                  setup.is_regression)
-  trainer.train(dataset_fn, evaluator, metrics.primary_metric(setup.task_name))
+  labels = (f"{len(setup.label_list)} labels" if setup.label_list else "regression")
+  trainer.train(dataset_fn, evaluator, metrics.primary_metric(setup.task_name),
+                description=f"{setup.task_name}: {num_examples} examples, {labels}, "
+                            f"{f.num_train_epochs:g} epochs")
 
 
 def predict(setup, trainer):
@@ -294,11 +296,14 @@ def run(f):
   if f.do_train:
     train(setup, trainer, eval_path)
   if f.do_eval:
-    results = evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
-                       setup.is_regression)
-    logging.info("***** Eval results *****  %s", run_info.format_results(results))
-    if trainer.chief:
-      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+    # With --eval_every_steps the last step was evaluated already: reuse it.
+    results = trainer.evaluation_at(trainer.global_step) if f.do_train else None
+    already_reported = results is not None
+    if results is None:
+      results = evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
+                         setup.is_regression)
+    training.report_results(f.output_dir, results, trainer.chief,
+                            summaries=not already_reported)
   if f.do_predict:
     predict(setup, trainer)
 

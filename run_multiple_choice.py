@@ -243,7 +243,8 @@ def train(f, trainer, features, info):
                                      length_bucketing=trainer.length_bucketing,
                                      sorted_group_size=trainer.sorted_group_size)
 
-  trainer.train(dataset_fn)
+  trainer.train(dataset_fn, description=f"{num_examples} examples of {f.num_choices} "
+                f"choices, {f.num_train_epochs:g} epochs")
 
 
 def evaluate(f, trainer, features):
@@ -266,10 +267,7 @@ def run(f):
   if f.do_train:
     train(f, trainer, splits["train"], info)
   if f.do_eval:
-    results = evaluate(f, trainer, splits["dev"])
-    logging.info("***** Eval results *****  %s", run_info.format_results(results))
-    if trainer.chief:
-      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+    training.report_results(f.output_dir, evaluate(f, trainer, splits["dev"]), trainer.chief)
   if f.do_predict:
     probabilities = trainer.predict([splits["test"]], f.predict_batch_size)["probabilities"]
     if trainer.chief:

@@ -445,10 +445,9 @@ def run(f):
       results, predicted = evaluate(trainer, features[split], sentences, label_list,
                                     batch_size, prefix)
       results.update(global_step=step, loss=results[f"{prefix}_loss"])
-      logging.info("***** %s results *****  %s", prefix, run_info.format_results(results))
+      training.report_results(f.output_dir, results, chief, f"{prefix}_results.txt",
+                              summaries=prefix == "eval")
       if chief:
-        run_info.write_results(os.path.join(f.output_dir, f"{prefix}_results.txt"),
-                               results)
         write_predictions(os.path.join(f.output_dir, f"{prefix}_predictions.txt"),
                           sentences, predicted)
 
@@ -488,9 +487,6 @@ def train(f, trainer, features, label_list, chief, info=None):
       run_info.write_run_info(f.output_dir, info, f.vocab_file)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   write_tfrecord(path, features)
-  logging.info("Training: %d windows, batch %d, %d steps (%d warm-up).",
-               features.num_windows, f.train_batch_size, trainer.config.num_train_steps,
-               trainer.config.num_warmup_steps)
 
   def dataset_fn(ctx, batch_size, consumed):
     return training.training_dataset(tfrecord_dataset(path, f.max_seq_length),
@@ -499,7 +495,8 @@ def train(f, trainer, features, label_list, chief, info=None):
                                      length_bucketing=trainer.length_bucketing,
                                      sorted_group_size=trainer.sorted_group_size)
 
-  trainer.train(dataset_fn)
+  trainer.train(dataset_fn, description=f"{features.num_windows} windows, "
+                f"{len(label_list)} tags, {f.num_train_epochs:g} epochs")
 
 
 def main(_):

@@ -236,12 +236,10 @@ def run(f):
       return training.training_dataset(records, num_records, batch_size, f.seed,
                                        consumed, input_context=ctx)
 
-    trainer.train(dataset_fn)
+    trainer.train(dataset_fn, description=f"{num_records} records in "
+                  f"{len(train_files)} files")
   if f.do_eval:
-    results = evaluate(trainer, eval_files, f)
-    logging.info("***** Eval results *****  %s", run_info.format_results(results))
-    if trainer.chief:
-      run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), results)
+    training.report_results(f.output_dir, evaluate(trainer, eval_files, f), trainer.chief)
 
 
 def main(_):

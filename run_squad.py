@@ -738,15 +738,19 @@ def train(trainer, f, train_examples, tokenizer, info):
                                  f.doc_stride, f.max_query_length, True,
                                  writer.process_feature)
   num_features = writer.num_features
-  logging.info("Training: %d questions, %d windows, batch %d, %d steps.",
-               len(train_examples), num_features, f.train_batch_size,
-               trainer.config.num_train_steps)
 
   def dataset_fn(ctx, batch_size, consumed):
     return training.training_dataset(train_records(path, f.max_seq_length), num_features,
                                      batch_size, f.seed, consumed, input_context=ctx)
 
-  trainer.train(dataset_fn)
+  # The reference's epoch counts questions (the steps are questions / batch x
+  # epochs) while the model trains on windows: long contexts make more windows.
+  questions = len(train_examples)
+  trainer.train(dataset_fn, description=(
+      f"{questions} questions in {num_features} windows ({num_features / questions:.2f} "
+      f"a question); an epoch is {questions} windows, as the reference counts it, so "
+      f"{f.num_train_epochs:g} epochs pass over the windows "
+      f"{f.num_train_epochs * questions / num_features:.2f} times"))
 
 
 def predict(trainer, f, examples, features, articles):
@@ -770,15 +774,15 @@ def predict(trainer, f, examples, features, articles):
     eval_results = squad_evaluate.evaluate(
         articles, predictions, null_odds if f.version_2_with_negative else None,
         language=f.eval_language, version_2=True if f.version_2_with_negative else None)
-    logging.info("***** Eval results *****  %s", run_info.format_results(eval_results))
+  if eval_results is not None:
+    training.report_results(f.output_dir, eval_results, trainer.chief, step=(
+        run_info.evaluated_step(trainer.global_step, f.init_checkpoint)))
   if not trainer.chief:
     return
   write_json(os.path.join(f.output_dir, "predictions.json"), predictions)
   write_json(os.path.join(f.output_dir, "nbest_predictions.json"), nbest)
   if f.version_2_with_negative:
     write_json(os.path.join(f.output_dir, "null_odds.json"), null_odds)
-  if eval_results is not None:
-    run_info.write_results(os.path.join(f.output_dir, "eval_results.txt"), eval_results)
   logging.info("Wrote predictions of %d questions to %s", len(predictions), f.output_dir)
 
 

@@ -378,6 +378,7 @@ class Trainer:
     self._train_fn = None
     self._predict_fn = None
     self._stop_signal = None       # why training stops at this step (agreed by workers)
+    self._evaluations = {}         # step -> metrics of the evaluations during training
     self._signal_received = None   # set by the SIGTERM/SIGINT/SIGHUP handler
     self._sum_fn = None
 
@@ -646,7 +647,37 @@ class Trainer:
         candidates.append((step // every + 1) * every)
     return min(candidates)
 
-  def train(self, dataset_fn, evaluator=None, best_metric=None, higher_is_better=True):
+  def evaluation_at(self, step):
+    """The metrics of the evaluation during training at `step`, or None."""
+    return self._evaluations.get(step)
+
+  def describe(self, what):
+    """The run's summary block: data, steps, batch, devices and precision."""
+    c = self.config
+    try:
+      devices = self.strategy.extended.worker_devices
+    except RuntimeError:   # the default strategy: TensorFlow's default device
+      devices = [d.name for d in (tf.config.list_logical_devices("GPU") or
+                                  tf.config.list_logical_devices("CPU"))[:1]]
+    devices = sorted({d.split("/")[-1] for d in devices})
+    split = (f" = {c.gradient_accumulation_steps} accumulated x {self.splits} length-"
+             f"sorted x {self.micro_batch_size // self.num_replicas // self.splits} x "
+             f"{self.num_replicas} replicas" if self.micro_steps * self.num_replicas > 1
+             else "")
+    return "\n".join([
+        f"***** Training from step {self.global_step} to {c.num_train_steps} *****",
+        f"  data:     {what}",
+        f"  steps:    {self.global_step} -> {c.num_train_steps} ({c.num_warmup_steps} "
+        f"warm-up), learning rate {c.learning_rate:g}, {c.optimizer}",
+        f"  batch:    {c.train_batch_size}{split}",
+        f"  devices:  {self.num_replicas} replica(s) on {', '.join(devices)} "
+        f"({type(self.strategy).__name__}), {c.compute_dtype}"
+        + (", XLA" if c.jit_compile else ""),
+        f"  output:   {c.output_dir} (checkpoint every {c.save_checkpoints_steps} steps, "
+        f"log every {c.log_every_steps})"])
+
+  def train(self, dataset_fn, evaluator=None, best_metric=None, higher_is_better=True,
+            description=None):
     """Trains until `num_train_steps`, resuming at the current global step.
 
     Args:
@@ -658,6 +689,8 @@ class Trainer:
         `eval_every_steps` updates.
       best_metric: key of evaluator's dict that picks the best checkpoint.
       higher_is_better: direction of best_metric.
+      description: what is trained on, for the summary block (e.g. "MRPC, 3668
+        examples, 3 epochs").
 
     Returns:
       dict with "loss" (mean of the last logging window) and "global_step".
@@ -678,20 +711,25 @@ class Trainer:
     tracker = _BestTracker(c, higher_is_better)
     step, last_loss = start, float("nan")
     window_start, window_time = start, time.time()
-    logging.info("Training from step %d to %d: batch %d (%d x %d micro-batches, %d "
-                 "replicas), %s.", start, c.num_train_steps, c.train_batch_size,
-                 self.micro_steps, self.micro_batch_size, self.num_replicas,
-                 c.compute_dtype)
+    logging.info("%s", self.describe(description or type(self.task).__name__))
     try:
       while step < c.num_train_steps:
-        last_loss, norm = self._run_chunk(iterator, self._next_boundary(step) - step)
+        # The first update is logged at once (progress within seconds); its rate
+        # includes tracing the step.
+        boundary = start + 1 if step == start else self._next_boundary(step)
+        last_loss, norm = self._run_chunk(iterator, boundary - step)
         step = self.global_step
-        if step % c.log_every_steps == 0 or step >= c.num_train_steps:
+        if (step % c.log_every_steps == 0 or step >= c.num_train_steps or
+            step == start + 1):
           now = time.time()
           self._log(writer, step, last_loss, norm, step - window_start, now - window_time)
           window_start, window_time = step, now
         self._share_stop_signal()
-        if self._save_evaluate_or_stop(step, evaluator, tracker, best_metric):
+        pause = time.time()
+        stop = self._save_evaluate_or_stop(step, evaluator, tracker, best_metric)
+        # examples/s counts training only: saving and evaluating move the window on.
+        window_time += time.time() - pause
+        if stop:
           break
     finally:
       for signum, handler in previous_handlers.items():
@@ -735,7 +773,8 @@ class Trainer:
       self.save()
     stop = False
     if evaluator and c.eval_every_steps and (step % c.eval_every_steps == 0 or last):
-      stop = tracker.update(self, step, evaluator(), best_metric)
+      self._evaluations[step] = dict(evaluator(), global_step=step)
+      stop = tracker.update(self, step, self._evaluations[step], best_metric)
       if stop:
         logging.info("Early stopping at step %d: %s did not improve in %d evaluations.",
                      step, best_metric, c.early_stopping_patience)
@@ -889,6 +928,46 @@ def _format_seconds(seconds):
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def write_eval_summaries(output_dir, metrics, step):
+  """Writes an evaluation's numeric metrics as TensorBoard scalars under output_dir/eval."""
+  writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
+  with writer.as_default():
+    for key, value in metrics.items():
+      if key != "global_step" and isinstance(value, (int, float)):
+        summary_scalar(key, value, step)
+  writer.flush()
+
+
+def report_results(output_dir, results, chief, file_name="eval_results.txt",
+                   summaries=True, step=None):
+  """Logs a run's final results and writes them: `key = value` lines, TensorBoard too.
+
+  Args:
+    output_dir: the run folder.
+    results: {name: value}, with global_step.
+    chief: whether this process writes files.
+    file_name: eval_results.txt, or e.g. test_results.txt.
+    summaries: also write the numbers as TensorBoard scalars under eval/ (dev
+      sets; not test sets).
+    step: the step of the summaries (default: results["global_step"]).
+  """
+  logging.info("***** %s *****  %s", file_name, run_info.format_results(results))
+  if chief:
+    run_info.write_results(os.path.join(output_dir, file_name), results)
+    if summaries:
+      write_eval_summaries(output_dir, results,
+                           int(results.get("global_step", 0) if step is None else step))
+
+
+def _read_best_results(output_dir):
+  """{key: str} of output_dir/best/eval_results.txt, or {} when there is none."""
+  path = os.path.join(output_dir, "best", "eval_results.txt")
+  if not tf.io.gfile.exists(path):
+    return {}
+  lines = [line.partition(" = ") for line in run_info.read_lines(path)]
+  return {key: value for key, sep, value in lines if sep}
+
+
 class _BestTracker:
   """Keeps the best checkpoint by an eval metric in output_dir/best; early stopping."""
 
@@ -897,6 +976,8 @@ class _BestTracker:
     self.sign = 1.0 if higher_is_better else -1.0
     self.best = None
     self.bad_evals = 0
+    # A resumed run knows its best so far: a worse evaluation must not replace it.
+    self.best_results = _read_best_results(config.output_dir)
 
   def update(self, trainer, step, metrics, metric_name):
     """Records one evaluation; returns True when training should stop early."""
@@ -904,15 +985,12 @@ class _BestTracker:
     metrics = dict(metrics, global_step=step)
     if trainer.chief:
       run_info.append_results(os.path.join(c.output_dir, "eval_history.txt"), metrics)
-      writer = tf.summary.create_file_writer(os.path.join(c.output_dir, "eval"))
-      with writer.as_default():
-        for key, value in metrics.items():
-          if key != "global_step" and isinstance(value, (int, float)):
-            summary_scalar(key, value, step)
-      writer.flush()
+      write_eval_summaries(c.output_dir, metrics, step)
     logging.info("Evaluation at step %d: %s", step, run_info.format_results(metrics))
     if not metric_name or metric_name not in metrics:
       return False
+    if self.best is None and metric_name in self.best_results:
+      self.best = float(self.best_results[metric_name])
     value = float(metrics[metric_name])
     if self.best is None or self.sign * value > self.sign * self.best:
       self.best, self.bad_evals = value, 0

@@ -418,3 +418,17 @@ def test_training_from_scratch_is_a_warning(tmp_path, caplog):
   assert len(warnings) == 1
   assert "training from scratch, every weight random" in warnings[0]
   assert "--init_checkpoint=" in warnings[0]
+
+
+def test_the_log_starts_with_the_summary_and_shows_the_first_step_at_once(tmp_path, caplog):
+  trainer = make_trainer(tmp_path / "out", steps=6, log_every_steps=100)
+  trainer.restore(None)
+  with caplog.at_level("INFO"):
+    trainer.train(dataset_fn_for(make_arrays()), description="tiny: 24 examples")
+  messages = [r.getMessage() for r in caplog.records]
+  summary = [m for m in messages if m.startswith("***** Training from step 0 to 6 *****")]
+  assert len(summary) == 1
+  assert "  data:     tiny: 24 examples" in summary[0]
+  assert "  batch:    4" in summary[0] and "float32" in summary[0]
+  progress = [m.split()[1] for m in messages if m.startswith("step ")]
+  assert progress == ["1/6", "6/6"]   # the first update at once, then every 100 (or the end)
