@@ -341,6 +341,18 @@ def run(main):
   errors.run_program(with_strategy, main.__module__)
 
 
+def run_program(define_flags, run_fn):
+  """A run_*.py command: defines its flags, then run_fn(FLAGS) with INFO logging."""
+  def main(argv):
+    if len(argv) > 1:
+      raise errors.UserError(f"unexpected arguments {argv[1:]}; every setting is a --flag.")
+    logging.set_verbosity(logging.INFO)
+    run_fn(flags.FLAGS)
+  main.__module__ = run_fn.__module__   # the program whose flags --help lists
+  define_flags()
+  run(main)
+
+
 def load_model_files(f):
   """Reads --bert_config_file and --vocab_file and checks they fit together.
 

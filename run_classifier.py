@@ -39,7 +39,6 @@ from classifier_data import (  # pylint: disable=unused-import
 from processors import (  # pylint: disable=unused-import
     ColaProcessor, MnliProcessor, MrpcProcessor, XnliProcessor)
 
-FLAGS = flags.FLAGS
 
 
 def define_flags():
@@ -308,15 +307,9 @@ def run(f):
     predict(setup, trainer)
 
 
-def main(_):
-  logging.set_verbosity(logging.INFO)
-  run(FLAGS)
-
-
 def console_main():
   """The `bert-run-classifier` command: the flags of `python run_classifier.py`."""
-  define_flags()
-  cli.run(main)
+  cli.run_program(define_flags, run)
 
 
 if __name__ == "__main__":

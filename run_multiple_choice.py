@@ -34,7 +34,6 @@ import run_info
 import tasks
 import training
 
-FLAGS = flags.FLAGS
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
 
 
@@ -274,15 +273,9 @@ def run(f):
       run_info.write_rows(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
 
 
-def main(_):
-  logging.set_verbosity(logging.INFO)
-  run(FLAGS)
-
-
 def console_main():
   """The `bert-run-multiple-choice` command: the flags of `python run_multiple_choice.py`."""
-  define_flags()
-  cli.run(main)
+  cli.run_program(define_flags, run)
 
 
 if __name__ == "__main__":

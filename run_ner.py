@@ -499,15 +499,9 @@ def train(f, trainer, features, label_list, chief, info=None):
                 f"{len(label_list)} tags, {f.num_train_epochs:g} epochs")
 
 
-def main(_):
-  logging.set_verbosity(logging.INFO)
-  run(FLAGS)
-
-
 def console_main():
   """The `bert-run-ner` command: the flags of `python run_ner.py`."""
-  define_flags()
-  cli.run(main)
+  cli.run_program(define_flags, run)
 
 
 if __name__ == "__main__":

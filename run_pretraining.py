@@ -28,7 +28,6 @@ import run_info
 import tasks
 import training
 
-FLAGS = flags.FLAGS
 
 
 def define_flags():
@@ -242,15 +241,9 @@ def run(f):
     training.report_results(f.output_dir, evaluate(trainer, eval_files, f), trainer.chief)
 
 
-def main(_):
-  logging.set_verbosity(logging.INFO)
-  run(FLAGS)
-
-
 def console_main():
   """The `bert-run-pretraining` command: the flags of `python run_pretraining.py`."""
-  define_flags()
-  cli.run(main)
+  cli.run_program(define_flags, run)
 
 
 if __name__ == "__main__":

@@ -823,15 +823,9 @@ def run(f):
     predict(trainer, f, predict_examples, predict_features, articles)
 
 
-def main(_):
-  logging.set_verbosity(logging.INFO)
-  run(FLAGS)
-
-
 def console_main():
   """The `bert-run-squad` command: the flags of `python run_squad.py`."""
-  define_flags()
-  cli.run(main)
+  cli.run_program(define_flags, run)
 
 
 if __name__ == "__main__":
