@@ -103,6 +103,7 @@ def graph_pieces(tokenizer, texts, chunk=4096):
 
 def assert_same_pieces(tokenizer, reference, texts):
   got = graph_pieces(tokenizer, texts)
+  assert len(got) == len(texts)
   for text, ids in zip(texts, got):
     expected = reference.convert_tokens_to_ids(reference.tokenize(text))
     if ids != expected:
@@ -261,6 +262,7 @@ def test_invalid_utf8_is_dropped_as_convert_to_unicode_does(uncased):
            for _ in range(2000)]
   texts += [bytes(rng.randrange(256) for _ in range(rng.randint(0, 16))) for _ in range(2000)]
   got = graph_pieces(tokenizer, texts)
+  assert len(got) == len(texts)
   for text, ids in zip(texts, got):
     assert ids == reference.convert_tokens_to_ids(reference.tokenize(text)), text
 
@@ -287,11 +289,16 @@ def _sweep(tokenizer, reference, code_points, patterns, per_line=256):
     items = [pattern.format(chr(cp)) for cp in code_points]
     lines = [" ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
     got = graph_pieces(tokenizer, lines, chunk=512)
+    assert len(got) == len(lines)
     for line, ids in zip(lines, got):
-      if ids != reference.convert_tokens_to_ids(reference.tokenize(line)):
-        # Narrow it down to the code point.
+      expected = reference.convert_tokens_to_ids(reference.tokenize(line))
+      if ids != expected:
+        # Narrow it down to the code point; a line wrong as a whole fails too.
         for item in line.split(" "):
           assert_same_pieces(tokenizer, reference, [item])
+        pytest.fail(f"pattern {pattern!r}: the line starting {line[:40]!r} differs "
+                    f"({len(ids)} pieces, the reference {len(expected)}) although each "
+                    "of its items matches alone")
 
 
 def _assigned_or_not(limit):

@@ -247,7 +247,8 @@ def test_length_bucketing_groups_lengths_keeps_the_records_and_resumes():
   assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
   resumed = list(training.training_dataset(records, 100, batch, seed=3, length_bucketing=True,
                                            consumed_records=37 * batch)
-                 .take(30).as_numpy_iterator())
+                 .take(2 * k - 37).as_numpy_iterator())
+  assert len(resumed) == len(bucketed[37:]) == 2 * k - 37
   for got, want in zip(resumed, bucketed[37:]):
     np.testing.assert_array_equal(got["record"], want["record"])
 
@@ -270,7 +271,8 @@ def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
                                            sorted_group_size=group,
                                            consumed_records=7 * group)
                  .take(8).as_numpy_iterator())
-  for got, want in zip(resumed, sorted_[7 * parts:]):
+  assert len(resumed) == len(sorted_[7 * parts:7 * parts + 8]) == 8
+  for got, want in zip(resumed, sorted_[7 * parts:7 * parts + 8]):
     np.testing.assert_array_equal(got["record"], want["record"])
 
 
