@@ -55,7 +55,7 @@ import tensorflow as tf
 
 import errors
 import graph_tokenization
-import run_squad
+import squad_data
 import tasks
 import tokenization
 
@@ -465,7 +465,7 @@ class SquadServer(tf.Module):
     result = {"score": tf.cast(tf.where(answered, score, _NEG_INF), tf.float32)}
     if self._version_2:
       null = self._null_scores(logits, windows, nrows)
-      diff = tf.where(answered, null - score, run_squad._LARGE_SCORE)  # pylint: disable=protected-access
+      diff = tf.where(answered, null - score, squad_data.LARGE_SCORE)
       null_answer = diff > self._threshold
       answer_text = tf.where(null_answer, "", answer_text)
       start_char = tf.where(null_answer, tf.constant(-1, tf.int64), start_char)

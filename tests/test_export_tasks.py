@@ -36,7 +36,7 @@ import export_tasks
 import graph_tokenization
 import modeling
 import run_ner
-import run_squad
+import squad_data
 import tasks
 import tokenization
 from conftest import SHARED_DIR, minilm_dir
@@ -196,14 +196,14 @@ def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path):
 
 def _run_squad_predictions(task, examples, tokenizer, do_lower_case, **options):
   """run_squad.py's predictions and null odds of `task` on `examples`."""
-  features = list(run_squad.iter_features(examples, tokenizer, 64, 16, 16, False))
+  features = list(squad_data.iter_features(examples, tokenizer, 64, 16, 16, False))
   start, end = task.logits({name: tf.constant([getattr(f, name) for f in features])
                             for name in ("input_ids", "input_mask", "segment_ids")},
                            training=False)
-  results = [run_squad.RawResult(f.unique_id, start[i, :len(f.tokens)].numpy().tolist(),
+  results = [squad_data.RawResult(f.unique_id, start[i, :len(f.tokens)].numpy().tolist(),
                                  end[i, :len(f.tokens)].numpy().tolist())
              for i, f in enumerate(features)]
-  predictions, _, null_odds = run_squad.compute_predictions(
+  predictions, _, null_odds = squad_data.compute_predictions(
       examples, features, results, 20, 30, do_lower_case,
       options.get("version_2_with_negative", False),
       options.get("null_score_diff_threshold", 0.0))
@@ -214,14 +214,14 @@ def _run_squad_predictions(task, examples, tokenizer, do_lower_case, **options):
 def test_chinese_squad_v2_answers_as_run_squad(uncased_vocab, tmp_path):
   """CMRC2018 questions (one word per CJK character), SQuAD v2.0 null answers, edge cases."""
   require_data(DATA / "CMRC2018" / "dev.json")
-  articles = run_squad.load_squad_data(str(DATA / "CMRC2018" / "dev.json"), "predict_file")
-  examples = run_squad.examples_from_data(articles[:25], False)
+  articles = squad_data.load_squad_data(str(DATA / "CMRC2018" / "dev.json"), "predict_file")
+  examples = squad_data.examples_from_data(articles[:25], False)
   contexts = [p["context"] for a in articles[:25] for p in a["paragraphs"] for _ in p["qas"]]
   extra = [("who?", ""), ("what", "  \n "), ("", "Hello  world\n\nand ΣΑΣ café (1895-1943)."),
            ("x", "a\u00a0b c\u202fd"), ("naïve?", "Ａ１２３ 中文abc 字"), ("q", "x" * 300)]
   for index, (question, context) in enumerate(extra):
-    words, _, follows_space = run_squad.split_paragraph(context)
-    examples.append(run_squad.SquadExample(
+    words, _, follows_space = squad_data.split_paragraph(context)
+    examples.append(squad_data.SquadExample(
         f"extra{index}", question, words,
         doc_token_follows_space=None if all(follows_space) else follows_space))
     contexts.append(context)
@@ -298,7 +298,7 @@ def _ner_run(root, vocab):
 
 def _squad_run(root, vocab):
   """(output folder, run_squad.py arguments, clean-loader inputs, reference data)."""
-  articles = run_squad.load_squad_data(str(DATA / "SQuAD" / "dev-v1.1.json"), "predict_file")
+  articles = squad_data.load_squad_data(str(DATA / "SQuAD" / "dev-v1.1.json"), "predict_file")
   squad_subset(articles, slice(0, NUM_SQUAD_TRAIN_PARAGRAPHS), root / "train.json")
   squad_subset(articles, SQUAD_PREDICT_PARAGRAPHS, root / "predict.json")
   bert = tiny_bert(root / "bert_squad", vocab, {"cls/squad/output_weights": (2, 16),
@@ -311,8 +311,8 @@ def _squad_run(root, vocab):
           "--do_train", "--do_predict", "--train_batch_size=16", "--num_train_epochs=1",
           "--learning_rate=1e-4", "--dynamic_padding=false"]
   args += [f"--{name}={value}" for name, value in SQUAD_FLAGS.items()]
-  predict = run_squad.load_squad_data(str(root / "predict.json"), "predict_file")
-  examples = run_squad.examples_from_data(predict, False)
+  predict = squad_data.load_squad_data(str(root / "predict.json"), "predict_file")
+  examples = squad_data.examples_from_data(predict, False)
   contexts = [p["context"] for a in predict for p in a["paragraphs"] for _ in p["qas"]]
   inputs = {"question": [e.question_text for e in examples], "context": contexts}
   return out, args, inputs, (examples, contexts)

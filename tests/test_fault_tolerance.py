@@ -735,13 +735,13 @@ def test_a_field_longer_than_csv_default_limit_is_read(tmp_path):
 
 
 def test_repeated_squad_question_ids_are_reported(caplog):
-  import run_squad  # pylint: disable=g-import-not-at-top
+  import squad_data  # pylint: disable=g-import-not-at-top
   qa = lambda qid: {"id": qid, "question": "who sat ?",
                     "answers": [{"text": "the cat", "answer_start": 0}]}
   articles = [{"title": "t", "paragraphs": [
       {"context": "the cat sat .", "qas": [qa("q1"), qa("q2"), qa("q1")]}]}]
   with caplog.at_level("WARNING"):
-    examples = run_squad.examples_from_data(articles, False, source="dev.json")
+    examples = squad_data.examples_from_data(articles, False, source="dev.json")
   assert [e.qas_id for e in examples] == ["q1", "q2", "q1"]
   warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
   assert len(warnings) == 1

@@ -29,6 +29,7 @@ import checkpoint_utils
 import errors
 import modeling
 import run_squad
+import squad_data
 import squad_evaluate
 import tokenization
 from conftest import SHARED_DIR
@@ -69,12 +70,12 @@ def test_windows_max_context_and_answer_positions_are_the_hand_computed_ones(han
   data = squad_json([{"context": context, "qas": [
       {"id": "q1", "question": "what is ?",
        "answers": [{"text": "c d", "answer_start": context.index("c d")}]}]}])
-  examples = run_squad.examples_from_data(data["data"], is_training=True)
+  examples = squad_data.examples_from_data(data["data"], is_training=True)
   assert examples[0].doc_tokens == context.split()
   assert (examples[0].start_position, examples[0].end_position) == (3, 4)
   # Pieces: a b run ##ning c d e f g h i j (12); 3 question tokens, so a window
   # of 12 holds 6 pieces; stride 2 -> windows at 0, 2, 4, 6 (the last reaches the end).
-  features = list(run_squad.iter_features(examples, hand_tokenizer, max_seq_length=12,
+  features = list(squad_data.iter_features(examples, hand_tokenizer, max_seq_length=12,
                                           doc_stride=2, max_query_length=3,
                                           is_training=True))
   assert [f.doc_span_index for f in features] == [0, 1, 2, 3]
@@ -101,8 +102,8 @@ def test_windows_max_context_and_answer_positions_are_the_hand_computed_ones(han
 
 def test_padding_and_prediction_features_have_no_positions(hand_tokenizer):
   data = squad_json([{"context": "a b", "qas": [{"id": "q", "question": "what"}]}])
-  examples = run_squad.examples_from_data(data["data"], is_training=False)
-  (feature,) = run_squad.iter_features(examples, hand_tokenizer, 8, 2, 3, False)
+  examples = squad_data.examples_from_data(data["data"], is_training=False)
+  (feature,) = squad_data.iter_features(examples, hand_tokenizer, 8, 2, 3, False)
   assert feature.tokens == ["[CLS]", "what", "[SEP]", "a", "b", "[SEP]"]
   assert feature.input_mask == [1] * 6 + [0, 0]
   assert feature.input_ids[-2:] == [0, 0]
@@ -115,16 +116,16 @@ def test_improve_answer_span_narrows_a_word_to_the_answer_pieces(hand_tokenizer)
   data = squad_json([{"context": context, "qas": [
       {"id": "q", "question": "when",
        "answers": [{"text": "1895", "answer_start": context.index("1895")}]}]}])
-  (example,) = run_squad.examples_from_data(data["data"], is_training=True)
+  (example,) = squad_data.examples_from_data(data["data"], is_training=True)
   # Whitespace words: the answer word is the whole "(1895-1943).".
   assert example.doc_tokens == ["born", "(1895-1943).", "yes"]
   assert (example.start_position, example.end_position) == (1, 1)
   doc = "born ( 1895 - 1943 ) . yes".split()
-  assert run_squad._improve_answer_span(doc, 1, 6, hand_tokenizer, "1895") == (2, 2)
-  assert run_squad._improve_answer_span(doc, 1, 6, hand_tokenizer, "1895-1943") == (2, 4)
+  assert squad_data._improve_answer_span(doc, 1, 6, hand_tokenizer, "1895") == (2, 2)
+  assert squad_data._improve_answer_span(doc, 1, 6, hand_tokenizer, "1895-1943") == (2, 4)
   # No sub-span spells it: the input span is kept.
-  assert run_squad._improve_answer_span(doc, 1, 6, hand_tokenizer, "yes") == (1, 6)
-  (feature,) = run_squad.iter_features([example], hand_tokenizer, 16, 4, 4, True)
+  assert squad_data._improve_answer_span(doc, 1, 6, hand_tokenizer, "yes") == (1, 6)
+  (feature,) = squad_data.iter_features([example], hand_tokenizer, 16, 4, 4, True)
   assert feature.tokens[feature.start_position:feature.end_position + 1] == ["1895"]
   assert feature.start_position == 3 + 2   # [CLS] when [SEP] born ( 1895
 
@@ -134,10 +135,10 @@ def test_feature_writer_writes_the_reference_features_atomically(hand_tokenizer,
   data = squad_json([{"context": context, "qas": [
       {"id": "q1", "question": "what is ?",
        "answers": [{"text": "c d", "answer_start": 12}]}]}])
-  examples = run_squad.examples_from_data(data["data"], is_training=True)
+  examples = squad_data.examples_from_data(data["data"], is_training=True)
   path = tmp_path / "train.tf_record"
-  with run_squad.FeatureWriter(str(path), is_training=True) as writer:
-    run_squad.convert_examples_to_features(examples, hand_tokenizer, 12, 2, 3, True,
+  with squad_data.FeatureWriter(str(path), is_training=True) as writer:
+    squad_data.convert_examples_to_features(examples, hand_tokenizer, 12, 2, 3, True,
                                            writer.process_feature)
   assert writer.num_features == 4 and os.listdir(tmp_path) == ["train.tf_record"]
   records = [tf.train.Example.FromString(r.numpy()).features.feature
@@ -146,7 +147,7 @@ def test_feature_writer_writes_the_reference_features_atomically(hand_tokenizer,
   assert [(r["start_positions"].int64_list.value[0], r["end_positions"].int64_list.value[0])
           for r in records] == [(9, 10), (7, 8), (5, 6), (0, 0)]
   assert records[3]["unique_ids"].int64_list.value == [1000000003]
-  parsed = next(iter(run_squad.train_records(str(path), 12)))
+  parsed = next(iter(squad_data.train_records(str(path), 12)))
   assert parsed["input_ids"].dtype == tf.int32 and parsed["start_positions"] == 9
 
 
@@ -154,7 +155,7 @@ def test_feature_writer_writes_the_reference_features_atomically(hand_tokenizer,
 
 
 def test_english_words_and_char_offsets_follow_the_reference():
-  words, offsets, spaced = run_squad.split_paragraph(" Hello  world\u202fx ")
+  words, offsets, spaced = squad_data.split_paragraph(" Hello  world\u202fx ")
   assert words == ["Hello", "world", "x"]
   assert offsets == [-1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2]
   assert spaced == [True, True, True]
@@ -162,7 +163,7 @@ def test_english_words_and_char_offsets_follow_the_reference():
 
 def test_chinese_paragraph_is_split_into_characters_and_answers_map():
   context = "《战国无双3》是由光荣和ω-force开发的"
-  words, offsets, spaced = run_squad.split_paragraph(context)
+  words, offsets, spaced = squad_data.split_paragraph(context)
   assert words == ["《", "战", "国", "无", "双", "3》", "是", "由", "光", "荣", "和",
                    "ω-force", "开", "发", "的"]
   assert spaced == [True] + [False] * 14
@@ -171,9 +172,9 @@ def test_chinese_paragraph_is_split_into_characters_and_answers_map():
   data = squad_json([{"context": context, "qas": [
       {"id": "z", "question": "谁开发的？",
        "answers": [{"text": "光荣和ω-force", "answer_start": 9}]}]}])
-  (example,) = run_squad.examples_from_data(data["data"], is_training=True)
+  (example,) = squad_data.examples_from_data(data["data"], is_training=True)
   assert (example.start_position, example.end_position) == (8, 11)
-  assert run_squad.join_words(words[8:12], spaced[8:12]) == "光荣和ω-force"
+  assert squad_data.join_words(words[8:12], spaced[8:12]) == "光荣和ω-force"
 
 
 def test_training_question_whose_answer_is_not_in_the_context_is_skipped():
@@ -181,10 +182,10 @@ def test_training_question_whose_answer_is_not_in_the_context_is_skipped():
       {"id": "ok", "question": "q", "answers": [{"text": "green", "answer_start": 4}]},
       {"id": "bad", "question": "q", "answers": [{"text": "blue", "answer_start": 0}]},
       {"id": "far", "question": "q", "answers": [{"text": "blue", "answer_start": 99}]}]}])
-  examples = run_squad.examples_from_data(data["data"], is_training=True)
+  examples = squad_data.examples_from_data(data["data"], is_training=True)
   assert [e.qas_id for e in examples] == ["ok"]
   # Prediction needs no answers: all questions are kept.
-  assert len(run_squad.examples_from_data(data["data"], is_training=False)) == 3
+  assert len(squad_data.examples_from_data(data["data"], is_training=False)) == 3
 
 
 def test_version_2_impossible_questions_and_first_of_several_answers():
@@ -192,12 +193,12 @@ def test_version_2_impossible_questions_and_first_of_several_answers():
       {"id": "imp", "question": "q", "is_impossible": True, "answers": []},
       {"id": "two", "question": "q", "answers": [{"text": "blue", "answer_start": 10},
                                                  {"text": "green", "answer_start": 4}]}]}])
-  imp, two = run_squad.examples_from_data(data["data"], True, version_2_with_negative=True)
+  imp, two = squad_data.examples_from_data(data["data"], True, version_2_with_negative=True)
   assert imp.is_impossible and (imp.start_position, imp.end_position) == (-1, -1)
   assert (two.orig_answer_text, two.start_position) == ("blue", 2)
   with pytest.raises(errors.DataError, match=r"question id 'imp'.*no answers.*"
                      "version_2_with_negative"):
-    run_squad.examples_from_data(data["data"], True, version_2_with_negative=False)
+    squad_data.examples_from_data(data["data"], True, version_2_with_negative=False)
 
 
 @pytest.mark.parametrize("paragraphs, expected", [
@@ -214,7 +215,7 @@ def test_version_2_impossible_questions_and_first_of_several_answers():
 ])
 def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected):
   with pytest.raises(errors.DataError) as error:
-    run_squad.examples_from_data(squad_json(paragraphs, "Art")["data"], True, source="f.json")
+    squad_data.examples_from_data(squad_json(paragraphs, "Art")["data"], True, source="f.json")
   for text in expected + ["f.json"]:
     assert text in str(error.value)
 
@@ -224,10 +225,10 @@ def test_malformed_json_names_file_and_position(tmp_path):
   path.write_text('{"data": [\n  {"title": "x",}\n]}', encoding="utf-8")
   with pytest.raises(errors.DataError, match=r"--train_file=.*bad.json: not valid "
                      r"JSON: .* line 2 column 17"):
-    run_squad.load_squad_data(str(path), "train_file")
+    squad_data.load_squad_data(str(path), "train_file")
   path.write_text('[1, 2]', encoding="utf-8")
   with pytest.raises(errors.DataError, match='"data": \\[articles\\]'):
-    run_squad.load_squad_data(str(path), "predict_file")
+    squad_data.load_squad_data(str(path), "predict_file")
 
 
 # ===================================================================== decoding
@@ -244,22 +245,22 @@ def test_malformed_json_names_file_and_position(tmp_path):
     ("和 ω - force", "光荣和ω-force", True, "和ω-force"),
 ])
 def test_get_final_text_maps_back_to_the_original_characters(pred, orig, lower, expected):
-  assert run_squad.get_final_text(pred, orig, lower) == expected
+  assert squad_data.get_final_text(pred, orig, lower) == expected
 
 
 def _hand_feature(max_context=None, start_logits=None, end_logits=None, unique_id=7):
   tokens = ["[CLS]", "what", "[SEP]", "the", "quick", "brown", "fox", "[SEP]"]
-  feature = run_squad.InputFeatures(
+  feature = squad_data.InputFeatures(
       unique_id=unique_id, example_index=0, doc_span_index=0, tokens=tokens,
       token_to_orig_map={3: 0, 4: 1, 5: 2, 6: 3},
       token_is_max_context=max_context or {3: True, 4: True, 5: True, 6: True},
       input_ids=[], input_mask=[], segment_ids=[])
-  result = run_squad.RawResult(unique_id, start_logits or [5.0, 0, 0, 1, 4, 2, 0, 0],
+  result = squad_data.RawResult(unique_id, start_logits or [5.0, 0, 0, 1, 4, 2, 0, 0],
                                end_logits or [5.0, 0, 0, 0, 1, 3, 2, 0])
   return feature, result
 
 
-EXAMPLE = run_squad.SquadExample("q", "what", ["The", "Quick", "brown", "fox."])
+EXAMPLE = squad_data.SquadExample("q", "what", ["The", "Quick", "brown", "fox."])
 
 
 def _softmax(scores):
@@ -271,7 +272,7 @@ def test_nbest_spans_and_probabilities_from_hand_logits():
   feature, result = _hand_feature()
   # Top-3 starts: 0 (5), 4 (4), 5 (2); ends: 0 (5), 5 (3), 6 (2). Index 0 is not
   # in the context. Valid spans: 4-5 (7), 4-6 (6), 5-5 (5), 5-6 (4).
-  prediction, nbest, odds = run_squad.predict_example(EXAMPLE, [feature], [result], 3, 30,
+  prediction, nbest, odds = squad_data.predict_example(EXAMPLE, [feature], [result], 3, 30,
                                                       True)
   assert prediction == "Quick brown" and odds is None
   assert [e["text"] for e in nbest] == ["Quick brown", "Quick brown fox", "brown"]
@@ -279,11 +280,11 @@ def test_nbest_spans_and_probabilities_from_hand_logits():
   np.testing.assert_allclose([e["probability"] for e in nbest], _softmax([7, 6, 5]))
   assert list(nbest[0]) == ["text", "probability", "start_logit", "end_logit"]
   # Length limit 1: only "brown" (5-5) is left.
-  _, nbest, _ = run_squad.predict_example(EXAMPLE, [feature], [result], 3, 1, True)
+  _, nbest, _ = squad_data.predict_example(EXAMPLE, [feature], [result], 3, 1, True)
   assert [(e["text"], e["probability"]) for e in nbest] == [("brown", 1.0)]
   # A start without max context in this window is not a candidate.
   feature, result = _hand_feature(max_context={3: True, 4: False, 5: True, 6: True})
-  prediction, _, _ = run_squad.predict_example(EXAMPLE, [feature], [result], 3, 30, True)
+  prediction, _, _ = squad_data.predict_example(EXAMPLE, [feature], [result], 3, 30, True)
   assert prediction == "brown"
 
 
@@ -291,18 +292,18 @@ def test_version_2_null_answer_against_the_threshold():
   feature, result = _hand_feature()
   # Null score 5 + 5 = 10, best span 7: difference 3.
   args = (EXAMPLE, [feature], [result], 3, 30, True, True)
-  prediction, nbest, odds = run_squad.predict_example(*args, null_score_diff_threshold=0.0)
+  prediction, nbest, odds = squad_data.predict_example(*args, null_score_diff_threshold=0.0)
   assert (prediction, odds) == ("", 3.0)
   assert [e["text"] for e in nbest] == ["", "Quick brown", "Quick brown fox"]
   np.testing.assert_allclose([e["probability"] for e in nbest], _softmax([10, 7, 6]))
-  prediction, _, odds = run_squad.predict_example(*args, null_score_diff_threshold=3.5)
+  prediction, _, odds = squad_data.predict_example(*args, null_score_diff_threshold=3.5)
   assert (prediction, odds) == ("Quick brown", 3.0)
   # A second window with a lower null score (2 + 2) and no candidate span of
   # its own: the null score is the minimum over windows, -3 < 0 answers.
   other, other_result = _hand_feature(
       max_context={i: False for i in range(3, 7)}, start_logits=[2.0] + [0.0] * 7,
       end_logits=[2.0] + [0.0] * 7, unique_id=8)
-  prediction, nbest, odds = run_squad.predict_example(
+  prediction, nbest, odds = squad_data.predict_example(
       EXAMPLE, [feature, other], [result, other_result], 3, 30, True, True, 0.0)
   assert (prediction, odds) == ("Quick brown", -3.0)
   # n-best is full with spans; the null answer is appended with its logits.
@@ -312,10 +313,10 @@ def test_version_2_null_answer_against_the_threshold():
 
 
 def test_get_best_indexes_and_softmax():
-  assert run_squad._get_best_indexes([1.0, 3.0, 3.0, 2.0], 3) == [1, 2, 3]
-  np.testing.assert_allclose(run_squad._compute_softmax([1000.0, 1000.0 + math.log(3)]),
+  assert squad_data._get_best_indexes([1.0, 3.0, 3.0, 2.0], 3) == [1, 2, 3]
+  np.testing.assert_allclose(squad_data._compute_softmax([1000.0, 1000.0 + math.log(3)]),
                              [0.25, 0.75])
-  assert run_squad._compute_softmax([]) == []
+  assert squad_data._compute_softmax([]) == []
 
 
 # ===================================================================== squad_evaluate
@@ -614,7 +615,7 @@ def test_squad_v1_end_to_end(runs):
   # Every prediction is text of its paragraph (words of the context), or the
   # reference's "empty" when no top-n start/end pair of the untrained model
   # makes a valid span.
-  contexts = {qa["id"]: " ".join(run_squad.split_paragraph(p["context"])[0])
+  contexts = {qa["id"]: " ".join(squad_data.split_paragraph(p["context"])[0])
               for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]}
   assert all(t == "empty" or contexts[q].find(t) >= 0 for q, t in predictions.items())
   assert sum(t != "empty" for t in predictions.values()) > len(predictions) / 2
@@ -645,12 +646,12 @@ def test_cmrc2018_end_to_end_keeps_every_answer(runs):
 
 def test_cmrc2018_training_examples_map_to_their_answers():
   data = json.loads(CMRC_DEV.read_text(encoding="utf-8"))["data"][:40]
-  examples = run_squad.examples_from_data(data, is_training=True)
+  examples = squad_data.examples_from_data(data, is_training=True)
   assert len(examples) == len(questions(data))
   for example, qa in zip(examples, questions(data)):
     words = example.doc_tokens[example.start_position:example.end_position + 1]
     spaced = example.doc_token_follows_space
-    text = run_squad.join_words(
+    text = squad_data.join_words(
         words, spaced[example.start_position:example.end_position + 1] if spaced else None)
     assert qa["answers"][0]["text"].strip() in text
 
