@@ -18,7 +18,11 @@ outputs: probabilities float32 [batch, num_labels], label_ids int32 [batch],
 labels string [batch] (regression tasks: scores float32 [batch]).
 
 Text is tokenized inside the graph, with the same pieces as tokenization.py
-(see graph_tokenization.py), so clients send raw UTF-8 text. Loading the model
+(see graph_tokenization.py), so clients send raw UTF-8 text. The classifier's
+encoder runs only on the real tokens of a batch, with its weights laid out for
+inference once, here (serving_encoder.py); `--serving_dtype=bfloat16` runs its
+matmuls in bfloat16 (faster on CPUs with AVX-512 BF16 or AMX, at the accuracy
+cost the README states). Loading the model
 needs TensorFlow and `import tensorflow_text` (its WordPiece op), not this code.
 The export is written to a temporary folder beside the target and renamed at
 the end: a failed export leaves no version folder behind.
