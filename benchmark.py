@@ -109,6 +109,10 @@ def define_flags():
                        "MRPC dev+test pairs in the sentence workload (every k-th, so the "
                        "length distribution is kept); 0 for all 2133.")
   flags.DEFINE_integer("sentence_batch_size", 32, "Batch size of the sentence workload.")
+  flags.DEFINE_bool("ort_allow_spinning", True,
+                    "ONNX Runtime's default: its idle threads spin. On a machine shared "
+                    "with other jobs spinning threads compete for the cores; false "
+                    "measures ORT with them sleeping instead.")
   flags.DEFINE_integer("num_serving_pairs", 256,
                        "MRPC dev pairs of the serving workload (every k-th of dev.tsv, "
                        "in file order); 0 for all 408.")
@@ -619,7 +623,8 @@ def build_spec(f, tmp):
               infer_batch_sizes=[int(b) for b in f.infer_batch_sizes],
               workloads=workloads, steps=f.steps, warmup_steps=f.warmup_steps,
               threads=f.threads, sentence_batch_size=f.sentence_batch_size,
-              compute_dtype=f.compute_dtype, use_xla=f.use_xla)
+              compute_dtype=f.compute_dtype, use_xla=f.use_xla,
+              ort_allow_spinning=f.ort_allow_spinning)
   if "serving" in workloads:
     spec["vocab_file"] = resolve_vocab_file(f)
     spec["serving_pairs_file"] = os.path.join(tmp, "serving_pairs.json")
@@ -693,7 +698,8 @@ def run(f):
   if "serving" in spec["workloads"]:
     print(f"\nServing: {spec['serving_pairs']} MRPC dev pairs in file order, text in "
           "(our serve_text_pair signature; ORT: HF's Rust tokenizer, padding to the batch's "
-          f"longest), probabilities out; model alone on {spec['seq_length']} tokens")
+          f"longest), probabilities out; model alone on {spec['seq_length']} tokens; "
+          f"ORT threads spin: {spec['ort_allow_spinning']}")
     print(format_serving(spec, results))
   if f.json_output:
     with open(f.json_output, "w") as out:
