@@ -693,8 +693,9 @@ def run(f):
   if "sentences_count" in spec:
     print(f"MRPC workload: {spec['sentences_count']} dev+test pairs, mean "
           f"{spec['sentences_mean_length']:.1f} tokens, batch {spec['sentence_batch_size']}")
-  print(format_table(spec, results, peak))
-  print(format_ratios(spec, results))
+  if set(spec["workloads"]) - {"serving"}:
+    print(format_table(spec, results, peak))
+    print(format_ratios(spec, results))
   if "serving" in spec["workloads"]:
     print(f"\nServing: {spec['serving_pairs']} MRPC dev pairs in file order, text in "
           "(our serve_text_pair signature; ORT: HF's Rust tokenizer, padding to the batch's "
