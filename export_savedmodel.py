@@ -18,7 +18,11 @@ outputs: probabilities float32 [batch, num_labels], label_ids int32 [batch],
 labels string [batch] (regression tasks: scores float32 [batch]).
 
 Text is tokenized inside the graph, with the same pieces as tokenization.py
-(see graph_tokenization.py), so clients send raw UTF-8 text. Loading the model
+(see graph_tokenization.py), so clients send raw UTF-8 text. The classifier's
+encoder runs only on the real tokens of a batch, with its weights laid out for
+inference once, here (serving_encoder.py); `--serving_dtype=bfloat16` runs its
+matmuls in bfloat16 (faster on CPUs with AVX-512 BF16 or AMX, at the accuracy
+cost the README states). Loading the model
 needs TensorFlow and `import tensorflow_text` (its WordPiece op), not this code.
 The export is written to a temporary folder beside the target and renamed at
 the end: a failed export leaves no version folder behind.
@@ -40,6 +44,7 @@ import export_tasks
 import graph_tokenization
 import modeling
 import run_info
+import serving_encoder
 import tasks
 
 FLAGS = flags.FLAGS
@@ -65,6 +70,11 @@ def define_flags(flag_values=FLAGS):
                       "give it when the training machine's path is gone).", flag_values=f)
   flags.DEFINE_bool("tflite", False, f"Also write {TFLITE_FILE} (the serve_ids "
                     "signature) into the version folder.", flag_values=f)
+  flags.DEFINE_enum("serving_dtype", "float32", list(serving_encoder.SERVING_DTYPES),
+                    "Classifier encoder dtype: float32 (the trained model's values) or "
+                    "bfloat16 (faster on CPUs with AVX-512 BF16 or AMX; LayerNorm and "
+                    "softmax stay float32; see the README for its accuracy).",
+                    flag_values=f)
 
 
 # ------------------------------------------------------------ the serving module
@@ -73,13 +83,17 @@ def define_flags(flag_values=FLAGS):
 class ClassifierServer(tf.Module):
   """A fine-tuned classifier with tokenization, as the SavedModel's signatures."""
 
-  def __init__(self, task, tokenizer, label_list):
-    """Wraps a built ClassifierTask (weights loaded) and a GraphTokenizer."""
+  def __init__(self, task, tokenizer, label_list, serving_dtype="float32"):
+    """Wraps a built ClassifierTask (weights loaded) and a GraphTokenizer.
+
+    The encoder runs as serving_encoder.ServingEncoder (real tokens only,
+    weights laid out once) in `serving_dtype`, "float32" or "bfloat16".
+    """
     super().__init__(name="classifier")
-    self.bert = task.model
+    self.encoder = serving_encoder.ServingEncoder(task.model, serving_dtype)
     self.head = task.head
     self.tokenizer = tokenizer
-    self._task = task
+    self._is_regression = task.is_regression
     self._label_list = list(label_list)
 
   # The model and the tokenizer are one tf.function each, called by the text
@@ -89,9 +103,8 @@ class ClassifierServer(tf.Module):
       for name in ("input_ids", "input_mask", "segment_ids")])
   def serve_ids(self, input_ids, input_mask, segment_ids):
     """Signature outputs of int32 [batch, seq] features (see the module docstring)."""
-    logits = self._task.logits({"input_ids": input_ids, "input_mask": input_mask,
-                                "segment_ids": segment_ids}, training=False)
-    if self._task.is_regression:
+    logits = self.head(self.encoder(input_ids, input_mask, segment_ids))
+    if self._is_regression:
       return {"scores": logits[:, 0]}
     label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return {"probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
@@ -206,7 +219,7 @@ def write_export(server, target, tflite):
 
 
 def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
-           vocab_file=None, tflite=False):
+           vocab_file=None, tflite=False, serving_dtype="float32"):
   """Exports a fine-tuning output folder; returns the version folder written.
 
   Args:
@@ -216,6 +229,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     init_checkpoint: str or None, the checkpoint (default: newest in model_dir).
     vocab_file: str or None, overrides run_info.json's vocab_file.
     tflite: bool, also write model.tflite.
+    serving_dtype: "float32" or "bfloat16", the classifier encoder's dtype.
 
   Raises:
     errors.UserError (and checkpoint/config errors): nothing is written then.
@@ -251,7 +265,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     tokenizer = graph_tokenization.GraphTokenizer(vocab_copy, info["do_lower_case"],
                                                   info["max_seq_length"])
     if info["task_kind"] == "classifier":
-      server = ClassifierServer(task, tokenizer, info["label_list"])
+      server = ClassifierServer(task, tokenizer, info["label_list"], serving_dtype)
     else:
       server = export_tasks.make_server(info, task, tokenizer)
     tf.io.gfile.makedirs(export_dir)
@@ -263,7 +277,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
 def run(f):
   """Exports as the parsed flags `f` say; returns the version folder."""
   return export(f.model_dir, f.export_dir, f.export_version, f.init_checkpoint,
-                f.vocab_file, f.tflite)
+                f.vocab_file, f.tflite, f.serving_dtype)
 
 
 def main(_):

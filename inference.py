@@ -7,11 +7,18 @@ Each input is `text` or `text_a ||| text_b`. Prints one JSON line per input:
 {"text": ..., "label": ..., "probabilities": {label: p, ...}} (regression tasks
 print {"text": ..., "score": s}). Vocabulary, config, labels, case and sequence
 length come from the folder's run_info.json; flags override them.
+
+The model runs as the exported SavedModel does (export_savedmodel.ClassifierServer:
+serving_encoder's pass on the real tokens only). With tensorflow-text installed
+the text is tokenized in the graph too (the serve_text_pair signature); without
+it, tokenization.py does it in Python (the same ids) and serve_ids runs.
 """
 
 import json
+import os
 import re
 import sys
+import tempfile
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
 
@@ -24,6 +31,8 @@ import checkpoint_utils
 import classifier_data
 import cli
 import errors
+import export_savedmodel
+import graph_tokenization
 import modeling
 import run_info
 import tasks
@@ -70,12 +79,20 @@ class Classifier:
     report = checkpoint_utils.load_variables(self.task.variables(), checkpoint)
     if report.missing:
       raise errors.UserError(f"{checkpoint} lacks {report.missing[0]}; it does not "
-                             "belong to this model config.")
-    spec = tf.TensorSpec([None, None], tf.int32)
-    self._predict = tf.function(
-        lambda ids, mask, types: self.task.logits(
-            {"input_ids": ids, "input_mask": mask, "segment_ids": types}, False),
-        input_signature=[spec, spec, spec])
+                           "belong to this model config.")
+    self._vocab_dir = tempfile.TemporaryDirectory()
+    self.server = export_savedmodel.ClassifierServer(
+        self.task, self._graph_tokenizer(vocab_file, do_lower_case), label_list)
+
+  def _graph_tokenizer(self, vocab_file, do_lower_case):
+    """The in-graph tokenizer, or None without tensorflow-text (Python tokenizes then)."""
+    try:
+      graph_tokenization._import_tf_text()  # pylint: disable=protected-access
+    except ImportError:
+      return None
+    asset = os.path.join(self._vocab_dir.name, "vocab.txt")
+    graph_tokenization.write_vocab_asset(vocab_file, asset)
+    return graph_tokenization.GraphTokenizer(asset, do_lower_case, self.max_seq_length)
 
   def _features(self, texts):
     ids = np.zeros((len(texts), self.max_seq_length), np.int32)
@@ -95,14 +112,25 @@ class Classifier:
     longest = max(int(mask.sum(1).max()), 1)
     return ids[:, :longest], mask[:, :longest], types[:, :longest]
 
+  def _outputs(self, texts):
+    """The server's outputs (probabilities or scores) for raw `text` / `a ||| b` lines."""
+    if self.server.tokenizer is None:
+      ids, mask, types = self._features(texts)
+      return self.server.serve_ids(ids, mask, types)
+    pairs = [_PAIR_RE.match(text) for text in texts]
+    # An empty text_b has no tokens: the single-text layout, as in the reference.
+    text_a = [m.group(1) if m else text for m, text in zip(pairs, texts)]
+    text_b = [m.group(2) if m else "" for m in pairs]
+    return self.server.serve_text_pair(tf.constant(text_a), tf.constant(text_b))
+
   def classify(self, texts):
     """Returns one result dict per text (label and probabilities, or score)."""
     if not texts:
       return []
-    logits = self._predict(*self._features(texts)).numpy()
+    outputs = self._outputs(texts)
     if self.is_regression:
-      return [{"text": t, "score": float(s)} for t, s in zip(texts, logits[:, 0])]
-    probabilities = tf.nn.softmax(logits).numpy()
+      return [{"text": t, "score": float(s)} for t, s in zip(texts, outputs["scores"].numpy())]
+    probabilities = outputs["probabilities"].numpy()
     return [{"text": t, "label": self.label_list[int(np.argmax(p))],
              "probabilities": {l: round(float(x), 6) for l, x in zip(self.label_list, p)}}
             for t, p in zip(texts, probabilities)]

@@ -14,6 +14,15 @@ Peers:
   model_garden  TF Model Garden networks.BertEncoder + models.BertClassifier
                 (tf-keras), a tf.function train step with AdamW and global-norm
                 clipping, as Model Garden's trainers run it.
+  ort           ONNX Runtime (inference only): the hf model exported to ONNX and
+                optimised by onnxruntime.transformers.optimizer (BERT fusion:
+                EmbedLayerNormalization, Attention, BiasGelu, SkipLayerNormalization),
+                fed text by HF's Rust BertTokenizerFast padding to the longest pair
+                of each batch.
+
+The serving workload (text pairs in, probabilities out, and the model alone on
+fixed shapes) is timed here for every toolkit that has a text path, ours
+included (benchmark.py imports `time_serving`).
 """
 
 import argparse
@@ -21,6 +30,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -73,9 +83,63 @@ def time_calls(fn, warmup, steps):
   return float(np.median(times))
 
 
-def run_workloads(spec, train_step, infer):
-  """Runs the spec's workloads in increasing memory order; returns their figures."""
+def serving_pairs(spec):
+  """(text_a list, text_b list): the serving workload's sentence pairs."""
+  with open(spec["serving_pairs_file"], encoding="utf-8") as f:
+    pairs = json.load(f)
+  return pairs["text_a"], pairs["text_b"]
+
+
+def _timed_calls(fn, inputs):
+  """Seconds of each call fn(*x) for x in inputs, after one untimed pass over all.
+
+  The untimed pass is a server's warm-up: every shape of the timed pass has
+  been seen once (oneDNN primitives and ONNX Runtime's caches are built).
+  """
+  for x in inputs:
+    fn(*x)
+  seconds = []
+  for x in inputs:
+    start = time.perf_counter()
+    fn(*x)
+    seconds.append(time.perf_counter() - start)
+  return seconds
+
+
+def time_serving(spec, serve_text, serve_ids):
+  """The serving workload at each batch size; returns its figures.
+
+  serve_text_b{b}: the sentence pairs, in file order, b per call of
+  serve_text(text_a, text_b) (tokenization included) -> probabilities;
+  sequences/seconds is the throughput, median_ms the median call.
+  serve_ids_b{b}: the model alone, serve_ids(batch) on random ids of
+  seq_length tokens, median of `steps` calls.
+  """
+  text_a, text_b = serving_pairs(spec)
   results = {}
+  for b in spec["infer_batch_sizes"]:
+    batches = [(text_a[i:i + b], text_b[i:i + b]) for i in range(0, len(text_a), b)]
+    seconds = _timed_calls(serve_text, batches)
+    results[f"serve_text_b{b}"] = dict(
+        seconds=float(np.sum(seconds)), sequences=len(text_a), batch_size=b,
+        median_ms=1e3 * float(np.median(seconds)), peak_rss_mb=peak_rss_mb())
+  for b in spec["infer_batch_sizes"]:
+    batch = random_batch(spec, b, seed=1)
+    seconds = time_calls(lambda: serve_ids(batch), spec["warmup_steps"], spec["steps"])
+    results[f"serve_ids_b{b}"] = dict(seconds_per_step=seconds, batch_size=b,
+                                      peak_rss_mb=peak_rss_mb())
+  return results
+
+
+def run_workloads(spec, train_step, infer, serve_text=None):
+  """Runs the spec's workloads in increasing memory order; returns their figures.
+
+  train_step None: the toolkit only predicts; serve_text None: it has no text
+  path (no serving workload).
+  """
+  results = {}
+  if "serving" in spec["workloads"] and serve_text is not None:
+    results.update(time_serving(spec, serve_text, infer))
   warmup, steps = spec["warmup_steps"], spec["steps"]
   if "sentences" in spec["workloads"]:
     batches = list(padded_sentence_batches(spec))
@@ -96,7 +160,7 @@ def run_workloads(spec, train_step, infer):
     seconds = time_calls(lambda: infer(batch), warmup, steps)
     results[name] = dict(seconds_per_step=seconds, batch_size=batch_size,
                          peak_rss_mb=peak_rss_mb())
-  if "train" in spec["workloads"]:
+  if "train" in spec["workloads"] and train_step is not None:
     batch = random_batch(spec, spec["train_batch_size"], seed=2)
     seconds = time_calls(lambda: train_step(batch), warmup, steps)
     results["train"] = dict(seconds_per_step=seconds, batch_size=spec["train_batch_size"],
@@ -106,17 +170,21 @@ def run_workloads(spec, train_step, infer):
 
 # ----------------------------------------------------------------- peers
 
+def _hf_config(transformers, spec, **kwargs):
+  c = spec["config"]
+  return transformers.BertConfig(
+      vocab_size=c["vocab_size"], hidden_size=c["hidden_size"],
+      num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
+      intermediate_size=c["intermediate_size"], max_position_embeddings=512,
+      type_vocab_size=2, hidden_act="gelu", num_labels=2, **kwargs)
+
+
 def hugging_face(spec):
   import torch
   import transformers
   torch.set_num_threads(spec["threads"])
   torch.manual_seed(0)
-  c = spec["config"]
-  config = transformers.BertConfig(
-      vocab_size=c["vocab_size"], hidden_size=c["hidden_size"],
-      num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
-      intermediate_size=c["intermediate_size"], max_position_embeddings=512,
-      type_vocab_size=2, hidden_act="gelu", num_labels=2)
+  config = _hf_config(transformers, spec)
   model = transformers.BertForSequenceClassification(config)
   optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, eps=1e-6)
 
@@ -141,7 +209,7 @@ def hugging_face(spec):
 
   versions = dict(torch=torch.__version__, transformers=transformers.__version__,
                   attention=getattr(config, "_attn_implementation", "?"))
-  return versions, train_step, infer
+  return versions, train_step, infer, None
 
 
 def _tf_threads(tf, threads):
@@ -180,7 +248,7 @@ def keras_hub_peer(spec):
 
   versions = dict(tensorflow=tf.__version__, keras=keras.__version__,
                   keras_hub=keras_hub.__version__)
-  return versions, train_step, infer
+  return versions, train_step, infer, None
 
 
 def model_garden(spec):
@@ -226,10 +294,73 @@ def model_garden(spec):
   import official
   versions = dict(tensorflow=tf.__version__,
                   tf_models=getattr(official, "__version__", "tf-models-official"))
-  return versions, train_step, infer
+  return versions, train_step, infer, None
 
 
-PEERS = {"hf": hugging_face, "keras_hub": keras_hub_peer, "model_garden": model_garden}
+def _export_onnx(spec, directory):
+  """The hf classifier (random weights) as an ONNX file BERT-fused by ORT; returns its path."""
+  import torch
+  import transformers
+  from onnxruntime.transformers import optimizer
+  torch.manual_seed(0)
+  # Eager attention: with transformers' default (sdpa) the exported graph has
+  # no pattern the optimizer fuses into its Attention op (0 fused, measured).
+  config = _hf_config(transformers, spec, attn_implementation="eager")
+  model = transformers.BertForSequenceClassification(config).eval()
+  names = ["input_ids", "attention_mask", "token_type_ids"]
+  example = torch.ones(1, 8, dtype=torch.int64)
+  raw = os.path.join(directory, "model.onnx")
+  # The TorchScript exporter: its graph is the one the BERT fusion recognises.
+  torch.onnx.export(model, (example, example, torch.zeros_like(example)), raw,
+                    input_names=names, output_names=["logits"],
+                    dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
+                                  "logits": {0: "batch"}},
+                    opset_version=17, dynamo=False)
+  c = spec["config"]
+  fused = optimizer.optimize_model(raw, model_type="bert", num_heads=c["num_attention_heads"],
+                                   hidden_size=c["hidden_size"])
+  path = os.path.join(directory, "model.fused.onnx")
+  fused.save_model_to_file(path)
+  return path, fused.get_fused_operator_statistics()
+
+
+def _softmax(logits):
+  e = np.exp(logits - logits.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def onnx_runtime(spec):
+  import onnxruntime
+  import transformers
+  with tempfile.TemporaryDirectory() as tmp:
+    path, fused = _export_onnx(spec, tmp)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = spec["threads"]
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spec.get("ort_allow_spinning", True):
+      options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+  tokenizer = transformers.BertTokenizerFast(vocab_file=spec["vocab_file"], do_lower_case=True)
+
+  def infer(batch):
+    feeds = dict(input_ids=batch["input_ids"], attention_mask=batch["input_mask"],
+                 token_type_ids=batch["segment_ids"])
+    return _softmax(session.run(["logits"], feeds)[0])
+
+  def serve_text(text_a, text_b):
+    encoded = tokenizer(text_a, text_b, padding="longest", truncation="longest_first",
+                        max_length=spec["seq_length"], return_tensors="np")
+    return infer(dict(input_ids=encoded["input_ids"], input_mask=encoded["attention_mask"],
+                      segment_ids=encoded["token_type_ids"]))
+
+  versions = dict(onnxruntime=onnxruntime.__version__, transformers=transformers.__version__,
+                  fused={k: v for k, v in fused.items() if v})
+  return versions, None, infer, serve_text
+
+
+PEERS = {"hf": hugging_face, "keras_hub": keras_hub_peer, "model_garden": model_garden,
+         "ort": onnx_runtime}
 
 
 def main():
@@ -239,8 +370,8 @@ def main():
   args = parser.parse_args()
   with open(args.spec) as f:
     spec = json.load(f)
-  versions, train_step, infer = PEERS[args.peer](spec)
-  results = run_workloads(spec, train_step, infer)
+  versions, train_step, infer, serve_text = PEERS[args.peer](spec)
+  results = run_workloads(spec, train_step, infer, serve_text)
   print("RESULT " + json.dumps({"versions": versions, "workloads": results}), flush=True)
 
 

@@ -164,3 +164,55 @@ def test_every_tensorflow_script_imports_tf_defaults_before_tensorflow(script):
   assert defaults, f"{script} does not import tf_defaults"
   loading = [module for i, module in imports if module in TF_LOADING and i < defaults[0]]
   assert not loading, f"{script} imports {loading} (TensorFlow) before tf_defaults"
+
+
+def _serving_row(text_ms, text_seconds, model_seconds):
+  """A fake RESULT of the serving workload: 256 pairs, batch 1 and 32."""
+  return {"workloads": {
+      "serve_text_b1": dict(seconds=text_seconds[0], sequences=256, batch_size=1,
+                            median_ms=text_ms[0], peak_rss_mb=1.0),
+      "serve_text_b32": dict(seconds=text_seconds[1], sequences=256, batch_size=32,
+                             median_ms=text_ms[1], peak_rss_mb=1.0),
+      "serve_ids_b1": dict(seconds_per_step=model_seconds[0], batch_size=1, peak_rss_mb=1.0),
+      "serve_ids_b32": dict(seconds_per_step=model_seconds[1], batch_size=32,
+                            peak_rss_mb=1.0)}}
+
+
+def test_serving_table_prints_ort_rows_and_our_speedup():
+  spec = dict(infer_batch_sizes=[1, 32], seq_length=128, config=benchmark.CONFIGS["base"])
+  results = {"ours": _serving_row((40.0, 2000.0), (10.0, 16.0), (0.1, 3.2)),
+             "ort": _serving_row((60.0, 2600.0), (15.0, 20.0), (0.2, 4.0))}
+  benchmark.summarize(spec, results, peak_gflops=100.0)
+  text = benchmark.format_serving(spec, results)
+  lines = text.splitlines()
+  assert lines[0].split() == ["toolkit", "text", "b1", "ms", "text", "b1", "pairs/s", "text",
+                              "b32", "ms", "text", "b32", "pairs/s", "model", "b1", "seq/s",
+                              "model", "b32", "seq/s"]
+  assert lines[2].split() == ["ours", "40.0", "25.00", "2000.0", "16.00", "10.00", "10.00"]
+  assert lines[3].split() == ["ort", "60.0", "16.67", "2600.0", "12.80", "5.00", "8.00"]
+  assert lines[4] == ("ours / ort serving: text b1 median latency 1.50x (40.0 vs 60.0 ms), "
+                      "pairs/s 1.50x; text b32 median latency 1.30x (2000.0 vs 2600.0 ms), "
+                      "pairs/s 1.25x; model b1 2.00x; model b32 1.25x")
+
+
+def test_best_serving_round_at_batch_1_is_the_lowest_median():
+  rounds = [_serving_row((50.0, 2000.0), (10.0, 16.0), (0.1, 3.2)),
+            _serving_row((45.0, 2100.0), (12.0, 17.0), (0.1, 3.2))]
+  best = benchmark.best_of_rounds(rounds)["workloads"]
+  assert best["serve_text_b1"]["median_ms"] == 45.0      # though its pairs/s is lower
+  assert best["serve_text_b32"]["seconds"] == 16.0       # the higher throughput
+
+
+def test_serving_pairs_are_every_kth_mrpc_dev_pair_in_file_order(shared_dir, tmp_path):
+  class Flags:
+    mrpc_dir = str(shared_dir / "data" / "MRPC")
+    num_serving_pairs = 256
+  path = tmp_path / "pairs.json"
+  assert benchmark.write_serving_pairs(Flags, str(path)) == 256
+  pairs = json.loads(path.read_text(encoding="utf-8"))
+  lines = (shared_dir / "data" / "MRPC" / "dev.tsv").read_text(encoding="utf-8").splitlines()
+  rows = [line.split("\t") for line in lines[1:]]
+  assert len(rows) == 408 and len(pairs["text_a"]) == len(pairs["text_b"]) == 256
+  picked = [rows[int(i * 408 / 256)] for i in range(256)]
+  assert pairs["text_a"] == [r[3] for r in picked]
+  assert pairs["text_b"] == [r[4] for r in picked]

@@ -34,6 +34,7 @@ import classifier_data
 import errors
 import export_savedmodel
 import graph_tokenization
+import inference
 import modeling
 import processors
 import tasks
@@ -540,6 +541,33 @@ def test_tflite_gives_the_serve_ids_probabilities(exported, mrpc_test):
   runner = interpreter.get_signature_runner()
   outputs = runner(**features)
   np.testing.assert_allclose(outputs["probabilities"], probabilities, atol=1e-5)
+
+
+def _classifier(mrpc_run):
+  info = json.loads((mrpc_run / "run_info.json").read_text())
+  return inference.Classifier(
+      modeling.BertConfig.from_dict(info["bert_config"]), str(mrpc_run), info["vocab_file"],
+      info["do_lower_case"], info["label_list"], info["max_seq_length"])
+
+
+@pytest.mark.parametrize("graph_tokenizer", [True, False])
+def test_inference_classifier_gives_test_results_tsv(mrpc_run, mrpc_test, graph_tokenizer,
+                                                     monkeypatch):
+  """inference.py runs the exported server's path: in-graph tokens, or tokenization.py's."""
+  if not graph_tokenizer:
+    def missing():
+      raise ImportError("no tensorflow_text")
+    monkeypatch.setattr(graph_tokenization, "_import_tf_text", missing)
+  examples, _, probabilities = mrpc_test
+  classifier = _classifier(mrpc_run)
+  assert (classifier.server.tokenizer is None) != graph_tokenizer
+  texts = [f"{e.text_a} ||| {e.text_b}" for e in examples]
+  results = [r for start in range(0, len(texts), 256)
+             for r in classifier.classify(texts[start:start + 256])]
+  assert len(results) == len(texts)
+  got = np.array([[r["probabilities"][label] for label in ("0", "1")] for r in results])
+  np.testing.assert_allclose(got, probabilities, atol=1e-5)
+  assert [r["label"] for r in results] == [str(i) for i in probabilities.argmax(1)]
 
 
 def test_saved_model_holds_no_absolute_path(exported, mrpc_run, tiny_bert):
