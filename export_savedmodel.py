@@ -8,7 +8,7 @@ highest version number. Vocabulary, casing, labels and max_seq_length come from
 the folder's run_info.json; the weights from its newest checkpoint.
 
 Classifier signatures (batch size free; run_ner.py and run_squad.py models get
-theirs from export_tasks.py: tags per word, answer spans):
+theirs from serving.py: tags per word, answer spans):
   serving_default  text_a: string [batch]              -> outputs
   serve_text_pair  text_a, text_b: string [batch]      -> outputs (text_b "" = single text)
   serve_ids        input_ids, input_mask, segment_ids: int32 [batch, seq] -> outputs
@@ -40,7 +40,7 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import errors
-import export_tasks
+import serving
 import graph_tokenization
 import modeling
 import run_info
@@ -157,7 +157,7 @@ def load_task(info, checkpoint):
   """The run's Task with the fine-tuned weights of `checkpoint` (a prefix or folder)."""
   prefix = checkpoint_utils.resolve_checkpoint(checkpoint)
   kind = info["task_kind"]
-  head = export_tasks.HEAD_VARIABLES[kind]
+  head = serving.HEAD_VARIABLES[kind]
   if head not in checkpoint_utils.checkpoint_shapes(prefix):
     raise errors.UserError(f"{prefix} has no {HEAD_NAMES[kind]} head ({head}): it is a "
                            "pre-trained model; export a fine-tuned one.")
@@ -166,7 +166,7 @@ def load_task(info, checkpoint):
     task = tasks.ClassifierTask(info["bert_config"], num_labels,
                                 info["is_regression"])
   else:
-    task = export_tasks.make_task(info)
+    task = serving.make_task(info)
   task.build("float32", seed=0)
   report = checkpoint_utils.load_variables(task.variables(), prefix)
   if report.missing:
@@ -267,7 +267,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     if info["task_kind"] == "classifier":
       server = ClassifierServer(task, tokenizer, info["label_list"], serving_dtype)
     else:
-      server = export_tasks.make_server(info, task, tokenizer)
+      server = serving.make_server(info, task, tokenizer)
     tf.io.gfile.makedirs(export_dir)
     write_export(server, target, tflite)
   logging.info("Wrote %s", target)

@@ -148,7 +148,7 @@ def test_tf_defaults_turns_onednn_on_unless_the_user_said_otherwise(preset, expe
 
 
 # Project modules that import TensorFlow when imported.
-TF_LOADING = {"tensorflow", "checkpoint_utils", "classifier_data", "cli", "export_tasks",
+TF_LOADING = {"tensorflow", "checkpoint_utils", "classifier_data", "cli", "serving",
               "graph_tokenization", "modeling", "optimization", "training"}
 
 

@@ -25,6 +25,7 @@ import checkpoint_utils
 import conlleval
 import errors
 import modeling
+import ner_data
 import run_ner
 import windows
 import tokenization
@@ -92,7 +93,7 @@ def test_label_on_first_piece_of_each_word(tmp_path):
   tags = ["B-PER", "O", "B-MISC", "I-MISC", "B-LOC", "O"]
   label_list = ["O", "B-LOC", "B-MISC", "B-PER", "I-MISC"]
   label_map = {t: i for i, t in enumerate(label_list)}
-  windows = run_ner.convert_sentence(words, tags, label_map, 16, 7, tokenizer)
+  windows = ner_data.convert_sentence(words, tags, label_map, 16, 7, tokenizer)
   assert len(windows) == 1
   features, word_index = windows[0]
   # [CLS] john un ##aff ##able new york ##er u . s . [UNK] [SEP] pad pad
@@ -102,10 +103,10 @@ def test_label_on_first_piece_of_each_word(tmp_path):
   assert features["label_ids"] == [0, 3, 0, 0, 0, 2, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0]
   assert features["label_mask"] == [0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0]
   assert word_index == [-1, 0, 1, -1, -1, 2, 3, -1, 4, -1, -1, -1, 5, -1, -1, -1]
-  sentence = run_ner.Sentence(words, words, tags, list(range(1, 7)))
-  converted = run_ner.convert_sentences([sentence], label_list, 16, 7, tokenizer)
+  sentence = ner_data.Sentence(words, words, tags, list(range(1, 7)))
+  converted = ner_data.convert_sentences([sentence], label_list, 16, 7, tokenizer)
   # Gold ids as predictions decode back to the gold tags, one per word.
-  assert run_ner.decode(converted.arrays["label_ids"], converted, [sentence],
+  assert ner_data.decode(converted.arrays["label_ids"], converted, [sentence],
                         label_list) == [tags]
 
 
@@ -119,7 +120,7 @@ def test_long_sentence_windows_hand_computed(tmp_path):
   # w2 is at offset 2 of 0-3 (1 right) vs offset 0 of 2-5: window 0 (score 1.04);
   # w3: 3 of 0-3 (0) vs 1 of 2-5 (1): window 1; w4: 2 of 2-5 (1) vs 0 of 4-6 (0):
   # window 1; w5: 3 of 2-5 (0) vs 1 of 4-6 (1): window 2.
-  windows = run_ner.convert_sentence(words, tags, label_map, 6, 2, tokenizer)
+  windows = ner_data.convert_sentence(words, tags, label_map, 6, 2, tokenizer)
   assert [w[0]["input_ids"] for w in windows] == [
       [2, 4, 5, 6, 7, 3], [2, 6, 7, 8, 9, 3], [2, 8, 9, 10, 3, 0]]
   assert [w[0]["input_mask"] for w in windows] == [[1] * 6, [1] * 6, [1] * 5 + [0]]
@@ -130,10 +131,10 @@ def test_long_sentence_windows_hand_computed(tmp_path):
   assert [w[0]["label_ids"] for w in windows] == [[0, 0, 1, 2, 0, 0], [0, 0, 0, 1, 0, 0],
                                                   [0, 0, 0, 1, 0, 0]]
   # Each window predicts its own number: each word must come from its window.
-  sentence = run_ner.Sentence(words, words, ["A"] * 7, list(range(1, 8)))
-  features = run_ner.convert_sentences([sentence], ["A", "B", "C"], 6, 2, tokenizer)
+  sentence = ner_data.Sentence(words, words, ["A"] * 7, list(range(1, 8)))
+  features = ner_data.convert_sentences([sentence], ["A", "B", "C"], 6, 2, tokenizer)
   predictions = np.repeat(np.arange(3)[:, None], 6, axis=1)
-  assert run_ner.decode(predictions, features, [sentence], ["A", "B", "C"]) == [
+  assert ner_data.decode(predictions, features, [sentence], ["A", "B", "C"]) == [
       ["A", "A", "A", "B", "B", "C", "C"]]
 
 
@@ -143,7 +144,7 @@ def test_window_cut_inside_a_word(tmp_path):
   # Pieces a b c ##d ##e f g; windows 0-3, 2-5, 4-6. The first piece of "cde"
   # (position 2) has more context in window 0; f (5) in window 2: window 1
   # scores no word at all and window 2 starts inside "cde".
-  windows = run_ner.convert_sentence(["a", "b", "cde", "f", "g"], ["O"] * 5, {"O": 0}, 6, 2,
+  windows = ner_data.convert_sentence(["a", "b", "cde", "f", "g"], ["O"] * 5, {"O": 0}, 6, 2,
                                      tokenizer)
   assert [w[0]["input_ids"] for w in windows] == [
       [2, 4, 5, 6, 7, 3], [2, 6, 7, 8, 9, 3], [2, 8, 9, 10, 3, 0]]
@@ -159,7 +160,7 @@ def test_every_word_scored_once_with_most_context(tmp_path):
     words = ["x" * rng.randint(1, 4) for _ in range(rng.randint(1, 40))]
     max_seq_length = rng.randint(3, 14)
     stride = rng.randint(1, max_seq_length - 2)
-    rows = run_ner.convert_sentence(words, ["O"] * len(words), {"O": 0},
+    rows = ner_data.convert_sentence(words, ["O"] * len(words), {"O": 0},
                                        max_seq_length, stride, tokenizer)
     first_piece = np.cumsum([0] + [len(w) for w in words])[:-1]
     starts = windows.spans(int(sum(len(w) for w in words)), max_seq_length - 2, stride)
@@ -186,17 +187,17 @@ def test_read_conll_columns_separators_and_docstart(tmp_path):
   path = tmp_path / "mixed.txt"
   path.write_bytes(b"-DOCSTART- -X- -X- O\r\n\r\nEU NNP B-NP B-ORG\r\nrejects VBZ O\r\n\r\n"
                    b"\r\n\xe5\x8c\x97\tx\tB-LOC\n\xe4\xba\xac\tI-LOC\n-DOCSTART- O\nSolo  O")
-  sentences = run_ner.read_conll(str(path))
+  sentences = ner_data.read_conll(str(path))
   assert [s.words for s in sentences] == [["EU", "rejects"], ["北", "京"], ["Solo"]]
   assert [s.tags for s in sentences] == [["B-ORG", "O"], ["B-LOC", "I-LOC"], ["O"]]
   assert [s.line_numbers for s in sentences] == [[3, 4], [7, 8], [10]]
   weibo = tmp_path / "weiboNER_2nd_conll.dev"
   weibo.write_text("我0\tO\n.10\tO\n\ufffd\ufffd0\tO\n12\tO\n", encoding="utf-8")
-  sentence, = run_ner.read_conll(str(weibo))
+  sentence, = ner_data.read_conll(str(weibo))
   assert sentence.words == ["我", ".", "\ufffd\ufffd", "1"]
   assert sentence.tokens == ["我0", ".10", "\ufffd\ufffd0", "12"]
-  assert run_ner.read_conll(str(weibo), strip_digits=False)[0].words == sentence.tokens
-  assert run_ner.collect_labels(sentences) == ["O", "B-LOC", "B-ORG", "I-LOC"]
+  assert ner_data.read_conll(str(weibo), strip_digits=False)[0].words == sentence.tokens
+  assert ner_data.collect_labels(sentences) == ["O", "B-LOC", "B-ORG", "I-LOC"]
 
 
 # ---------------------------------------------------------------- conlleval
@@ -312,7 +313,7 @@ REAL_FILES = {
 @pytest.mark.parametrize("name", sorted(REAL_FILES))
 def test_real_sets_load_as_they_are(shared_dir, name):
   path = shared_dir / "data" / name
-  sentences = run_ner.read_conll(str(path))
+  sentences = ner_data.read_conll(str(path))
   num_sentences, num_tokens = REAL_FILES[name]
   assert len(sentences) == num_sentences
   if num_tokens is not None:
@@ -441,8 +442,8 @@ def cli_runs(tmp_path_factory, minilm_checkpoint):
     pytest.skip(f"shared data not found at {DATA}")
   root = tmp_path_factory.mktemp("ner_cli")
   vocab = minilm_checkpoint / "vocab.txt"
-  weibo_labels = run_ner.collect_labels(
-      run_ner.read_conll(str(DATA / "WeiboNER" / "weiboNER_2nd_conll.train")))
+  weibo_labels = ner_data.collect_labels(
+      ner_data.read_conll(str(DATA / "WeiboNER" / "weiboNER_2nd_conll.train")))
   conll = root / "conll"
   copy_sentences(DATA / "CoNLL-2003" / "train.txt", conll / "train.txt", 100)
   copy_sentences(DATA / "CoNLL-2003" / "valid.txt", conll / "valid.txt", 100)

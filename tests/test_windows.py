@@ -5,7 +5,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
-import export_tasks
+import serving
 import windows
 
 
@@ -50,7 +50,7 @@ def test_the_graph_computes_the_same_windows_and_best_windows():
     num_pieces = [rng.choice([0, rng.randint(1, 50)]) for _ in range(batch)]
     max_pieces = [rng.randint(2, 12) for _ in range(batch)]
     stride = rng.randint(1, min(max_pieces))
-    layout = export_tasks.window_layout(tf.constant(num_pieces, tf.int64),
+    layout = serving.window_layout(tf.constant(num_pieces, tf.int64),
                                         tf.constant(max_pieces, tf.int64), stride,
                                         allow_empty=True)
     expected = [windows.spans(n, m, stride) for n, m in zip(num_pieces, max_pieces)]
@@ -61,7 +61,7 @@ def test_the_graph_computes_the_same_windows_and_best_windows():
         tuple(span) for span in flat]
     sentence = np.repeat(np.arange(batch), num_pieces)
     position = np.concatenate([np.arange(n) for n in num_pieces])
-    best = export_tasks.best_windows(layout, tf.constant(sentence, tf.int64),
+    best = serving.best_windows(layout, tf.constant(sentence, tf.int64),
                                      tf.constant(position, tf.int64)).numpy()
     assert len(best) == len(position)
     assert best.tolist() == [windows.best_window(expected[s], p)

@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Tests of export_tasks.py: run_ner.py and run_squad.py models served on raw text.
+"""Tests of serving.py: run_ner.py and run_squad.py models served on raw text.
 
 End to end: a tiny BERT with the real uncased vocab (weights of stddev 1 and a
 large random head, so that predictions depend on every token) is fine-tuned by
@@ -32,10 +32,10 @@ import tensorflow as tf
 import checkpoint_utils
 import errors
 import export_savedmodel
-import export_tasks
+import serving
 import graph_tokenization
 import modeling
-import run_ner
+import ner_data
 import squad_data
 import tasks
 import tokenization
@@ -130,32 +130,32 @@ def _graph_tokenizer(vocab_file, do_lower_case, max_seq_length, folder):
 
 def _run_ner_tags(task, sentences, labels, max_seq_length, stride, tokenizer):
   """run_ner.py's decoding of `task`'s predictions."""
-  features = run_ner.convert_sentences(sentences, labels, max_seq_length, stride, tokenizer)
+  features = ner_data.convert_sentences(sentences, labels, max_seq_length, stride, tokenizer)
   logits = task.logits({k: tf.constant(features.arrays[k])
                         for k in ("input_ids", "input_mask", "segment_ids")}, training=False)
-  return run_ner.decode(tf.argmax(logits, -1).numpy(), features, sentences, labels)
+  return ner_data.decode(tf.argmax(logits, -1).numpy(), features, sentences, labels)
 
 
 def test_word_split_of_the_real_sets():
   require_data(DATA / "WeiboNER" / "weiboNER_2nd_conll.train",
                DATA / "CoNLL-2003" / "valid.txt")
-  weibo = run_ner.read_conll(str(DATA / "WeiboNER" / "weiboNER_2nd_conll.train"))
-  conll = run_ner.read_conll(str(DATA / "CoNLL-2003" / "valid.txt"))
-  assert run_ner.word_split(weibo) == "characters"
-  assert run_ner.word_split(conll) == "whitespace"
+  weibo = ner_data.read_conll(str(DATA / "WeiboNER" / "weiboNER_2nd_conll.train"))
+  conll = ner_data.read_conll(str(DATA / "CoNLL-2003" / "valid.txt"))
+  assert ner_data.word_split(weibo) == "characters"
+  assert ner_data.word_split(conll) == "whitespace"
 
 
 def test_chinese_characters_are_words_as_in_weibo_ner(uncased_vocab, tmp_path):
   """One character a word, tagged as run_ner.py tags the WeiboNER test file."""
   require_data(DATA / "WeiboNER" / "weiboNER_2nd_conll.test")
-  sentences = run_ner.read_conll(str(DATA / "WeiboNER" / "weiboNER_2nd_conll.test"))[:80]
+  sentences = ner_data.read_conll(str(DATA / "WeiboNER" / "weiboNER_2nd_conll.test"))[:80]
   # (A few WeiboNER tokens are two U+FFFD: mangled emoji.)
   sentences = [s for s in sentences if all(len(w) == 1 for w in s.words)]
-  labels = run_ner.collect_labels(sentences)
+  labels = ner_data.collect_labels(sentences)
   task = _random_task(tasks.TaggingTask(modeling.BertConfig(**TINY), len(labels)), 5)
   expected = _run_ner_tags(task, sentences, labels, 20, 7,
                            tokenization.FullTokenizer(str(uncased_vocab), True))
-  server = export_tasks.NerServer(task, _graph_tokenizer(uncased_vocab, True, 20, tmp_path),
+  server = serving.NerServer(task, _graph_tokenizer(uncased_vocab, True, 20, tmp_path),
                                   labels, 7, "characters")
   # Raw text: the characters as written, and a space that must not change anything.
   texts = ["".join(s.words[:3]) + " " + "".join(s.words[3:]) for s in sentences]
@@ -174,11 +174,11 @@ def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path):
   # is [UNK]; CJK, accents, sigma; a long word cut by a window edge.
   texts = ["a\x00b \x00 x\u00adz \ufffd", "naïve ΟΔΥΣΣΕΥΣ ﬁne",
            "x" * 201 + " y " + "z" * 200, "中文字 ok", "unaffable " * 12 + "end"]
-  sentences = [run_ner.Sentence(t.split(" "), t.split(" "), ["O"] * len(t.split(" ")), [])
+  sentences = [ner_data.Sentence(t.split(" "), t.split(" "), ["O"] * len(t.split(" ")), [])
                for t in texts]
   expected = _run_ner_tags(task, sentences, labels, 12, 4,
                            tokenization.FullTokenizer(str(uncased_vocab), True))
-  server = export_tasks.NerServer(task, _graph_tokenizer(uncased_vocab, True, 12, tmp_path),
+  server = serving.NerServer(task, _graph_tokenizer(uncased_vocab, True, 12, tmp_path),
                                   labels, 4, "whitespace")
   outputs = server.serve_text(tf.constant(texts + ["", " \t\u3000\n", "a\u00a0b  c"]))
   for i, sentence in enumerate(sentences):
@@ -231,7 +231,7 @@ def test_chinese_squad_v2_answers_as_run_squad(uncased_vocab, tmp_path):
   options = dict(version_2_with_negative=True, null_score_diff_threshold=-23.0)
   predictions, null_odds = _run_squad_predictions(
       task, examples, tokenization.FullTokenizer(str(uncased_vocab), False), False, **options)
-  server = export_tasks.SquadServer(
+  server = serving.SquadServer(
       task, _graph_tokenizer(uncased_vocab, False, 64, tmp_path), doc_stride=16,
       max_query_length=16, max_answer_length=30, n_best_size=20, **options)
   outputs = server.serve_text(tf.constant([e.question_text for e in examples]),
@@ -260,7 +260,7 @@ def test_find_first_is_str_find():
   rng = np.random.default_rng(0)
   haystacks = ["".join(rng.choice(list("ab "), rng.integers(0, 9))) for _ in range(300)]
   needles = ["".join(rng.choice(list("ab "), rng.integers(0, 4))) for _ in range(300)]
-  found = export_tasks.find_first(tf.strings.unicode_decode(haystacks, "UTF-8"),
+  found = serving.find_first(tf.strings.unicode_decode(haystacks, "UTF-8"),
                                   tf.strings.unicode_decode(needles, "UTF-8")).numpy()
   assert found.tolist() == [h.find(n) for h, n in zip(haystacks, needles)]
 
@@ -285,9 +285,9 @@ def _ner_run(root, vocab):
           # Full-length batches: one trace of each step instead of one per
           # batch length (a third of the run's time).
           "--dynamic_padding=false", "--labels=" + ",".join(CONLL_LABELS)]
-  sentences = run_ner.read_conll(str(data / "test.txt"))
+  sentences = ner_data.read_conll(str(data / "test.txt"))
   # run_ner.py's own windows of the test sentences (default stride), for serve_ids.
-  features = run_ner.convert_sentences(sentences, CONLL_LABELS, NER_SEQ_LENGTH,
+  features = ner_data.convert_sentences(sentences, CONLL_LABELS, NER_SEQ_LENGTH,
                                        NER_SEQ_LENGTH // 2,
                                        tokenization.FullTokenizer(str(vocab), True))
   inputs = {"text": [" ".join(s.tokens) for s in sentences],
@@ -509,7 +509,7 @@ def test_serve_ids_tags_every_position(runs, ner_reference):
   sentences, predicted, features = ner_reference
   tag_ids = served["ids/tag_ids"]
   assert tag_ids.shape == features.arrays["input_ids"].shape
-  assert run_ner.decode(tag_ids, features, sentences, CONLL_LABELS) == predicted
+  assert ner_data.decode(tag_ids, features, sentences, CONLL_LABELS) == predicted
   np.testing.assert_array_equal(served["ids/tags"].astype(str),
                                 np.array(CONLL_LABELS)[tag_ids])
 
