@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 
+import numpy as np
 import tensorflow as tf
 
 import errors
@@ -84,10 +85,10 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
       "suffix, e.g. .../bert_model.ckpt, or a directory.")
 
 
-def _canonical_names(reader):
+def _canonical_names(stored_names):
   """Maps canonical name (TF-Hub `module/` prefix removed) -> stored name."""
   names = {}
-  for stored in reader.get_variable_to_shape_map():
+  for stored in stored_names:
     canonical = stored[len(_HUB_PREFIX):] if stored.startswith(_HUB_PREFIX) else stored
     # A bundle holding both spellings keeps the unprefixed one.
     if canonical not in names or stored == canonical:
@@ -95,19 +96,143 @@ def _canonical_names(reader):
   return names
 
 
-def checkpoint_shapes(path):
-  """Returns {canonical name: shape list} for every tensor in a checkpoint."""
-  reader = tf.train.load_checkpoint(resolve_checkpoint(path))
-  shapes = reader.get_variable_to_shape_map()
-  return {name: list(shapes[stored])
-          for name, stored in _canonical_names(reader).items()}
+class DamagedCheckpointError(errors.CheckpointError):
+  """A checkpoint's files are truncated, corrupted or do not belong together.
+
+  Caught when resuming, to fall back to the newest intact checkpoint.
+
+  Attributes:
+    prefix: the damaged checkpoint.
+    reason: what is wrong, naming the file.
+  """
+
+  def __init__(self, message, prefix, reason):
+    super().__init__(message)
+    self.prefix = prefix
+    self.reason = reason
 
 
-def read_checkpoint(path):
-  """Returns {canonical name: np.ndarray} for every tensor in a checkpoint."""
-  reader = tf.train.load_checkpoint(resolve_checkpoint(path))
-  return {name: reader.get_tensor(stored)
-          for name, stored in _canonical_names(reader).items()}
+# What the bundle reader raises on damaged files: format and checksum errors
+# (tf.errors.OpError), and IndexError for data shorter than the index says.
+_READ_ERRORS = (tf.errors.OpError, IndexError)
+_DATA_FILE_RE = re.compile(r"\.data-(?P<shard>\d+)-of-(?P<count>\d+)$")
+
+
+def _error_text(error):
+  """The first line of a reader error, without TF's op details."""
+  text = (getattr(error, "message", None) or str(error)).strip()
+  return " ".join(text.splitlines()[0].split()) if text else type(error).__name__
+
+
+class _Bundle:
+  """A checkpoint opened for reading; damaged files raise DamagedCheckpointError.
+
+  Opening reads the `.index` and checks, without reading any tensor, that
+  every data file is there and exactly as long as the index's tensors: a
+  truncated download or an index from another checkpoint is caught here.
+  Reading a tensor checks its crc32c (a flipped byte).
+  """
+
+  def __init__(self, path, flag_name="init_checkpoint"):
+    self.path, self.flag_name = path, flag_name
+    self.prefix = resolve_checkpoint(path, flag_name)
+    try:
+      self._reader = tf.train.load_checkpoint(self.prefix)
+      self.stored_shapes = self._reader.get_variable_to_shape_map()
+      dtypes = self._reader.get_variable_to_dtype_map()
+    except _READ_ERRORS as e:
+      raise self.damaged(f"{self.prefix}.index cannot be read ({_error_text(e)})") from None
+    self.names = _canonical_names(self.stored_shapes)
+    self._check_data_files(dtypes)
+
+  def damaged(self, reason):
+    """The DamagedCheckpointError of this checkpoint, saying how to fix it."""
+    if self.path == self.prefix:
+      where, fix = f"--{self.flag_name}={self.path} is damaged", ""
+    else:
+      where = f"--{self.flag_name}={self.path}: its checkpoint {self.prefix} is damaged"
+      fix = (f", or delete it to use the previous checkpoint in {self.path}"
+             if tf.io.gfile.isdir(self.path) and len(_prefixes_in_dir(self.path)) > 1
+             else "")
+    return DamagedCheckpointError(
+        f"{where}: {reason}; re-download or re-create the checkpoint{fix}.",
+        self.prefix, reason)
+
+  def _data_file(self, shard):
+    return f"{self.prefix}.data-{shard:05d}-of-{self._num_shards:05d}"
+
+  def _check_data_files(self, dtypes):
+    """Raises DamagedCheckpointError unless the data files hold what the index lists."""
+    found = {}
+    for path in tf.io.gfile.glob(self.prefix + ".data-*"):
+      match = _DATA_FILE_RE.search(path)
+      if match and path == self.prefix + match.group(0):
+        found[int(match.group("shard"))] = int(match.group("count"))
+    self._num_shards = max(found.values(), default=1)
+    for shard in range(self._num_shards):
+      if shard not in found:
+        raise self.damaged(f"{self._data_file(shard)} is missing")
+    if any(dtype == tf.string or not dtype.is_numpy_compatible for dtype in dtypes.values()):
+      return   # variable-length tensors: no size to expect
+    # Bundles store tensors back to back (no alignment padding), TF1's Saver too.
+    expected = sum(int(np.prod(shape, dtype=np.int64)) * dtypes[name].size
+                   for name, shape in self.stored_shapes.items())
+    actual = sum(tf.io.gfile.stat(self._data_file(shard)).length
+                 for shard in range(self._num_shards))
+    if actual != expected:
+      files = (self._data_file(0) if self._num_shards == 1 else
+               f"{self.prefix}.data-* ({self._num_shards} files)")
+      raise self.damaged(
+          f"{files} holds {actual} bytes but {self._index_name} lists {expected} (the file "
+          f"is {'truncated' if actual < expected else 'longer'}, or the .index belongs to "
+          "another checkpoint)")
+
+  @property
+  def _index_name(self):
+    return os.path.basename(self.prefix) + ".index"
+
+  def stored_shape(self, name):
+    """The shape list of canonical `name`."""
+    return list(self.stored_shapes[self.names[name]])
+
+  def tensor(self, name):
+    """np.ndarray of canonical `name`, its checksum verified."""
+    try:
+      return self._reader.get_tensor(self.names[name])
+    except _READ_ERRORS as e:
+      raise self.damaged(self._read_failure(name, e)) from None
+
+  def _read_failure(self, name, error):
+    """Why reading `name` failed, naming the file."""
+    text = _error_text(error)
+    shard = re.search(r"shard (\d+)", text)
+    data = self._data_file(int(shard.group(1)) if shard else 0)
+    if self._num_shards > 1 and not shard:
+      data = f"{self.prefix}.data-*"
+    if "checksum" in text.lower():
+      return (f"{data} fails its checksum at {name} (the file is corrupted, or "
+              f"{self._index_name} belongs to another checkpoint)")
+    if isinstance(error, IndexError):
+      return (f"{data} is shorter than {self._index_name} says at {name} (the file is "
+              f"truncated, or {self._index_name} belongs to another checkpoint)")
+    return f"reading {name} from {data} failed ({text})"
+
+
+def checkpoint_shapes(path, flag_name="init_checkpoint"):
+  """Returns {canonical name: shape list} for every tensor in a checkpoint.
+
+  Raises:
+    errors.CheckpointError: no checkpoint there; DamagedCheckpointError: its
+      files are damaged (named in the message).
+  """
+  bundle = _Bundle(path, flag_name)
+  return {name: bundle.stored_shape(name) for name in bundle.names}
+
+
+def read_checkpoint(path, flag_name="init_checkpoint"):
+  """Returns {canonical name: np.ndarray} for every tensor; raises as checkpoint_shapes."""
+  bundle = _Bundle(path, flag_name)
+  return {name: bundle.tensor(name) for name in bundle.names}
 
 
 class LoadReport:
@@ -116,7 +241,7 @@ class LoadReport:
   def __init__(self, prefix, loaded, missing, unused):
     self.prefix = prefix
     self.loaded = loaded
-    self.missing = missing    # model variables initialised fresh
+    self.missing = missing    # model variables initialised fresh (task heads)
     self.unused = unused      # checkpoint entries the model does not use
 
   def log_lines(self):
@@ -141,9 +266,83 @@ def _summarize_names(names, limit=12):
   return shown
 
 
-def load_variables(variables, path, flag_name="init_checkpoint",
-                   require_all=False):
+# The encoder: every name under bert/. Its variables must all come from the
+# checkpoint; only the task heads (every other name) may start fresh.
+_ENCODER = "bert/"
+_LAYER_RE = re.compile(r"^bert/encoder/layer_(\d+)/")
+
+
+def _is_slot(name, names):
+  """True for an optimizer slot `<var>/adam_m`, `<var>/Adam_1`, ...: `<var>` is an entry too."""
+  return "/" in name and name.rsplit("/", 1)[0] in names
+
+
+def _layers(names):
+  return {int(m.group(1)) for m in map(_LAYER_RE.match, names) if m}
+
+
+def _ranges(numbers):
+  """[0, 1, 2, 5] -> "0-2, 5"."""
+  runs = []
+  for n in sorted(numbers):
+    if runs and n == runs[-1][1] + 1:
+      runs[-1][1] = n
+    else:
+      runs.append([n, n])
+  return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _plural(numbers, word="layer"):
+  return f"{word}{'s' if len(numbers) > 1 else ''} {_ranges(numbers)}"
+
+
+def _check_encoder(variables, names, where, config_flag, optional):
+  """Raises CheckpointError unless the model's encoder and the checkpoint's are the same.
+
+  Args:
+    variables: the model's {name: variable}.
+    names: the checkpoint's canonical names.
+    where: `--flag=path`, how messages name the checkpoint.
+    config_flag: how messages name the model's config.
+    optional: name prefixes of encoder variables that may start fresh.
+  """
+  model = {n for n in variables if n.startswith(_ENCODER) and not _is_slot(n, variables)}
+  stored = {n for n in names if n.startswith(_ENCODER) and not _is_slot(n, names)}
+  model_layers, stored_layers = _layers(model), _layers(stored)
+  if stored_layers and model_layers != stored_layers:
+    problems = []
+    if model_layers - stored_layers:
+      problems.append(f"{_plural(model_layers - stored_layers)} would start from random "
+                      "weights")
+    if stored_layers - model_layers:
+      problems.append(f"the checkpoint's {_plural(stored_layers - model_layers)} would be "
+                      "dropped")
+    raise errors.CheckpointError(
+        f"{where} has encoder layers {_ranges(stored_layers)} ({len(stored_layers)}) but "
+        f"{config_flag} says num_hidden_layers={len(model_layers)}: "
+        f"{' and '.join(problems)}; use the bert_config.json that came with the checkpoint.")
+  missing = sorted(n for n in model - stored if not n.startswith(tuple(optional)))
+  if missing:
+    raise errors.CheckpointError(
+        f"{where} lacks {len(missing)} encoder variables of the model: "
+        f"{', '.join(_summarize_names(missing))}; they would start from random weights. "
+        f"Check that {config_flag} belongs to this checkpoint.")
+  unused = sorted(stored - model)
+  if unused:
+    raise errors.CheckpointError(
+        f"{where} holds {len(unused)} encoder variables the model does not have: "
+        f"{', '.join(_summarize_names(unused))}; they would be dropped. Check that "
+        f"{config_flag} belongs to this checkpoint.")
+
+
+def load_variables(variables, path, flag_name="init_checkpoint", require_all=False,
+                   config_flag="the model's bert_config", optional=()):
   """Assigns checkpoint tensors to variables by name.
+
+  The encoder (names under `bert/`) must match the checkpoint's exactly; task
+  heads (every other name) absent from the checkpoint keep their fresh
+  values and are reported. Checkpoint entries of other heads (e.g. the
+  official `cls/predictions`), optimizer slots and `global_step` are ignored.
 
   Args:
     variables: dict {official name: tf.Variable} (distributed variables too).
@@ -151,41 +350,42 @@ def load_variables(variables, path, flag_name="init_checkpoint",
     flag_name: used in error messages.
     require_all: if True, a model variable absent from the checkpoint is an
       error (used when resuming our own training checkpoints).
+    config_flag: how messages name the model's config, e.g.
+      "--bert_config_file=bert_config.json".
+    optional: prefixes of encoder variables that may start fresh (e.g. the
+      pooler where it is not used).
 
   Returns:
     A LoadReport.
 
   Raises:
-    errors.CheckpointError: on a shape mismatch (naming the variable and both
-      shapes), or a missing variable when require_all is set.
+    errors.CheckpointError: encoder layers or variables that differ from the
+      checkpoint's, a shape mismatch (naming the variable and both shapes), or
+      a missing variable when require_all is set; DamagedCheckpointError:
+      damaged files (nothing was assigned when the sizes disagree, some
+      variables were when a checksum fails).
   """
-  prefix = resolve_checkpoint(path, flag_name)
-  reader = tf.train.load_checkpoint(prefix)
-  stored_shapes = reader.get_variable_to_shape_map()
-  names = _canonical_names(reader)
-  loaded, missing = [], []
-  for name in sorted(variables):
-    var = variables[name]
-    if name not in names:
-      missing.append(name)
-      continue
-    stored = names[name]
-    ckpt_shape = list(stored_shapes[stored])
-    var_shape = var.shape.as_list()
+  bundle = _Bundle(path, flag_name)
+  names = bundle.names
+  _check_encoder(variables, names, f"--{flag_name}={path}", config_flag, optional)
+  loaded = sorted(name for name in variables if name in names)
+  missing = sorted(name for name in variables if name not in names)
+  for name in loaded:
+    ckpt_shape, var_shape = bundle.stored_shape(name), variables[name].shape.as_list()
     if ckpt_shape != var_shape:
       raise errors.CheckpointError(
           f"--{flag_name}={path}: variable {name} has shape {ckpt_shape} in the "
           f"checkpoint but {var_shape} in the model; check that --bert_config_file "
           "belongs to this checkpoint (and num_labels to this task).")
-    value = reader.get_tensor(stored)
-    var.assign(tf.convert_to_tensor(value, dtype=var.dtype))
-    loaded.append(name)
   if require_all and missing:
     raise errors.CheckpointError(
         f"--{flag_name}={path}: the checkpoint lacks {len(missing)} variables "
         f"the model needs, e.g. {missing[0]}; it was written for another model.")
+  for name in loaded:
+    var = variables[name]
+    var.assign(tf.convert_to_tensor(bundle.tensor(name), dtype=var.dtype))
   unused = sorted(set(names) - set(variables))
-  return LoadReport(prefix, loaded, missing, unused)
+  return LoadReport(bundle.prefix, loaded, missing, unused)
 
 
 def _as_tensor(value):
@@ -327,13 +527,10 @@ def write_checkpoint_state(directory, latest, all_prefixes):
   run_info.write_lines(os.path.join(directory, "checkpoint"), lines)
 
 
-def read_global_step(path):
+def read_global_step(path, flag_name="init_checkpoint"):
   """The `global_step` stored in a checkpoint, or 0 when it has none."""
-  reader = tf.train.load_checkpoint(resolve_checkpoint(path))
-  for name in ("global_step", _HUB_PREFIX + "global_step"):
-    if reader.has_tensor(name):
-      return int(reader.get_tensor(name))
-  return 0
+  bundle = _Bundle(path, flag_name)
+  return int(bundle.tensor("global_step")) if "global_step" in bundle.names else 0
 
 
 def step_of(prefix):

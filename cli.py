@@ -232,6 +232,16 @@ def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_s
       eval_every_steps=eval_every_steps, early_stopping_patience=early_stopping_patience)
 
 
+def restore(trainer, f):
+  """trainer.restore as the flags say (see training.Trainer.restore).
+
+  Training resumes the run in --output_dir, else starts from --init_checkpoint;
+  without --do_train a named --init_checkpoint is what is evaluated.
+  """
+  return trainer.restore(f.init_checkpoint, training=f.do_train,
+                         config_flag=f"--bert_config_file={f.bert_config_file}")
+
+
 # Strategies that must exist before TensorFlow runs its first op (collective
 # ops and the TPU system are configured at program start-up): made once, by
 # `run` before main, and handed out again by strategy_from_flags.
@@ -314,7 +324,9 @@ def check_resume(f, config, info):
   --allow_setting_changes.
   """
   info["training"] = run_info.training_settings(config)
-  latest = checkpoint_utils.CheckpointManager(f.output_dir).latest()
+  # Without --do_train a named --init_checkpoint is evaluated (restore): nothing resumes.
+  resumes = f.do_train or not f.init_checkpoint
+  latest = checkpoint_utils.CheckpointManager(f.output_dir).latest() if resumes else None
   run_info.check_resumable(f.output_dir, info, latest, training=f.do_train,
                            allow_setting_changes=f.allow_setting_changes)
 

@@ -391,25 +391,26 @@ def make_strategy(use_tpu, master):
   return tf.distribute.TPUStrategy(resolver)
 
 
-def build_model(bert_config, init_checkpoint, compute_dtype="float32", strategy=None):
+def build_model(bert_config, init_checkpoint, compute_dtype="float32", strategy=None,
+                config_flag="the model's bert_config"):
   """Creates a BertModel and loads `init_checkpoint` into it.
 
+  Args:
+    config_flag: how messages name the config, e.g. "--bert_config_file=x.json".
+
   Raises:
-    errors.CheckpointError: a shape mismatch, or encoder weights
-      absent from the checkpoint (the features would come from random weights).
+    errors.CheckpointError: a shape mismatch, encoder layers or weights that
+      differ from the checkpoint's (the features would come from random
+      weights), or damaged checkpoint files.
   """
   with strategy.scope() if strategy is not None else contextlib.nullcontext():
     model = modeling.BertModel(bert_config, compute_dtype=compute_dtype)
-  report = checkpoint_utils.load_variables(model.variables_by_name(), init_checkpoint)
+  # The pooler is never used here; every other variable feeds the features.
+  report = checkpoint_utils.load_variables(model.variables_by_name(), init_checkpoint,
+                                           config_flag=config_flag,
+                                           optional=("bert/pooler/",))
   for line in report.log_lines():
     logging.info(line)
-  # The pooler is never used here; every other variable feeds the features.
-  missing = [name for name in report.missing if not name.startswith("bert/pooler/")]
-  if missing:
-    raise errors.CheckpointError(
-        f"--init_checkpoint={init_checkpoint}: the checkpoint lacks {len(missing)} "
-        f"encoder variables, e.g. {missing[0]}, so features would come from random "
-        "weights; check that --bert_config_file belongs to this checkpoint.")
   return model
 
 
@@ -430,7 +431,8 @@ def run(config):
   if warning:
     logging.warning("%s", warning)
   strategy = make_strategy(config.use_tpu, config.master)
-  model = build_model(bert_config, config.init_checkpoint, config.compute_dtype, strategy)
+  model = build_model(bert_config, config.init_checkpoint, config.compute_dtype, strategy,
+                      f"--bert_config_file={config.bert_config_file}")
   # Fixed shapes on TPU: XLA compiles one program per shape.
   extractor = FeatureExtractor(model, layer_indexes, config.pooling, strategy,
                                pad_to=config.max_seq_length if strategy else None)

@@ -219,14 +219,7 @@ def build_trainer(setup):
   num_labels = 1 if setup.is_regression else len(setup.label_list)
   task = tasks.ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
   trainer = training.Trainer(task, config, cli.strategy_from_flags(f))
-  state = trainer.restore(f.init_checkpoint)
-  if not f.do_train and state != "resumed":
-    missing = [n for n in ("output_weights", "output_bias")
-               if n not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)]
-    if missing:
-      raise errors.UserError(
-          f"--init_checkpoint={f.init_checkpoint} has no classifier head ({missing[0]}): "
-          "it is a pre-trained model, not a fine-tuned one; add --do_train=true.")
+  cli.restore(trainer, f)
   return trainer
 
 

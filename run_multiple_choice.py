@@ -26,7 +26,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import checkpoint_utils
 import data_files
 import cli
 import errors
@@ -219,13 +218,7 @@ def build_trainer(f, bert_config, num_train_examples, info):
   cli.check_resume(f, config, info)
   trainer = training.Trainer(tasks.MultipleChoiceTask(bert_config), config,
                              cli.strategy_from_flags(f))
-  state = trainer.restore(f.init_checkpoint)
-  if not f.do_train and state != "resumed" and "output_weights" not in (
-      checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise errors.UserError(
-        f"--init_checkpoint={f.init_checkpoint} has no multiple-choice head "
-        "(output_weights): it is a pre-trained model, not a fine-tuned one; add "
-        "--do_train=true.")
+  cli.restore(trainer, f)
   return trainer
 
 

@@ -193,12 +193,7 @@ def run(f):
   strategy = cli.strategy_from_flags(f)
   task = tasks.TaggingTask(bert_config, len(label_list))
   trainer = training.Trainer(task, config, strategy)
-  state = trainer.restore(f.init_checkpoint)
-  if not f.do_train and state != "resumed" and "output_weights" not in (
-      checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise errors.UserError(
-        f"--init_checkpoint={f.init_checkpoint} has no tagging head (output_weights): it "
-        "is a pre-trained model, not a fine-tuned one; add --do_train=true.")
+  cli.restore(trainer, f)
   # Created only now: a bad file or checkpoint must leave no output_dir behind.
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   chief = trainer.chief

@@ -223,7 +223,7 @@ def run(f):
   cli.check_resume(f, config, info)
   strategy = cli.strategy_from_flags(f)
   trainer = training.Trainer(tasks.PretrainingTask(bert_config), config, strategy)
-  trainer.restore(f.init_checkpoint)
+  cli.restore(trainer, f)
   # Created only now: a checkpoint that does not fit must leave no output_dir.
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:

@@ -40,7 +40,6 @@ import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when i
 from absl import flags
 from absl import logging
 
-import checkpoint_utils
 import cli
 import errors
 import run_info
@@ -215,13 +214,7 @@ def run(f):
   info = build_run_info(f, bert_config)
   cli.check_resume(f, config, info)
   trainer = training.Trainer(tasks.SpanTask(bert_config), config, cli.strategy_from_flags(f))
-  state = trainer.restore(f.init_checkpoint)
-  if not f.do_train and state != "resumed" and (
-      "cls/squad/output_weights" not in checkpoint_utils.checkpoint_shapes(f.init_checkpoint)):
-    raise errors.UserError(
-        f"--init_checkpoint={f.init_checkpoint} has no SQuAD head "
-        "(cls/squad/output_weights): it is a pre-trained model, not one fine-tuned on "
-        "SQuAD; add --do_train=true.")
+  cli.restore(trainer, f)
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
     train(trainer, f, train_examples, tokenizer, info)

@@ -414,34 +414,95 @@ class Trainer:
       tensors["loss_scale_good_steps"] = self._good_steps
     return tensors
 
-  def restore(self, init_checkpoint=None):
-    """Resumes from `output_dir` if it has a checkpoint, else loads `init_checkpoint`.
+  def restore(self, init_checkpoint=None, training=True,
+              config_flag="the model's bert_config"):
+    """Loads the weights the run starts from.
+
+    A training run resumes from the newest intact checkpoint in output_dir
+    (damaged newer ones are skipped with a warning); without one it loads
+    `init_checkpoint`. A run that only evaluates or predicts uses an explicit
+    `init_checkpoint` even when output_dir holds checkpoints, and that
+    checkpoint must hold the task's head.
+
+    Args:
+      init_checkpoint: --init_checkpoint (a prefix or folder), or None.
+      training: False when the run only evaluates or predicts.
+      config_flag: how messages name the model config, e.g.
+        "--bert_config_file=bert_config.json".
 
     Returns:
       "resumed", "initialized" or "fresh".
+
+    Raises:
+      errors.CheckpointError: a checkpoint that does not fit the model, a
+        damaged --init_checkpoint, or an output_dir whose checkpoints are all
+        damaged; errors.UserError: an evaluated checkpoint without the head.
     """
-    latest = self.manager.latest()
-    if latest:
-      try:
-        report = checkpoint_utils.load_variables(
-            self.checkpoint_tensors(), latest, flag_name="output_dir", require_all=True)
-      except errors.CheckpointError as e:
-        raise errors.CheckpointError(
-            f"{e} The run in --output_dir would be resumed: use a new --output_dir "
-            "(or delete this one).") from None
-      logging.info("Resuming from %s (step %d).", latest, self.global_step)
-      for line in report.log_lines()[1:]:
-        logging.info(line)
-      return "resumed"
-    if init_checkpoint:
-      report = checkpoint_utils.load_variables(self.trainable, init_checkpoint)
-      for line in report.log_lines():
-        logging.info(line)
+    prefixes = self.manager.prefixes()
+    if init_checkpoint and not (training and prefixes):
+      self._initialize(init_checkpoint, training, prefixes, config_flag)
       return "initialized"
+    if prefixes:
+      prefix = self._resume(prefixes, config_flag)
+      if init_checkpoint:
+        logging.warning("--init_checkpoint=%s is ignored: the run resumes from its own "
+                        "checkpoint %s (step %d). To start from --init_checkpoint, use a "
+                        "new --output_dir.", init_checkpoint, prefix, self.global_step)
+      return "resumed"
     logging.warning("No --init_checkpoint: training from scratch, every weight random. "
                     "To fine-tune a pre-trained BERT pass --init_checkpoint="
                     "<model folder>/bert_model.ckpt.")
     return "fresh"
+
+  def _initialize(self, init_checkpoint, training, prefixes, config_flag):
+    """Loads the model's variables from init_checkpoint (not the optimizer's)."""
+    report = checkpoint_utils.load_variables(self.trainable, init_checkpoint,
+                                             config_flag=config_flag)
+    for line in report.log_lines():
+      logging.info(line)
+    if training:
+      return
+    head = self.task.head_variable
+    if head in report.missing:
+      raise errors.UserError(
+          f"--init_checkpoint={init_checkpoint} has no {self.task.head_name} head ({head}; "
+          "a pre-trained model?): its outputs would come from random weights. Give a "
+          "checkpoint trained with this head, or add --do_train=true.")
+    step = checkpoint_utils.read_global_step(report.prefix)
+    if prefixes and report.prefix != prefixes[-1]:
+      logging.warning("Evaluating --init_checkpoint=%s (%s, step %d), not the newest "
+                      "checkpoint of --output_dir=%s (%s): without --do_train the named "
+                      "checkpoint wins.", init_checkpoint, report.prefix, step,
+                      self.config.output_dir, prefixes[-1])
+    else:
+      logging.info("Evaluating %s (step %d).", report.prefix, step)
+
+  def _resume(self, prefixes, config_flag):
+    """Loads everything from the newest intact checkpoint of output_dir; returns its prefix."""
+    damaged = []
+    for prefix in reversed(prefixes):
+      try:
+        report = checkpoint_utils.load_variables(
+            self.checkpoint_tensors(), prefix, flag_name="output_dir", require_all=True,
+            config_flag=config_flag)
+      except checkpoint_utils.DamagedCheckpointError as e:
+        damaged.append(e)
+        continue
+      except errors.CheckpointError as e:
+        raise errors.CheckpointError(
+            f"{e} The run in --output_dir would be resumed: use a new --output_dir "
+            "(or delete this one).") from None
+      for e in damaged:
+        logging.warning("Checkpoint %s is damaged: %s. Resuming from the newest intact one, "
+                        "%s (step %d).", e.prefix, e.reason, prefix, self.global_step)
+      logging.info("Resuming from %s (step %d).", prefix, self.global_step)
+      for line in report.log_lines()[1:]:
+        logging.info(line)
+      return prefix
+    raise errors.CheckpointError(
+        f"--output_dir={self.config.output_dir}: every checkpoint of the run is damaged ("
+        + "; ".join(f"{e.prefix}: {e.reason}" for e in damaged) + "). Delete them to "
+        "start again from --init_checkpoint, or use a new --output_dir.")
 
   def save(self):
     """Writes model.ckpt-<global step> (chief only); returns its prefix."""

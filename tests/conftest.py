@@ -20,6 +20,20 @@ SHARED_DIR = Path(os.environ.get(
     "BERT_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
 
+def truncate_to_half(path):
+  """Cuts a file to half its size, as an interrupted download or copy leaves it."""
+  path = Path(path)
+  path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+def flip_middle_byte(path):
+  """Inverts the bits of the byte in the middle of a file, as a bad disk or transfer does."""
+  path = Path(path)
+  content = bytearray(path.read_bytes())
+  content[len(content) // 2] ^= 0xFF
+  path.write_bytes(bytes(content))
+
+
 @pytest.fixture
 def shared_dir():
   """Path of the shared directory (data/, fixtures/); skips if it is absent."""

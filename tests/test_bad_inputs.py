@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import flip_middle_byte, truncate_to_half
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FORKSERVER = Path(__file__).resolve().parent / "cli_forkserver.py"
 MAX_PARALLEL = 2   # the test machine has two cores
@@ -116,12 +118,13 @@ BASE = {
                           "--out_file={out}/scores.json"),
     "convert_checkpoint.py": ("--direction=tf_to_hf", "--input={model}/bert_model.ckpt",
                               "--output_dir={out}"),
+    "export_savedmodel.py": ("--model_dir={mrpc_out}", "--export_dir={out}/export"),
 }
 
 RC, RP, CPD = "run_classifier.py", "run_pretraining.py", "create_pretraining_data.py"
 RS, RN, RMC = "run_squad.py", "run_ner.py", "run_multiple_choice.py"
 EF, INF = "extract_features.py", "inference.py"
-SE, CC = "squad_evaluate.py", "convert_checkpoint.py"
+SE, CC, ES = "squad_evaluate.py", "convert_checkpoint.py", "export_savedmodel.py"
 
 # The working commands that are run: those whose output other cases start from
 # (the fine-tuned MRPC folder, the pretraining records), and the ones that build
@@ -249,6 +252,62 @@ CASES = [
          ("--init_checkpoint=", "shape", "[8]", "[12]")),
     Case("ef-checkpoint-hidden-size-differs", EF, ("--bert_config_file={configs}/wide.json",),
          ("--init_checkpoint=", "shape", "[8]", "[12]")),
+    # ---- damaged checkpoints (see _damaged_checkpoints): the file and the fix
+    Case("rc-truncated-checkpoint", RC, ("--init_checkpoint={ckpt_truncated}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_truncated/bert_model.ckpt is damaged",
+          "bert_model.ckpt.data-00000-of-00001 holds", "truncated", "re-download")),
+    Case("rc-checkpoint-with-a-flipped-byte", RC,
+         ("--init_checkpoint={ckpt_flipped}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_flipped/bert_model.ckpt is damaged",
+          "bert_model.ckpt.data-00000-of-00001 fails its checksum", "re-download")),
+    Case("rc-checkpoint-with-the-index-of-another-model", RC,
+         ("--init_checkpoint={ckpt_foreign_index}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_foreign_index/bert_model.ckpt is damaged", "checksum",
+          "bert_model.ckpt.index belongs to another checkpoint", "re-download")),
+    Case("rn-checkpoint-with-a-flipped-byte", RN,
+         ("--init_checkpoint={ckpt_flipped}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_flipped/bert_model.ckpt", "checksum", "re-download")),
+    Case("rs-checkpoint-with-the-index-of-another-model", RS,
+         ("--init_checkpoint={ckpt_foreign_index}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_foreign_index/bert_model.ckpt", "checksum",
+          "re-download")),
+    Case("rmc-truncated-checkpoint", RMC, ("--init_checkpoint={ckpt_truncated}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_truncated/bert_model.ckpt", "truncated", "re-download")),
+    Case("rp-checkpoint-with-a-flipped-byte", RP,
+         ("--init_checkpoint={ckpt_flipped}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_flipped/bert_model.ckpt", "checksum", "re-download")),
+    Case("ef-truncated-checkpoint", EF, ("--init_checkpoint={ckpt_truncated}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_truncated/bert_model.ckpt", "truncated", "re-download")),
+    Case("ef-checkpoint-with-a-flipped-byte", EF,
+         ("--init_checkpoint={ckpt_flipped}/bert_model.ckpt",),
+         ("--init_checkpoint=", "ckpt_flipped/bert_model.ckpt", "checksum", "re-download")),
+    Case("cc-checkpoint-with-the-index-of-another-model", CC,
+         ("--input={ckpt_foreign_index}/bert_model.ckpt",),
+         ("--input=", "ckpt_foreign_index/bert_model.ckpt", "checksum", "re-download")),
+    Case("inf-fine-tuned-checkpoint-with-a-flipped-byte", INF,
+         ("--model_dir={mrpc_out}", "--init_checkpoint={finetuned_flipped}/model.ckpt"),
+         ("finetuned_flipped/model.ckpt is damaged", "checksum", "re-download")),
+    Case("es-truncated-fine-tuned-checkpoint", ES,
+         ("--model_dir={mrpc_out}", "--init_checkpoint={finetuned_truncated}/model.ckpt"),
+         ("finetuned_truncated/model.ckpt is damaged", "truncated", "re-download")),
+    # ---- a config whose layer count is not the checkpoint's
+    Case("rc-config-with-more-layers-than-the-checkpoint", RC,
+         ("--bert_config_file={configs}/two_layers.json",),
+         ("--init_checkpoint=", "has encoder layers 0 (1)", "two_layers.json says "
+          "num_hidden_layers=2", "layer 1 would start from random weights",
+          "the bert_config.json that came with the checkpoint")),
+    Case("rc-checkpoint-with-more-layers-than-the-config", RC,
+         ("--init_checkpoint={model_2_layers}/bert_model.ckpt",),
+         ("--init_checkpoint=", "model_2_layers/bert_model.ckpt has encoder layers 0-1 (2)",
+          "model/bert_config.json says num_hidden_layers=1",
+          "the checkpoint's layer 1 would be dropped")),
+    Case("rp-config-with-more-layers-than-the-checkpoint", RP,
+         ("--bert_config_file={configs}/two_layers.json",
+          "--init_checkpoint={model}/bert_model.ckpt"),
+         ("--init_checkpoint=", "layers 0 (1)", "num_hidden_layers=2", "random weights")),
+    Case("ef-checkpoint-with-more-layers-than-the-config", EF,
+         ("--init_checkpoint={model_2_layers}/bert_model.ckpt",),
+         ("--init_checkpoint=", "layers 0-1 (2)", "num_hidden_layers=1", "dropped")),
     Case("rc-cased-checkpoint-lower-case", RC,
          ("--init_checkpoint={cased}/bert_model.ckpt", "--vocab_file={cased}/vocab.txt"),
          (CASED, "--do_lower_case=False")),
@@ -507,12 +566,50 @@ def _model_files(inputs):
                      ("odd_heads", dict(TINY, num_attention_heads=3)),
                      ("bad_dropout", dict(TINY, hidden_dropout_prob=1.5)),
                      ("vocab_50", dict(TINY, vocab_size=50)),
-                     ("wide", dict(TINY, hidden_size=12))):
+                     ("wide", dict(TINY, hidden_size=12)),
+                     ("two_layers", dict(TINY, num_hidden_layers=2))):
     _write(configs / f"{name}.json", json.dumps(data))
   _write(configs / "not_json.json", "vocab_size = 41\nhidden_size = 8\n")
+  two_layers = inputs / "model_2_layers"
+  _write(two_layers / "vocab.txt", "\n".join(VOCAB) + "\n")
+  _write(two_layers / "bert_config.json", json.dumps(dict(TINY, num_hidden_layers=2)))
+  checkpoint_utils.save_tensors(str(two_layers / "bert_model.ckpt"), modeling.BertModel(
+      modeling.BertConfig(**dict(TINY, num_hidden_layers=2)), seed=1).variables_by_name())
   return {"model": model, "cased": inputs / CASED, "configs": configs,
+          "model_2_layers": two_layers,
           "pretrain_out": _pretraining_output_dir(inputs / "pretrain_out"),
-          **_crafted_hf_folders(inputs)}
+          **_damaged_checkpoints(inputs, model), **_crafted_hf_folders(inputs)}
+
+
+def _damaged_checkpoints(inputs, model):
+  """Copies of the tiny model's checkpoint (and of a fine-tuned MRPC one), damaged.
+
+  Truncated (half of the data file), a flipped byte in the middle of the data
+  file, and the .index of a model of the same shapes (other weights, so other
+  checksums) beside this data file.
+  """
+  import checkpoint_utils   # pylint: disable=g-import-not-at-top (imports TensorFlow)
+  import modeling           # pylint: disable=g-import-not-at-top
+  import tasks              # pylint: disable=g-import-not-at-top
+  data, index = ".data-00000-of-00001", ".index"
+  other = inputs / "other_model" / "bert_model.ckpt"
+  checkpoint_utils.save_tensors(str(other), modeling.BertModel(
+      modeling.BertConfig(**TINY), seed=2).variables_by_name())
+  task = tasks.ClassifierTask(modeling.BertConfig(**TINY), num_labels=2)
+  task.build("float32", seed=3)
+  checkpoint_utils.save_tensors(str(inputs / "finetuned" / "model.ckpt"), task.variables())
+  folders = {}
+  for name, source, damage in (
+      ("ckpt_truncated", model, lambda p: truncate_to_half(Path(f"{p}{data}"))),
+      ("ckpt_flipped", model, lambda p: flip_middle_byte(Path(f"{p}{data}"))),
+      ("ckpt_foreign_index", model,
+       lambda p: Path(f"{p}{index}").write_bytes(Path(f"{other}{index}").read_bytes())),
+      ("finetuned_truncated", inputs / "finetuned", lambda p: truncate_to_half(Path(f"{p}{data}"))),
+      ("finetuned_flipped", inputs / "finetuned", lambda p: flip_middle_byte(Path(f"{p}{data}")))):
+    shutil.copytree(source, inputs / name)
+    damage(next((inputs / name).glob("*.index")).with_suffix(""))
+    folders[name] = inputs / name
+  return folders
 
 
 def _crafted_hf_folders(inputs):
@@ -678,7 +775,8 @@ def _selected(request):
 
 
 def _needs_mrpc_run(case):
-  return case.start_from == "mrpc_out" or any("{mrpc_out}" in a for a in case.args)
+  args = (BASE[case.script] if case.base else ()) + case.args
+  return case.start_from == "mrpc_out" or any("{mrpc_out}" in a for a in args)
 
 
 def _prepare(case, paths, out):

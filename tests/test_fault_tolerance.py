@@ -17,6 +17,11 @@ built from the first rows of the real MRPC training file, which it trains on
   (20 real SIGKILLs).
 - A NaN/Inf loss stops the run with one line naming the step, exit code 1,
   and no checkpoint written after the last finite one.
+- Damaged checkpoints (truncated, a flipped byte): a resumed run skips them
+  with a warning naming each and resumes from the newest intact one, still
+  ending bit-for-bit equal; when none is intact it stops with one line.
+- --init_checkpoint: ignored with a warning when the run resumes; what is
+  evaluated without --do_train, even when output_dir holds checkpoints.
 """
 
 import collections
@@ -24,6 +29,7 @@ import concurrent.futures
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +44,7 @@ import tensorflow as tf
 import checkpoint_utils
 import modeling
 import tokenization
-from conftest import SHARED_DIR
+from conftest import SHARED_DIR, flip_middle_byte, truncate_to_half
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MRPC = SHARED_DIR / "data" / "MRPC"
@@ -256,6 +262,11 @@ def test_signal_saves_exits_and_the_rerun_ends_with_identical_weights(signal_nam
 
   second = (folder / "second.log").read_text()
   assert f"Resuming from {out / f'model.ckpt-{step}'} (step {step})" in second
+  # The --init_checkpoint of the command is not used, and the log says so.
+  assert re.search(rf"^W\d{{4}} .*\] --init_checkpoint=\S*bert_model\.ckpt is ignored: the "
+                   rf"run resumes from its own checkpoint {re.escape(str(out))}/model\.ckpt-"
+                   rf"{step} \(step {step}\)\. To start from --init_checkpoint, use a new "
+                   r"--output_dir\.$", second, re.MULTILINE), second[-3000:]
   if signal_name == "SIGINT":   # its second run was killed: see the next test
     return
   assert result["second"] == 0, second[-3000:]
@@ -301,6 +312,102 @@ def test_nan_loss_is_one_line_naming_the_step_and_exit_code_1(runs):
           checkpoint_utils.CheckpointManager(str(out)).prefixes()][-1] == step
   for name, value in tensors_of(last_good).items():
     assert np.all(np.isfinite(value)), name
+
+
+# ------------------------------------------------------ damaged checkpoints
+
+
+# The checkpoints the uninterrupted run keeps (keep_checkpoint_max=5).
+KEPT_STEPS = (list(range(SAVE_EVERY, TOTAL_STEPS, SAVE_EVERY)) + [TOTAL_STEPS])[-5:]
+
+
+def data_file(out, step):
+  return out / f"model.ckpt-{step}.data-00000-of-00001"
+
+
+def copy_of_the_finished_run(runs, destination):
+  """The uninterrupted run's --output_dir (ended at TOTAL_STEPS), copied."""
+  future, folder = runs["uninterrupted"]
+  assert future.result()["code"] == 0, (folder / "log").read_text()[-3000:]
+  shutil.copytree(folder / "out", destination)
+  assert [checkpoint_utils.step_of(p) for p in
+          checkpoint_utils.CheckpointManager(str(destination)).prefixes()] == KEPT_STEPS
+  return destination
+
+
+def test_a_resumed_run_skips_damaged_checkpoints_with_a_warning_and_ends_identical(
+    runs, tiny_model, tmp_path):
+  """The two newest checkpoints are damaged: the run resumes from the third."""
+  out = copy_of_the_finished_run(runs, tmp_path / "out")
+  newest, second, intact = KEPT_STEPS[-1], KEPT_STEPS[-2], KEPT_STEPS[-3]
+  truncate_to_half(data_file(out, newest))
+  flip_middle_byte(data_file(out, second))
+  log = tmp_path / "log"
+  assert run_to_end(classifier_args(tiny_model, out), log) == 0, log.read_text()[-3000:]
+  text = log.read_text()
+  resumed = rf"Resuming from the newest intact one, {re.escape(str(out))}/model\.ckpt-" \
+            rf"{intact} \(step {intact}\)\.$"
+  for step, reason in ((newest, r"holds \d+ bytes but model\.ckpt-\d+\.index lists \d+ \(the "
+                        r"file is truncated, or the \.index belongs to another checkpoint\)"),
+                       (second, r"fails its checksum at \S+ \(the file is corrupted, or "
+                        r"model\.ckpt-\d+\.index belongs to another checkpoint\)")):
+    warning = (rf"^W\d{{4}} .*\] Checkpoint {re.escape(str(out))}/model\.ckpt-{step} is "
+               rf"damaged: {re.escape(str(data_file(out, step)))} {reason}\. {resumed}")
+    assert re.search(warning, text, re.MULTILINE), text[-3000:]
+  assert f"Resuming from {out}/model.ckpt-{intact} (step {intact})." in text
+  assert state_file_prefix(out) == str(out / f"model.ckpt-{TOTAL_STEPS}")
+  assert_same_tensors(tensors_of(out), uninterrupted_tensors(runs))
+
+
+def test_an_output_dir_whose_checkpoints_are_all_damaged_is_one_error_line(
+    runs, tiny_model, tmp_path):
+  out = copy_of_the_finished_run(runs, tmp_path / "out")
+  for step in KEPT_STEPS[:-1]:
+    truncate_to_half(data_file(out, step))
+  flip_middle_byte(data_file(out, KEPT_STEPS[-1]))
+  before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in out.iterdir()}
+  log = tmp_path / "log"
+  assert run_to_end(classifier_args(tiny_model, out), log) == 1, log.read_text()[-3000:]
+  assert "Traceback" not in log.read_text()
+  message = stderr_lines(log)[-1]
+  assert message.startswith(f"run_classifier.py: error: --output_dir={out}: every checkpoint "
+                            f"of the run is damaged ({out}/model.ckpt-{KEPT_STEPS[-1]}: "
+                            f"{data_file(out, KEPT_STEPS[-1])} fails its checksum at "), message
+  assert message.endswith(". Delete them to start again from --init_checkpoint, or use a new "
+                          "--output_dir."), message
+  for step in KEPT_STEPS:
+    assert f"{out}/model.ckpt-{step}: {data_file(out, step)} " in message
+  after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in out.iterdir()}
+  assert after == before
+
+
+# ------------------------------------------- --init_checkpoint and output_dir
+
+
+def read_results(path):
+  return dict(line.split(" = ") for line in Path(path).read_text().splitlines())
+
+
+def test_eval_without_training_uses_the_named_checkpoint_and_reports_its_step(
+    runs, tiny_model, tmp_path):
+  """output_dir holds a finished run; --init_checkpoint names an older checkpoint."""
+  out = copy_of_the_finished_run(runs, tmp_path / "out")
+  named = runs["uninterrupted"][1] / "out" / f"model.ckpt-{KEPT_STEPS[0]}"
+  evaluate = ("--do_train=false", "--do_eval=true", f"--init_checkpoint={named}")
+  fresh = tmp_path / "fresh"   # the same evaluation where no checkpoint competes
+  processes = [start_cli(classifier_args(tiny_model, folder, *evaluate), tmp_path / name)
+               for folder, name in ((out, "log"), (fresh, "fresh.log"))]
+  for process, name in zip(processes, ("log", "fresh.log")):
+    assert process.wait(timeout=600) == 0, (tmp_path / name).read_text()[-3000:]
+  text = (tmp_path / "log").read_text()
+  assert re.search(rf"^W\d{{4}} .*\] Evaluating --init_checkpoint={re.escape(str(named))} "
+                   rf"\({re.escape(str(named))}, step {KEPT_STEPS[0]}\), not the newest "
+                   rf"checkpoint of --output_dir={re.escape(str(out))} "
+                   rf"\({re.escape(str(out))}/model\.ckpt-{TOTAL_STEPS}\): without "
+                   r"--do_train the named checkpoint wins\.$", text, re.MULTILINE), text[-3000:]
+  results = read_results(out / "eval_results.txt")
+  assert results["global_step"] == str(KEPT_STEPS[0])
+  assert results == read_results(fresh / "eval_results.txt")
 
 
 # ----------------------------------------------------- crashes during a save

@@ -11,6 +11,7 @@ import checkpoint_utils
 import errors
 import modeling
 import tasks
+from conftest import flip_middle_byte, truncate_to_half
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures",
                        "official_L-8_H-512_A-8")
@@ -276,20 +277,172 @@ def test_save_then_load_is_bit_exact(tmp_path):
   assert set(reader.get_variable_to_shape_map()) == set(model.variables_by_name())
 
 
-def test_load_reports_fresh_and_unused_and_accepts_directories_and_hub_prefix(tmp_path):
+def test_load_reports_fresh_heads_and_unused_entries_and_accepts_hub_prefix(tmp_path):
+  """Heads may start fresh; pretraining heads, optimizer slots and global_step are ignored."""
   config = tiny_config()
   model = modeling.BertModel(config, seed=8)
-  tensors = {("module/" + k): v for k, v in model.variables_by_name().items()
-             if "pooler" not in k}
-  tensors["module/cls/predictions/output_bias"] = np.zeros([config.vocab_size], np.float32)
+  tensors = {("module/" + k): v for k, v in model.variables_by_name().items()}
+  word = "bert/embeddings/word_embeddings"
+  tensors.update({
+      "module/cls/predictions/output_bias": np.zeros([config.vocab_size], np.float32),
+      f"module/{word}/adam_m": np.zeros([29, 32], np.float32),   # this toolkit's slots
+      f"module/{word}/Adam_1": np.zeros([29, 32], np.float32),   # TF1 AdamOptimizer's
+      "module/global_step": np.int64(12)})
   checkpoint_utils.save_tensors(str(tmp_path / "hub" / "bert_model.ckpt"), tensors)
   fresh = modeling.BertModel(config, seed=9)
-  report = checkpoint_utils.load_variables(fresh.variables_by_name(), str(tmp_path / "hub"))
-  assert report.missing == ["bert/pooler/dense/bias", "bert/pooler/dense/kernel"]
-  assert report.unused == ["cls/predictions/output_bias"]
+  head = {"output_weights": tf.Variable(tf.zeros([2, 32])),
+          "output_bias": tf.Variable(tf.zeros([2]))}
+  report = checkpoint_utils.load_variables({**fresh.variables_by_name(), **head},
+                                           str(tmp_path / "hub"))
+  assert report.missing == ["output_bias", "output_weights"]
+  assert report.unused == [f"{word}/Adam_1", f"{word}/adam_m", "cls/predictions/output_bias",
+                           "global_step"]
   np.testing.assert_array_equal(
       fresh.embedding_table.numpy(), model.embedding_table.numpy())
-  assert any("initialised fresh" in line for line in report.log_lines())
+  assert ("2 variables not in the checkpoint, initialised fresh: output_bias, "
+          "output_weights") in report.log_lines()
+  assert checkpoint_utils.read_global_step(str(tmp_path / "hub")) == 12
+
+
+@pytest.mark.parametrize("layers, message", [
+    (3, "layer 2 would start from random weights"),
+    (1, "the checkpoint's layer 1 would be dropped")])
+def test_encoder_layers_that_differ_from_the_config_stop_the_load(tmp_path, layers, message):
+  prefix = checkpoint_utils.save_tensors(
+      str(tmp_path / "bert_model.ckpt"), modeling.BertModel(tiny_config(), seed=1)
+      .variables_by_name())
+  other = modeling.BertModel(tiny_config(num_hidden_layers=layers), seed=2)
+  before = {n: v.numpy() for n, v in other.variables_by_name().items()}
+  with pytest.raises(errors.CheckpointError) as info:
+    checkpoint_utils.load_variables(other.variables_by_name(), prefix,
+                                    config_flag="--bert_config_file=x.json")
+  assert str(info.value) == (
+      f"--init_checkpoint={prefix} has encoder layers 0-1 (2) but --bert_config_file=x.json "
+      f"says num_hidden_layers={layers}: {message}; use the bert_config.json that came "
+      "with the checkpoint.")
+  for name, value in other.variables_by_name().items():   # nothing was half-loaded
+    np.testing.assert_array_equal(value.numpy(), before[name], err_msg=name)
+
+
+def test_missing_or_extra_encoder_variables_stop_the_load_naming_them(tmp_path):
+  tensors = modeling.BertModel(tiny_config(), seed=1).variables_by_name()
+  no_pooler = checkpoint_utils.save_tensors(
+      str(tmp_path / "no_pooler" / "bert_model.ckpt"),
+      {k: v for k, v in tensors.items() if "pooler" not in k})
+  extra = checkpoint_utils.save_tensors(
+      str(tmp_path / "extra" / "bert_model.ckpt"),
+      {**tensors, "bert/encoder/layer_0/attention/self/relative_bias": np.zeros([4])})
+  model = modeling.BertModel(tiny_config(), seed=2).variables_by_name()
+  with pytest.raises(errors.CheckpointError) as info:
+    checkpoint_utils.load_variables(model, no_pooler)
+  assert str(info.value) == (
+      f"--init_checkpoint={no_pooler} lacks 2 encoder variables of the model: "
+      "bert/pooler/dense/bias, bert/pooler/dense/kernel; they would start from random "
+      "weights. Check that the model's bert_config belongs to this checkpoint.")
+  with pytest.raises(errors.CheckpointError) as info:
+    checkpoint_utils.load_variables(model, extra)
+  assert str(info.value) == (
+      f"--init_checkpoint={extra} holds 1 encoder variables the model does not have: "
+      "bert/encoder/layer_0/attention/self/relative_bias; they would be dropped. Check "
+      "that the model's bert_config belongs to this checkpoint.")
+  # Where the pooler is not used (extract_features.py), it may be absent.
+  report = checkpoint_utils.load_variables(model, no_pooler, optional=("bert/pooler/",))
+  assert report.missing == ["bert/pooler/dense/bias", "bert/pooler/dense/kernel"]
+
+
+def _damage(folder, kind):
+  """Damages the bundle `folder/bert_model.ckpt` as disks and downloads do."""
+  data = folder / "bert_model.ckpt.data-00000-of-00001"
+  index = folder / "bert_model.ckpt.index"
+  if kind == "truncated data":
+    truncate_to_half(data)
+  elif kind == "flipped byte":
+    flip_middle_byte(data)
+  elif kind == "index of a same-shaped model":
+    other = modeling.BertModel(tiny_config(), seed=99).variables_by_name()
+    checkpoint_utils.save_tensors(str(folder / "other" / "m"), other)
+    index.write_bytes((folder / "other" / "m.index").read_bytes())
+  elif kind == "index of a larger model":
+    other = modeling.BertModel(tiny_config(num_hidden_layers=3), seed=99)
+    checkpoint_utils.save_tensors(str(folder / "other" / "m"), other.variables_by_name())
+    index.write_bytes((folder / "other" / "m.index").read_bytes())
+  elif kind == "missing data":
+    data.unlink()
+  elif kind == "truncated index":
+    index.write_bytes(index.read_bytes()[:-20])
+
+
+DAMAGES = {  # kind: texts of the message (after the prefix), found without reading tensors?
+    "truncated data": ([".data-00000-of-00001 holds", "bytes but bert_model.ckpt.index "
+                        "lists", "truncated"], True),
+    "flipped byte": ([".data-00000-of-00001 fails its checksum at bert/"], False),
+    "index of a same-shaped model": (["fails its checksum", "bert_model.ckpt.index belongs "
+                                      "to another checkpoint"], False),
+    "index of a larger model": ([".data-00000-of-00001 holds", "the .index belongs to "
+                                 "another checkpoint"], True),
+    "missing data": ([".data-00000-of-00001 is missing"], True),
+    "truncated index": (["bert_model.ckpt.index cannot be read"], True),
+}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGES))
+def test_a_damaged_checkpoint_is_one_error_naming_the_file_and_the_fix(tmp_path, kind):
+  model = modeling.BertModel(tiny_config(), seed=1)
+  prefix = checkpoint_utils.save_tensors(str(tmp_path / "bert_model.ckpt"),
+                                         model.variables_by_name())
+  _damage(tmp_path, kind)
+  texts, found_on_opening = DAMAGES[kind]
+  readers = [lambda: checkpoint_utils.read_checkpoint(prefix),
+             lambda: checkpoint_utils.load_variables(
+                 modeling.BertModel(tiny_config(), seed=2).variables_by_name(), prefix)]
+  if found_on_opening:
+    readers += [lambda: checkpoint_utils.checkpoint_shapes(prefix),
+                lambda: checkpoint_utils.read_global_step(prefix)]
+  for read in readers:
+    with pytest.raises(checkpoint_utils.DamagedCheckpointError) as info:
+      read()
+    message = str(info.value)
+    assert message.startswith(f"--init_checkpoint={prefix} is damaged: {prefix}")
+    assert message.endswith("; re-download or re-create the checkpoint.")
+    assert all(text in message for text in texts), message
+    assert info.value.prefix == prefix and errors.is_input_error(info.value)
+
+
+def test_a_damaged_newest_checkpoint_of_a_folder_names_the_older_one_as_the_way_out(tmp_path):
+  manager = checkpoint_utils.CheckpointManager(str(tmp_path))
+  for step in (1, 2):
+    manager.save(step, modeling.BertModel(tiny_config(), seed=step).variables_by_name())
+  flip_middle_byte(tmp_path / "model.ckpt-2.data-00000-of-00001")
+  with pytest.raises(checkpoint_utils.DamagedCheckpointError) as info:
+    checkpoint_utils.read_checkpoint(str(tmp_path))
+  prefix = str(tmp_path / "model.ckpt-2")
+  assert str(info.value).startswith(f"--init_checkpoint={tmp_path}: its checkpoint "
+                                    f"{prefix} is damaged: {prefix}.data-00000-of-00001 "
+                                    "fails its checksum at bert/")
+  assert str(info.value).endswith("; re-download or re-create the checkpoint, or delete it "
+                                  f"to use the previous checkpoint in {tmp_path}.")
+
+
+def test_checkpoints_of_tf1_savers_pass_the_data_size_check(tmp_path):
+  """Sharded and partitioned TF1 checkpoints (float16, int64 too) are not taken for damaged."""
+  tf1 = tf.compat.v1
+  with tf.Graph().as_default():
+    with tf1.device("/cpu:0"):
+      tf1.get_variable("bert/kernel", [37, 11])
+      tf1.get_variable("half", [5], dtype=tf.float16)
+      tf1.get_variable("global_step", [], dtype=tf.int64, initializer=tf1.zeros_initializer())
+      tf1.get_variable("partitioned", [100, 7], partitioner=tf1.fixed_size_partitioner(3))
+    prefixes = []
+    with tf1.Session() as session:
+      session.run(tf1.global_variables_initializer())
+      for sharded in (False, True):
+        (tmp_path / str(sharded)).mkdir()
+        prefixes.append(tf1.train.Saver(sharded=sharded).save(
+            session, str(tmp_path / str(sharded) / "model.ckpt"), global_step=3))
+  for prefix in prefixes:
+    tensors = checkpoint_utils.read_checkpoint(prefix)
+    assert sorted(tensors) == ["bert/kernel", "global_step", "half", "partitioned"]
+    assert tensors["partitioned"].shape == (100, 7)
 
 
 def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path):
