@@ -124,7 +124,9 @@ def restore_original(record):
   k = int(sum(record["masked_lm_weights"]))
   ids = list(record["input_ids"][:n])
   positions = record["masked_lm_positions"][:k]
-  for p, label in zip(positions, record["masked_lm_ids"][:k]):
+  labels = record["masked_lm_ids"][:k]
+  assert len(positions) == len(labels) == k
+  for p, label in zip(positions, labels):
     ids[p] = label
   sep_a = record["segment_ids"][:n].index(1) - 1
   return ids, positions, (1, sep_a), (sep_a + 1, n - 1)
@@ -197,7 +199,9 @@ def test_examples_parse_like_tf_serialization(tokenizer):
     positions = array.array("i", sorted(rng.sample(range(1, n - 1), k)) if k else [])
     labels = array.array("i", [rng.randrange(30000) for _ in range(k)])
     instances.append(cpd.TrainingInstance(ids, n // 2, random_next, positions, labels))
-  for instance, ours in zip(instances, serializer.serialize_many(instances)):
+  serialized = serializer.serialize_many(instances)
+  assert len(serialized) == len(instances) == 4
+  for instance, ours in zip(instances, serialized):
     n, a, k = len(instance.input_ids), instance.segment_a_length, len(
         instance.masked_lm_positions)
     int_feature = lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=v))

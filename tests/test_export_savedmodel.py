@@ -327,6 +327,7 @@ def test_truncated_lengths_equal_truncate_seq_pair():
   length_a, length_b, max_length = (np.array(x, np.int64) for x in zip(*cases))
   kept_a, kept_b = (x.numpy() for x in graph_tokenization.truncated_lengths(
       tf.constant(length_a), tf.constant(length_b), tf.constant(max_length)))
+  assert len(kept_a) == len(kept_b) == len(cases)
   for i, (a, b, m) in enumerate(cases):
     tokens_a, tokens_b = list(range(a)), list(range(b))
     classifier_data._truncate_seq_pair(tokens_a, tokens_b, m)  # pylint: disable=protected-access

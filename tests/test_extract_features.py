@@ -126,6 +126,7 @@ def test_schema_tokens_and_key_order_match_the_reference(extracted):
   all_values = [v for line in text.splitlines()
                 for f in json.loads(line)["features"] for l in f["layers"] for v in l["values"]]
   assert any(round(v, 5) != v for v in all_values)   # 6 places kept, not fewer
+  assert len(records) == len(EXPECTED_TOKENS)
   for index, (record, expected_tokens) in enumerate(zip(records, EXPECTED_TOKENS)):
     assert [key for key, _ in record] == ["linex_index", "features"]
     assert record[0][1] == index
@@ -145,6 +146,7 @@ def test_schema_tokens_and_key_order_match_the_reference(extracted):
 
 def test_values_equal_an_independent_numpy_forward_pass(extracted, weights):
   records = [json.loads(line) for line in extracted.read_text().splitlines()]
+  assert len(records) == len(EXPECTED_TOKENS) == len(EXPECTED_SEGMENTS)
   for record, tokens, segments in zip(records, EXPECTED_TOKENS, EXPECTED_SEGMENTS):
     expected = oracle(weights, tokens, segments)
     assert len(record["features"]) == len(tokens)
@@ -181,6 +183,7 @@ def test_pooling_equals_numpy_mean_over_real_tokens_or_cls(bert_dir, weights, tm
   output_file = tmp_path / "pooled.jsonl"
   extract_features.run(make_config(bert_dir, output_file, pooling=pooling, layers="-1,0"))
   records = read_json_lines(output_file)
+  assert len(records) == len(EXPECTED_TOKENS) == len(EXPECTED_SEGMENTS)
   for index, record in enumerate(records):
     assert [key for key, _ in record] == ["linex_index", "pooled"]
     assert record[0][1] == index

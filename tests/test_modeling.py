@@ -211,6 +211,7 @@ def test_output_positions_leave_every_gradient_unchanged():
     with tf.GradientTape() as tape:
       value = loss(output_positions)
     grads.append(tape.gradient(value, model.trainable_variables))
+  assert len(grads[0]) == len(grads[1]) == len(model.trainable_variables)
   for variable, full, part in zip(model.trainable_variables, *grads):
     np.testing.assert_allclose(tf.convert_to_tensor(part), tf.convert_to_tensor(full),
                                rtol=1e-5, atol=1e-5, err_msg=variable.name)

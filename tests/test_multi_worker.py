@@ -215,6 +215,7 @@ def test_two_workers_end_with_the_weights_of_one_process(model_dir, single, tmp_
   out = tmp_path / "shared"
   logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
   codes = run_all(worker_commands(model_dir, out), logs)
+  assert len(codes) == len(logs)
   for code, log in zip(codes, logs):
     assert code == 0, f"{log.name} (exit {code}):\n{log.read_text()[-3000:]}"
 
@@ -285,6 +286,7 @@ def test_sigterm_to_one_worker_stops_both_and_the_rerun_resumes(model_dir, singl
   # The same commands again: both resume from the chief's checkpoint.
   logs = [tmp_path / "rerun0.log", tmp_path / "rerun1.log"]
   codes = run_all(worker_commands(model_dir, out), logs)
+  assert len(codes) == len(logs)
   for code, log in zip(codes, logs):
     assert code == 0, f"{log.name} (exit {code}):\n{log.read_text()[-3000:]}"
     assert f"(step {steps[0]})" in log.read_text()
@@ -306,6 +308,7 @@ def test_two_classifier_workers_write_only_the_chiefs_files(tiny_model, tmp_path
       for index in range(2)]
   logs = [tmp_path / name for name in ("single.log", "worker0.log", "worker1.log")]
   codes = run_all(commands, logs)
+  assert len(codes) == len(logs) == 3
   for code, log in zip(codes, logs):
     assert code == 0, f"{log.name} (exit {code}):\n{log.read_text()[-3000:]}"
   assert step_lines(logs[1]) == step_lines(logs[2]) and step_lines(logs[1])

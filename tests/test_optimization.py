@@ -109,6 +109,7 @@ def numpy_optimizer(values, grads_per_step, learning_rates, decayed, lamb=False,
   m = {n: np.zeros_like(p) for n, p in params.items()}
   v = {n: np.zeros_like(p) for n, p in params.items()}
   norms = []
+  assert len(grads_per_step) == len(learning_rates)
   for step, (grads, lr) in enumerate(zip(grads_per_step, learning_rates)):
     norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads.values()))
     norms.append(norm)
@@ -489,6 +490,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     for build, use_function in ((True, False), (True, True), (False, True)):
       strategy, vs, opt, norms, kinds = mirrored(build, use_function)
       ref_slots, slots = ref_opt.named_slot_variables(), opt.named_slot_variables()
+      assert len(norms) == len(ref_norms) == STEPS
+      assert all(len(per_replica) == 2 for per_replica in norms)
       report[f"build={build},function={use_function}"] = {
           "param_diff": max(max_diff(strategy, vs[n], ref_vs[n]) for n in NAMES),
           "slot_diff": max(max_diff(strategy, slots[k], ref_slots[k]) for k in ref_slots),

@@ -49,6 +49,7 @@ def test_real_weights_match_the_numpy_oracle_on_every_layer(minilm_checkpoint):
   weights = {k: v.numpy() for k, v in model.variables_by_name().items()}
   layers, pooled, embedding = numpy_bert_forward(weights, config.to_dict(), ids, mask, types)
   np.testing.assert_allclose(out.embedding_output.numpy(), embedding, atol=1e-5)
+  assert len(out.all_encoder_layers) == len(layers) == config.num_hidden_layers
   for index, (ours, oracle) in enumerate(zip(out.all_encoder_layers, layers)):
     real = mask.astype(bool)
     np.testing.assert_allclose(ours.numpy()[real], oracle[real], atol=1e-4,
@@ -115,6 +116,8 @@ def test_extract_features_on_real_weights_matches_the_oracle_for_every_layer(
     layers, _, _ = numpy_bert_forward(weights, config.to_dict(), ids,
                                       np.ones_like(ids), np.array([segments]))
     for feature_index, feature in enumerate(record["features"]):
+      indexes = [layer["index"] for layer in feature["layers"]]
+      assert indexes == [-i for i in range(1, num_layers + 1)]   # every requested layer
       for layer in feature["layers"]:
         expected = layers[layer["index"]][0, feature_index]
         np.testing.assert_allclose(layer["values"], expected, atol=1e-4)

@@ -540,6 +540,7 @@ def test_chinese_text_is_split_into_characters(runs, tiny_bert):
   assert record["label_ids"] == [["contradiction", "entailment", "neutral"].index(label)]
   weibo = json.loads((DATA / "SMP2020-EWECT" / "virus_train.txt").read_text("utf-8"))[0]
   record = first_record(runs["root"] / "custom" / "train.tf_record")
+  assert len(record["input_ids"]) == len(record["input_mask"]) == MAX_SEQ_LENGTH
   real_ids = [i for i, m in zip(record["input_ids"], record["input_mask"]) if m]
   assert real_ids == ([CLS_ID] + [vocab.get(ch, UNK_ID) for ch in weibo["content"]] +
                       [SEP_ID])

@@ -522,6 +522,8 @@ def check_cli_run(run, dev_name, test_name):
                            "eval_loss", "global_step", "loss"} |
                           {f"eval_{m}_{t}" for m in ("precision", "recall", "f1")
                            for t in types})
+  assert len(gold) == len(predicted)
+  assert [len(gs) for gs in gold] == [len(ps) for ps in predicted]
   tokens = [(g, p) for gs, ps in zip(gold, predicted) for g, p in zip(gs, ps)]
   assert results["eval_accuracy"] == pytest.approx(
       sum(g == p for g, p in tokens) / len(tokens), abs=1e-12)

@@ -160,6 +160,7 @@ def test_chinese_characters_are_words_as_in_weibo_ner(uncased_vocab, tmp_path):
   # Raw text: the characters as written, and a space that must not change anything.
   texts = ["".join(s.words[:3]) + " " + "".join(s.words[3:]) for s in sentences]
   outputs = server.serve_text(tf.constant(texts))
+  assert len(outputs["num_words"]) == len(expected) == len(sentences)
   for i, sentence in enumerate(sentences):
     count = outputs["num_words"][i]
     assert _strings(outputs["words"][i, :count].numpy()) == sentence.words
@@ -181,6 +182,8 @@ def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path):
   server = serving.NerServer(task, _graph_tokenizer(uncased_vocab, True, 12, tmp_path),
                                   labels, 4, "whitespace")
   outputs = server.serve_text(tf.constant(texts + ["", " \t\u3000\n", "a\u00a0b  c"]))
+  assert len(outputs["num_words"]) == len(sentences) + 3
+  assert len(expected) == len(sentences)
   for i, sentence in enumerate(sentences):
     count = outputs["num_words"][i]
     assert _strings(outputs["words"][i, :count].numpy()) == sentence.words
@@ -244,6 +247,8 @@ def test_chinese_squad_v2_answers_as_run_squad(uncased_vocab, tmp_path):
   assert 10 < sum(bool(a) for a in answers[:-len(extra)]) < len(answers) - len(extra) - 10
   # A context without any word piece: no span (run_squad.py's nonce is "empty").
   assert outputs["start_char"].numpy()[-len(extra):-len(extra) + 2].tolist() == [-1, -1]
+  assert (len(contexts) == len(answers) == len(outputs["start_char"].numpy()) ==
+          len(outputs["end_char"].numpy()))
   for context, answer, start, end in zip(contexts, answers, outputs["start_char"].numpy(),
                                          outputs["end_char"].numpy()):
     if answer:
@@ -479,6 +484,7 @@ def test_served_tags_equal_test_predictions(runs, ner_reference):
   assert features.num_windows > len(sentences) + 20
   assert len({tag for tags in predicted for tag in tags}) >= 5
   num_words = served["text/num_words"]
+  assert len(num_words) == len(sentences) == len(predicted)
   for i, sentence in enumerate(sentences):
     count = num_words[i]
     assert _strings(served["text/words"][i, :count]) == sentence.tokens
@@ -497,6 +503,7 @@ def test_served_tags_equal_test_predictions(runs, ner_reference):
 def test_served_word_offsets_point_into_the_text(runs, ner_reference):
   served = runs["ner"].served
   sentences = ner_reference[0]
+  assert len(served["text/num_words"]) == len(sentences)
   for i, sentence in enumerate(sentences):
     text = " ".join(sentence.tokens)
     count = served["text/num_words"][i]
@@ -540,6 +547,8 @@ def test_served_answers_equal_predictions_json(runs, squad_reference):
   best = np.array([nbest[e.qas_id][0]["start_logit"] + nbest[e.qas_id][0]["end_logit"]
                    for e in examples])
   np.testing.assert_allclose(served["text/score"], best, atol=1e-4)
+  assert (len(contexts) == len(answers) == len(served["text/start_char"]) ==
+          len(served["text/end_char"]))
   for context, answer, start, end in zip(contexts, answers, served["text/start_char"],
                                          served["text/end_char"]):
     # The offsets give the context's own characters (whitespace as it is there).

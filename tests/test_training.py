@@ -147,6 +147,7 @@ def test_gradient_accumulation_equals_the_full_batch(tmp_path):
   accumulated.restore()
   accumulated.train(dataset_fn_for(arrays))
   a, b = weights(full), weights(accumulated)
+  assert set(a) == set(b)
   for name in a:
     np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
   assert not np.allclose(a["output_bias"], 0.0)
@@ -261,6 +262,7 @@ def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
   whole = list(training.training_dataset(records, 100, group, seed=3)
                .take(10).as_numpy_iterator())
   parts = group // batch
+  assert len(sorted_) == len(whole) * parts == 40
   for update, want in enumerate(whole):
     got = sorted_[update * parts:(update + 1) * parts]
     assert sorted(np.concatenate([b["record"] for b in got]).tolist()) == sorted(
@@ -383,6 +385,7 @@ def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
   dynamic.restore()
   dynamic.train(dataset_fn_for(arrays))
   a, b = weights(fixed), weights(dynamic)
+  assert set(a) == set(b)
   for name in a:
     np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
 

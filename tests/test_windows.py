@@ -56,7 +56,7 @@ def test_the_graph_computes_the_same_windows_and_best_windows():
     expected = [windows.spans(n, m, stride) for n, m in zip(num_pieces, max_pieces)]
     assert layout.count.numpy().tolist() == [len(s) for s in expected]
     flat = [span for row in expected for span in row]
-    assert len(layout.start.numpy()) == len(flat)
+    assert len(layout.start.numpy()) == len(layout.length.numpy()) == len(flat)
     assert list(zip(layout.start.numpy().tolist(), layout.length.numpy().tolist())) == [
         tuple(span) for span in flat]
     sentence = np.repeat(np.arange(batch), num_pieces)
