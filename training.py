@@ -661,7 +661,7 @@ class Trainer:
                                   tf.config.list_logical_devices("CPU"))[:1]]
     devices = sorted({d.split("/")[-1] for d in devices})
     split = (f" = {c.gradient_accumulation_steps} accumulated x {self.splits} length-"
-             f"sorted x {self.micro_batch_size // self.num_replicas // self.splits} x "
+             f"sorted x {self.micro_batch_size // self.num_replicas} x "
              f"{self.num_replicas} replicas" if self.micro_steps * self.num_replicas > 1
              else "")
     return "\n".join([
