@@ -96,6 +96,7 @@ class TrainingConfig:
                              f"[0, num_train_steps={self.num_train_steps}]; lower "
                              "--warmup_proportion or --num_warmup_steps.")
     if self.compute_dtype not in ("float32", "bfloat16", "float16"):
+      # "auto" is resolved before the config is made (precision.resolve_compute_dtype).
       raise errors.UserError(f"--compute_dtype={self.compute_dtype} must be float32, "
                              "bfloat16 or float16.")
 
