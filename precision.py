@@ -1,9 +1,9 @@
 """What `--compute_dtype=auto` picks on this machine, and why.
 
 bfloat16 keeps float32's 8-bit exponent (its range) with a 7-bit mantissa, so
-it needs no loss scaling (docs/PRECISION.md compares its MRPC dev accuracy with
-float32's). It pays only where the hardware multiplies bfloat16 natively, so
-`auto` picks it on:
+it needs no loss scaling; fine-tuning MiniLM on MRPC in bfloat16 reached the
+dev accuracy of float32 within seed noise over 3 seeds (docs/PRECISION.md). It
+pays only where the hardware multiplies bfloat16 natively, so `auto` picks it on:
   - TPUs (bfloat16 is their matmul type);
   - NVIDIA GPUs of compute capability 8.0 or more (Ampere, Ada, Hopper, ...);
   - x86 CPUs with AVX512_BF16 or AMX-BF16, through TensorFlow's oneDNN kernels
