@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import errors
+import precision
 import run_info
 import tokenization
 import training
@@ -59,9 +60,12 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     "auto: TPU if --use_tpu, multi-worker if TF_CONFIG lists several "
                     "tasks, mirrored over all GPUs if there are several, else one device.",
                     flag_values=f)
-  flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16", "float16"],
+  flags.DEFINE_enum("compute_dtype", "float32", list(precision.CHOICES),
                     "Compute precision (variables stay float32). float16 uses dynamic "
-                    "loss scaling; bfloat16 needs none (TPU, Ampere GPUs).", flag_values=f)
+                    "loss scaling; bfloat16 needs none (TPU, Ampere GPUs). auto: "
+                    "bfloat16 on TPUs, GPUs of compute capability 8.0+ and CPUs with "
+                    "AVX512_BF16 or AMX-BF16, else float32; the choice and its reason "
+                    "are logged at start-up.", flag_values=f)
   flags.DEFINE_integer("gradient_accumulation_steps", 1, "Split each batch into this "
                        "many micro-batches (same result, less memory).", flag_values=f)
   flags.DEFINE_bool("use_xla", False, "XLA-compile the training step (jit_compile).",
@@ -211,6 +215,18 @@ def log_steps(flag, num_train_steps):
   return max(1, min(flag.value, num_train_steps // 20))
 
 
+def compute_dtype(f):
+  """--compute_dtype as float32, bfloat16 or float16, with `auto` resolved.
+
+  `auto` picks by this machine's devices (precision.py); the choice is logged
+  once, with its reason, and is what run_info.json records.
+  """
+  dtype, reason = precision.resolve_compute_dtype(f.compute_dtype, on_tpu(f))
+  if reason:
+    logging.info("--compute_dtype=auto: %s, because %s.", dtype, reason)
+  return dtype
+
+
 def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_steps=0,
                     early_stopping_patience=0):
   """Builds the TrainingConfig from parsed flags (called by each script's main)."""
@@ -226,7 +242,7 @@ def training_config(flag_values, num_train_steps, num_warmup_steps, eval_every_s
       keep_checkpoint_max=f.keep_checkpoint_max,
       log_every_steps=log_steps(f["log_steps"], num_train_steps),
       seed=f.seed, optimizer=f.optimizer, weight_decay_rate=f.weight_decay_rate,
-      compute_dtype=f.compute_dtype, jit_compile=f.use_xla,
+      compute_dtype=compute_dtype(f), jit_compile=f.use_xla,
       dynamic_padding=f.dynamic_padding, length_bucketing=f.length_bucketing,
       length_sorted_splits=f.length_sorted_splits,
       eval_every_steps=eval_every_steps, early_stopping_patience=early_stopping_patience)
@@ -331,10 +347,14 @@ def check_resume(f, config, info):
                            allow_setting_changes=f.allow_setting_changes)
 
 
+def on_tpu(f):
+  """Whether the flags train on a TPU."""
+  return f.use_tpu or f.distribution_strategy == "tpu"
+
+
 def check_device_flags(f):
   """Rejects flag combinations the chosen device cannot run (before connecting to it)."""
-  on_tpu = f.use_tpu or f.distribution_strategy == "tpu"
-  if on_tpu and f.compute_dtype == "float16":
+  if on_tpu(f) and f.compute_dtype == "float16":
     raise errors.UserError("--compute_dtype=float16 is not supported on TPU (float16 loss "
                            "scaling is for GPUs); use --compute_dtype=bfloat16.")
 

@@ -96,6 +96,7 @@ class TrainingConfig:
                              f"[0, num_train_steps={self.num_train_steps}]; lower "
                              "--warmup_proportion or --num_warmup_steps.")
     if self.compute_dtype not in ("float32", "bfloat16", "float16"):
+      # "auto" is resolved before the config is made (precision.resolve_compute_dtype).
       raise errors.UserError(f"--compute_dtype={self.compute_dtype} must be float32, "
                              "bfloat16 or float16.")
 
@@ -722,7 +723,7 @@ class Trainer:
                                   tf.config.list_logical_devices("CPU"))[:1]]
     devices = sorted({d.split("/")[-1] for d in devices})
     split = (f" = {c.gradient_accumulation_steps} accumulated x {self.splits} length-"
-             f"sorted x {self.micro_batch_size // self.num_replicas // self.splits} x "
+             f"sorted x {self.micro_batch_size // self.num_replicas} x "
              f"{self.num_replicas} replicas" if self.micro_steps * self.num_replicas > 1
              else "")
     return "\n".join([

@@ -350,6 +350,9 @@ def runs(request, tiny_bert, tmp_path_factory):
       return function(*args)
     return pool.submit(job)
 
+  if "auto" in wanted:
+    futures["auto"] = pool.submit(run_cli, mrpc_train_args(tiny_bert, root / "auto") +
+                                  ["--num_train_epochs=0.02", "--compute_dtype=auto"])
   for task in [t for t in TASKS if t in wanted]:
     data, extra = _task_data(task, root / "data")
     futures[task] = pool.submit(run_cli, [
@@ -466,6 +469,35 @@ def test_mrpc_writes_tensorboard_events(runs):
         steps.setdefault(value.tag, set()).add(event.step)
   assert {"loss", "learning_rate"} <= set(steps)
   assert MRPC_STEPS in steps["loss"]
+
+
+def auto_dtype_of_this_cpu():
+  """What --compute_dtype=auto must pick on this GPU-less Linux machine, read independently."""
+  with open("/proc/cpuinfo", encoding="utf-8") as f:
+    flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
+  units = {"avx512_bf16", "amx_bf16"} & set(flags)
+  onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+  return "bfloat16" if units and onednn else "float32"
+
+
+@uses("auto")
+def test_compute_dtype_auto_trains_in_the_dtype_it_logs(runs):
+  if tf.config.list_physical_devices("GPU") or not os.path.isfile("/proc/cpuinfo"):
+    pytest.skip("the expected choice is worked out for GPU-less Linux machines")
+  result = result_of(runs, "auto")
+  check_ok(result)
+  expected = auto_dtype_of_this_cpu()
+  chosen = [line for line in result.stderr.splitlines() if "--compute_dtype=auto:" in line]
+  assert len(chosen) == 1, result.stderr[-3000:]
+  assert f"--compute_dtype=auto: {expected}, because " in chosen[0]
+  devices = [line for line in result.stderr.splitlines() if "  devices:  " in line]
+  assert len(devices) == 1
+  assert devices[0].endswith(f"), {expected}")
+  # The concrete dtype is what a resumed run is compared with.
+  info = json.loads((runs["root"] / "auto" / "run_info.json").read_text(encoding="utf-8"))
+  assert info["training"]["compute_dtype"] == expected
+  results = read_results(runs["root"] / "auto" / "eval_results.txt")
+  assert int(results["global_step"]) == int(3668 / 32 * 0.02) == 2
 
 
 @uses("mrpc", "eval_only")

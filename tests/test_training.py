@@ -437,3 +437,13 @@ def test_the_log_starts_with_the_summary_and_shows_the_first_step_at_once(tmp_pa
   assert "  batch:    4" in summary[0] and "float32" in summary[0]
   progress = [m.split()[1] for m in messages if m.startswith("step ")]
   assert progress == ["1/6", "6/6"]   # the first update at once, then every 100 (or the end)
+
+
+def test_the_summarys_batch_split_multiplies_to_the_batch(tmp_path):
+  trainer = make_trainer(tmp_path / "out", train_batch_size=16, gradient_accumulation_steps=2,
+                         length_sorted_splits=2)
+  batch = [line for line in trainer.describe("tiny").splitlines()
+           if line.startswith("  batch:")]
+  assert len(batch) == 1
+  # 16 examples = 2 accumulated micro-batches x 2 length-sorted parts x 4 examples x 1 replica.
+  assert batch[0] == "  batch:    16 = 2 accumulated x 2 length-sorted x 4 x 1 replicas"
