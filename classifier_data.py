@@ -74,6 +74,8 @@ PROCESSORS = {
     "rte": processors.RteProcessor,
     "wnli": processors.WnliProcessor,
     "xnli": processors.XnliProcessor,
+    "lcqmc": processors.LcqmcProcessor,
+    "chnsenticorp": processors.ChnSentiCorpProcessor,
     "csv": custom_processor.CsvProcessor,
     "custom": custom_processor.CsvProcessor,
 }
@@ -208,9 +210,16 @@ def _iter_features(examples, label_list, max_seq_length, tokenizer, log_examples
 
 def convert_examples_to_features(examples, label_list, max_seq_length,
                                  tokenizer):
-  """Converts a list of `InputExample`s into a list of `InputFeatures`."""
+  """Converts a list of `InputExample`s into a list of `InputFeatures`.
+
+  Logs a WARNING when many word pieces are [UNK] (see
+  tokenization.UnknownTokenCounter).
+  """
   _check_max_seq_length(max_seq_length)
-  return list(_iter_features(examples, label_list, max_seq_length, tokenizer))
+  counter = tokenization.UnknownTokenCounter(tokenizer)
+  features = list(_iter_features(examples, label_list, max_seq_length, counter))
+  counter.log_warning("the examples")
+  return features
 
 
 def file_based_convert_examples_to_features(examples, label_list,
@@ -227,7 +236,8 @@ def file_based_convert_examples_to_features(examples, label_list,
 
   The records go to a temporary file renamed to `output_file` at the end,
   and the old sidecar is removed first, so an interrupted run leaves either
-  no cache or one `cache_is_valid` rejects - never a half-written one.
+  no cache or one `cache_is_valid` rejects - never a half-written one. A
+  WARNING is logged when many word pieces are [UNK].
 
   Args:
     examples: list of InputExample / PaddingInputExample.
@@ -238,7 +248,8 @@ def file_based_convert_examples_to_features(examples, label_list,
     is_regression: bool, must agree with an empty label_list.
     meta: dict or None, what the cache was built from (see make_cache_meta),
       stored in the sidecar with num_examples, max_seq_length, label_list,
-      is_regression, format and the TFRecord's size.
+      is_regression, format, the TFRecord's size and the [UNK] counts
+      (`unknown_tokens`, see tokenization.UnknownTokenCounter.summary).
     log_examples: int, the features of this many first examples are logged
       (the reference's 5).
 
@@ -253,9 +264,10 @@ def file_based_convert_examples_to_features(examples, label_list,
   if tf.io.gfile.exists(feature_cache.meta_path(output_file)):
     tf.io.gfile.remove(feature_cache.meta_path(output_file))
   label_feature = feature_cache.float_feature if is_regression else feature_cache.int_feature
+  counter = tokenization.UnknownTokenCounter(tokenizer)
   with run_info.atomic_path(output_file) as tmp_file, \
       tf.io.TFRecordWriter(tmp_file) as writer:
-    for feature in _iter_features(examples, label_list, max_seq_length, tokenizer,
+    for feature in _iter_features(examples, label_list, max_seq_length, counter,
                                   log_examples):
       features = {
           "input_ids": feature_cache.int_feature(feature.input_ids),
@@ -266,9 +278,11 @@ def file_based_convert_examples_to_features(examples, label_list,
       }
       writer.write(tf.train.Example(features=tf.train.Features(
           feature=features)).SerializeToString())
+  counter.log_warning("the examples of %s" % os.path.basename(output_file))
   written = dict(meta or {})
   written.update(
       format=FEATURES_FORMAT,
+      unknown_tokens=counter.summary(),
       num_examples=len(examples),
       num_real_examples=sum(not isinstance(e, PaddingInputExample)
                             for e in examples),

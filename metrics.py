@@ -33,6 +33,9 @@ TASK_KINDS = {
     "rte": "accuracy",
     "wnli": "accuracy",
     "xnli": "accuracy",
+    # The Chinese benchmarks report accuracy (LCQMC paper, ERNIE, BERT-wwm).
+    "lcqmc": "accuracy",
+    "chnsenticorp": "accuracy",
     "csv": "multiclass",
     "custom": "multiclass",
 }

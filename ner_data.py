@@ -19,6 +19,7 @@ import tensorflow as tf
 import data_files
 import errors
 import run_info
+import tokenization
 import windows
 
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
@@ -180,16 +181,22 @@ def convert_sentence(words, tags, label_map, max_seq_length, stride, tokenizer):
   return rows
 
 
-def convert_sentences(sentences, label_list, max_seq_length, stride, tokenizer):
-  """Features of all windows of `sentences` (see convert_sentence)."""
+def convert_sentences(sentences, label_list, max_seq_length, stride, tokenizer,
+                      what="the sentences"):
+  """Features of all windows of `sentences` (see convert_sentence).
+
+  Logs a WARNING naming `what` (str) when many word pieces are [UNK].
+  """
   label_map = {label: i for i, label in enumerate(label_list)}
+  counter = tokenization.UnknownTokenCounter(tokenizer)
   rows, sentence_index, word_index = [], [], []
   for index, sentence in enumerate(sentences):
     for features, words in convert_sentence(sentence.words, sentence.tags, label_map,
-                                            max_seq_length, stride, tokenizer):
+                                            max_seq_length, stride, counter):
       rows.append(features)
       sentence_index.append(index)
       word_index.append(words)
+  counter.log_warning(what)
   arrays = {key: np.array([row[key] for row in rows], np.int32).reshape(-1, max_seq_length)
             for key in FEATURE_KEYS}
   return Features(arrays, np.array(sentence_index, np.int32),

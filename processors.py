@@ -1,4 +1,4 @@
-"""The data processors of the GLUE and XNLI tasks, and their base class.
+"""The data processors of the GLUE, XNLI, LCQMC and ChnSentiCorp tasks, and their base class.
 
 A processor reads a task's files from its data_dir into `InputExample`s, with
 errors that name the file and line. Subclasses written for the reference
@@ -212,6 +212,7 @@ class _GlueProcessor(_TableProcessor):
   (`_is_labeled_test`) and keeps its labels.
   """
   name = ""
+  origin = "as download_glue_data.py writes it"
   labels = ()
   train_file, dev_file, test_file = "train.tsv", "dev.tsv", "test.tsv"
   labeled_layout = None    # _Layout of train/dev files.
@@ -243,8 +244,8 @@ class _GlueProcessor(_TableProcessor):
     layout = self.labeled_layout
     if set_type == "test":
       layout = self.test_layout
-    expected = "the %s %s file (%s), as download_glue_data.py writes it" % (
-        self.name, file_name, layout.description)
+    expected = "the %s %s file (%s), %s" % (
+        self.name, file_name, layout.description, self.origin)
     rows = data_files.read_rows(path, "\t", None, expected)
     if set_type == "test":
       if rows and self._is_labeled_test(rows[0]):
@@ -359,6 +360,55 @@ class MnliProcessor(_GlueProcessor):
 class MnliMismatchedProcessor(MnliProcessor):
   """MNLI (GLUE), mismatched dev/test sets."""
   dev_file, test_file = "dev_mismatched.tsv", "test_mismatched.tsv"
+
+
+class LcqmcProcessor(_GlueProcessor):
+  """LCQMC (HIT): do two questions ask the same? Labels "0"/"1"; official metric accuracy.
+
+  The release's train.txt, dev.txt and test.txt have no header and three
+  columns: text_a, text_b, label. A test file of two columns is unlabeled.
+  """
+  name = "LCQMC"
+  origin = "as the LCQMC release has it"
+  labels = ("0", "1")
+  train_file, dev_file, test_file = "train.txt", "dev.txt", "test.txt"
+  labeled_layout = _Layout(text_a=0, text_b=1, label=2, header=False,
+                           description="no header; text_a, text_b, label")
+  test_layout = _Layout(text_a=0, text_b=1, header=False,
+                        description="no header; text_a, text_b")
+
+  def _is_labeled_test(self, first_row):
+    return len(first_row) >= 3 and first_row[2].strip() in self.labels
+
+
+class ChnSentiCorpProcessor(_GlueProcessor):
+  """ChnSentiCorp: sentiment of reviews, labels "0" (negative) / "1"; official metric accuracy.
+
+  ERNIE's copy has train.tsv, dev.tsv and test.tsv with the header
+  `label, text_a`; the PaddleNLP (LUGE) release adds a `qid` column and
+  hides the test labels (`qid, text_a`). Columns are found by their names.
+  """
+  name = "ChnSentiCorp"
+  labels = ("0", "1")
+  _DESCRIPTION = "header naming the columns label and text_a, optionally qid"
+
+  def _read_split(self, data_dir, file_name, set_type):
+    path = os.path.join(data_dir, file_name)
+    expected = "the %s %s file (%s)" % (self.name, file_name, self._DESCRIPTION)
+    rows = data_files.read_rows(path, "\t", None, expected)
+    header = [cell.strip() for cell in rows[0]] if rows else ["text_a", "label"]
+    needed = ["text_a"] if set_type == "test" else ["text_a", "label"]
+    missing = [name for name in needed if name not in header]
+    if missing:
+      raise errors.DataError("%s, line 1: the header %s has no %s column; expected %s"
+                             % (path, header, missing[0], expected))
+    column = lambda name: header.index(name) if name in header else None
+    layout = _Layout(text_a=column("text_a"), label=column("label"),
+                     guid=column("qid"), description=self._DESCRIPTION)
+    if set_type == "test":
+      self.test_has_labels = layout.label is not None
+    self._record_source(set_type, path)
+    return self._examples_from_rows(rows, path, set_type, layout)
 
 
 class XnliProcessor(_TableProcessor):

@@ -115,6 +115,10 @@ def cached_features(split, examples, label_list, tokenizer, cache_dir, meta,
   path = os.path.join(cache_dir, f"{split}.tf_record")
   if classifier_data.cache_is_valid(path, meta):
     logging.info("Reusing cached features %s", path)
+    # The [UNK] warning of the run that built the cache, again.
+    tokenization.warn_if_mostly_unknown(
+        feature_cache.read_cache_meta(path).get("unknown_tokens"),
+        f"the examples of {os.path.basename(path)}", tokenizer.vocab_file)
     return path
   classifier_data.file_based_convert_examples_to_features(
       examples, label_list, max_seq_length, tokenizer, path, is_regression=is_regression,

@@ -31,6 +31,7 @@ import cli
 import errors
 import run_info
 import tasks
+import tokenization
 import training
 
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
@@ -165,9 +166,14 @@ def convert_example(example, max_seq_length, tokenizer):
   return {key: np.array(value, np.int32) for key, value in rows.items()}
 
 
-def convert_examples(examples, max_seq_length, tokenizer):
-  """Features of all examples: int32 [N, C, S] arrays and label_ids [N]."""
-  features = [convert_example(e, max_seq_length, tokenizer) for e in examples]
+def convert_examples(examples, max_seq_length, tokenizer, what="the examples"):
+  """Features of all examples: int32 [N, C, S] arrays and label_ids [N].
+
+  Logs a WARNING naming `what` (str) when many word pieces are [UNK].
+  """
+  counter = tokenization.UnknownTokenCounter(tokenizer)
+  features = [convert_example(e, max_seq_length, counter) for e in examples]
+  counter.log_warning(what)
   arrays = {key: np.stack([f[key] for f in features]) for key in FEATURE_KEYS}
   arrays["label_ids"] = np.array([e.label for e in examples], np.int32)
   return arrays
@@ -199,7 +205,8 @@ def prepare(f):
     if asked:
       examples = read_examples(f.data_dir, file_name, f.num_choices,
                                labeled=split != "test", split=split)
-      splits[split] = convert_examples(examples, f.max_seq_length, tokenizer)
+      splits[split] = convert_examples(examples, f.max_seq_length, tokenizer,
+                                       f"the {split} file {file_name}")
       logging.info("%s: %d examples from %s", split, len(examples), file_name)
   return bert_config, splits
 

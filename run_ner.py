@@ -9,6 +9,11 @@ Runs the command the BERT-NER repositories use, e.g. on CoNLL-2003:
     --max_seq_length=128 --train_batch_size=32 --learning_rate=2e-5 \
     --num_train_epochs=3.0 --output_dir=$OUT
 
+The command of bert-chinese-ner's BERT_NER.py runs as well, `--task_name=NER`
+included, on its data/train.txt, dev.txt, test.txt (`char label` lines, a blank
+line between sentences); BERT_NER.py trained by default, here add
+--do_train=true (and --do_eval=true, --do_predict=true).
+
 Input: one token a line with its tag in the LAST column (other columns are
 ignored), tab- or space-separated, a blank line between sentences,
 `-DOCSTART-` lines skipped. The usual file names of CoNLL-2003, WeiboNER,
@@ -59,10 +64,17 @@ DEFAULT_FILES = {
              "msra_test_bio", "eng.testb"),
 }
 
+# --task_name values accepted: the BERT_NER.py scripts' one task.
+TASK_NAMES = ("NER",)
+
+
 def define_flags(flag_values=FLAGS):
   """Defines the flags of run_ner.py on `flag_values`."""
   f = flag_values
   flags.DEFINE_string("data_dir", None, "Folder with the CoNLL-format files.", flag_values=f)
+  flags.DEFINE_string("task_name", None, "Accepted for the commands of BERT_NER.py "
+                      "(bert-chinese-ner, BERT-NER): " + ", ".join(TASK_NAMES) +
+                      " (case-insensitive), the one task of this program.", flag_values=f)
   flags.DEFINE_string("train_file", None, "Training file in data_dir (default: train.txt, "
                       "else the first that exists of " +
                       ", ".join(DEFAULT_FILES["train"][1:]) + ").", flag_values=f)
@@ -111,6 +123,10 @@ def resolve_data_file(data_dir, split, file_name=None):
 
 def validate_flags(f):
   """Checks every flag and file before any work; raises errors.UserError."""
+  if f.task_name is not None and f.task_name.strip().upper() not in TASK_NAMES:
+    raise errors.UserError(f"--task_name={f.task_name}: run_ner.py runs named-entity "
+                           f"recognition only; accepted: {', '.join(TASK_NAMES)} (or leave "
+                           "the flag out). Sentence classification is run_classifier.py.")
   cli.check_task_flags(f)
   cli.check_room_for_text(f.max_seq_length)
   stride = window_stride(f)
@@ -179,8 +195,8 @@ def run(f):
     check_tags(sentences, path, label_list, source)
   stride = window_stride(f)
   features = {split: convert_sentences(sentences, label_list, f.max_seq_length, stride,
-                                       tokenizer)
-              for split, (_, sentences) in splits.items()}
+                                       tokenizer, f"the {split} file {path}")
+              for split, (path, sentences) in splits.items()}
   for split, feats in features.items():
     logging.info("%s: %d windows for %d sentences.", split, feats.num_windows,
                  len(splits[split][1]))

@@ -289,15 +289,18 @@ def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_len
   """Yields the InputFeatures of every window of every example, unique_id ascending.
 
   Training windows that do not contain the whole answer (and unanswerable
-  questions) get start_position = end_position = 0, the [CLS] token.
+  questions) get start_position = end_position = 0, the [CLS] token. A
+  WARNING is logged at the end when many word pieces are [UNK].
   """
   unique_id = FIRST_UNIQUE_ID
   cached_words, document = None, None
+  # Counts the questions and paragraphs (each once), not the answers found in them.
+  counter = tokenization.UnknownTokenCounter(tokenizer)
   for example_index, example in enumerate(examples):
-    query_tokens = tokenizer.tokenize(example.question_text)[:max_query_length]
+    query_tokens = counter.tokenize(example.question_text)[:max_query_length]
     if example.doc_tokens is not cached_words:   # questions share their paragraph
       cached_words = example.doc_tokens
-      document = _tokenize_document(example.doc_tokens, tokenizer)
+      document = _tokenize_document(example.doc_tokens, counter)
     tok_to_orig_index, orig_to_tok_index, all_doc_tokens = document
     if is_training:
       tok_start, tok_end = _answer_token_span(example, orig_to_tok_index, all_doc_tokens,
@@ -324,6 +327,8 @@ def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_len
           feature.start_position, feature.end_position = tok_start + offset, tok_end + offset
       yield feature
       unique_id += 1
+  counter.log_warning("the training questions and paragraphs" if is_training
+                      else "the questions and paragraphs to predict")
 
 
 def convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride,

@@ -15,6 +15,8 @@ import os
 import re
 import unicodedata
 
+from absl import logging
+
 import errors
 
 # CJK ideograph blocks that get spaces around them, exactly the reference's
@@ -467,6 +469,7 @@ class FullTokenizer(object):
       max_cached_words: int, bound on the word -> pieces cache; the cache is
         emptied when it is full, so memory stays bounded on any corpus.
     """
+    self.vocab_file = vocab_file
     self.vocab = load_vocab(vocab_file)
     self.inv_vocab = {v: k for k, v in self.vocab.items()}
     self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
@@ -506,3 +509,107 @@ class FullTokenizer(object):
   def convert_ids_to_tokens(self, ids):
     """Returns the tokens (list of str) of `ids`; raises VocabLookupError."""
     return convert_by_vocab(self.inv_vocab, ids)
+
+
+# Share of [UNK] word pieces above which the feature builders warn.
+UNKNOWN_WARNING_RATE = 0.05
+
+
+class UnknownTokenCounter(object):
+  """Wraps a FullTokenizer and counts the [UNK] word pieces of what it tokenizes.
+
+  An English vocabulary turns most Chinese characters into [UNK] without any
+  error, and the model then predicts near chance. The feature builders of
+  every run_*.py tokenize through a counter and call `log_warning` when done.
+  Every other attribute (convert_tokens_to_ids, vocab, ...) is the wrapped
+  tokenizer's, so a counter goes wherever a FullTokenizer does.
+  """
+
+  def __init__(self, tokenizer, unk_token="[UNK]", max_sampled_texts=1000):
+    """Constructs a counter.
+
+    Args:
+      tokenizer: FullTokenizer.
+      unk_token: str, the piece that counts as unknown.
+      max_sampled_texts: int, the example words come from the first this many
+        texts that hold an [UNK] (bounds the cost of finding them).
+    """
+    self.tokenizer = tokenizer
+    self.unk_token = unk_token
+    self.num_pieces = 0
+    self.num_unknown = 0
+    self._max_sampled_texts = max_sampled_texts
+    self._sampled_texts = 0
+    self._unknown_words = collections.Counter()
+
+  def __getattr__(self, name):
+    # Only reached for names the counter itself lacks.
+    if name == "tokenizer":
+      raise AttributeError(name)
+    return getattr(self.tokenizer, name)
+
+  def tokenize(self, text):
+    """The wrapped tokenizer's pieces (list of str) of `text`, counted."""
+    pieces = self.tokenizer.tokenize(text)
+    self.num_pieces += len(pieces)
+    unknown = pieces.count(self.unk_token)
+    if unknown:
+      self.num_unknown += unknown
+      if self._sampled_texts < self._max_sampled_texts:
+        self._sampled_texts += 1
+        self._unknown_words.update(self._unknown_words_of(text))
+    return pieces
+
+  def _unknown_words_of(self, text):
+    """The basic tokens of `text` (after casing) that WordPiece cannot split."""
+    return [token for token in self.tokenizer.basic_tokenizer.tokenize(text)
+            if self.unk_token in self.tokenizer.tokenize(token)]
+
+  def summary(self, max_examples=8):
+    """{"word_pieces": int, "unknown_pieces": int, "unknown_examples": [str]}.
+
+    The examples are the most frequent unknown words of the sampled texts.
+    """
+    return {"word_pieces": self.num_pieces, "unknown_pieces": self.num_unknown,
+            "unknown_examples": [w for w, _ in self._unknown_words.most_common(max_examples)]}
+
+  def log_warning(self, what):
+    """Logs a WARNING if [UNK] is above UNKNOWN_WARNING_RATE; returns it (or None).
+
+    Args:
+      what: str, where the text came from, e.g. "the train examples".
+    """
+    return warn_if_mostly_unknown(self.summary(), what,
+                                  getattr(self.tokenizer, "vocab_file", None))
+
+
+def unknown_token_warning(summary, what, vocab_file=None, threshold=UNKNOWN_WARNING_RATE):
+  """The warning for a share of [UNK] pieces above `threshold`, else None.
+
+  Args:
+    summary: dict of UnknownTokenCounter.summary (or None: no warning).
+    what: str, where the text came from.
+    vocab_file: str or None, the vocabulary, named in the message.
+    threshold: float, the largest share of [UNK] that passes silently.
+  """
+  total = (summary or {}).get("word_pieces", 0)
+  unknown = (summary or {}).get("unknown_pieces", 0)
+  if not total or unknown <= threshold * total:
+    return None
+  examples = summary.get("unknown_examples") or []
+  vocabulary = "the vocabulary %s" % vocab_file if vocab_file else "the vocabulary"
+  return ("%.1f%% of the word pieces of %s are [UNK] (%d of %d%s): %s does not cover "
+          "this language or script, so the model sees little of the text and will "
+          "predict near chance. Use a checkpoint whose vocab.txt covers it: for Chinese "
+          "a Chinese one (chinese_L-12_H-768_A-12, BERT-wwm) or the multilingual "
+          "multi_cased_L-12_H-768_A-12."
+          % (100.0 * unknown / total, what, unknown, total,
+             "; e.g. " + " ".join(examples) if examples else "", vocabulary))
+
+
+def warn_if_mostly_unknown(summary, what, vocab_file=None):
+  """Logs unknown_token_warning as a WARNING when there is one; returns it (or None)."""
+  message = unknown_token_warning(summary, what, vocab_file)
+  if message:
+    logging.warning("%s", message)
+  return message

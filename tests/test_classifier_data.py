@@ -6,6 +6,7 @@ field by field; features are checked id by id on a hand-built vocab.
 
 import collections
 import json
+import logging
 import os
 import time
 
@@ -204,6 +205,75 @@ def test_xnli_reference_layout(tmp_path):
   dev_en = cd.get_processor("xnli", language="en").get_dev_examples(
       str(tmp_path))
   assert [(e.text_a, e.label) for e in dev_en] == [("Hello", "entailment")]
+
+
+def test_lcqmc_release_layout(data_dir, tmp_path):
+  """The HIT release: train/dev/test.txt, no header, text_a, text_b, label."""
+  processor = cd.get_processor("LCQMC")
+  dev = processor.get_dev_examples(str(data_dir / "LCQMC"))
+  assert len(dev) == 8802
+  assert _label_counts(dev) == {"1": 4402, "0": 4400}
+  assert dev[0] == cd.InputExample("dev-0", "开初婚未育证明怎么弄？",
+                                   "初婚未育情况证明怎么开？", "1")
+  test = processor.get_test_examples(str(data_dir / "LCQMC"))
+  assert len(test) == 12500 and _label_counts(test) == {"0": 6250, "1": 6250}
+  assert processor.test_has_labels is True
+  assert processor.get_labels() == ["0", "1"] and processor.metric_names == ["eval_accuracy"]
+  # The shared copy has no train.txt (it is above 4 MiB): the error names the layout.
+  with pytest.raises(errors.DataError, match=r"LCQMC/train\.txt: file not found; expected "
+                     r"the LCQMC train\.txt file \(no header; text_a, text_b, label\)"):
+    processor.get_train_examples(str(data_dir / "LCQMC"))
+  # train.txt has the layout of dev.txt; a two-column test file is unlabeled.
+  rows = (data_dir / "LCQMC" / "dev.txt").read_text(encoding="utf-8").splitlines()
+  (tmp_path / "train.txt").write_text("\n".join(rows[:5]) + "\n", encoding="utf-8")
+  (tmp_path / "test.txt").write_text(
+      "".join(row.rsplit("\t", 1)[0] + "\n" for row in rows[5:8]), encoding="utf-8")
+  processor = cd.get_processor("lcqmc")
+  train = processor.get_train_examples(str(tmp_path))
+  assert [(e.text_a, e.text_b, e.label) for e in train] == [
+      tuple(row.split("\t")) for row in rows[:5]]
+  test = processor.get_test_examples(str(tmp_path))
+  assert [(e.guid, e.text_a, e.text_b, e.label) for e in test] == [
+      ("test-%d" % i,) + tuple(row.split("\t")[:2]) + ("0",)
+      for i, row in enumerate(rows[5:8])]
+  assert processor.test_has_labels is False
+
+
+def test_chnsenticorp_ernie_layout(data_dir):
+  """ERNIE's copy: train/dev/test.tsv with the header label, text_a."""
+  processor, (train, dev, test) = _read_all("ChnSentiCorp", data_dir / "ChnSentiCorp")
+  assert (len(train), len(dev), len(test)) == (9600, 1200, 1200)
+  assert _label_counts(train) == {"1": 4799, "0": 4801}
+  assert _label_counts(dev) == {"1": 593, "0": 607}
+  assert _label_counts(test) == {"1": 608, "0": 592}
+  assert train[0].guid == "train-0" and train[0].label == "1" and train[0].text_b is None
+  assert train[0].text_a.startswith("选择珠江花园的原因就是方便")
+  assert test[1].text_a.startswith("怀着十分激动的心情放映")
+  assert processor.test_has_labels is True
+  assert processor.metric_names == ["eval_accuracy"]
+
+
+def test_chnsenticorp_paddlenlp_layout_and_bad_header(data_dir, tmp_path):
+  """The PaddleNLP (LUGE) release: a qid column, and a test file without labels."""
+  rows = [line.split("\t") for line in (data_dir / "ChnSentiCorp" / "dev.tsv").read_text(
+      encoding="utf-8").splitlines()[1:4]]
+  (tmp_path / "dev.tsv").write_text("qid\tlabel\ttext_a\n" + "".join(
+      "%d\t%s\t%s\n" % (100 + i, label, text) for i, (label, text) in enumerate(rows)),
+      encoding="utf-8")
+  (tmp_path / "test.tsv").write_text("qid\ttext_a\n" + "".join(
+      "%d\t%s\n" % (i, text) for i, (_, text) in enumerate(rows)), encoding="utf-8")
+  processor = cd.get_processor("chnsenticorp")
+  dev = processor.get_dev_examples(str(tmp_path))
+  assert [(e.guid, e.text_a, e.label) for e in dev] == [
+      ("dev-%d" % (100 + i), text, label) for i, (label, text) in enumerate(rows)]
+  test = processor.get_test_examples(str(tmp_path))
+  assert [(e.guid, e.text_a, e.label) for e in test] == [
+      ("test-%d" % i, text, "0") for i, (_, text) in enumerate(rows)]
+  assert processor.test_has_labels is False
+  (tmp_path / "train.tsv").write_text("qid\ttext_a\n1\t很好\n", encoding="utf-8")
+  with pytest.raises(errors.DataError, match=r"train\.tsv, line 1: the header \['qid', "
+                     r"'text_a'\] has no label column; expected the ChnSentiCorp"):
+    processor.get_train_examples(str(tmp_path))
 
 
 def _mnli_row(index, s1, s2, labels):
@@ -502,7 +572,8 @@ def test_custom_named_columns_on_a_file_without_header(tmp_path):
 
 def test_unknown_task_and_bad_options():
   with pytest.raises(errors.DataError, match=(
-      r"unknown task_name 'squad'; accepted: cola, csv, custom, mnli")):
+      r"unknown task_name 'squad'; accepted: chnsenticorp, cola, csv, custom, "
+      r"lcqmc, mnli")):
     cd.get_processor("squad")
   with pytest.raises(errors.DataError, match=r"task mrpc does not take the "
                      r"option\(s\) text_a_column"):
@@ -690,6 +761,29 @@ def test_cache_meta_and_staleness(tokenizer, vocab_file, tmp_path):
   with open(vocab_file, "a", encoding="utf-8") as f:
     f.write("extra\n")
   assert not cd.cache_is_valid(output_file, expected())
+
+
+def test_unknown_word_pieces_are_counted_warned_and_kept_in_the_sidecar(tokenizer,
+                                                                       tmp_path, caplog):
+  # 天 使 [UNK] [UNK] + the cat, dog ##s [UNK]: 3 of 9 pieces are [UNK].
+  examples = [cd.InputExample("t-0", "天使爱猫", "the cat", "1"),
+              cd.InputExample("t-1", "dogs 猫", None, "0")]
+  caplog.set_level(logging.WARNING)
+  meta = cd.file_based_convert_examples_to_features(
+      examples, ["0", "1"], 9, tokenizer, str(tmp_path / "train.tf_record"))
+  assert meta["unknown_tokens"] == {"word_pieces": 9, "unknown_pieces": 3,
+                                    "unknown_examples": ["猫", "爱"]}
+  sidecar = json.loads((tmp_path / "train.tf_record.meta.json").read_text())
+  assert sidecar["unknown_tokens"] == meta["unknown_tokens"]
+  warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+  assert len(warnings) == 1
+  assert warnings[0].startswith("33.3% of the word pieces of the examples of "
+                                "train.tf_record are [UNK] (3 of 9; e.g. 猫 爱): the "
+                                "vocabulary " + tokenizer.vocab_file + " does not cover")
+  caplog.clear()
+  features = cd.convert_examples_to_features(EXAMPLES, ["0", "1"], 9, tokenizer)
+  assert len(features) == len(EXAMPLES)
+  assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_cache_file_changed_or_sidecar_missing(tokenizer, tmp_path):

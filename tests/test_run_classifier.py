@@ -56,10 +56,12 @@ TASKS = {  # task name: the task's own eval_results.txt keys
     "QNLI": ACCURACY_ONLY,
     "STS-B": {"eval_pearson", "eval_spearmanr", "eval_corr"},
     "XNLI": ACCURACY_ONLY,
+    "LCQMC": ACCURACY_ONLY,
+    "ChnSentiCorp": ACCURACY_ONLY,
     "custom": {"eval_accuracy", "eval_macro_f1", "eval_micro_f1"} |
               {f"eval_f1_{label}" for label in SMP_LABELS},
 }
-SLOW_TASKS = ("SST-2", "RTE", "WNLI", "QNLI")
+SLOW_TASKS = ("SST-2", "RTE", "WNLI", "QNLI", "ChnSentiCorp")
 ERROR_CASES = ["missing data_dir", "unknown task", "unknown label", "missing columns",
                "empty train file", "non-UTF-8 dev", "vocab size mismatch",
                "cased flag on uncased model", "max_seq_length too long",
@@ -182,6 +184,12 @@ def _task_data(task, root):
     return data, ["--train_file=virus_train.txt", "--dev_file=virus_eval_labeled.txt",
                   "--text_a_column=content", "--label_column=label"]
   source = DATA / {"XNLI": "XNLI-zh-ERNIE"}.get(task, task)
+  if task == "LCQMC":
+    # The HIT layout (headerless .txt); the copy lacks train.txt: disjoint dev rows serve.
+    copy_rows(source / "dev.txt", data / "train.txt", (0, NUM_TRAIN), header=False)
+    copy_rows(source / "dev.txt", data / "dev.txt", (NUM_TRAIN, NUM_TRAIN + NUM_DEV),
+              header=False)
+    return data, []
   header = task != "CoLA"
   if task in ("QNLI", "XNLI"):
     # These copies come without train.tsv: disjoint dev rows serve as training data.
@@ -577,6 +585,36 @@ def test_chinese_text_is_split_into_characters(runs, tiny_bert):
   assert real_ids == ([CLS_ID] + [vocab.get(ch, UNK_ID) for ch in weibo["content"]] +
                       [SEP_ID])
   assert record["label_ids"] == [SMP_LABELS.index(weibo["label"])]
+
+
+@uses("LCQMC", "mrpc")
+def test_an_english_vocab_on_chinese_text_logs_the_unk_warning(runs, tiny_bert):
+  """The uncased (MiniLM) vocab: LCQMC's examples are mostly [UNK], MRPC's are not."""
+  result = result_of(runs, "LCQMC")
+  check_ok(result)
+  tokenizer = tokenization.FullTokenizer(str(tiny_bert / "vocab.txt"), do_lower_case=True)
+  rows = [line.split("\t") for line in
+          (DATA / "LCQMC" / "dev.txt").read_text(encoding="utf-8").splitlines()]
+  warnings = [line for line in result.stderr.splitlines() if "are [UNK]" in line]
+  assert len(warnings) == 2, result.stderr[-3000:]
+  # The dev features are built first, then the training ones.
+  for line, split, (start, stop) in zip(warnings, ("eval", "train"),
+                                        ((NUM_TRAIN, NUM_TRAIN + NUM_DEV), (0, NUM_TRAIN))):
+    pieces = [piece for a, b, _ in rows[start:stop]
+              for piece in tokenizer.tokenize(a) + tokenizer.tokenize(b)]
+    unknown = pieces.count("[UNK]")
+    assert unknown > 0.05 * len(pieces)
+    head, _, message = line.partition("] ")
+    assert head.startswith("W") and "tokenization.py" in head, line
+    assert message.startswith(
+        f"{100 * unknown / len(pieces):.1f}% of the word pieces of the examples of "
+        f"{split}.tf_record are [UNK] ({unknown} of {len(pieces)}; e.g. "), line
+    assert f"the vocabulary {tiny_bert / 'vocab.txt'} does not cover this language" in line
+  results = read_results(runs["root"] / "LCQMC" / "eval_results.txt")
+  assert set(results) == {"eval_accuracy", "eval_loss", "global_step", "loss"}
+  mrpc = result_of(runs, "mrpc")
+  check_ok(mrpc)
+  assert "[UNK]" not in mrpc.stderr
 
 
 @uses("STS-B")

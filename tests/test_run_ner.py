@@ -10,6 +10,7 @@ and WeiboNER files; both start at once (the test machine has two cores).
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -435,9 +436,19 @@ def tiny_checkpoint(folder, vocab_file, num_labels):
   return folder
 
 
+def write_bert_ner_file(path, blocks):
+  """Sentences in bert-chinese-ner's layout: `char label` lines, a blank line after each."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text("".join("".join(f"{token} {tag}\n" for token, tag, _ in block) + "\n"
+                          for block in blocks), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory, minilm_checkpoint):
-  """Starts the CoNLL-2003 and WeiboNER runs together; {name: (result, data, out)}."""
+  """Starts the CoNLL-2003, WeiboNER and BERT_NER.py-layout runs together.
+
+  Returns {name: (returncode, stderr, data, out)}.
+  """
   if not DATA.is_dir():
     pytest.skip(f"shared data not found at {DATA}")
   root = tmp_path_factory.mktemp("ner_cli")
@@ -452,19 +463,30 @@ def cli_runs(tmp_path_factory, minilm_checkpoint):
   for split, count in (("train", 60), ("dev", 40), ("test", 20)):
     copy_sentences(DATA / "WeiboNER" / f"weiboNER_2nd_conll.{split}",
                    weibo / f"weiboNER_2nd_conll.{split}", count)
-  runs = {"conll": (conll, CONLL_LABELS), "weibo": (weibo, weibo_labels)}
+  # bert-chinese-ner's data/ folder: People's Daily as `char label` lines, no --labels.
+  bert_ner = root / "bert_ner"
+  blocks = sentence_blocks(DATA / "PeoplesDaily-NER" / "example.dev")
+  for split, selected in (("train", blocks[:60]), ("dev", blocks[60:100]),
+                          ("test", sentence_blocks(DATA / "PeoplesDaily-NER" /
+                                                   "example.test")[:20])):
+    write_bert_ner_file(bert_ner / f"{split}.txt", selected)
+  bert_ner_labels = run_ner.collect_labels(run_ner.read_conll(str(bert_ner / "train.txt")))
+  runs = {"conll": (conll, CONLL_LABELS, ["--labels=" + ",".join(CONLL_LABELS)]),
+          "weibo": (weibo, weibo_labels, ["--labels=" + ",".join(weibo_labels)]),
+          "bert_ner": (bert_ner, bert_ner_labels, ["--task_name=NER"])}
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("BERT_DEBUG", None)
   processes = {}
-  for name, (data, labels) in runs.items():
+  for name, (data, labels, extra) in runs.items():
     bert = tiny_checkpoint(root / f"bert_{name}", vocab, len(labels))
     out = root / f"out_{name}"
-    args = [f"--data_dir={data}", f"--vocab_file={bert / 'vocab.txt'}",
-            f"--bert_config_file={bert / 'bert_config.json'}",
-            f"--init_checkpoint={bert / 'bert_model.ckpt'}", f"--output_dir={out}",
-            f"--max_seq_length={MAX_SEQ_LENGTH}", "--do_train", "--do_eval", "--do_predict",
-            "--train_batch_size=16", "--num_train_epochs=1", "--learning_rate=1e-4",
-            "--labels=" + ",".join(labels)]
+    # The BERT_NER.py command (data_dir ... output_dir), then the phases and sizes.
+    args = [f"--data_dir={data}", f"--bert_config_file={bert / 'bert_config.json'}",
+            f"--init_checkpoint={bert / 'bert_model.ckpt'}",
+            f"--vocab_file={bert / 'vocab.txt'}", f"--output_dir={out}",
+            "--do_train=true", "--do_eval=true", "--do_predict=true",
+            f"--max_seq_length={MAX_SEQ_LENGTH}", "--train_batch_size=16",
+            "--num_train_epochs=1", "--learning_rate=1e-4", *extra]
     processes[name] = (subprocess.Popen(
         [sys.executable, SCRIPT] + args, cwd=REPO_ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE), data, out)
@@ -560,6 +582,61 @@ def test_weibo_cli_run(cli_runs):
   expected = [CLS_ID] + [vocab.get(c, UNK_ID) for c in chars] + [SEP_ID]
   assert ids == expected + [0] * (MAX_SEQ_LENGTH - len(expected))
   assert len(set(ids) - {CLS_ID, SEP_ID, UNK_ID}) >= 5   # 方 智 的 ... are in the vocab
+
+
+def test_bert_chinese_ner_command_and_data(cli_runs):
+  """`--task_name=NER` and data/{train,dev,test}.txt of `char label` lines train and evaluate."""
+  results, gold = check_cli_run(cli_runs["bert_ner"], "dev.txt", "test.txt")
+  assert {t[2:] for s in gold for t in s if t != "O"} == {"PER", "LOC", "ORG"}
+  _, _, data, out = cli_runs["bert_ner"]
+  assert (out / "labels.txt").read_text(encoding="utf-8").split() == [
+      "O", "B-LOC", "B-ORG", "B-PER", "I-LOC", "I-ORG", "I-PER"]
+  assert (data / "train.txt").read_text(encoding="utf-8").startswith("在 O\n")
+
+
+def _unk_warnings(stderr):
+  """(split, file, percent, unknown, total) of each [UNK] WARNING line in a run's log."""
+  found = re.findall(r"^W\d{4} [^\n]*tokenization\.py:\d+\] ([0-9.]+)% of the word "
+                     r"pieces of the (\w+) file (\S+) are \[UNK\] \((\d+) of (\d+); e\.g\. ",
+                     stderr, re.MULTILINE)
+  return [(split, path, float(percent), int(unknown), int(total))
+          for percent, split, path, unknown, total in found]
+
+
+def test_english_vocab_on_chinese_ner_data_logs_the_unk_warning(cli_runs):
+  """The uncased (MiniLM) vocab: WeiboNER and People's Daily warn, CoNLL-2003 does not."""
+  returncode, stderr, _, _ = cli_runs["conll"]
+  assert returncode == 0 and "[UNK]" not in stderr
+  for name, files in (("weibo", ("weiboNER_2nd_conll.train", "weiboNER_2nd_conll.dev",
+                                 "weiboNER_2nd_conll.test")),
+                      ("bert_ner", ("train.txt", "dev.txt", "test.txt"))):
+    returncode, stderr, data, out = cli_runs[name]
+    assert returncode == 0, stderr[-3000:]
+    warnings = _unk_warnings(stderr)
+    assert [(split, path) for split, path, *_ in warnings] == [
+        (split, str(data / file)) for split, file in zip(("train", "dev", "test"), files)]
+    assert "does not cover this language or script" in stderr
+    # The training file's figures, counted here over the pieces of each word.
+    tokenizer = tokenization.FullTokenizer(str(out.parent / f"bert_{name}" / "vocab.txt"))
+    pieces = [piece for sentence in run_ner.read_conll(str(data / files[0]))
+              for word in sentence.words for piece in tokenizer.tokenize(word)]
+    _, _, percent, unknown, total = warnings[0]
+    assert (unknown, total) == (pieces.count("[UNK]"), len(pieces))
+    assert percent == round(100 * unknown / total, 1) and percent > 5
+
+
+def test_task_name_accepts_ner_only(hand_model, tmp_path):
+  common = [f"--data_dir={tmp_path}", f"--vocab_file={hand_model / 'vocab.txt'}",
+            f"--bert_config_file={hand_model / 'bert_config.json'}",
+            f"--output_dir={tmp_path / 'out'}", "--do_train"]
+  for name in ("NER", "ner", " Ner "):
+    run_ner.validate_flags(parse_flags(common + [f"--task_name={name}"]))
+  run_ner.validate_flags(parse_flags(common))   # the flag is optional
+  with pytest.raises(errors.UserError) as error:
+    run_ner.validate_flags(parse_flags(common + ["--task_name=MRPC"]))
+  assert str(error.value) == (
+      "--task_name=MRPC: run_ner.py runs named-entity recognition only; accepted: NER (or "
+      "leave the flag out). Sentence classification is run_classifier.py.")
 
 
 def test_eval_only_on_the_trained_folder(cli_runs, tmp_path):

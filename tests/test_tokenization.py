@@ -6,6 +6,7 @@ random strings, for both casings.
 """
 
 import importlib.util
+import logging
 import json
 import random
 import subprocess
@@ -439,3 +440,81 @@ def test_the_vocabularys_casing_is_judged_from_its_tokens(real_vocab_file):
   assert "pass --do_lower_case=false" in warning
   # Too few words to judge (a test vocabulary): no warning either way.
   assert tokenization.case_mismatch_warning(False, TINY_VOCAB, "t.txt") is None
+
+
+# --------------------------------------------------------------- [UNK] counting
+
+
+def test_unknown_token_counter_counts_pieces_and_unknown_words(tiny_vocab_file):
+  tokenizer = tokenization.FullTokenizer(tiny_vocab_file, do_lower_case=True)
+  counter = tokenization.UnknownTokenCounter(tokenizer)
+  # hello 中 国 [UNK] un ##want ##ed [UNK] [UNK] !: 人 日 本 are not in the vocab.
+  text = "Hello 中国人 unwanted 日本!"
+  assert counter.tokenize(text) == tokenizer.tokenize(text) == [
+      "hello", "中", "国", "[UNK]", "un", "##want", "##ed", "[UNK]", "[UNK]", "!"]
+  assert counter.tokenize("日本 日本") == ["[UNK]"] * 4
+  assert counter.summary() == {"word_pieces": 14, "unknown_pieces": 7,
+                               "unknown_examples": ["日", "本", "人"]}
+  assert counter.summary(max_examples=1)["unknown_examples"] == ["日"]
+  # Everything else is the tokenizer's.
+  assert counter.convert_tokens_to_ids(["hello", "中"]) == [TINY_IDS["hello"], TINY_IDS["中"]]
+  assert counter.vocab is tokenizer.vocab
+  # Example words come from the first max_sampled_texts texts holding an [UNK] only;
+  # the counts from every text.
+  sampled = tokenization.UnknownTokenCounter(tokenizer, max_sampled_texts=1)
+  for words in (text, "日本 日本", "hello"):
+    sampled.tokenize(words)
+  assert sampled.summary() == {"word_pieces": 15, "unknown_pieces": 7,
+                               "unknown_examples": ["人", "日", "本"]}
+
+
+def test_unknown_token_warning_threshold_and_text():
+  summary = {"word_pieces": 20, "unknown_pieces": 1, "unknown_examples": ["猫"]}
+  assert tokenization.UNKNOWN_WARNING_RATE == 0.05
+  assert tokenization.unknown_token_warning(summary, "the x") is None     # exactly 5%
+  assert tokenization.unknown_token_warning(None, "the x") is None
+  assert tokenization.unknown_token_warning({"word_pieces": 0}, "the x") is None
+  message = tokenization.unknown_token_warning(dict(summary, word_pieces=19), "the x",
+                                               "/m/vocab.txt")
+  assert message == (
+      "5.3% of the word pieces of the x are [UNK] (1 of 19; e.g. 猫): the vocabulary "
+      "/m/vocab.txt does not cover this language or script, so the model sees little of "
+      "the text and will predict near chance. Use a checkpoint whose vocab.txt covers "
+      "it: for Chinese a Chinese one (chinese_L-12_H-768_A-12, BERT-wwm) or the "
+      "multilingual multi_cased_L-12_H-768_A-12.")
+  assert tokenization.unknown_token_warning(
+      {"word_pieces": 2, "unknown_pieces": 2}, "the y").startswith(
+          "100.0% of the word pieces of the y are [UNK] (2 of 2): the vocabulary does not")
+
+
+def _counted(tokenizer, texts):
+  counter = tokenization.UnknownTokenCounter(tokenizer)
+  for text in texts:
+    counter.tokenize(text)
+  return counter
+
+
+def test_english_vocab_on_chinese_text_warns_and_on_english_text_does_not(
+    shared_dir, real_vocab_file, caplog):
+  """The real uncased (MiniLM) vocab: LCQMC is mostly [UNK], MRPC has none."""
+  tokenizer = tokenization.FullTokenizer(real_vocab_file, do_lower_case=True)
+  data = shared_dir / "data"
+  lcqmc = [cell for line in (data / "LCQMC" / "dev.txt").read_text(
+      encoding="utf-8").splitlines()[:300] for cell in line.split("\t")[:2]]
+  mrpc = [cell for line in (data / "MRPC" / "train.tsv").read_text(
+      encoding="utf-8-sig").splitlines()[1:301] for cell in line.split("\t")[3:5]]
+  assert len(lcqmc) == len(mrpc) == 600
+  caplog.set_level(logging.WARNING)
+  chinese = _counted(tokenizer, lcqmc)
+  # Independently: a CJK character the vocab lacks is one [UNK] piece.
+  cjk = [ch for text in lcqmc for ch in text if "\u4e00" <= ch <= "\u9fff"]
+  assert chinese.num_unknown >= sum(ch not in tokenizer.vocab for ch in cjk) > 0.5 * len(cjk)
+  message = chinese.log_warning("the train examples")
+  assert message.startswith("%.1f%% of the word pieces of the train examples are [UNK] "
+                            % (100.0 * chinese.num_unknown / chinese.num_pieces))
+  assert all(word not in tokenizer.vocab for word in chinese.summary()["unknown_examples"])
+  assert real_vocab_file in message and "multi_cased_L-12_H-768_A-12" in message
+  assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [message]
+  english = _counted(tokenizer, mrpc)
+  assert english.num_pieces > 10000
+  assert english.log_warning("the train examples") is None
