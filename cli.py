@@ -158,7 +158,7 @@ def define_task_flags(phases=("train", "eval", "predict"), max_seq_length=128,
 
 
 def check_task_flags(f, phases=("train", "eval", "predict"), data_dir=True,
-                     fine_tuned="fine-tuned", required=("output_dir",)):
+                     fine_tuned="fine-tuned", required=("output_dir",), files=()):
   """The checks every fine-tuning program makes of the flags of define_task_flags.
 
   Args:
@@ -167,6 +167,7 @@ def check_task_flags(f, phases=("train", "eval", "predict"), data_dir=True,
     data_dir: whether --data_dir must be a folder.
     fine_tuned: how the checkpoint an eval/predict-only run needs is called.
     required: flags that must be given, checked in this order.
+    files: flags naming input files that must exist (checked before the checkpoint).
 
   Raises:
     errors.UserError naming the first bad flag.
@@ -183,6 +184,8 @@ def check_task_flags(f, phases=("train", "eval", "predict"), data_dir=True,
   require_file(f.bert_config_file, "bert_config_file")
   if data_dir:
     require_dir(f.data_dir, "data_dir")
+  for name in files:
+    require_file(getattr(f, name), name)
   if f.init_checkpoint:
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
     tokenization.validate_case_matches_checkpoint(f.do_lower_case, f.init_checkpoint)

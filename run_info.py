@@ -287,17 +287,11 @@ def write_run_info(output_dir, info, vocab_file=None):
 def _vocab_path(model_dir, recorded):
   """The vocabulary of a run folder: a relative name is inside the folder.
 
-  Folders written before the copies were made name an absolute path; when
-  that file is gone, a vocab.txt in the folder is used.
+  (Folders written before the copy was made name an absolute path.)
   """
   if "://" in recorded or os.path.isabs(recorded):
-    path = recorded
-  else:
-    path = os.path.join(model_dir, recorded)
-  inside = os.path.join(model_dir, VOCAB_FILE)
-  if not tf.io.gfile.exists(path) and tf.io.gfile.exists(inside):
-    return inside
-  return path
+    return recorded
+  return os.path.join(model_dir, recorded)
 
 
 def read_run_info(model_dir, flag_name="model_dir"):

@@ -15,8 +15,6 @@ label), or JSON lines (.jsonl/.json) of
 {"context": ..., "prefix" (or "question"): ..., "endings": [...], "label": k}.
 """
 
-import dataclasses
-import json
 import os
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
@@ -26,15 +24,12 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import data_files
 import cli
 import errors
 import run_info
 import tasks
-import tokenization
 import training
-
-FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
+from choice_data import convert_examples, read_examples
 
 
 def define_flags():
@@ -50,133 +45,6 @@ def define_flags():
 
 
 # ------------------------------------------------------------------------ data
-
-
-@dataclasses.dataclass
-class MultipleChoiceExample:
-  """One question: a context, an ending prefix and the candidate endings."""
-  guid: str
-  context: str
-  prefix: str
-  endings: list          # num_choices str
-  label: int = 0         # index of the right ending (0 for unlabeled test data)
-
-
-def _check_label(value, num_choices, path, line):
-  try:
-    label = int(str(value).strip())
-  except ValueError:
-    label = None
-  if label is None or not 0 <= label < num_choices:
-    raise errors.DataError(
-        f"{path}, line {line}: label {value!r} is not a choice index in "
-        f"0..{num_choices - 1} (--num_choices={num_choices}).")
-  return label
-
-
-def read_swag_csv(path, num_choices, labeled, split):
-  """Examples of a SWAG CSV file (header with sent1, sent2, ending0.., label)."""
-  rows = data_files.read_rows(path, delimiter=",", quotechar='"',
-                              expected="a SWAG CSV file")
-  if not rows:
-    raise errors.DataError(f"{path}: the file is empty; expected a SWAG CSV file.")
-  header = rows[0]
-  endings = [c for c in header if c.startswith("ending")]
-  required = ["sent1", "sent2"] + [f"ending{i}" for i in range(num_choices)]
-  required += ["label"] if labeled else []
-  missing = [c for c in required if c not in header]
-  if missing or len(endings) != num_choices:
-    raise errors.DataError(
-        f"{path}, line 1: the header {','.join(header)} needs the columns "
-        f"{','.join(required)} and exactly {num_choices} ending columns "
-        f"(--num_choices={num_choices}); missing: {','.join(missing) or 'none'}.")
-  column = {name: header.index(name) for name in required}
-  examples = []
-  for row in rows[1:]:
-    if len(row) < len(header):
-      raise errors.DataError(
-          f"{path}, line {row.line_number}: {len(row)} columns, the header has "
-          f"{len(header)}.")
-    label = (_check_label(row[column["label"]], num_choices, path, row.line_number)
-             if labeled else 0)
-    examples.append(MultipleChoiceExample(
-        f"{split}-{len(examples)}", row[column["sent1"]], row[column["sent2"]],
-        [row[column[f"ending{i}"]] for i in range(num_choices)], label))
-  return examples
-
-
-def read_json_lines(path, num_choices, labeled, split):
-  """Examples of a JSON-lines file of {context, prefix|question, endings, label}."""
-  lines = data_files.read_text(path, "a JSON-lines file").splitlines()
-  examples = []
-  for n, line in enumerate(lines, start=1):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-    except json.JSONDecodeError as e:
-      raise errors.DataError(f"{path}, line {n}: invalid JSON: {e.msg}") from None
-    endings = record.get("endings") if isinstance(record, dict) else None
-    if not isinstance(endings, list) or "context" not in record or (
-        labeled and "label" not in record):
-      raise errors.DataError(
-          f"{path}, line {n}: expected an object with context, endings"
-          f"{', label' if labeled else ''} (and prefix or question).")
-    if len(endings) != num_choices:
-      raise errors.DataError(
-          f"{path}, line {n}: {len(endings)} endings; --num_choices={num_choices}.")
-    label = _check_label(record["label"], num_choices, path, n) if labeled else 0
-    prefix = record.get("prefix", record.get("question", ""))
-    examples.append(MultipleChoiceExample(f"{split}-{len(examples)}", record["context"],
-                                          prefix or "", [str(e) for e in endings], label))
-  return examples
-
-
-def read_examples(data_dir, file_name, num_choices, labeled, split):
-  """The examples of data_dir/file_name; raises DataError for a bad or empty file."""
-  path = os.path.join(data_dir, file_name)
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise errors.DataError(
-        f"{path}: file not found (--{split}_file={file_name}); expected a SWAG CSV "
-        "or a .jsonl file.")
-  reader = (read_json_lines if file_name.endswith((".jsonl", ".json")) else read_swag_csv)
-  examples = reader(path, num_choices, labeled, split)
-  if not examples:
-    raise errors.DataError(f"{path}: no examples in the file.")
-  return examples
-
-
-def convert_example(example, max_seq_length, tokenizer):
-  """{input_ids, input_mask, segment_ids}: int32 [num_choices, max_seq_length] each."""
-  rows = {key: [] for key in FEATURE_KEYS}
-  context = tokenizer.tokenize(example.context)
-  for ending in example.endings:
-    tokens_a = list(context)
-    tokens_b = tokenizer.tokenize(f"{example.prefix} {ending}".strip())
-    # Account for [CLS], [SEP], [SEP]; the longer side loses tokens first, as
-    # run_classifier's pairs.
-    while len(tokens_a) + len(tokens_b) > max_seq_length - 3:
-      (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
-    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
-    padding = [0] * (max_seq_length - len(tokens))
-    rows["input_ids"].append(tokenizer.convert_tokens_to_ids(tokens) + padding)
-    rows["input_mask"].append([1] * len(tokens) + padding)
-    rows["segment_ids"].append([0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-                               + padding)
-  return {key: np.array(value, np.int32) for key, value in rows.items()}
-
-
-def convert_examples(examples, max_seq_length, tokenizer, what="the examples"):
-  """Features of all examples: int32 [N, C, S] arrays and label_ids [N].
-
-  Logs a WARNING naming `what` (str) when many word pieces are [UNK].
-  """
-  counter = tokenization.UnknownTokenCounter(tokenizer)
-  features = [convert_example(e, max_seq_length, counter) for e in examples]
-  counter.log_warning(what)
-  arrays = {key: np.stack([f[key] for f in features]) for key in FEATURE_KEYS}
-  arrays["label_ids"] = np.array([e.label for e in examples], np.int32)
-  return arrays
 
 
 # ------------------------------------------------------------------------ model

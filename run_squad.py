@@ -96,11 +96,10 @@ def define_flags(flag_values=FLAGS):
 def validate_flags(f):
   """The reference's validate_flags_or_throw and more, before any work."""
   cli.check_task_flags(f, phases=("train", "predict"), data_dir=False,
-                       fine_tuned="fine-tuned SQuAD")
-  if f.do_train:
-    cli.require_file(f.train_file, "train_file")
-  if f.do_predict:
-    cli.require_file(f.predict_file, "predict_file")
+                       fine_tuned="fine-tuned SQuAD",
+                       files=[name for name, asked in (("train_file", f.do_train),
+                                                       ("predict_file", f.do_predict))
+                              if asked])
   for name in ("max_seq_length", "max_query_length", "doc_stride", "predict_batch_size",
                "n_best_size", "max_answer_length"):
     if getattr(f, name) <= 0:

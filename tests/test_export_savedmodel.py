@@ -574,11 +574,13 @@ def test_inference_classifier_gives_test_results_tsv(mrpc_run, mrpc_test, graph_
 def test_saved_model_holds_no_absolute_path(exported, mrpc_run, tiny_bert):
   blob = (exported / "saved_model.pb").read_bytes()
   info = json.loads((mrpc_run / "run_info.json").read_text())
-  for path in (str(mrpc_run), info["vocab_file"], str(tiny_bert), str(exported.parent),
+  vocab = mrpc_run / info["vocab_file"]    # the run folder's own copy, named relatively
+  assert info["vocab_file"] == "vocab.txt"
+  for path in (str(mrpc_run), str(vocab), str(tiny_bert), str(exported.parent),
                str(REPO_ROOT), tempfile.gettempdir() + "/"):
     assert path.encode() not in blob, path
   # The asset is the vocab itself (a clean vocab.txt is copied byte for byte).
-  assert (exported / "assets" / "vocab.txt").read_bytes() == Path(info["vocab_file"]).read_bytes()
+  assert (exported / "assets" / "vocab.txt").read_bytes() == vocab.read_bytes()
 
 
 def test_regression_task_serves_scores(uncased_vocab, tokenizers):

