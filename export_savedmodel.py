@@ -40,12 +40,11 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import errors
-import serving
 import graph_tokenization
 import modeling
 import run_info
+import serving
 import serving_encoder
-import tasks
 
 FLAGS = flags.FLAGS
 
@@ -77,103 +76,7 @@ def define_flags(flag_values=FLAGS):
                     flag_values=f)
 
 
-# ------------------------------------------------------------ the serving module
-
-
-class ClassifierServer(tf.Module):
-  """A fine-tuned classifier with tokenization, as the SavedModel's signatures."""
-
-  def __init__(self, task, tokenizer, label_list, serving_dtype="float32"):
-    """Wraps a built ClassifierTask (weights loaded) and a GraphTokenizer.
-
-    The encoder runs as serving_encoder.ServingEncoder (real tokens only,
-    weights laid out once) in `serving_dtype`, "float32" or "bfloat16".
-    """
-    super().__init__(name="classifier")
-    self.encoder = serving_encoder.ServingEncoder(task.model, serving_dtype)
-    self.head = task.head
-    self.tokenizer = tokenizer
-    self._is_regression = task.is_regression
-    self._label_list = list(label_list)
-
-  # The model and the tokenizer are one tf.function each, called by the text
-  # signatures: the SavedModel holds one copy of each graph (faster to save and load).
-  @tf.function(autograph=False, input_signature=[
-      tf.TensorSpec([None, None], tf.int32, name=name)
-      for name in ("input_ids", "input_mask", "segment_ids")])
-  def serve_ids(self, input_ids, input_mask, segment_ids):
-    """Signature outputs of int32 [batch, seq] features (see the module docstring)."""
-    logits = self.head(self.encoder(input_ids, input_mask, segment_ids))
-    if self._is_regression:
-      return {"scores": logits[:, 0]}
-    label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return {"probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
-            "labels": tf.gather(tf.constant(self._label_list), label_ids)}
-
-  @tf.function(autograph=False, input_signature=[
-      tf.TensorSpec([None], tf.string, name="text_a"),
-      tf.TensorSpec([None], tf.string, name="text_b")])
-  def tokenize(self, text_a, text_b):
-    return self.tokenizer.encode(text_a, text_b)
-
-  @tf.function(autograph=False, input_signature=[
-      tf.TensorSpec([None], tf.string, name="text_a")])
-  def serve_text(self, text_a):
-    # An empty text_b has no tokens: the single-text layout.
-    return self._classify_text(text_a, tf.fill(tf.shape(text_a), ""))
-
-  @tf.function(autograph=False, input_signature=[
-      tf.TensorSpec([None], tf.string, name="text_a"),
-      tf.TensorSpec([None], tf.string, name="text_b")])
-  def serve_text_pair(self, text_a, text_b):
-    return self._classify_text(text_a, text_b)
-
-  def _classify_text(self, text_a, text_b):
-    features = self.tokenize(text_a, text_b)
-    # Padding past the batch's longest input changes nothing but the cost (a
-    # short query would pay for max_seq_length tokens); run_classifier.py's
-    # predictions cut batches the same way (--dynamic_padding).
-    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(features["input_mask"], 1)), 1)
-    return self.serve_ids(**{name: value[:, :longest] for name, value in features.items()})
-
-  def signatures(self):
-    """{signature key: tf.function with an input_signature}.
-
-    Not concrete functions: tf.saved_model.save traces a tf.function again when
-    it was traced before (for its variable-creation check), doubling the
-    export's time; given the tf.function it traces each once.
-    """
-    return {"serving_default": self.serve_text, "serve_text_pair": self.serve_text_pair,
-            "serve_ids": self.serve_ids, "tokenize": self.tokenize}
-
-
-# ------------------------------------------------------------ reading the run
-
-
-HEAD_NAMES = {"classifier": "classifier", "ner": "tagging", "squad": "SQuAD"}
-
-
-def load_task(info, checkpoint):
-  """The run's Task with the fine-tuned weights of `checkpoint` (a prefix or folder)."""
-  prefix = checkpoint_utils.resolve_checkpoint(checkpoint)
-  kind = info["task_kind"]
-  head = serving.HEAD_VARIABLES[kind]
-  if head not in checkpoint_utils.checkpoint_shapes(prefix):
-    raise errors.UserError(f"{prefix} has no {HEAD_NAMES[kind]} head ({head}): it is a "
-                           "pre-trained model; export a fine-tuned one.")
-  if kind == "classifier":
-    num_labels = 1 if info["is_regression"] else len(info["label_list"])
-    task = tasks.ClassifierTask(info["bert_config"], num_labels,
-                                info["is_regression"])
-  else:
-    task = serving.make_task(info)
-  task.build("float32", seed=0)
-  report = checkpoint_utils.load_variables(task.variables(), prefix)
-  if report.missing:
-    raise errors.UserError(f"{prefix} lacks {report.missing[0]}; it does not belong to "
-                           "the model of run_info.json.")
-  logging.info("Exporting %s", prefix)
-  return task
+# ------------------------------------------------------------ writing
 
 
 def next_version(export_dir):
@@ -183,9 +86,6 @@ def next_version(export_dir):
   versions = [int(name.rstrip("/")) for name in tf.io.gfile.listdir(export_dir)
               if name.rstrip("/").isdigit()]
   return max(versions, default=0) + 1
-
-
-# ------------------------------------------------------------ writing
 
 
 def convert_tflite(saved_model_dir, path):
@@ -240,6 +140,8 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     raise errors.UserError(f"--export_version={export_version} must be a non-negative "
                            "integer.")
   info = run_info.read_run_info(model_dir)
+  checkpoint = checkpoint_utils.resolve_checkpoint(
+      init_checkpoint or model_dir, "init_checkpoint" if init_checkpoint else "model_dir")
   vocab_file = vocab_file or info["vocab_file"]
   if not tf.io.gfile.exists(vocab_file):
     source = "--vocab_file" if vocab_file != info["vocab_file"] else (
@@ -261,13 +163,10 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
       raise errors.UserError(
           f"vocab file {vocab_file} has {len(vocab)} tokens but the model's "
           f"vocab_size is {info['bert_config'].vocab_size}; pass the model's --vocab_file.")
-    task = load_task(info, init_checkpoint or model_dir)
+    task = serving.load_task(info, checkpoint)
     tokenizer = graph_tokenization.GraphTokenizer(vocab_copy, info["do_lower_case"],
                                                   info["max_seq_length"])
-    if info["task_kind"] == "classifier":
-      server = ClassifierServer(task, tokenizer, info["label_list"], serving_dtype)
-    else:
-      server = serving.make_server(info, task, tokenizer)
+    server = serving.make_server(info, task, tokenizer, serving_dtype)
     tf.io.gfile.makedirs(export_dir)
     write_export(server, target, tflite)
   logging.info("Wrote %s", target)

@@ -236,12 +236,14 @@ def claim_run_folder(output_dir, chief=True):
 # The task kinds, the program that writes each, and what run_info.json must
 # hold for inference and export (besides bert_config, do_lower_case,
 # max_seq_length and vocab_file).
-WRITERS = {"classifier": "run_classifier.py", "ner": "run_ner.py", "squad": "run_squad.py"}
+WRITERS = {"classifier": "run_classifier.py", "ner": "run_ner.py", "squad": "run_squad.py",
+           "multiple_choice": "run_multiple_choice.py"}
 REQUIRED_KEYS = {
     "classifier": ("label_list",),
     "ner": ("label_list", "window_stride", "word_split"),
     "squad": ("doc_stride", "max_query_length", "max_answer_length", "n_best_size",
               "version_2_with_negative", "null_score_diff_threshold"),
+    "multiple_choice": ("num_choices",),
 }
 # What a resumed run must share with the run that wrote its checkpoints: the
 # model and its task (never changeable) and the settings that change the

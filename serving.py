@@ -51,13 +51,21 @@ serve_ids signature is converted (the text signatures need tensorflow-text ops).
 
 import collections
 
+from absl import logging
+import numpy as np
 import tensorflow as tf
 
+import checkpoint_utils
+import choice_data
+import classifier_data
 import errors
 import graph_tokenization
+import ner_data
+import serving_encoder
 import squad_data
 import tasks
 import tokenization
+import training
 
 _NEG_INF = float("-inf")
 _BIG = 2 ** 40
@@ -673,24 +681,284 @@ class SquadServer(tf.Module):
     return {"serving_default": self.serve_text, "serve_ids": self.serve_ids}
 
 
+# ------------------------------------------------------------ classifier
+
+
+class ClassifierServer(tf.Module):
+  """A fine-tuned classifier with tokenization, as the SavedModel's signatures."""
+
+  def __init__(self, task, tokenizer, label_list, serving_dtype="float32"):
+    """Wraps a built ClassifierTask (weights loaded) and a GraphTokenizer.
+
+    The encoder runs as serving_encoder.ServingEncoder (real tokens only,
+    weights laid out once) in `serving_dtype`, "float32" or "bfloat16".
+    """
+    super().__init__(name="classifier")
+    self.encoder = serving_encoder.ServingEncoder(task.model, serving_dtype)
+    self.head = task.head
+    self.tokenizer = tokenizer
+    self._is_regression = task.is_regression
+    self._label_list = list(label_list)
+
+  # The model and the tokenizer are one tf.function each, called by the text
+  # signatures: the SavedModel holds one copy of each graph (faster to save and load).
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None, None], tf.int32, name=name)
+      for name in ("input_ids", "input_mask", "segment_ids")])
+  def serve_ids(self, input_ids, input_mask, segment_ids):
+    """Signature outputs of int32 [batch, seq] features (see the module docstring)."""
+    logits = self.head(self.encoder(input_ids, input_mask, segment_ids))
+    if self._is_regression:
+      return {"scores": logits[:, 0]}
+    label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return {"probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
+            "labels": tf.gather(tf.constant(self._label_list), label_ids)}
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a"),
+      tf.TensorSpec([None], tf.string, name="text_b")])
+  def tokenize(self, text_a, text_b):
+    return self.tokenizer.encode(text_a, text_b)
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a")])
+  def serve_text(self, text_a):
+    # An empty text_b has no tokens: the single-text layout.
+    return self._classify_text(text_a, tf.fill(tf.shape(text_a), ""))
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None], tf.string, name="text_a"),
+      tf.TensorSpec([None], tf.string, name="text_b")])
+  def serve_text_pair(self, text_a, text_b):
+    return self._classify_text(text_a, text_b)
+
+  def _classify_text(self, text_a, text_b):
+    features = self.tokenize(text_a, text_b)
+    # Padding past the batch's longest input changes nothing but the cost (a
+    # short query would pay for max_seq_length tokens); run_classifier.py's
+    # predictions cut batches the same way (--dynamic_padding).
+    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(features["input_mask"], 1)), 1)
+    return self.serve_ids(**{name: value[:, :longest] for name, value in features.items()})
+
+  def signatures(self):
+    """{signature key: tf.function with an input_signature}.
+
+    Not concrete functions: tf.saved_model.save traces a tf.function again when
+    it was traced before (for its variable-creation check), doubling the
+    export's time; given the tf.function it traces each once.
+    """
+    return {"serving_default": self.serve_text, "serve_text_pair": self.serve_text_pair,
+            "serve_ids": self.serve_ids, "tokenize": self.tokenize}
+
+
 # ------------------------------------------------------------ from run_info.json
 
 
 def make_task(info):
-  """The unbuilt Task of a checked run_info (task_kind "ner" or "squad")."""
-  if info["task_kind"] == "ner":
-    return tasks.TaggingTask(info["bert_config"], len(info["label_list"]))
-  return tasks.SpanTask(info["bert_config"])
+  """The unbuilt Task of a checked run_info (read by run_info.read_run_info)."""
+  kind, config = info["task_kind"], info["bert_config"]
+  if kind == "classifier":
+    num_labels = 1 if info["is_regression"] else len(info["label_list"])
+    return tasks.ClassifierTask(config, num_labels, info["is_regression"])
+  if kind == "ner":
+    return tasks.TaggingTask(config, len(info["label_list"]))
+  if kind == "squad":
+    return tasks.SpanTask(config)
+  return tasks.MultipleChoiceTask(config)
 
 
-def make_server(info, task, tokenizer):
-  """The serving module of a run_info (task_kind "ner" or "squad"); errors.UserError if bad."""
+def load_task(info, checkpoint, flag_name="model_dir"):
+  """The run's Task with the fine-tuned weights of `checkpoint` (a prefix or folder)."""
+  prefix = checkpoint_utils.resolve_checkpoint(checkpoint, flag_name)
+  task = make_task(info)
+  if task.head_variable not in checkpoint_utils.checkpoint_shapes(prefix):
+    raise errors.UserError(f"{prefix} has no {task.head_name} head ({task.head_variable}): "
+                           "it is a pre-trained model; give a fine-tuned one.")
+  task.build("float32", seed=0)
+  checkpoint_utils.load_variables(task.variables(), prefix, flag_name=flag_name)
+  logging.info("Loaded %s", prefix)
+  return task
+
+
+def make_server(info, task, tokenizer, serving_dtype="float32"):
+  """The SavedModel module of a run (classifier, ner, squad); errors.UserError if bad."""
+  kind = info["task_kind"]
   try:
-    if info["task_kind"] == "ner":
+    if kind == "classifier":
+      return ClassifierServer(task, tokenizer, info["label_list"], serving_dtype)
+    if kind == "ner":
       return NerServer(task, tokenizer, info["label_list"], info["window_stride"],
                        info["word_split"])
-    return SquadServer(task, tokenizer, info["doc_stride"], info["max_query_length"],
-                       info["max_answer_length"], info["n_best_size"],
-                       info["version_2_with_negative"], info["null_score_diff_threshold"])
+    if kind == "squad":
+      return SquadServer(task, tokenizer, info["doc_stride"], info["max_query_length"],
+                         info["max_answer_length"], info["n_best_size"],
+                         info["version_2_with_negative"], info["null_score_diff_threshold"])
   except ValueError as e:
     raise errors.UserError(f"run_info.json: {e}") from None
+  raise errors.UserError(f"task_kind={kind!r} has no SavedModel export; use inference.py "
+                         "--model_dir to run it.")
+
+
+# ------------------------------------------------------------ Python predictors
+#
+# What inference.py runs: the same features and decoding as the run_*.py
+# programs' own predictions, in Python, without tensorflow-text.
+
+_FIELD_SEPARATOR = " ||| "
+
+
+def split_fields(text, count=None):
+  """`a ||| b ||| ...` -> list of fields; `count` (None: 1 or 2) fields are required."""
+  fields = text.split(_FIELD_SEPARATOR)
+  if count is not None and len(fields) != count:
+    raise errors.UserError(f"input {text[:60]!r}: {len(fields)} fields separated by "
+                           f"'{_FIELD_SEPARATOR.strip()}', expected {count}.")
+  return fields
+
+
+class Predictor:
+  """A fine-tuned run folder loaded once; `answer(texts)` many times."""
+
+  def __init__(self, info, checkpoint, batch_size=32):
+    self.info = info
+    self.batch_size = batch_size
+    self.tokenizer = tokenization.FullTokenizer(info["vocab_file"], info["do_lower_case"])
+    self.task = load_task(info, checkpoint)
+    self._predict = tf.function(self.task.predict, reduce_retracing=True, autograph=False)
+
+  def run_model(self, arrays, length_key="input_mask"):
+    """task.predict over numpy feature arrays [n, ..., S], batched and cut to length."""
+    count = len(arrays[length_key])
+    outputs = []
+    for begin in range(0, count, self.batch_size):
+      batch = {k: v[begin:begin + self.batch_size] for k, v in arrays.items()}
+      longest = max(int(batch[length_key].sum(-1).max()), 1)
+      batch = {k: v[..., :longest] if k in self.task.sequence_keys else v
+               for k, v in batch.items()}
+      outputs.append({k: v.numpy() for k, v in self._predict(batch).items()})
+    return {k: training.concat_ragged([o[k] for o in outputs]) for k in outputs[0]} if (
+        outputs) else {}
+
+
+class ClassifierPredictor(Predictor):
+  """`text` or `a ||| b` -> label and probabilities (a score for regression).
+
+  The encoder runs as the SavedModel's does (ClassifierServer: real tokens only).
+  """
+
+  def __init__(self, info, checkpoint, batch_size=32):
+    super().__init__(info, checkpoint, batch_size)
+    self.labels = info["label_list"]
+    self.server = ClassifierServer(self.task, None, self.labels)
+
+  def answer(self, texts):
+    length = self.info["max_seq_length"]
+    rows = []
+    for row, text in enumerate(texts):
+      fields = split_fields(text)
+      if len(fields) > 2:
+        raise errors.UserError(f"input {text[:60]!r}: at most one ' ||| ' (text_a ||| "
+                               "text_b) for a classifier.")
+      example = classifier_data.InputExample(f"input-{row}", fields[0],
+                                             fields[1] if len(fields) > 1 else None,
+                                             self.labels[0] if self.labels else "0")
+      rows.append(classifier_data.convert_single_example(
+          10 ** 9, example, self.labels or None, length, self.tokenizer))   # not logged
+    results = []
+    for begin in range(0, len(rows), self.batch_size):
+      batch = rows[begin:begin + self.batch_size]
+      longest = max(max(sum(r.input_mask) for r in batch), 1)
+      ids, mask, types = (np.array([getattr(r, k)[:longest] for r in batch], np.int32)
+                          for k in ("input_ids", "input_mask", "segment_ids"))
+      outputs = self.server.serve_ids(ids, mask, types)
+      texts_here = texts[begin:begin + self.batch_size]
+      if self.task.is_regression:
+        results += [{"text": t, "score": float(s)}
+                    for t, s in zip(texts_here, outputs["scores"].numpy())]
+        continue
+      for text, p in zip(texts_here, outputs["probabilities"].numpy()):
+        results.append({"text": text, "label": self.labels[int(np.argmax(p))],
+                        "probabilities": {l: round(float(x), 6)
+                                          for l, x in zip(self.labels, p)}})
+    return results
+
+
+class TaggerPredictor(Predictor):
+  """Text -> its words and their tags, as run_ner.py tags a sentence."""
+
+  def answer(self, texts):
+    labels, characters = self.info["label_list"], self.info["word_split"] == "characters"
+    sentences = []
+    for text in texts:
+      words = ([c for c in tokenization.convert_to_unicode(text) if not c.isspace()]
+               if characters else text.split())
+      sentences.append(ner_data.Sentence(words, words, [labels[0]] * len(words),
+                                         [1] * len(words)))
+    results = [{"text": t, "words": [], "tags": []} for t in texts]
+    scored = [i for i, s in enumerate(sentences) if s.words]
+    if scored:
+      features = ner_data.convert_sentences([sentences[i] for i in scored], labels,
+                                            self.info["max_seq_length"],
+                                            self.info["window_stride"], self.tokenizer,
+                                            what=None)
+      tags = ner_data.decode(self.run_model(features.arrays)["predictions"], features,
+                             [sentences[i] for i in scored], labels)
+      for i, sentence_tags in zip(scored, tags):
+        results[i].update(words=sentences[i].words, tags=sentence_tags)
+    return results
+
+
+class SquadPredictor(Predictor):
+  """`question ||| context` -> the answer, as run_squad.py --do_predict answers it."""
+
+  def answer(self, texts):
+    info = self.info
+    pairs = [split_fields(text, 2) for text in texts]
+    articles = [{"title": "", "paragraphs": [
+        {"context": context, "qas": [{"id": str(i), "question": question}]}]}
+                for i, (question, context) in enumerate(pairs)]
+    examples = squad_data.examples_from_data(articles, False, source="--input")
+    features = list(squad_data.iter_features(
+        examples, self.tokenizer, info["max_seq_length"], info["doc_stride"],
+        info["max_query_length"], False))
+    outputs = self.run_model(next(squad_data.feature_chunks(features, len(features) or 1),
+                                  {"input_ids": np.zeros([0, 1], np.int32),
+                                   "input_mask": np.zeros([0, 1], np.int32),
+                                   "segment_ids": np.zeros([0, 1], np.int32)}))
+    results = [squad_data.RawResult(f.unique_id,
+                                    outputs["start_logits"][i, :len(f.tokens)].tolist(),
+                                    outputs["end_logits"][i, :len(f.tokens)].tolist())
+               for i, f in enumerate(features)]
+    predictions, nbest, _ = squad_data.compute_predictions(
+        examples, features, results, info["n_best_size"], info["max_answer_length"],
+        info["do_lower_case"], info["version_2_with_negative"],
+        info["null_score_diff_threshold"], False)
+    answers = []
+    for i, (question, context) in enumerate(pairs):
+      best = nbest.get(str(i), [{}])[0]
+      answers.append({"question": question, "context": context,
+                      "answer": predictions.get(str(i), ""),
+                      "probability": round(float(best.get("probability", 0.0)), 6)})
+    return answers
+
+
+class ChoicePredictor(Predictor):
+  """`context ||| ending 1 ||| ... ||| ending N` -> the best ending and the probabilities."""
+
+  def answer(self, texts):
+    count = self.info["num_choices"]
+    examples = []
+    for row, text in enumerate(texts):
+      context, *endings = split_fields(text, count + 1)
+      examples.append(choice_data.MultipleChoiceExample(f"input-{row}", context, "",
+                                                        endings))
+    arrays = choice_data.convert_examples(examples, self.info["max_seq_length"],
+                                          self.tokenizer, what=None)
+    probabilities = self.run_model(arrays)["probabilities"]
+    return [{"text": text, "choice": int(np.argmax(p)),
+             "probabilities": [round(float(x), 6) for x in p]}
+            for text, p in zip(texts, probabilities)]
+
+
+PREDICTORS = {"classifier": ClassifierPredictor, "ner": TaggerPredictor,
+              "squad": SquadPredictor, "multiple_choice": ChoicePredictor}

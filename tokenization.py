@@ -608,7 +608,12 @@ def unknown_token_warning(summary, what, vocab_file=None, threshold=UNKNOWN_WARN
 
 
 def warn_if_mostly_unknown(summary, what, vocab_file=None):
-  """Logs unknown_token_warning as a WARNING when there is one; returns it (or None)."""
+  """Logs unknown_token_warning as a WARNING when there is one; returns it (or None).
+
+  `what` None: nothing is logged (inference answers many small batches).
+  """
+  if what is None:
+    return None
   message = unknown_token_warning(summary, what, vocab_file)
   if message:
     logging.warning("%s", message)

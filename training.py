@@ -931,11 +931,11 @@ class Trainer:
                      else v[index]) for k, v in chunk.items()}
         outputs.append(self._predict_batch(batch))
       inverse = np.argsort(order, kind="stable")
-      results.append({k: _concat_ragged([o[k] for o in outputs])[inverse]
+      results.append({k: concat_ragged([o[k] for o in outputs])[inverse]
                       for k in outputs[0]})
     if not results:
       return {}
-    return {k: _concat_ragged([r[k] for r in results]) for k in results[0]}
+    return {k: concat_ragged([r[k] for r in results]) for k in results[0]}
 
 
 def _to_float32(gradient):
@@ -954,7 +954,7 @@ def _add_gradients(a, b):
   return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
 
 
-def _concat_ragged(arrays):
+def concat_ragged(arrays):
   """Concatenates along axis 0, zero-padding trailing axes cut to different lengths."""
   if all(a.shape[1:] == arrays[0].shape[1:] for a in arrays):
     return np.concatenate(arrays)

@@ -34,9 +34,10 @@ import classifier_data
 import errors
 import export_savedmodel
 import graph_tokenization
-import inference
 import modeling
 import processors
+import run_info
+import serving
 import tasks
 import tokenization
 from conftest import SHARED_DIR, minilm_dir
@@ -544,27 +545,13 @@ def test_tflite_gives_the_serve_ids_probabilities(exported, mrpc_test):
   np.testing.assert_allclose(outputs["probabilities"], probabilities, atol=1e-5)
 
 
-def _classifier(mrpc_run):
-  info = json.loads((mrpc_run / "run_info.json").read_text())
-  return inference.Classifier(
-      modeling.BertConfig.from_dict(info["bert_config"]), str(mrpc_run), info["vocab_file"],
-      info["do_lower_case"], info["label_list"], info["max_seq_length"])
-
-
-@pytest.mark.parametrize("graph_tokenizer", [True, False])
-def test_inference_classifier_gives_test_results_tsv(mrpc_run, mrpc_test, graph_tokenizer,
-                                                     monkeypatch):
-  """inference.py runs the exported server's path: in-graph tokens, or tokenization.py's."""
-  if not graph_tokenizer:
-    def missing():
-      raise ImportError("no tensorflow_text")
-    monkeypatch.setattr(graph_tokenization, "_import_tf_text", missing)
+def test_inference_predictor_gives_test_results_tsv(mrpc_run, mrpc_test):
+  """inference.py's classifier runs the exported server's encoder on Python tokens."""
   examples, _, probabilities = mrpc_test
-  classifier = _classifier(mrpc_run)
-  assert (classifier.server.tokenizer is None) != graph_tokenizer
+  predictor = serving.ClassifierPredictor(run_info.read_run_info(str(mrpc_run)),
+                                          str(mrpc_run), batch_size=64)
   texts = [f"{e.text_a} ||| {e.text_b}" for e in examples]
-  results = [r for start in range(0, len(texts), 256)
-             for r in classifier.classify(texts[start:start + 256])]
+  results = predictor.answer(texts)
   assert len(results) == len(texts)
   got = np.array([[r["probabilities"][label] for label in ("0", "1")] for r in results])
   np.testing.assert_allclose(got, probabilities, atol=1e-5)
@@ -588,7 +575,7 @@ def test_regression_task_serves_scores(uncased_vocab, tokenizers):
   task = tasks.ClassifierTask(config, 1, is_regression=True)
   task.build("float32", seed=1)
   tokenizer, reference = tokenizers.get(uncased_vocab, True, 20)
-  server = export_savedmodel.ClassifierServer(task, tokenizer, label_list=[])
+  server = serving.ClassifierServer(task, tokenizer, label_list=[])
   examples = [classifier_data.InputExample("0", "A man is playing a flute.", "A man plays.",
                                            0.0)]
   features = {k: tf.constant(v) for k, v in

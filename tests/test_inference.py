@@ -1,0 +1,162 @@
+"""inference.py on run folders of every task: the answers of the programs' own --do_predict."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoint_utils
+import modeling
+import run_info
+import serving
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "on",
+         "mat", "who", "where", "is", "was", "in", "paris", "peter", "lives", "runs", "?",
+         ".", ",", "##s", "##ed", "good", "bad", "movie", "park", "fast", "slow", "it"]
+CONFIG = dict(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1,
+              num_attention_heads=2, intermediate_size=19, max_position_embeddings=64,
+              type_vocab_size=2)
+SETTINGS = {
+    "ner": dict(label_list=["O", "B-PER", "I-PER", "B-LOC"], window_stride=4,
+                word_split="whitespace", max_seq_length=10),
+    "squad": dict(doc_stride=6, max_query_length=6, max_answer_length=5, n_best_size=5,
+                  version_2_with_negative=False, null_score_diff_threshold=0.0,
+                  max_seq_length=24),
+    "multiple_choice": dict(num_choices=3, max_seq_length=16),
+}
+SENTENCES = ["peter lives in paris .", "the cat sat on the mat , the dog sat on the mat .",
+             "who runs ?", "a good movie"]
+
+
+def env():
+  environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  environment.pop("BERT_DEBUG", None)
+  return environment
+
+
+def run(args, cwd, **kwargs):
+  return subprocess.run([sys.executable] + [str(a) for a in args], cwd=cwd, env=env(),
+                        capture_output=True, timeout=600, **kwargs)
+
+
+def fake_run(root, kind):
+  """A run folder of `kind` with random (non-zero) weights, as a training run writes it."""
+  folder = root / kind
+  folder.mkdir()
+  (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+  info = dict(task_kind=kind, bert_config=CONFIG, do_lower_case=True, **SETTINGS[kind])
+  task = serving.make_task(dict(info, bert_config=modeling.BertConfig(**CONFIG)))
+  task.build("float32", seed=3)
+  for variable in task.head.variables_by_name().values():
+    variable.assign(tf.random.stateless_normal(variable.shape, seed=[4, 5]))
+  checkpoint_utils.save_tensors(str(folder / "model.ckpt-1"), task.variables())
+  run_info.write_run_info(str(folder), info, str(root / "vocab.txt"))
+  return folder
+
+
+def model_flags(folder):
+  return [f"--vocab_file={folder / 'vocab.txt'}",
+          f"--bert_config_file={folder / 'bert_config.json'}",
+          f"--init_checkpoint={folder}", "--do_predict=true"]
+
+
+def infer(folder, lines, tmp_path):
+  (tmp_path / "inputs.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}",
+              f"--input_file={tmp_path / 'inputs.txt'}", "--batch_size=3"], tmp_path)
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
+  results = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+  assert len(results) == len(lines)
+  return results
+
+
+def test_ner_tags_are_run_ner_predictions(tmp_path):
+  folder = fake_run(tmp_path, "ner")
+  data = tmp_path / "data"
+  data.mkdir()
+  (data / "test.txt").write_text("\n\n".join(
+      "\n".join(f"{w} O" for w in s.split()) for s in SENTENCES) + "\n")
+  done = run([REPO_ROOT / "run_ner.py", f"--data_dir={data}", "--max_seq_length=10",
+              "--window_stride=4", "--labels=O,B-PER,I-PER,B-LOC",
+              f"--output_dir={tmp_path / 'predict'}"] + model_flags(folder), tmp_path)
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
+  blocks = (tmp_path / "predict" / "test_predictions.txt").read_text().strip().split("\n\n")
+  expected = [[line.split()[2] for line in block.splitlines()] for block in blocks]
+  results = infer(folder, SENTENCES, tmp_path)
+  assert [r["words"] for r in results] == [s.split() for s in SENTENCES]
+  assert [r["tags"] for r in results] == expected
+  assert all("label" not in r for r in results)
+  assert len({tag for tags in expected for tag in tags}) > 1   # the head is not constant
+
+
+def test_squad_answers_are_run_squad_predictions(tmp_path):
+  folder = fake_run(tmp_path, "squad")
+  contexts = SENTENCES[:2] + ["peter lives in paris , the cat sat on the mat , the dog "
+                              "runs in the park , it was good ."]
+  questions = ["who lives in paris ?", "where is the cat ?", "who runs ?"]
+  squad = {"version": "1.1", "data": [{"title": "t", "paragraphs": [
+      {"context": c, "qas": [{"id": f"q{i}", "question": q}]}]}
+                                      for i, (q, c) in enumerate(zip(questions, contexts))]}
+  (tmp_path / "dev.json").write_text(json.dumps(squad))
+  done = run([REPO_ROOT / "run_squad.py", f"--predict_file={tmp_path / 'dev.json'}",
+              "--max_seq_length=24", "--max_query_length=6", "--doc_stride=6",
+              "--max_answer_length=5", "--n_best_size=5",
+              f"--output_dir={tmp_path / 'predict'}"] + model_flags(folder), tmp_path)
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
+  expected = json.loads((tmp_path / "predict" / "predictions.json").read_text())
+  results = infer(folder, [f"{q} ||| {c}" for q, c in zip(questions, contexts)], tmp_path)
+  assert [r["answer"] for r in results] == [expected[f"q{i}"] for i in range(3)]
+  assert all(0 < r["probability"] <= 1 for r in results)
+
+
+def test_multiple_choice_probabilities_are_run_multiple_choice_results(tmp_path):
+  folder = fake_run(tmp_path, "multiple_choice")
+  data = tmp_path / "data"
+  data.mkdir()
+  rows = [("the cat", "sat on the mat", "runs in paris", "is good"),
+          ("peter lives in", "paris", "the park", "a movie")]
+  with open(data / "test.csv", "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["sent1", "sent2", "ending0", "ending1", "ending2"])
+    for context, *endings in rows:
+      writer.writerow([context, ""] + endings)
+  done = run([REPO_ROOT / "run_multiple_choice.py", f"--data_dir={data}",
+              "--num_choices=3", "--max_seq_length=16",
+              f"--output_dir={tmp_path / 'predict'}"] + model_flags(folder), tmp_path)
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
+  expected = np.loadtxt(tmp_path / "predict" / "test_results.tsv", ndmin=2)
+  results = infer(folder, [" ||| ".join(row) for row in rows], tmp_path)
+  got = np.array([r["probabilities"] for r in results])
+  assert got.shape == expected.shape == (2, 3)
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+  assert [r["choice"] for r in results] == expected.argmax(1).tolist()
+
+
+def test_non_utf8_input_is_one_error_line_and_output_stays_json(tmp_path):
+  folder = fake_run(tmp_path, "ner")
+  (tmp_path / "latin1.txt").write_bytes("peter lives in paris .\ncaf\xe9 au lait\n"
+                                        .encode("latin-1"))
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}",
+              f"--input_file={tmp_path / 'latin1.txt'}"], tmp_path)
+  assert done.returncode == 1
+  stderr = done.stderr.decode()
+  assert "Traceback" not in stderr
+  last = [line for line in stderr.splitlines() if line.strip()][-1]
+  assert last == (f"inference.py: error: --input_file={tmp_path / 'latin1.txt'}, line 2: "
+                  "not valid UTF-8 (byte 0xe9); give UTF-8 text, e.g. iconv -f GB18030 -t "
+                  "UTF-8.")
+  piped = run([REPO_ROOT / "inference.py", f"--model_dir={folder}"], tmp_path,
+              input=b"peter lives in paris .\n\xff\xfe binary\n")
+  assert piped.returncode == 1
+  assert "standard input, line 2: not valid UTF-8 (byte 0xff)" in piped.stderr.decode()
+  # What was answered before the bad line is valid JSON, one object a line.
+  lines = piped.stdout.decode("utf-8").splitlines()
+  assert len(lines) in (0, 1)
+  assert all(json.loads(line)["words"] for line in lines)
