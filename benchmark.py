@@ -22,7 +22,7 @@ For one BERT shape (tiny, base, large or a bert_config.json) it measures
     the same run), the denominator of MFU.
 Every toolkit runs in its own process with the same shapes, batches, threads
 and warm-up; peers run in their own virtualenvs, which this script creates
-under --peer_venv_dir on first use (see scripts/benchmark_peers.py). It prints
+under --peer_venv_dir on first use (see scripts/benchmark_workloads.py). It prints
 one table, our throughput divided by each peer's, and can write JSON.
 
 Our rows run with TF_ENABLE_ONEDNN_OPTS=1, as our scripts do (tf_defaults.py);
@@ -55,11 +55,12 @@ from absl import logging
 import numpy as np
 
 import cli
+import benchmark_workloads
 import errors
 import flops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_peers.py")
+PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_workloads.py")
 
 # What each peer's virtualenv gets; installed in this order, one pip call each
 # (torch first and pinned: an unpinned torch would fetch a CUDA build).
@@ -152,9 +153,7 @@ def _our_setup(spec):
 
 def _sentence_chunk(spec):
   """The sentence pairs as one {name: [n, seq_length]} chunk, padded."""
-  sys.path.insert(0, os.path.join(HERE, "scripts"))
-  import benchmark_peers
-  batches = list(benchmark_peers.padded_sentence_batches(spec))
+  batches = list(benchmark_workloads.padded_sentence_batches(spec))
   chunk = {k: np.concatenate([b[k] for b in batches]).astype(np.int32) for k in batches[0]}
   chunk["label_ids"] = np.zeros(len(chunk["input_ids"]), np.int32)
   return chunk
@@ -171,23 +170,23 @@ def write_serving_export(spec):
 
   The weights do not matter for speed; the path is the one users take: a
   run_classifier.py output folder (checkpoint + run_info.json), then
-  export_savedmodel.export with --serving_dtype = the row's compute dtype.
+  serving.export (export_savedmodel.py) with --serving_dtype = the row's dtype.
   """
   import checkpoint_utils
-  import export_savedmodel
-  import run_classifier
+  import run_info
+  import serving
+  import tasks
   config = _bert_config(spec)
-  task = run_classifier.ClassifierTask(config, 2)
+  task = tasks.ClassifierTask(config, 2)
   task.build("float32", seed=0)
   run_dir = os.path.join(spec["serving_dir"], "run")
   checkpoint_utils.save_tensors(os.path.join(run_dir, "model.ckpt-0"), task.variables())
-  run_classifier.write_json_atomic(
-      os.path.join(run_dir, run_classifier.RUN_INFO_FILE),
-      dict(task_name="mrpc", label_list=["0", "1"], bert_config=config.to_dict(),
-           is_regression=False, vocab_file=spec["vocab_file"], do_lower_case=True,
-           max_seq_length=spec["seq_length"]))
-  return export_savedmodel.export(run_dir, os.path.join(spec["serving_dir"], "export"),
-                                  serving_dtype=spec["compute_dtype"])
+  run_info.write_run_info(run_dir, dict(
+      task_name="mrpc", label_list=["0", "1"], bert_config=config.to_dict(),
+      is_regression=False, do_lower_case=True, max_seq_length=spec["seq_length"]),
+                          spec["vocab_file"])
+  return serving.export(run_dir, os.path.join(spec["serving_dir"], "export"),
+                        serving_dtype=spec["compute_dtype"])
 
 
 def serving_export_path(spec):
@@ -196,8 +195,6 @@ def serving_export_path(spec):
 
 def _our_serving(spec):
   """The serving workload on our SavedModel, loaded as a server would."""
-  sys.path.insert(0, os.path.join(HERE, "scripts"))
-  import benchmark_peers
   import tensorflow as tf
   import tensorflow_text  # noqa: F401  (registers the WordPiece op)
   model = tf.saved_model.load(serving_export_path(spec))
@@ -211,13 +208,11 @@ def _our_serving(spec):
   def serve_ids(batch):
     return ids_signature(**{name: tf.constant(batch[name], tf.int32) for name in
                             ("input_ids", "input_mask", "segment_ids")})["probabilities"].numpy()
-  return benchmark_peers.time_serving(spec, serve_text, serve_ids)
+  return benchmark_workloads.time_serving(spec, serve_text, serve_ids)
 
 
 def run_our_workloads(spec):
   """Our side of the benchmark, in this process; returns the figures."""
-  sys.path.insert(0, os.path.join(HERE, "scripts"))
-  import benchmark_peers
   import tensorflow as tf
   results = _our_serving(spec) if "serving" in spec["workloads"] else {}
   if not set(spec["workloads"]) - {"serving"}:
@@ -232,21 +227,21 @@ def run_our_workloads(spec):
         _time_predict(trainer, chunk, spec["sentence_batch_size"])
         seconds = _time_predict(trainer, chunk, spec["sentence_batch_size"])
         results[name] = dict(seconds=seconds, sequences=len(chunk["input_ids"]),
-                             peak_rss_mb=benchmark_peers.peak_rss_mb())
+                             peak_rss_mb=benchmark_workloads.peak_rss_mb())
         del trainer
     trainer = make_trainer(os.path.join(tmp, "main"), False)
     for batch_size in spec["infer_batch_sizes"]:
       name = f"infer_b{batch_size}"
       if name not in spec["workloads"]:
         continue
-      batch = benchmark_peers.random_batch(spec, batch_size, seed=1)
+      batch = benchmark_workloads.random_batch(spec, batch_size, seed=1)
       batch = {k: v.astype(np.int32) for k, v in batch.items()}
-      seconds = benchmark_peers.time_calls(lambda: trainer.predict([batch], batch_size),
+      seconds = benchmark_workloads.time_calls(lambda: trainer.predict([batch], batch_size),
                                            spec["warmup_steps"], spec["steps"])
       results[name] = dict(seconds_per_step=seconds, batch_size=batch_size,
-                           peak_rss_mb=benchmark_peers.peak_rss_mb())
+                           peak_rss_mb=benchmark_workloads.peak_rss_mb())
     if "train" in spec["workloads"]:
-      batch = benchmark_peers.random_batch(spec, spec["train_batch_size"], seed=2)
+      batch = benchmark_workloads.random_batch(spec, spec["train_batch_size"], seed=2)
       batch = {k: v.astype(np.int32) for k, v in batch.items()}
       dataset = tf.data.Dataset.from_tensors(batch).repeat()
       iterator = trainer._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
@@ -256,7 +251,7 @@ def run_our_workloads(spec):
       trainer._run_chunk(iterator, spec["steps"])
       seconds = (time.perf_counter() - start) / spec["steps"]
       results["train"] = dict(seconds_per_step=seconds, batch_size=spec["train_batch_size"],
-                              peak_rss_mb=benchmark_peers.peak_rss_mb())
+                              peak_rss_mb=benchmark_workloads.peak_rss_mb())
   return results
 
 

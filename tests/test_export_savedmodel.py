@@ -650,10 +650,10 @@ def test_existing_version_is_never_overwritten(exported, mrpc_run):
 
 
 def test_next_version_is_one_above_the_highest(tmp_path):
-  assert export_savedmodel.next_version(str(tmp_path / "none")) == 1
+  assert serving.next_version(str(tmp_path / "none")) == 1
   for name in ("3", "12", "7.tmp-99", "notes"):
     (tmp_path / name).mkdir()
-  assert export_savedmodel.next_version(str(tmp_path)) == 13
+  assert serving.next_version(str(tmp_path)) == 13
 
 
 def test_failed_export_leaves_no_folder(tmp_path, monkeypatch):
@@ -671,7 +671,7 @@ def test_failed_export_leaves_no_folder(tmp_path, monkeypatch):
 
   monkeypatch.setattr(export_savedmodel, "convert_tflite", broken_converter)
   with pytest.raises(RuntimeError, match="converter crashed"):
-    export_savedmodel.write_export(Constant(), str(tmp_path / "1"), tflite=True)
+    serving.write_export(Constant(), str(tmp_path / "1"), tflite=True)
   assert list(tmp_path.iterdir()) == []
 
 

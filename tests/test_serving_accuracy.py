@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import classifier_data
-import export_savedmodel
+import serving
 from conftest import SHARED_DIR
 
 pytest.importorskip("tensorflow_text")
@@ -83,7 +83,7 @@ def served(minilm_mrpc, tmp_path_factory):
   dev = processor.get_dev_examples(str(MRPC))
   outputs = {}
   for dtype in ("float32", "bfloat16"):
-    version = export_savedmodel.export(str(minilm_mrpc),
+    version = serving.export(str(minilm_mrpc),
                                        str(tmp_path_factory.mktemp("export") / dtype),
                                        serving_dtype=dtype)
     outputs[dtype] = (_serve(version, test), _serve(version, dev))
