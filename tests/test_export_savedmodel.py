@@ -682,3 +682,17 @@ def test_cli_error_is_one_line(tmp_path):
   assert result.stderr.strip().splitlines()[-1] == (
       f"export_savedmodel.py: error: --model_dir={tmp_path / 'nowhere'}: directory not found.")
   assert not (tmp_path / "export").exists()
+
+
+def test_an_empty_batch_gets_empty_outputs(exported):
+  import tensorflow_text  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  model = tf.saved_model.load(str(exported))
+  empty = tf.constant([], tf.string)
+  pair = model.signatures["serve_text_pair"](text_a=empty, text_b=empty)
+  assert pair["probabilities"].shape == (0, 2)
+  assert pair["labels"].shape == (0,) and pair["label_ids"].shape == (0,)
+  single = model.signatures["serving_default"](text_a=empty)
+  assert single["probabilities"].shape == (0, 2)
+  ids = tf.zeros([0, 0], tf.int32)
+  assert model.signatures["serve_ids"](input_ids=ids, input_mask=ids,
+                                       segment_ids=ids)["probabilities"].shape == (0, 2)
