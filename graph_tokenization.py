@@ -47,13 +47,16 @@ _KEEP, _DROP, _TO_SPACE, _SPACED = 0, 1, 2, 3
 _CLASS_TEMPLATES = ([_SELF], [], [_SPACE], [_SPACE, _SELF, _SPACE])
 
 
-def _import_tf_text():
+def import_tf_text():
+  """The tensorflow_text module; a UserError saying what to install without it."""
   try:
     import tensorflow_text  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise ImportError(
-        "Text signatures need tensorflow-text (its WordPiece op): pip install "
-        f"tensorflow-text=={tf.__version__.rsplit('.', 1)[0]}.*") from None
+    raise errors.UserError(
+        "SavedModels that take raw text need tensorflow-text (its WordPiece op), which "
+        "is not installed: pip install "
+        f"tensorflow-text=={tf.__version__.rsplit('.', 1)[0]}.* (or pip install "
+        "'.[serving]').") from None
   return tensorflow_text
 
 
@@ -338,7 +341,7 @@ class GraphTokenizer(tf.Module):
       max_seq_length: int >= 3, the length of the id rows.
     """
     super().__init__(name="tokenizer")
-    tf_text = _import_tf_text()
+    tf_text = import_tf_text()
     self.do_lower_case = bool(do_lower_case)
     self.max_seq_length = int(max_seq_length)
     self.vocab_asset = tf.saved_model.Asset(vocab_file)

@@ -867,6 +867,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
   """
   if not export_dir:
     raise errors.UserError("--export_dir is required.")
+  graph_tokenization.import_tf_text()   # before any work
   if export_version is not None and export_version < 0:
     raise errors.UserError(f"--export_version={export_version} must be a non-negative "
                            "integer.")

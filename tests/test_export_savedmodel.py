@@ -696,3 +696,20 @@ def test_an_empty_batch_gets_empty_outputs(exported):
   ids = tf.zeros([0, 0], tf.int32)
   assert model.signatures["serve_ids"](input_ids=ids, input_mask=ids,
                                        segment_ids=ids)["probabilities"].shape == (0, 2)
+
+
+def test_without_tensorflow_text_the_export_says_what_to_install(mrpc_run, tmp_path,
+                                                                 monkeypatch):
+  import builtins  # pylint: disable=g-import-not-at-top
+  real_import = builtins.__import__
+
+  def no_tf_text(name, *args, **kwargs):
+    if name == "tensorflow_text":
+      raise ImportError("No module named 'tensorflow_text'")
+    return real_import(name, *args, **kwargs)
+
+  monkeypatch.setattr(builtins, "__import__", no_tf_text)
+  with pytest.raises(errors.UserError, match=r"need tensorflow-text .* pip install "
+                     r"tensorflow-text==\d+\.\d+\.\* \(or pip install '\.\[serving\]'\)"):
+    serving.export(str(mrpc_run), str(tmp_path / "export"))
+  assert not (tmp_path / "export").exists()
