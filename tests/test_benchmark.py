@@ -179,7 +179,7 @@ def _serving_row(text_ms, text_seconds, model_seconds):
 
 
 def test_serving_table_prints_ort_rows_and_our_speedup():
-  spec = dict(infer_batch_sizes=[1, 32], seq_length=128, config=benchmark.CONFIGS["base"])
+  spec = dict(infer_batch_sizes=[1, 32], seq_length=128, config=flops.CONFIGS["base"])
   results = {"ours": _serving_row((40.0, 2000.0), (10.0, 16.0), (0.1, 3.2)),
              "ort": _serving_row((60.0, 2600.0), (15.0, 20.0), (0.2, 4.0))}
   benchmark.summarize(spec, results, peak_gflops=100.0)

@@ -669,7 +669,7 @@ def test_failed_export_leaves_no_folder(tmp_path, monkeypatch):
     Path(path).write_bytes(b"half a model")
     raise RuntimeError("converter crashed")
 
-  monkeypatch.setattr(export_savedmodel, "convert_tflite", broken_converter)
+  monkeypatch.setattr(serving, "convert_tflite", broken_converter)
   with pytest.raises(RuntimeError, match="converter crashed"):
     serving.write_export(Constant(), str(tmp_path / "1"), tflite=True)
   assert list(tmp_path.iterdir()) == []

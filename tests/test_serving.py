@@ -471,7 +471,8 @@ def test_run_ner_writes_run_info(runs, uncased_vocab):
   assert (info["max_seq_length"], info["window_stride"]) == (NER_SEQ_LENGTH,
                                                              NER_SEQ_LENGTH // 2)
   assert info["do_lower_case"] is True
-  assert Path(info["vocab_file"]).read_bytes() == uncased_vocab.read_bytes()
+  assert info["vocab_file"] == "vocab.txt"   # relative: the folder can move
+  assert (runs["ner"].out / info["vocab_file"]).read_bytes() == uncased_vocab.read_bytes()
   assert modeling.BertConfig.from_dict(info["bert_config"]).to_dict() == (
       modeling.BertConfig(**TINY).to_dict())
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import modeling
-import run_classifier
+import tasks
 import serving_encoder
 from numpy_bert import numpy_bert_forward
 
@@ -23,7 +23,7 @@ TINY = dict(vocab_size=29, hidden_size=32, num_hidden_layers=3, num_attention_he
 
 def build_task(**overrides):
   config = modeling.BertConfig(**{**TINY, **overrides})
-  task = run_classifier.ClassifierTask(config, 3)
+  task = tasks.ClassifierTask(config, 3)
   task.build("float32", seed=1)
   return task
 
