@@ -228,38 +228,124 @@ class LayerNorm(tf.Module):
     return tf.cast(y * self.gamma + self.beta, x.dtype)
 
 
-def dropout(x, rate, training, seed=None):
-  """Inverted dropout; stateless (reproducible, resumable) when `seed` is given.
+# The site number of the heads' dropout (the encoder's sites count from 1),
+# and the salt of the rows of the choices of a multiple-choice example.
+_HEAD_SITE = 999
+_CHOICE_SALT = 0x63686F69
+_GOLDEN = 0x9E3779B9
+
+
+def _fmix32(x):
+  """MurmurHash3's finalizer on uint32: a bijection mixing every input bit into every output bit."""
+  x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+  x = x * tf.constant(0x85EBCA6B, tf.uint32)
+  x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 13))
+  x = x * tf.constant(0xC2B2AE35, tf.uint32)
+  return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def _combine(key, value):
+  """uint32 hash of (key, value), broadcast; distinct values give unrelated keys."""
+  value = _fmix32(tf.cast(value, tf.uint32) + tf.constant(_GOLDEN, tf.uint32))
+  return _fmix32(tf.bitwise.bitwise_xor(key, value))
+
+
+def example_dropout_seeds(seed, example_index):
+  """uint32 [B] dropout seeds, one per example, from the run seed and the example's index.
+
+  The dropout masks of an example are a function of this seed, the dropout
+  site and the position only, so they do not depend on the batch, replica,
+  micro-batch or padded length the example is trained in.
 
   Args:
-    x: Tensor of any shape.
+    seed: Python int, the run's seed.
+    example_index: int Tensor [B], each example's index in the training
+      stream (training.training_dataset's "stream_index", unique in a run).
+  """
+  index = tf.cast(example_index, tf.int64)
+  low = tf.cast(tf.bitwise.bitwise_and(index, 0xFFFFFFFF), tf.uint32)
+  high = tf.cast(tf.bitwise.right_shift(index, 32), tf.uint32)
+  key = _fmix32(tf.constant((seed ^ 0x5BD1E995) & 0xFFFFFFFF, tf.uint32))
+  return _combine(_combine(key, low), high)
+
+
+def choice_dropout_seeds(seeds, num_choices):
+  """uint32 [B*C] seeds of the C choices of each example (rows example-major), or None."""
+  if seeds is None:
+    return None
+  choices = tf.range(num_choices) + _CHOICE_SALT
+  return tf.reshape(_combine(seeds[:, tf.newaxis], choices[tf.newaxis, :]), [-1])
+
+
+def dropout_row_keys(seeds, site, positions, num_heads=None):
+  """uint32 keys [B, L] (or [B, N, L]) of the rows of one dropout site.
+
+  Args:
+    seeds: uint32 Tensor [B] (example_dropout_seeds).
+    site: int, the dropout site (distinct for every dropout of the model).
+    positions: int Tensor [L] or [B, L], the sequence position of each row.
+    num_heads: N for attention probabilities (rows are (head, query position)).
+  """
+  keys = _combine(seeds, site)[:, tf.newaxis]                      # [B, 1]
+  positions = tf.convert_to_tensor(positions)
+  if positions.shape.rank == 1:
+    positions = positions[tf.newaxis, :]                           # [1, L]
+  if num_heads is not None:
+    keys = _combine(keys, tf.range(num_heads))[:, :, tf.newaxis]   # [B, N, 1]
+    positions = positions[:, tf.newaxis, :]                        # [1 or B, 1, L]
+  return _combine(keys, positions)
+
+
+def dropout(x, rate, training, row_keys=None):
+  """Inverted dropout; with row keys its mask is a counter-based hash.
+
+  Element [..., r, c] is kept when fmix32(row_keys[..., r, 0] ^ column_key(c))
+  is at least rate * 2^32: the mask of a row is a function of its key and its
+  column indices only, whatever else the tensor holds.
+
+  Args:
+    x: Tensor [..., W].
     rate: drop probability (Python float).
     training: Python bool; no dropout at inference.
-    seed: None, or int32 Tensor of shape [2] for stateless sampling.
+    row_keys: None (tf.nn.dropout's stateful draw), or uint32 Tensor with x's
+      shape but a last axis of 1 (e.g. dropout_row_keys, reshaped).
   """
   if not training or rate <= 0.0:
     return x
-  if seed is None:
+  if row_keys is None:
     return tf.nn.dropout(x, rate=rate)
-  keep = tf.random.stateless_uniform(tf.shape(x), seed=seed) >= rate
+  columns = _combine(tf.constant(_GOLDEN, tf.uint32), tf.range(tf.shape(x)[-1]))   # [W]
+  bits = _fmix32(tf.bitwise.bitwise_xor(row_keys, columns))
+  keep = bits >= tf.constant(min(round(rate * 2.0 ** 32), 2 ** 32 - 1), tf.uint32)
   # One multiply by a precomputed 0 or 1/(1-rate) mask: the backward pass is
   # then a single multiply too.
   mask = tf.cast(keep, x.dtype) * tf.cast(1.0 / (1.0 - rate), x.dtype)
   return x * mask
 
 
-class _SeedStream:
-  """Derives one distinct stateless seed per dropout site from a base seed."""
+class _DropoutSites:
+  """Numbers the dropout sites of one forward pass and applies each one's dropout."""
 
-  def __init__(self, seed):
-    self.seed = seed
+  def __init__(self, seeds, training):
+    self.seeds = seeds         # uint32 [B] example seeds, or None
+    self.training = training
     self.count = 0
 
-  def next(self):
-    if self.seed is None:
-      return None
+  def drop(self, x, rate, positions, num_heads=None):
+    """Dropout on x whose rows are (example, [head,] position).
+
+    Args:
+      x: [B, L, W] or [B*L, W]; with num_heads [B, N, L, W].
+      rate: drop probability.
+      positions: int Tensor [L] or [B, L], the sequence positions of the rows.
+      num_heads: N for attention probabilities.
+    """
     self.count += 1
-    return tf.random.experimental.stateless_fold_in(self.seed, self.count)
+    if not self.training or rate <= 0.0 or self.seeds is None:
+      return dropout(x, rate, self.training)
+    rows = dropout_row_keys(self.seeds, self.count, positions, num_heads)
+    rows = tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0))
+    return dropout(x, rate, True, rows)
 
 
 class Embeddings(tf.Module):
@@ -278,14 +364,14 @@ class Embeddings(tf.Module):
     self.layer_norm = LayerNorm(f"{scope}/LayerNorm", h)
     self.dropout_prob = config.hidden_dropout_prob
 
-  def __call__(self, input_ids, token_type_ids, dtype, training, seeds):
+  def __call__(self, input_ids, token_type_ids, dtype, sites):
     """int32 [B,S] ids -> [B,S,H] embeddings in `dtype`."""
     seq_length = tf.shape(input_ids)[1]
     x = (tf.gather(self.word_embeddings, input_ids) +
          tf.gather(self.token_type_embeddings, token_type_ids) +
          self.position_embeddings[tf.newaxis, :seq_length, :])   # [B,S,H]
     x = self.layer_norm(tf.cast(x, dtype))
-    return dropout(x, self.dropout_prob, training, seeds.next())
+    return sites.drop(x, self.dropout_prob, tf.range(seq_length))
 
 
 class SelfAttention(tf.Module):
@@ -301,11 +387,13 @@ class SelfAttention(tf.Module):
     self.head_size = config.head_size
     self.dropout_prob = config.attention_probs_dropout_prob
 
-  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, queries=None):
+  def __call__(self, x, batch_size, seq_length, mask_bias, sites, queries=None,
+               query_positions=None):
     """x: [B*S, H]; mask_bias: float32 [B,1,1,S] -> context [B*S, H].
 
-    With `queries` ([B*P, H], P rows of x per sequence) only those positions
-    attend: the result is [B*P, H]; keys and values still cover all S positions.
+    With `queries` ([B*P, H], the rows of x at `query_positions` [B, P]) only
+    those positions attend: the result is [B*P, H]; keys and values still
+    cover all S positions.
     """
     n, d = self.num_heads, self.head_size
     if queries is None:
@@ -320,7 +408,9 @@ class SelfAttention(tf.Module):
     scores = tf.matmul(q, k, transpose_b=True)                  # [B, N, Sq, S]
     # Softmax in float32: float16 scores plus the -10000 mask can overflow.
     probs = tf.nn.softmax(tf.cast(scores, tf.float32) + mask_bias, axis=-1)
-    probs = dropout(tf.cast(probs, x.dtype), self.dropout_prob, training, seeds.next())
+    probs = sites.drop(tf.cast(probs, x.dtype), self.dropout_prob,
+                       tf.range(seq_length) if queries is None else query_positions,
+                       num_heads=n)
     context = tf.matmul(probs, v)                               # [B, N, Sq, D]
     context = tf.transpose(context, [0, 2, 1, 3])               # [B, Sq, N, D]
     return tf.reshape(context, [batch_size * query_length, n * d])
@@ -355,18 +445,24 @@ class TransformerLayer(tf.Module):
     self.activation = get_activation(config.hidden_act)
     self.dropout_prob = config.hidden_dropout_prob
 
-  def __call__(self, x, batch_size, seq_length, mask_bias, training, seeds, query_rows=None):
-    """x: [B*S, H] -> [B*S, H], or [B*P, H] for the P rows of x in `query_rows`."""
+  def __call__(self, x, batch_size, seq_length, mask_bias, sites, query_rows=None,
+               query_positions=None):
+    """x: [B*S, H] -> [B*S, H], or [B*P, H] for the P rows of x in `query_rows`.
+
+    query_rows: int [B*P] rows of x, at the positions `query_positions` [B, P].
+    """
     queries = None if query_rows is None else tf.gather(x, query_rows)   # [B*P, H]
-    context = self.attention(x, batch_size, seq_length, mask_bias, training, seeds, queries)
+    context = self.attention(x, batch_size, seq_length, mask_bias, sites, queries,
+                             query_positions)
+    positions = tf.range(seq_length)
     if queries is not None:
       x = queries   # the residual of the rows computed
-    attention_output = dropout(self.attention_output(context), self.dropout_prob,
-                               training, seeds.next())
+      positions = query_positions
+    attention_output = sites.drop(self.attention_output(context), self.dropout_prob,
+                                  positions)
     attention_output = self.attention_layer_norm(attention_output + x)
     intermediate = self.activation(self.intermediate(attention_output))  # [B*S, I]
-    layer_output = dropout(self.output_dense(intermediate), self.dropout_prob,
-                           training, seeds.next())
+    layer_output = sites.drop(self.output_dense(intermediate), self.dropout_prob, positions)
     return self.output_layer_norm(layer_output + attention_output)
 
 
@@ -421,8 +517,11 @@ class BertModel(tf.Module):
       token_type_ids: optional int Tensor [batch_size, seq_length] of segment
         ids (default: zeros).
       training: Python bool; enables dropout.
-      dropout_seed: optional int32 Tensor of shape [2]; makes dropout
-        stateless, so that a resumed run draws the same masks.
+      dropout_seed: optional uint32 Tensor [batch_size], one seed per
+        example (example_dropout_seeds). The masks of an example are then a
+        function of its seed and the positions only (not of the batch or
+        its padded length), so a resumed run draws the same masks. Without
+        it dropout draws stateful random masks.
       output_positions: optional int Tensor [B, P] of the positions whose
         output is needed. The last block then computes only those rows (its
         other outputs feed nothing): sequence_output and the last of
@@ -444,15 +543,14 @@ class BertModel(tf.Module):
       token_type_ids = tf.zeros_like(input_ids)
     token_type_ids = tf.cast(token_type_ids, tf.int32)
     batch_size, seq_length = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
-    seeds = _SeedStream(dropout_seed)
-    embedding_output = self.embeddings(input_ids, token_type_ids, self.compute_dtype,
-                                       training, seeds)
+    sites = _DropoutSites(dropout_seed, training)
+    embedding_output = self.embeddings(input_ids, token_type_ids, self.compute_dtype, sites)
     # [B,1,1,S]: 0 where attended, -10000 on padding keys.
     mask = tf.cast(tf.reshape(input_mask, [batch_size, 1, 1, seq_length]), tf.float32)
     mask_bias = (1.0 - mask) * MASK_ADDER
     hidden_size = self.config.hidden_size
     x = tf.reshape(embedding_output, [batch_size * seq_length, hidden_size])
-    query_rows, output_length = None, seq_length
+    query_rows, positions, output_length = None, None, seq_length
     if output_positions is not None:
       positions = tf.cast(output_positions, tf.int32)                  # [B, P]
       output_length = tf.shape(positions)[1]
@@ -461,8 +559,8 @@ class BertModel(tf.Module):
     all_layers = []
     for index, layer in enumerate(self.layers):
       last = index == len(self.layers) - 1
-      x = layer(x, batch_size, seq_length, mask_bias, training, seeds,
-                query_rows if last else None)
+      rows, rows_positions = (query_rows, positions) if last else (None, None)
+      x = layer(x, batch_size, seq_length, mask_bias, sites, rows, rows_positions)
       length = output_length if last else seq_length
       all_layers.append(tf.reshape(x, [batch_size, length, hidden_size]))
     sequence_output = all_layers[-1]   # the config has at least one layer
@@ -569,10 +667,16 @@ class OutputLayer(tf.Module):
     return {variable_name(v): v for v in (self.output_weights, self.output_bias)}
 
   def __call__(self, x, training=False, dropout_seed=None):
-    """x: [..., H] in any float dtype -> float32 logits [..., num_outputs]."""
-    if training:
-      seed = None if dropout_seed is None else tf.random.experimental.stateless_fold_in(
-          dropout_seed, 999)
-      x = dropout(x, self.dropout_prob, training, seed)
+    """x: [B, H] or [B, S, H] in any float dtype -> float32 logits [..., num_outputs].
+
+    dropout_seed: optional uint32 [B], the examples' seeds (see BertModel).
+    """
+    if training and self.dropout_prob > 0.0 and dropout_seed is not None:
+      positions = tf.range(tf.shape(x)[1] if x.shape.rank == 3 else 1)
+      rows = dropout_row_keys(dropout_seed, _HEAD_SITE, positions)     # [B, S or 1]
+      x = dropout(x, self.dropout_prob, training,
+                  tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0)))
+    elif training:
+      x = dropout(x, self.dropout_prob, training)
     return tf.tensordot(tf.cast(x, tf.float32), self.output_weights,
                         [[x.shape.rank - 1], [1]]) + self.output_bias

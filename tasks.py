@@ -207,7 +207,10 @@ class MultipleChoiceTask(Task):
     return self._dropout_head(seed, 1)
 
   def score(self, pooled, num_choices, training=False, dropout_seed=None):
-    """float32 [B, C] choice logits from the pooled outputs [B*C, H] (choice-major rows)."""
+    """float32 [B, C] choice logits from the pooled outputs [B*C, H] (choice-major rows).
+
+    dropout_seed: uint32 [B*C], one seed per choice (modeling.choice_dropout_seeds).
+    """
     logits = self.head(pooled, training, dropout_seed)                  # [B*C, 1]
     return tf.reshape(logits, [-1, num_choices])                        # [B, C]
 
@@ -216,9 +219,10 @@ class MultipleChoiceTask(Task):
     shape = tf.shape(features["input_ids"])
     flat = {k: tf.reshape(features[k], [-1, shape[2]])                  # [B*C, S]
             for k in ("input_ids", "input_mask", "segment_ids")}
-    output = self.encode(flat, training, dropout_seed,
+    seeds = modeling.choice_dropout_seeds(dropout_seed, shape[1])       # [B*C]
+    output = self.encode(flat, training, seeds,
                          output_positions=modeling.cls_position(flat["input_ids"]))
-    return self.score(output.pooled_output, shape[1], training, dropout_seed)
+    return self.score(output.pooled_output, shape[1], training, seeds)
 
   def loss(self, features, training, dropout_seed):
     logits = self.logits(features, training, dropout_seed)

@@ -29,6 +29,7 @@ import tensorflow as tf
 import checkpoint_utils
 import curves
 import errors
+import modeling
 import optimization
 import run_info
 
@@ -40,6 +41,10 @@ _INITIAL_LOSS_SCALE = 2.0 ** 15
 _LOSS_SCALE_GROWTH_INTERVAL = 2000
 # Graph-level seed of the data-order shuffles (any fixed non-zero value).
 _DATA_GRAPH_SEED = 20181011
+# The feature training_dataset adds to every example: its int64 index in the
+# run's stream of training examples (epochs concatenated, so unique in a run).
+# The dropout masks of an example are keyed by it; the model never reads it.
+STREAM_INDEX = "stream_index"
 
 
 @dataclasses.dataclass
@@ -223,6 +228,10 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
   gradients), so the update is unchanged while dynamic padding removes much of
   the padding.
 
+  Every example (when records are dicts) gains STREAM_INDEX, its int64 index
+  in the stream of all epochs: it keys the example's dropout masks, so an
+  example is dropped out alike whichever batch, replica or micro-batch holds it.
+
   Args:
     records: unbatched tf.data.Dataset of parsed examples (dicts of Tensors;
       with length_bucketing, `length_key` [..., S] is 1 on real tokens).
@@ -255,19 +264,28 @@ def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
   window_index = consumed_records // window
   start_record = window_index * window
   dataset = _record_stream(records, num_records, seed, shuffle_buffer_size, start_record)
+  dataset = dataset.batch(window, drop_remainder=True).enumerate(window_index)
   if window == batch_size:
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(lambda index, examples: _numbered(examples, index * window))
   else:
     def bucket(index, examples):
       # A sorted group keeps its order: its batches belong to one update.
       return tf.data.Dataset.from_tensor_slices(_sort_window_into_batches(
-          examples, batch_size, length_key, seed if length_bucketing else None, index))
-    dataset = dataset.batch(window, drop_remainder=True).enumerate(window_index).flat_map(
-        tf.autograph.experimental.do_not_convert(bucket))
+          _numbered(examples, index * window), batch_size, length_key,
+          seed if length_bucketing else None, index))
+    dataset = dataset.flat_map(tf.autograph.experimental.do_not_convert(bucket))
   dataset = dataset.skip((consumed_records - start_record) // batch_size)
   if input_context and input_context.num_input_pipelines > 1:
     dataset = _keep_pipeline_batches(dataset, input_context)
   return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _numbered(examples, first):
+  """Adds STREAM_INDEX, int64 [W] first..first+W-1, to a dict batch of W examples."""
+  if not isinstance(examples, dict):
+    return examples
+  size = tf.shape(tf.nest.flatten(examples)[0], out_type=tf.int64)[0]
+  return {**examples, STREAM_INDEX: first + tf.range(size, dtype=tf.int64)}
 
 
 def _keep_pipeline_batches(dataset, input_context):
@@ -515,21 +533,21 @@ class Trainer:
 
   # -------------------------------------------------------- train step
 
-  def _dropout_seed(self, micro_index):
-    """int32 [2] stateless seed, unique per (run seed, step, micro-batch, replica)."""
-    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-    seed = tf.random.experimental.stateless_fold_in(
-        tf.constant([self.config.seed, 0], tf.int32),
-        tf.cast(self.optimizer.iterations, tf.int32))
-    return tf.random.experimental.stateless_fold_in(
-        seed, micro_index * 4096 + tf.cast(replica, tf.int32))
-
-  def _compute_gradients(self, features, dropout_seed):
+  def _compute_gradients(self, features):
     """Local loss and float32 gradients of one micro-batch on one replica.
 
+    Dropout masks are a function of (run seed, each example's STREAM_INDEX,
+    site, position): the same whatever replica, micro-batch or padded length
+    an example lands in, so the update does not depend on the topology.
     Embedding gradients stay tf.IndexedSlices (summed over length-sorted parts
     by concatenation) unless the step is XLA-compiled.
     """
+    features = dict(features)
+    if STREAM_INDEX not in features:
+      raise ValueError(f"The training batches have no {STREAM_INDEX!r} feature, which "
+                       "keys the dropout masks: build them with training_dataset.")
+    dropout_seed = modeling.example_dropout_seeds(self.config.seed,
+                                                  features.pop(STREAM_INDEX))
     variables = [self.trainable[n] for n in self._names]
     with tf.GradientTape() as tape:
       loss = tf.cast(self.task.loss(features, True, dropout_seed), tf.float32)
@@ -577,15 +595,14 @@ class Trainer:
         (one part without --length_sorted_splits).
     """
     loss, grads = 0.0, None
-    for index, features in enumerate(parts):
+    for features in parts:
       if self._dynamic_padding:
         # Under XLA every new length compiles anew: round lengths up to 16.
         keys = self.task.train_sequence_keys
         features = trim_to_longest(
             features, sequence_keys=self.task.sequence_keys if keys is None else keys,
             multiple=16 if self.config.jit_compile else 1)
-      part_loss, part_grads = self._grad_fn(
-          features, self._dropout_seed(micro_index * len(parts) + index))
+      part_loss, part_grads = self._grad_fn(features)
       loss += part_loss / len(parts)
       grads = part_grads if grads is None else [
           _add_gradients(g, h) for g, h in zip(grads, part_grads)]
