@@ -163,13 +163,139 @@ def test_dropout_only_when_training_and_reproducible_with_a_seed():
   a = model(ids, mask, types).sequence_output
   b = model(ids, mask, types).sequence_output
   np.testing.assert_array_equal(a, b)
-  seed = tf.constant([5, 6], tf.int32)
-  t1 = model(ids, mask, types, training=True, dropout_seed=seed).sequence_output
-  t2 = model(ids, mask, types, training=True, dropout_seed=seed).sequence_output
-  t3 = model(ids, mask, types, training=True, dropout_seed=seed + 1).sequence_output
+  seeds = modeling.example_dropout_seeds(5, tf.constant([0, 1, 2], tf.int64))
+  other = modeling.example_dropout_seeds(6, tf.constant([0, 1, 2], tf.int64))
+  t1 = model(ids, mask, types, training=True, dropout_seed=seeds).sequence_output
+  t2 = model(ids, mask, types, training=True, dropout_seed=seeds).sequence_output
+  t3 = model(ids, mask, types, training=True, dropout_seed=other).sequence_output
   np.testing.assert_array_equal(t1, t2)
   assert np.max(np.abs(t1 - a)) > 1e-3
   assert np.max(np.abs(t1 - t3)) > 1e-3
+
+
+def padded(array, length, value=0):
+  """[B, S] -> [B, length]: cut, or padded on the right with `value`."""
+  if length <= array.shape[1]:
+    return array[:, :length]
+  return np.pad(array, [(0, 0), (0, length - array.shape[1])], constant_values=value)
+
+
+def test_an_examples_dropout_does_not_depend_on_its_batch_or_padded_length():
+  """Rows moved to another batch, order and padded length keep their outputs and gradients."""
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=4)
+  ids, mask, types = random_batch(config, batch_size=3, seq_length=7)
+  index = tf.constant([10, 11, 12], tf.int64)
+  full = model(ids, mask, types, training=True,
+               dropout_seed=modeling.example_dropout_seeds(9, index))
+  eval_output = model(ids, mask, types).sequence_output.numpy()
+  assert np.max(np.abs(full.sequence_output.numpy() - eval_output)) > 1e-2   # dropout is on
+  # Rows 2 and 1 alone (example 2 holds 2 real tokens, example 1 holds 4), in
+  # the other order, cut to 4 and padded to 11 (longer than the first batch).
+  rows = [2, 1]
+  for length in (4, 11):
+    part = model(padded(ids[rows], length, 7), padded(mask[rows], length),
+                 padded(types[rows], length), training=True,
+                 dropout_seed=modeling.example_dropout_seeds(9, tf.gather(index, rows)))
+    for j, row in enumerate(rows):
+      real = int(mask[row].sum())
+      np.testing.assert_allclose(part.sequence_output[j, :real],
+                                 full.sequence_output[row, :real], rtol=1e-5, atol=1e-5)
+      np.testing.assert_allclose(part.pooled_output[j], full.pooled_output[row],
+                                 rtol=1e-5, atol=1e-5)
+  # The same rows under another stream index are dropped out differently.
+  moved = model(ids, mask, types, training=True,
+                dropout_seed=modeling.example_dropout_seeds(9, index + 3))
+  assert np.max(np.abs(moved.sequence_output[:, 0] - full.sequence_output[:, 0])) > 1e-2
+
+
+def test_output_positions_keep_the_full_models_dropout():
+  config = tiny_config()
+  model = modeling.BertModel(config, seed=6)
+  ids, mask, types = random_batch(config)
+  seeds = modeling.example_dropout_seeds(3, tf.constant([4, 5, 6], tf.int64))
+  full = model(ids, mask, types, training=True, dropout_seed=seeds)
+  positions = np.array([[0, 3, 3], [0, 6, 1], [0, 0, 5]], np.int32)
+  part = model(ids, mask, types, training=True, dropout_seed=seeds,
+               output_positions=positions)
+  expected = np.take_along_axis(full.sequence_output.numpy(), positions[:, :, None], axis=1)
+  np.testing.assert_allclose(part.sequence_output, expected, atol=1e-5)
+  np.testing.assert_allclose(part.pooled_output, full.pooled_output, atol=1e-5)
+
+
+@pytest.mark.parametrize("task_class", ["classifier", "tagging", "choice"])
+def test_a_heads_dropout_does_not_depend_on_the_batch_or_padded_length(task_class):
+  """Task logits with dropout: an example alone, cut and padded, keeps its batch's logits."""
+  config = tiny_config(extra={"classifier_dropout": 0.5})
+  task = {"classifier": lambda: tasks.ClassifierTask(config, 3),
+          "tagging": lambda: tasks.TaggingTask(config, 3),
+          "choice": lambda: tasks.MultipleChoiceTask(config)}[task_class]()
+  task.build("float32", seed=1)
+  ids, mask, types = random_batch(config, batch_size=4)
+  mask[3, 4:] = 0
+  features = {"input_ids": ids, "input_mask": mask, "segment_ids": types}
+  if task_class == "choice":   # [2 examples, 2 choices, S]
+    features = {k: v.reshape(2, 2, -1) for k, v in features.items()}
+  batch = len(features["input_ids"])
+  seeds = modeling.example_dropout_seeds(8, tf.range(batch, dtype=tf.int64) + 40)
+  full = task.logits(features, True, seeds).numpy()
+  assert np.max(np.abs(full - task.logits(features, False).numpy())) > 1e-3
+  last = {k: v[-1:, ..., :5] for k, v in features.items()}    # cut 7 -> 5 (4 real tokens)
+  alone = task.logits(last, True, seeds[-1:]).numpy()
+  expected = full[-1:, :5] if task_class == "tagging" else full[-1:]
+  assert alone.shape == expected.shape
+  np.testing.assert_allclose(alone, expected, rtol=1e-5, atol=1e-5)
+
+
+def keep_masks(rate, row_keys, width):
+  """The 0/1 keep mask dropout draws for row keys [..., 1] and `width` columns."""
+  ones = tf.ones(tf.concat([tf.shape(row_keys)[:-1], [width]], 0))
+  return (modeling.dropout(ones, rate, True, row_keys).numpy() > 0).astype(np.float64)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_dropout_keeps_one_minus_rate_and_masks_differ_across_sites_and_examples(rate):
+  """Keep rates within 4.5 binomial standard deviations; masks of sites and examples unrelated."""
+  seeds = modeling.example_dropout_seeds(1, tf.range(64, dtype=tf.int64))
+  positions = tf.range(128)
+  hidden = [keep_masks(rate, modeling.dropout_row_keys(seeds, site, positions)[..., None],
+                       384) for site in (1, 2)]                         # [64, 128, 384]
+  attention = keep_masks(rate, modeling.dropout_row_keys(seeds, 3, positions, 12)[..., None],
+                         128)                                           # [64, 12, 128, 128]
+  keep = 1.0 - rate
+  for mask in hidden + [attention]:
+    n = mask.size
+    bound = 4.5 * np.sqrt(keep * rate / n)
+    assert abs(mask.mean() - keep) < bound, (mask.mean(), keep, bound)
+    # Per row, column and example the rate holds too (no structure along an axis).
+    for axis_means in (mask.mean(axis=tuple(range(1, mask.ndim))), mask.mean(axis=-2)):
+      assert abs(axis_means.mean() - keep) < bound
+  # Independent masks agree with probability keep^2 + rate^2.
+  agree = keep ** 2 + rate ** 2
+  pairs = [(hidden[0], hidden[1]),                                  # two sites
+           (hidden[0][:32], hidden[0][32:]),                        # two sets of examples
+           (hidden[0][:, :64], hidden[0][:, 64:]),                  # two sets of positions
+           (hidden[0][..., :192], hidden[0][..., 192:]),            # two sets of columns
+           (attention[:, :6], attention[:, 6:])]                    # two sets of heads
+  for a, b in pairs:
+    assert a.shape == b.shape
+    bound = 4.5 * np.sqrt(agree * (1 - agree) / a.size)
+    assert abs((a == b).mean() - agree) < bound, ((a == b).mean(), agree, bound)
+
+
+def test_dropout_without_seeds_is_random_and_scales_the_kept():
+  x = tf.ones([50, 40])
+  a = modeling.dropout(x, 0.25, True).numpy()
+  assert set(np.unique(a)) == {0.0, np.float32(1 / 0.75)}
+  assert np.array_equal(modeling.dropout(x, 0.25, False), x)
+
+
+def test_choice_seeds_are_distinct_per_example_and_choice():
+  seeds = modeling.example_dropout_seeds(2, tf.constant([0, 1, 2, 3], tf.int64))
+  choices = modeling.choice_dropout_seeds(seeds, 5).numpy()
+  assert choices.shape == (20,) and len(set(choices.tolist())) == 20
+  np.testing.assert_array_equal(choices[5:10], modeling.choice_dropout_seeds(seeds[1:2], 5))
+  assert modeling.choice_dropout_seeds(None, 5) is None
 
 
 def test_output_positions_give_the_full_models_rows_and_pooled_output():

@@ -138,11 +138,12 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
 
 
 def test_gradient_accumulation_equals_the_full_batch(tmp_path):
+  """With dropout on: an example's masks do not depend on its micro-batch."""
   arrays = make_arrays()
-  full = make_trainer(tmp_path / "full", task=TinyTask(dropout=0.0))
+  full = make_trainer(tmp_path / "full", task=TinyTask(dropout=0.1))
   full.restore()
   full.train(dataset_fn_for(arrays))
-  accumulated = make_trainer(tmp_path / "accum", task=TinyTask(dropout=0.0),
+  accumulated = make_trainer(tmp_path / "accum", task=TinyTask(dropout=0.1),
                              gradient_accumulation_steps=2)
   accumulated.restore()
   accumulated.train(dataset_fn_for(arrays))
@@ -151,6 +152,11 @@ def test_gradient_accumulation_equals_the_full_batch(tmp_path):
   for name in a:
     np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
   assert not np.allclose(a["output_bias"], 0.0)
+  # Dropout changed the weights: the comparison is not between dropout-free runs.
+  no_dropout = make_trainer(tmp_path / "no_dropout", task=TinyTask(dropout=0.0))
+  no_dropout.restore()
+  no_dropout.train(dataset_fn_for(arrays))
+  assert np.max(np.abs(weights(no_dropout)["output_weights"] - a["output_weights"])) > 1e-3
 
 
 def test_nan_loss_stops_with_the_step_named(tmp_path):
@@ -278,14 +284,48 @@ def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
     np.testing.assert_array_equal(got["record"], want["record"])
 
 
+@pytest.mark.parametrize("options", [{}, {"sorted_group_size": 12},
+                                     {"length_bucketing": True}])
+def test_every_example_carries_its_index_in_the_stream(options):
+  """stream_index is the example's position in the plain stream, also after sorting and resuming."""
+  records, batch = _records_of_lengths(100), 3
+  plain = list(training.training_dataset(records, 100, batch, seed=3)
+               .take(300).as_numpy_iterator())
+  record_at = np.concatenate([b["record"] for b in plain])          # stream position -> record
+  assert len(record_at) == 900
+  np.testing.assert_array_equal(np.concatenate([b[training.STREAM_INDEX] for b in plain]),
+                                np.arange(900))
+  for consumed in (0, 48 * batch):
+    got = list(training.training_dataset(records, 100, batch, seed=3, consumed_records=consumed,
+                                         **options).take(100).as_numpy_iterator())
+    index = np.concatenate([b[training.STREAM_INDEX] for b in got])
+    assert len(index) == 300 and index.dtype == np.int64
+    np.testing.assert_array_equal(record_at[index], np.concatenate([b["record"] for b in got]))
+    assert len(set(index.tolist())) == 300
+    if not options.get("length_bucketing"):   # its windows put batches in a random order
+      assert index.min() == consumed
+
+
+def test_training_batches_without_the_stream_index_are_refused(tmp_path):
+  arrays = make_arrays()
+  trainer = make_trainer(tmp_path, steps=2)
+  trainer.restore()
+  plain = lambda ctx, batch_size, consumed: tf.data.Dataset.from_tensor_slices(
+      arrays).batch(batch_size).repeat()
+  with pytest.raises(ValueError, match="no 'stream_index' feature"):
+    trainer.train(plain)
+
+
 @pytest.mark.parametrize("accumulation,splits", [(1, 4), (2, 2)])
 def test_length_sorted_splits_train_to_the_same_weights_as_whole_batches(
     tmp_path, accumulation, splits):
+  """With dropout on: the masks of an example do not depend on its micro-batch or length."""
   arrays = make_arrays(n=40)
-  whole = make_trainer(tmp_path / "whole", task=TinyTask(dropout=0.0), train_batch_size=8)
+  whole = make_trainer(tmp_path / "whole", task=TinyTask(dropout=0.1), train_batch_size=8,
+                       dynamic_padding=False)
   whole.restore()
   whole.train(dataset_fn_for(arrays))
-  split = make_trainer(tmp_path / "split", task=TinyTask(dropout=0.0), train_batch_size=8,
+  split = make_trainer(tmp_path / "split", task=TinyTask(dropout=0.1), train_batch_size=8,
                        gradient_accumulation_steps=accumulation,
                        length_sorted_splits=splits)
   assert split.micro_batch_size == 8 // (accumulation * splits)
@@ -347,7 +387,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     for name, strategy, splits in (("one", None, 1), ("two", mirrored, 1),
                                    ("two_split", mirrored, 2)):
-      trainer = training.Trainer(t.TinyTask(dropout=0.0), training.TrainingConfig(
+      trainer = training.Trainer(t.TinyTask(dropout=0.1), training.TrainingConfig(
           output_dir={out!r} + "/" + name, num_train_steps=4, learning_rate=1e-3,
           num_warmup_steps=1, train_batch_size=4, iterations_per_loop=2, seed=7,
           length_sorted_splits=splits), strategy)
@@ -376,11 +416,11 @@ def test_two_replica_mirrored_training_equals_one_device(tmp_path):
 
 def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
   arrays = make_arrays()
-  # Without dropout: its random masks depend on the (cut) shape.
-  fixed = make_trainer(tmp_path / "fixed", task=TinyTask(dropout=0.0), dynamic_padding=False)
+  # With dropout: an example's masks do not depend on the length it is cut to.
+  fixed = make_trainer(tmp_path / "fixed", task=TinyTask(dropout=0.1), dynamic_padding=False)
   fixed.restore()
   fixed.train(dataset_fn_for(arrays))
-  dynamic = make_trainer(tmp_path / "dynamic", task=TinyTask(dropout=0.0),
+  dynamic = make_trainer(tmp_path / "dynamic", task=TinyTask(dropout=0.1),
                          dynamic_padding=True)
   dynamic.restore()
   dynamic.train(dataset_fn_for(arrays))
