@@ -214,6 +214,7 @@ def _our_serving(spec):
 def run_our_workloads(spec):
   """Our side of the benchmark, in this process; returns the figures."""
   import tensorflow as tf
+  import training
   results = _our_serving(spec) if "serving" in spec["workloads"] else {}
   if not set(spec["workloads"]) - {"serving"}:
     return results
@@ -243,6 +244,8 @@ def run_our_workloads(spec):
     if "train" in spec["workloads"]:
       batch = benchmark_workloads.random_batch(spec, spec["train_batch_size"], seed=2)
       batch = {k: v.astype(np.int32) for k, v in batch.items()}
+      # What training_dataset adds: the index that keys each example's dropout masks.
+      batch[training.STREAM_INDEX] = np.arange(spec["train_batch_size"], dtype=np.int64)
       dataset = tf.data.Dataset.from_tensors(batch).repeat()
       iterator = trainer._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
       trainer._train_fn = trainer._make_train_fn()

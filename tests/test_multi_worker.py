@@ -18,7 +18,9 @@ the 8 examples of a batch; two replicas take means over 4 and average them,
 and their matmuls have other shapes (so another summation order). The
 weights differ by float32 rounding: ~1e-6 after one step, 1.7e-6 at most after
 the 60 steps here (Adam's normalised updates do not amplify it much).
-Dropout is off: its masks are drawn per replica, so they differ by design.
+Dropout is on (0.1): an example's masks are keyed by its index in the
+training stream, not by the replica that trains it, so both topologies drop
+the same units.
 """
 
 import concurrent.futures
@@ -54,7 +56,7 @@ def model_dir(tmp_path_factory):
   config = modeling.BertConfig(
       vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
       intermediate_size=37, max_position_embeddings=SEQ, type_vocab_size=2,
-      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+      hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
   config.to_json_file(str(root / "bert_config.json"))
   # 100 records: not a multiple of the batch, so epochs straddle batches.
   write_records(str(root / "train.tfrecord"), 100, seed=1)
