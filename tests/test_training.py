@@ -430,6 +430,22 @@ def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
     np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
+def test_xla_compiled_steps_draw_the_same_dropout_masks(tmp_path):
+  """The masks are integer arithmetic: XLA computes the same ones as TensorFlow's kernels."""
+  arrays = make_arrays()
+  runs = []
+  for jit in (False, True):
+    trainer = make_trainer(tmp_path / str(jit), steps=3, task=TinyTask(dropout=0.1),
+                           jit_compile=jit, dynamic_padding=False)
+    trainer.restore()
+    trainer.train(dataset_fn_for(arrays))
+    runs.append(weights(trainer))
+  assert set(runs[0]) == set(runs[1])
+  for name in runs[0]:
+    np.testing.assert_allclose(runs[1][name], runs[0][name], rtol=1e-4, atol=1e-5,
+                               err_msg=name)
+
+
 def test_data_order_does_not_depend_on_the_global_seed():
   orders = []
   for global_seed in (None, 0, 5):
