@@ -311,6 +311,31 @@ def test_length_sorted_splits_refuse_losses_that_are_not_example_means(tmp_path)
   assert trainer.micro_steps == 1 and trainer.sorted_group_size == 0
 
 
+def test_auto_sorted_splits_makes_equal_parts_of_at_least_8():
+  sizes = [1, 8, 15, 16, 24, 32, 48, 64, 128, 33]
+  got = [training.auto_sorted_splits(size) for size in sizes]
+  assert len(got) == len(sizes)
+  assert got == [1, 1, 1, 2, 3, 4, 6, 8, 8, 3]
+  for size, splits in zip(sizes, got):
+    assert size % splits == 0 and (splits == 1 or size // splits >= 8)
+
+
+def test_auto_splits_only_example_mean_losses_and_only_with_dynamic_padding(tmp_path):
+  class TokenMeanTask(TinyTask):
+    example_mean_loss = False
+  split = make_trainer(tmp_path / "a", train_batch_size=16, length_sorted_splits="auto")
+  assert (split.splits, split.micro_batch_size, split.sorted_group_size) == (2, 8, 16)
+  token_mean = make_trainer(tmp_path / "b", task=TokenMeanTask(), train_batch_size=16,
+                            length_sorted_splits="auto")
+  assert token_mean.splits == 1 and token_mean.sorted_group_size == 0
+  padded = make_trainer(tmp_path / "c", train_batch_size=16, length_sorted_splits="auto",
+                        dynamic_padding=False)
+  assert padded.splits == 1
+  bucketed = make_trainer(tmp_path / "d", train_batch_size=16, length_sorted_splits="auto",
+                          length_bucketing=True)
+  assert bucketed.splits == 1 and bucketed.length_bucketing
+
+
 def test_config_errors_name_the_flag():
   with pytest.raises(ValueError, match="train_batch_size=10 is not divisible by "
                      "--gradient_accumulation_steps=3"):
@@ -324,7 +349,7 @@ def test_config_errors_name_the_flag():
                      "--length_sorted_splits=2 are two ways"):
     training.TrainingConfig(output_dir="x", num_train_steps=5, length_bucketing=True,
                             length_sorted_splits=2).validate()
-  with pytest.raises(ValueError, match="--length_sorted_splits=0 must be positive"):
+  with pytest.raises(ValueError, match="--length_sorted_splits=0 must be auto or a positive"):
     training.TrainingConfig(output_dir="x", num_train_steps=5,
                             length_sorted_splits=0).validate()
   with pytest.raises(ValueError, match="num_warmup_steps=9"):
