@@ -6,12 +6,10 @@ sentences are composed here from hand-written phrase lists, so the set is ours
 to ship. The columns are SWAG's (`video-id, fold-ind, startphrase, sent1,
 sent2, gold-source, ending0..3, label`; test.csv has no label), so
 run_multiple_choice.py reads it as it reads SWAG. Deterministic: the same
-files on every run.
-
-  python scripts/make_demo_swag.py --output_dir=data/demo/swag
+files on every run. Written by `python scripts/make_demo_data.py` with the
+sentiment set.
 """
 
-import argparse
 import csv
 import os
 import random
@@ -70,24 +68,15 @@ def make_example(rng, index, split):
           sent2, "gold"] + endings + [label]
 
 
-def write_split(path, rng, split, count, labeled):
-  with open(path, "w", encoding="utf-8", newline="") as f:
-    writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(FIELDS if labeled else FIELDS[:-1])
-    for index in range(count):
-      row = make_example(rng, index, split)
-      writer.writerow(row if labeled else row[:-1])
-
-
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--output_dir", default="data/demo/swag")
-  args = parser.parse_args()
-  os.makedirs(args.output_dir, exist_ok=True)
+def write_swag(output_dir):
+  """Writes train.csv (320), val.csv (80) and test.csv (80, unlabeled) into output_dir."""
+  os.makedirs(output_dir, exist_ok=True)
   rng = random.Random(2025)
   for split, count, labeled in (("train", 320, True), ("val", 80, True), ("test", 80, False)):
-    write_split(os.path.join(args.output_dir, f"{split}.csv"), rng, split, count, labeled)
-
-
-if __name__ == "__main__":
-  main()
+    with open(os.path.join(output_dir, f"{split}.csv"), "w", encoding="utf-8",
+              newline="") as f:
+      writer = csv.writer(f, lineterminator="\n")
+      writer.writerow(FIELDS if labeled else FIELDS[:-1])
+      for index in range(count):
+        row = make_example(rng, index, split)
+        writer.writerow(row if labeled else row[:-1])

@@ -304,15 +304,16 @@ def test_bad_data_is_one_error_line_and_leaves_no_output(case, tiny_bert, tmp_pa
   assert not out.exists()
 
 
-def test_demo_swag_set_is_what_its_generator_writes(tmp_path):
-  result = subprocess.run([sys.executable, "scripts/make_demo_swag.py",
+def test_the_demo_sets_are_what_their_generator_writes(tmp_path):
+  result = subprocess.run([sys.executable, "scripts/make_demo_data.py",
                            f"--output_dir={tmp_path}"], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120)
   assert result.returncode == 0, result.stderr
-  names = sorted(p.name for p in tmp_path.iterdir())
-  assert names == ["test.csv", "train.csv", "val.csv"]
+  names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+  assert names == ["dev.tsv", "swag/test.csv", "swag/train.csv", "swag/val.csv", "test.tsv",
+                   "train.tsv"]
   for name in names:
-    assert (tmp_path / name).read_bytes() == (DEMO_SWAG / name).read_bytes(), name
+    assert (tmp_path / name).read_bytes() == (DEMO_SWAG.parent / name).read_bytes(), name
 
 
 def test_the_demo_swag_set_trains_and_leaves_a_servable_run_folder(tiny_bert, tmp_path):
