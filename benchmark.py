@@ -244,11 +244,10 @@ def run_our_workloads(spec):
       batch = benchmark_workloads.random_batch(spec, spec["train_batch_size"], seed=2)
       batch = {k: v.astype(np.int32) for k, v in batch.items()}
       dataset = tf.data.Dataset.from_tensors(batch).repeat()
-      iterator = trainer._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
-      trainer._train_fn = trainer._make_train_fn()
-      trainer._run_chunk(iterator, spec["warmup_steps"])
+      run_updates = trainer.update_runner(dataset)
+      run_updates(spec["warmup_steps"])
       start = time.perf_counter()
-      trainer._run_chunk(iterator, spec["steps"])
+      run_updates(spec["steps"])
       seconds = (time.perf_counter() - start) / spec["steps"]
       results["train"] = dict(seconds_per_step=seconds, batch_size=spec["train_batch_size"],
                               peak_rss_mb=benchmark_workloads.peak_rss_mb())

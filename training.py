@@ -839,6 +839,16 @@ class Trainer:
 
     return iter(self.strategy.distribute_datasets_from_function(input_fn))
 
+  def update_runner(self, dataset):
+    """run(num_steps): updates on the batches of `dataset`, with no log or checkpoint.
+
+    For timing the step (benchmark.py); `dataset` yields per-replica batches.
+    """
+    iterator = self._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
+    if self._train_fn is None:
+      self._train_fn = self._make_train_fn()
+    return lambda num_steps: self._run_chunk(iterator, num_steps)
+
   def _run_chunk(self, iterator, num_steps):
     """Runs `num_steps` updates; returns (mean loss, last grad norm) as floats."""
     loss, norm, first_bad = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
