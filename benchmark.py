@@ -701,10 +701,11 @@ def main(_):
   f = flags.FLAGS
   if f.worker == "export":
     with open(f.spec) as spec_file:
-      return write_serving_export(json.load(spec_file))
-  if f.worker:
-    return worker_main(f.spec)
-  run(f)
+      write_serving_export(json.load(spec_file))   # (absl would exit 1 on a returned path)
+  elif f.worker:
+    worker_main(f.spec)
+  else:
+    run(f)
 
 
 if __name__ == "__main__":
