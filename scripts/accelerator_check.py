@@ -17,16 +17,19 @@ equal that of the float32 run on one CPU device (the reference) up to rounding:
 a row PASSes when max over steps |loss - reference loss| <= the bound of its
 compute dtype:
 
-  float32   1e-4   (TensorFloat-32 is turned off, so float32 means float32)
+  float32   1e-4   (TensorFloat-32 is turned off: GPUs multiply float32 in
+                    float32, and XLA (TPUs) at HIGHEST precision, not in
+                    10-bit or bfloat16 passes)
   bfloat16  5e-2   (8-bit mantissa: relative rounding 2^-9)
   float16   1e-2   (11-bit mantissa: relative rounding 2^-12)
 
 Measured on a 2-core AVX512_BF16 CPU (config base, batch 8, 4 steps,
 learning rate 1e-4): XLA float32 3.6e-7, bfloat16 3.9e-3, float16 (emulated,
-3 steps, batch 4) 7.0e-4; a bug of the size of a wrong learning rate (--perturb)
-gives 0.39. If float16 loss scaling skips an update (gradients overflowed),
-the run then rightly leaves the reference's path, so only the steps up to that
-one are compared (the note says so).
+3 steps, batch 4) 7.0e-4. A bug of the size of a wrong learning rate
+(--perturb: 100x) gave 0.23 (--short, mirrored over 2 CPU devices). If
+float16 loss scaling skips an update (gradients overflowed), the run then
+rightly leaves the reference's path, so only the steps up to that one are
+compared (the note says so).
 
 The table gives, per row, the median time of a training step (the first step,
 which traces and compiles, left out), examples/s, MFU (model FLOPs of a step
@@ -337,7 +340,7 @@ def compare(losses, reference, bound):
   return delta, "PASS" if delta <= bound else "FAIL"   # NaN compares False: FAIL
 
 
-def run_row(device, variant, strategy_name, strategy, replicas, settings, context):
+def run_row(device, variant, strategy, replicas, settings, context):
   """Runs one variant on one strategy; returns its Row (reference losses in `context`)."""
   dtype, jit_or_reason, name = variant_setup(device, variant)
   reference = context.get("reference") is None   # the first run: float32 on one CPU device
@@ -379,10 +382,9 @@ def run_row(device, variant, strategy_name, strategy, replicas, settings, contex
              bound=BOUNDS[dtype])
 
 
-def strategy_label(strategy, replicas=None):
+def strategy_label(strategy, replicas):
   """"Mirrored(2)": the strategy's class without "Strategy", and its replicas."""
-  name = type(strategy).__name__.replace("Strategy", "")
-  return name if replicas is None else f"{name}({replicas})"
+  return f"{type(strategy).__name__.replace('Strategy', '')}({replicas})"
 
 
 def device_rows(device, settings, variants, strategies, context):
@@ -395,8 +397,7 @@ def device_rows(device, settings, variants, strategies, context):
                       replicas))
       continue
     for variant in variants:
-      rows.append(run_row(device, variant, strategy_name, strategy, replicas, settings,
-                          context))
+      rows.append(run_row(device, variant, strategy, replicas, settings, context))
       print(format_row(rows[-1]), flush=True)
   return rows
 
@@ -472,7 +473,8 @@ def run(f):
   tf.get_logger().setLevel("ERROR")
   settings, shape, values = resolve_settings(f)
   split_cpu(f.cpu_devices)
-  # float32 rows check float32 arithmetic, not TensorFloat-32's 10-bit mantissas.
+  # float32 rows check float32 arithmetic: off, TensorFloat-32 also makes XLA
+  # (TPUs) multiply float32 at HIGHEST precision.
   tf.config.experimental.enable_tensor_float_32_execution(False)
   devices, missing = detect_devices(f.tpu)
   for device in devices:
