@@ -829,24 +829,6 @@ class Trainer:
         curves.write_curves_quietly(c.output_dir)
     return {"loss": last_loss, "global_step": step}
 
-  def step_runner(self, dataset_fn):
-    """The bare train step, for timing and self-checks: no logging, saving or evaluation.
-
-    Args:
-      dataset_fn: as for `train`.
-
-    Returns:
-      callable(num_steps) -> (mean loss, last gradient norm) as floats: runs
-      `num_steps` updates (one tf.function call) on the batches that follow.
-
-    Raises (from the callable):
-      errors.TrainingError: the loss became NaN/Inf.
-    """
-    iterator = self._train_iterator(dataset_fn, self.global_step)
-    if self._train_fn is None:
-      self._train_fn = self._make_train_fn()
-    return lambda num_steps: self._run_chunk(iterator, num_steps)
-
   def _train_iterator(self, dataset_fn, start):
     """Distributed iterator over the training batches, positioned at step `start`."""
     c = self.config

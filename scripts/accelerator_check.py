@@ -266,13 +266,10 @@ def fine_tune(settings, strategy, compute_dtype, jit_compile, weights, data, per
     for name, variable in trainer.task.variables().items():
       variable.assign(weights[name])
 
-    def dataset_fn(_, per_replica_batch_size, __):
-      # In order: step k's global batch is rows [k * batch, (k + 1) * batch) on
-      # any number of replicas (each replica takes the next per-replica batch).
-      return tf.data.Dataset.from_tensor_slices(data).batch(
-          per_replica_batch_size, drop_remainder=True).repeat()
-
-    run_steps = trainer.step_runner(dataset_fn)
+    # In order: step k's global batch is rows [k * batch, (k + 1) * batch) on any
+    # number of replicas (each replica takes the next per-replica batch).
+    run_steps = trainer.update_runner(tf.data.Dataset.from_tensor_slices(data).batch(
+        settings.batch_size // trainer.num_replicas, drop_remainder=True).repeat())
     losses, seconds, skipped = [], [], []
     for step in range(1, settings.steps + 1):
       start = time.perf_counter()
