@@ -88,20 +88,22 @@ def define_flags():
   flags.DEFINE_integer("seq_length", 128, "Tokens per example (MRPC's recipe: 128).")
   flags.DEFINE_float("learning_rate", 2e-5, "AdamW learning rate, no warm-up (MRPC's recipe).")
   flags.DEFINE_integer("seed", 12345, "Seed of the initial weights and the data.")
-  flags.DEFINE_list("variants", list(VARIANTS), "Variants to run: " + ", ".join(VARIANTS))
+  flags.DEFINE_list("variants", list(VARIANTS), "Variants to run: " + ", ".join(VARIANTS)
+                    + " (float32 always runs: its CPU run is the reference).")
   flags.DEFINE_list("strategies", list(STRATEGIES), "Strategies to run: "
                     + ", ".join(STRATEGIES) + " (mirrored: MirroredStrategy or TPUStrategy "
                     "over all devices of a kind).")
   flags.DEFINE_string("tpu", None, "TPU name or grpc://address for TPUClusterResolver "
                       "(default: $TPU_NAME, or the local TPU of a TPU VM).")
   flags.DEFINE_integer("cpu_devices", 1, "Split the CPU into this many logical devices, "
-                       "so that the mirrored rows run on a machine without GPUs.")
+                       "so that the mirrored rows run on a machine without GPUs (refused "
+                       "where there are GPUs).")
   flags.DEFINE_integer("peak_size", 2048, "Size of the timed square matmul on CPUs "
                        "(8192 on GPUs and TPUs).")
   flags.DEFINE_integer("peak_repeats", 10, "Timed calls of the peak matmul; the best is kept.")
-  flags.DEFINE_enum("perturb", None, list(VARIANTS), "Tests the check itself: trains this "
-                    "variant with 100x the learning rate (the reference run excepted), so that its "
-                    "rows must FAIL.")
+  flags.DEFINE_enum("perturb", None, list(VARIANTS), "Tests the check itself: trains "
+                    "this variant with 100x the learning rate (the reference run excepted), "
+                    "so that its rows must FAIL.")
 
 
 # ------------------------------------------------------------------ devices
@@ -469,6 +471,11 @@ def run(f):
   # (every run builds a new train step on purpose) would bury it.
   tf.get_logger().setLevel("ERROR")
   settings, shape, values = resolve_settings(f)
+  if f.cpu_devices > 1 and tf.config.list_physical_devices("GPU"):
+    # Two MirroredStrategy instances in one process can abort each other's
+    # all-reduces (their collective keys collide): mirror over the GPUs only.
+    raise errors.UserError(f"--cpu_devices={f.cpu_devices} is for machines without GPUs; "
+                           "here the mirrored rows run on the GPUs.")
   split_cpu(f.cpu_devices)
   # float32 rows check float32 arithmetic: off, TensorFloat-32 also makes XLA
   # (TPUs) multiply float32 at HIGHEST precision.
