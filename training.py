@@ -892,7 +892,9 @@ class Trainer:
     remaining = (c.num_train_steps - step) * seconds / steps if steps else 0.0
     extra = ""
     if self._fp16:
-      extra = f" loss_scale={float(self.loss_scale):g} skipped={int(self.skipped_steps)}"
+      # read_value(): a MirroredVariable has no float() (several GPUs).
+      extra = (f" loss_scale={float(self.loss_scale.read_value()):g} "
+               f"skipped={int(self.skipped_steps.read_value())}")
     logging.info("step %d/%d loss=%.4f lr=%.3g grad_norm=%.3f examples/s=%.1f eta=%s%s",
                  step, c.num_train_steps, loss, lr, norm, rate,
                  _format_seconds(remaining), extra)
@@ -902,7 +904,7 @@ class Trainer:
       summary_scalar("grad_norm", norm, step)
       summary_scalar("examples_per_second", rate, step)
       if self._fp16:
-        summary_scalar("loss_scale", float(self.loss_scale), step)
+        summary_scalar("loss_scale", float(self.loss_scale.read_value()), step)
 
   # ------------------------------------------------------------ predict
 

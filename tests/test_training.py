@@ -80,8 +80,9 @@ def make_trainer(output_dir, steps=6, task=None, **overrides):
   settings = dict(output_dir=str(output_dir), num_train_steps=steps, learning_rate=1e-3,
                   num_warmup_steps=2, train_batch_size=4, iterations_per_loop=2,
                   save_checkpoints_steps=3, log_every_steps=1, seed=7)
+  strategy = overrides.pop("strategy", None)
   settings.update(overrides)
-  return training.Trainer(task or TinyTask(), training.TrainingConfig(**settings))
+  return training.Trainer(task or TinyTask(), training.TrainingConfig(**settings), strategy)
 
 
 def weights(trainer):
@@ -397,6 +398,35 @@ def test_two_replica_mirrored_training_equals_one_device(tmp_path):
   _, diff, replicas = lines[0].split()
   assert int(replicas) == 2
   assert float(diff) < 1e-5
+
+
+FLOAT16_MIRRORED_SCRIPT = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path[:0] = [{repo!r}, {tests!r}]
+    from absl import logging
+    import training
+    import test_training as t
+    logging.set_verbosity(logging.INFO)
+    trainer = t.make_trainer({out!r}, steps=2, compute_dtype="float16",
+                             strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    trainer.restore()
+    trainer.train(t.dataset_fn_for(t.make_arrays()))
+    print("REPLICAS", trainer.num_replicas, "STEP", trainer.global_step)
+""")
+
+
+def test_float16_training_logs_its_loss_scale_on_two_replicas(tmp_path):
+  """The log line of a float16 run reads the (mirrored) loss-scale variables."""
+  script = FLOAT16_MIRRORED_SCRIPT.format(repo=os.path.dirname(os.path.dirname(__file__)),
+                                          tests=os.path.dirname(__file__), out=str(tmp_path))
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+  assert "REPLICAS 2 STEP 2" in result.stdout, result.stderr[-3000:]
+  assert "loss_scale=32768 skipped=0" in result.stderr
 
 
 def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
