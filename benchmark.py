@@ -22,7 +22,7 @@ For one BERT shape (tiny, base, large or a bert_config.json) it measures
     the same run), the denominator of MFU.
 Every toolkit runs in its own process with the same shapes, batches, threads
 and warm-up; peers run in their own virtualenvs, which this script creates
-under --peer_venv_dir on first use (see scripts/benchmark_workloads.py). It prints
+under --peer_venv_dir on first use (see scripts/benchmark_peers.py). It prints
 one table, our throughput divided by each peer's, and can write JSON.
 
 Our rows run with TF_ENABLE_ONEDNN_OPTS=1, as our scripts do (tf_defaults.py);
@@ -60,7 +60,7 @@ import errors
 import flops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_workloads.py")
+PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_peers.py")
 
 # What each peer's virtualenv gets; installed in this order, one pip call each
 # (torch first and pinned: an unpinned torch would fetch a CUDA build).

@@ -230,3 +230,10 @@ def test_serving_pairs_are_every_kth_mrpc_dev_pair_in_file_order(shared_dir, tmp
   picked = [rows[int(i * 408 / 256)] for i in range(256)]
   assert pairs["text_a"] == [r[3] for r in picked]
   assert pairs["text_b"] == [r[4] for r in picked]
+
+
+def test_the_peer_script_exists_and_loads_the_shared_workloads():
+  assert os.path.isfile(benchmark.PEER_SCRIPT)
+  assert os.path.basename(benchmark.PEER_SCRIPT) == "benchmark_peers.py"
+  with open(benchmark.PEER_SCRIPT, encoding="utf-8") as f:
+    assert "benchmark_workloads.py" in f.read()
