@@ -64,6 +64,9 @@ DEFAULT_FILES = {
              "msra_test_bio", "eng.testb"),
 }
 
+# The CRF's transition matrix in the checkpoint (tasks.TaggingTask with use_crf).
+CRF_VARIABLE = "crf/transitions"
+
 # --task_name values accepted: the BERT_NER.py scripts' one task.
 TASK_NAMES = ("NER",)
 
@@ -99,6 +102,11 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_bool("strip_char_suffix_digits", None, "Strip the digits that follow each "
                     "token (WeiboNER's `我0`: character + position in its word). Default: "
                     "on for weiboNER* files only.", flag_values=f)
+  flags.DEFINE_bool("crf", False, "Put a linear-chain CRF on the tag scores: trained by "
+                    "its log-likelihood over the words, decoded by Viterbi (transitions "
+                    "in the checkpoint as crf/transitions; run_info.json records it for "
+                    "serving). Evaluating a trained run needs the value it was trained "
+                    "with.", flag_values=f)
   flags.DEFINE_integer("window_stride", None, "Pieces between the starts of two windows "
                        "of a long sentence (default: max_seq_length // 2).", flag_values=f)
 
@@ -157,6 +165,27 @@ def load_label_list(f, train_sentences):
                          "--init_checkpoint: pass the trained run's tags with --labels.")
 
 
+def check_crf_checkpoint(f):
+  """Refuses to evaluate a trained tagger with a --crf other than its training's.
+
+  Only for runs that do not train and name --init_checkpoint (training starts
+  or resumes, and resuming is checked against run_info.json).
+  """
+  if f.do_train or not f.init_checkpoint:
+    return
+  prefix = checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+  names = checkpoint_utils.checkpoint_shapes(prefix)
+  if tasks.TaggingTask.head_variable not in names:
+    return   # a pre-trained model: the trainer refuses it
+  has_crf = CRF_VARIABLE in names
+  if has_crf != f.crf:
+    trained = "with" if has_crf else "without"
+    raise errors.UserError(
+        f"--init_checkpoint={f.init_checkpoint}: {prefix} was trained {trained} a CRF "
+        f"({CRF_VARIABLE}), but --crf={str(f.crf).lower()}; pass "
+        f"--crf={str(has_crf).lower()}.")
+
+
 def evaluate(trainer, features, sentences, label_list, batch_size, prefix="eval"):
   """Entity-level metrics of the tagged `sentences`; also returns the predicted tags."""
   chunk = 8192
@@ -207,7 +236,8 @@ def run(f):
   info = build_run_info(f, bert_config, label_list, train_sentences)
   cli.check_resume(f, config, info)
   strategy = cli.strategy_from_flags(f)
-  task = tasks.TaggingTask(bert_config, len(label_list))
+  check_crf_checkpoint(f)
+  task = tasks.TaggingTask(bert_config, len(label_list), use_crf=f.crf)
   trainer = training.Trainer(task, config, strategy)
   cli.restore(trainer, f)
   # Created only now: a bad file or checkpoint must leave no output_dir behind.
@@ -238,7 +268,7 @@ def build_run_info(f, bert_config, label_list, train_sentences):
   info = {"task_kind": "ner", "label_list": label_list,
           "bert_config": bert_config.to_dict(), "vocab_file": os.path.abspath(f.vocab_file),
           "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length,
-          "window_stride": window_stride(f)}
+          "window_stride": window_stride(f), "crf": f.crf}
   if train_sentences is not None:
     info["word_split"] = word_split(train_sentences)
   return info
