@@ -180,7 +180,12 @@ class TaggingTask(Task):
     """int32 [B, S]: Viterbi tags at the label_mask positions with a CRF, else argmax."""
     if self.crf is None:
       return tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return self.crf.decode(logits, label_mask)[0]
+    # One masked-out column more: crf.decode needs a length >= 1, and a served
+    # batch without words has none. It changes no tag.
+    length = tf.shape(logits)[1]
+    tags, _ = self.crf.decode(tf.pad(logits, [[0, 0], [0, 1], [0, 0]]),
+                              tf.pad(label_mask, [[0, 0], [0, 1]]))
+    return tags[:, :length]
 
   def loss(self, features, training, dropout_seed):
     """Summed loss of the batch's scored tokens (label_mask 1) divided by their number."""
