@@ -25,6 +25,10 @@ longer than max_seq_length is cut into overlapping windows, not truncated:
 each word is scored once, in the window where it has the most context on both
 sides (the max-context rule of the reference's SQuAD code).
 
+With --crf=true a linear-chain CRF (crf.py) scores tag transitions between
+consecutive words of a window: trained by its log-likelihood, decoded by
+Viterbi (tasks.TaggingTask); its transitions are saved as crf/transitions.
+
 Outputs in output_dir: eval_results.txt (entity-level precision/recall/F1 as
 conlleval.pl computes them, overall and per type, token accuracy, loss),
 eval_predictions.txt / test_predictions.txt ("token gold predicted" lines that

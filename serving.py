@@ -791,7 +791,8 @@ def make_task(info):
     num_labels = 1 if info["is_regression"] else len(info["label_list"])
     return tasks.ClassifierTask(config, num_labels, info["is_regression"])
   if kind == "ner":
-    return tasks.TaggingTask(config, len(info["label_list"]), use_crf=info.get("crf", False))
+    return tasks.TaggingTask(config, len(info["label_list"]),
+                             use_crf=info.get("crf", False))
   if kind == "squad":
     return tasks.SpanTask(config)
   return tasks.MultipleChoiceTask(config)

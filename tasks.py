@@ -6,7 +6,7 @@ logits, its loss and its per-example prediction outputs. The training loop
 task; the run_*.py programs keep only their flags, data, metrics and files.
 
   ClassifierTask      [CLS] -> num_labels logits (or one regression score)
-  TaggingTask         every position -> num_labels logits (NER)
+  TaggingTask         every position -> num_labels logits (NER), optionally a CRF
   SpanTask            every position -> start and end logits (SQuAD, `cls/squad/`)
   MultipleChoiceTask  [CLS] of each choice -> one score, softmax over choices
   PretrainingTask     masked-LM (`cls/predictions`) and next-sentence heads
