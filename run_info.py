@@ -250,7 +250,7 @@ REQUIRED_KEYS = {
 # result (changeable with --allow_setting_changes). A tagger's crf (run_ner.py
 # --crf) is part of the model: it adds the CRF's variable to the checkpoint.
 MODEL_KEYS = ("task_kind", "task_name", "label_list", "bert_config", "crf")
-SETTING_KEYS = ("max_seq_length", "do_lower_case", "training")
+SETTING_KEYS = ("max_seq_length", "do_lower_case", "training", "crf_learning_rate")
 
 
 def training_settings(config):

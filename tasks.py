@@ -137,16 +137,22 @@ class TaggingTask(Task):
   (the CRF's start) the two losses are equal. `predict` gives the Viterbi tags
   at the label_mask positions (0 elsewhere), where argmax gives tags at every
   position; run_ner.py reads the label_mask positions only.
+  `crf_lr_multiplier` scales the learning rate of crf/transitions (the
+  optimizer's learning_rate_multipliers, read by training.Trainer).
   """
 
   sequence_keys = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
   head_name = "tagging"
 
-  def __init__(self, bert_config, num_labels, use_crf=False):
+  def __init__(self, bert_config, num_labels, use_crf=False, crf_lr_multiplier=1.0):
     super().__init__(bert_config)
     self.num_labels = num_labels
     self.use_crf = use_crf
     self.crf = None
+    # The transitions start at zero and, at BERT's learning rates, would move
+    # only ~lr per Adam step: CRF heads on BERT commonly train them faster.
+    self.learning_rate_multipliers = (
+        {"^crf/": float(crf_lr_multiplier)} if use_crf and crf_lr_multiplier != 1.0 else None)
 
   def build_head(self, seed):
     if self.use_crf:

@@ -474,7 +474,8 @@ def cli_runs(tmp_path_factory, minilm_checkpoint):
   runs = {"conll": (conll, CONLL_LABELS, ["--labels=" + ",".join(CONLL_LABELS)]),
           "weibo": (weibo, weibo_labels, ["--labels=" + ",".join(weibo_labels)]),
           "bert_ner": (bert_ner, bert_ner_labels, ["--task_name=NER"]),
-          "bert_ner_crf": (bert_ner, bert_ner_labels, ["--task_name=NER", "--crf=true"])}
+          "bert_ner_crf": (bert_ner, bert_ner_labels, ["--task_name=NER", "--crf=true",
+                                                       "--crf_learning_rate=0.1"])}
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("BERT_DEBUG", None)
   processes = {}
@@ -607,9 +608,14 @@ def test_crf_run_trains_evaluates_and_saves_transitions(cli_runs):
   assert shapes["crf/transitions"] == [7, 7]
   assert "crf/transitions" not in checkpoint_utils.checkpoint_shapes(
       str(cli_runs["bert_ner"][3]))
-  # The CRF starts at zero transitions (absent from the init checkpoint): trained, they differ.
+  # The CRF starts at zero transitions (absent from the init checkpoint). Trained at
+  # --crf_learning_rate=0.1 they move further than any run at --learning_rate=1e-4
+  # could: an Adam step t without bias correction moves at most lr * 0.1 t / sqrt(0.001).
   transitions = tf.train.load_variable(str(out / f"model.ckpt-{step}"), "crf/transitions")
-  assert np.abs(transitions).max() > 1e-4
+  bound = sum(1e-4 * 0.1 * t / 0.001 ** 0.5 for t in range(1, step + 1))
+  assert np.abs(transitions).max() > bound
+  info = json.loads((out / "run_info.json").read_text())
+  assert info["crf_learning_rate"] == 0.1
   # Its Adam slots are saved too (the run can resume).
   assert "crf/transitions/adam_m" in shapes
 
@@ -631,6 +637,11 @@ def test_resuming_with_another_crf_is_refused(cli_runs, trained, crf):
   with pytest.raises(errors.UserError) as error:
     run_ner.run(_rerun_flags(cli_runs[trained], out, "--do_train", f"--crf={crf}",
                              "--allow_setting_changes=true"))
+  # Another --crf_learning_rate is a setting: refused unless --allow_setting_changes.
+  if trained == "bert_ner_crf":
+    with pytest.raises(errors.UserError, match=r"crf_learning_rate: 0.1 -> 0.01"):
+      run_ner.run(_rerun_flags(cli_runs[trained], out, "--do_train", "--crf=true",
+                               "--crf_learning_rate=0.01"))
   old = "True" if crf == "false" else "False"
   assert f"crf: {old} -> {crf.title()}" in str(error.value)
   assert "another model" in str(error.value)
@@ -690,6 +701,17 @@ def test_english_vocab_on_chinese_ner_data_logs_the_unk_warning(cli_runs):
     _, _, percent, unknown, total = warnings[0]
     assert (unknown, total) == (pieces.count("[UNK]"), len(pieces))
     assert percent == round(100 * unknown / total, 1) and percent > 5
+
+
+def test_crf_learning_rate_needs_crf(hand_model, tmp_path):
+  common = [f"--data_dir={tmp_path}", f"--vocab_file={hand_model / 'vocab.txt'}",
+            f"--bert_config_file={hand_model / 'bert_config.json'}",
+            f"--output_dir={tmp_path / 'out'}", "--do_train"]
+  run_ner.validate_flags(parse_flags(common + ["--crf", "--crf_learning_rate=0.01"]))
+  with pytest.raises(errors.UserError, match=r"^--crf_learning_rate=0.01 needs --crf=true\.$"):
+    run_ner.validate_flags(parse_flags(common + ["--crf_learning_rate=0.01"]))
+  with pytest.raises(errors.UserError, match="must be a positive number"):
+    run_ner.validate_flags(parse_flags(common + ["--crf", "--crf_learning_rate=0"]))
 
 
 def test_task_name_accepts_ner_only(hand_model, tmp_path):
