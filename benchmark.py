@@ -22,7 +22,7 @@ For one BERT shape (tiny, base, large or a bert_config.json) it measures
     the same run), the denominator of MFU.
 Every toolkit runs in its own process with the same shapes, batches, threads
 and warm-up; peers run in their own virtualenvs, which this script creates
-under --peer_venv_dir on first use (see scripts/benchmark_workloads.py). It prints
+under --peer_venv_dir on first use (see scripts/benchmark_peers.py). It prints
 one table, our throughput divided by each peer's, and can write JSON.
 
 Our rows run with TF_ENABLE_ONEDNN_OPTS=1, as our scripts do (tf_defaults.py);
@@ -60,7 +60,7 @@ import errors
 import flops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_workloads.py")
+PEER_SCRIPT = os.path.join(HERE, "scripts", "benchmark_peers.py")
 
 # What each peer's virtualenv gets; installed in this order, one pip call each
 # (torch first and pinned: an unpinned torch would fetch a CUDA build).
@@ -244,11 +244,10 @@ def run_our_workloads(spec):
       batch = benchmark_workloads.random_batch(spec, spec["train_batch_size"], seed=2)
       batch = {k: v.astype(np.int32) for k, v in batch.items()}
       dataset = tf.data.Dataset.from_tensors(batch).repeat()
-      iterator = trainer._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
-      trainer._train_fn = trainer._make_train_fn()
-      trainer._run_chunk(iterator, spec["warmup_steps"])
+      run_updates = trainer.update_runner(dataset)
+      run_updates(spec["warmup_steps"])
       start = time.perf_counter()
-      trainer._run_chunk(iterator, spec["steps"])
+      run_updates(spec["steps"])
       seconds = (time.perf_counter() - start) / spec["steps"]
       results["train"] = dict(seconds_per_step=seconds, batch_size=spec["train_batch_size"],
                               peak_rss_mb=benchmark_workloads.peak_rss_mb())
@@ -702,10 +701,11 @@ def main(_):
   f = flags.FLAGS
   if f.worker == "export":
     with open(f.spec) as spec_file:
-      return write_serving_export(json.load(spec_file))
-  if f.worker:
-    return worker_main(f.spec)
-  run(f)
+      write_serving_export(json.load(spec_file))   # (absl would exit 1 on a returned path)
+  elif f.worker:
+    worker_main(f.spec)
+  else:
+    run(f)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,21 @@ def best_seconds(fn, repeats):
   return best
 
 
-def measure_matmul_peak(size=2048, repeats=10):
-  """Best float32 GFLOP/s of a size x size tf.linalg.matmul on this machine."""
-  import tensorflow as tf
-  a = tf.random.normal([size, size])
-  b = tf.random.normal([size, size])
-  matmul = tf.function(tf.linalg.matmul)
-  return 2 * size ** 3 / best_seconds(lambda: matmul(a, b).numpy(), repeats) / 1e9
+def measure_matmul_peak(size=2048, repeats=10, dtype="float32", device=None):
+  """Best GFLOP/s of a size x size tf.linalg.matmul in `dtype` on `device`.
+
+  Args:
+    size: rows = columns of both operands.
+    repeats: timed calls after one untimed call; the fastest is kept.
+    dtype: "float32", "bfloat16" or "float16" (the operands' dtype).
+    device: a TensorFlow device name such as "/device:GPU:0"; None: the default.
+  """
+  import contextlib  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with tf.device(device) if device else contextlib.nullcontext():
+    a = tf.cast(tf.random.normal([size, size]), dtype)
+    b = tf.cast(tf.random.normal([size, size]), dtype)
+    matmul = tf.function(tf.linalg.matmul)
+    # float() copies the result to the host: the call has finished on the device.
+    seconds = best_seconds(lambda: float(matmul(a, b)[0, 0]), repeats)
+  return 2 * size ** 3 / seconds / 1e9

@@ -64,9 +64,9 @@ def import_tf_text():
 
 
 def _clean_classes(chars):
-  """tokenization._clean_entry as classes: drop, to space, spaced (CJK) or keep."""
+  """tokenization.clean_entry as classes: drop, to space, spaced (CJK) or keep."""
   def classify(char):
-    entry = tokenization._clean_entry(ord(char))  # pylint: disable=protected-access
+    entry = tokenization.clean_entry(ord(char))
     if entry is None:
       return _DROP
     if entry == " ":
@@ -414,7 +414,7 @@ class GraphTokenizer(tf.Module):
     rows_a, position_a, values_a = _kept_tokens(ids_a, kept_a)
     rows_b, position_b, values_b = _kept_tokens(ids_b, kept_b)
     pair_rows = tf.boolean_mask(rows, pair)
-    cls_id, sep_id = self._id(CLS), self._id(SEP)
+    cls_id, sep_id = self.token_id(CLS), self.token_id(SEP)
     row_index = tf.concat([rows, rows_a, rows, rows_b, pair_rows], 0)
     column = tf.concat([tf.zeros_like(rows), 1 + position_a, kept_a + 1,
                         tf.gather(kept_a, rows_b) + 2 + position_b,
@@ -430,7 +430,7 @@ class GraphTokenizer(tf.Module):
     return {"input_ids": input_ids, "input_mask": tf.cast(input_mask, tf.int32),
             "segment_ids": tf.cast(segment_ids, tf.int32)}
 
-  def _id(self, token):
+  def token_id(self, token):
     return tf.cast(self.vocab_table.lookup(tf.constant(token)), tf.int32)
 
 

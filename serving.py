@@ -168,7 +168,7 @@ def window_layout(num_pieces, max_pieces, stride, allow_empty):
 def best_windows(windows, sentence, position):
   """Index (within its row) of the window where each piece has the most context.
 
-  run_ner.best_window / run_squad._check_is_max_context: the score of a window
+  windows.best_window: the score of a window
   is min(left context, right context) + 0.01 * its length, the first window
   wins ties; the same float64 arithmetic as Python's.
 
@@ -223,7 +223,7 @@ def model_inputs(token_rows, first_segment_one=None):
 
 def special_id(tokenizer, token):
   """int32 scalar id of [CLS], [SEP] or [UNK] in the tokenizer's vocabulary table."""
-  return tokenizer._id(token)  # pylint: disable=protected-access
+  return tokenizer.token_id(token)
 
 
 def special_columns(tokenizer, count):
@@ -373,7 +373,7 @@ def _is_cjk(code_points):
 
 
 def _is_paragraph_space(code_points):
-  """bool: run_squad._is_whitespace, the separators of a paragraph's words."""
+  """bool: squad_data._is_whitespace, the separators of a paragraph's words."""
   result = tf.zeros_like(code_points, tf.bool)
   for char in " \t\r\n\u202f":
     result |= code_points == ord(char)
@@ -536,7 +536,7 @@ class SquadServer(tf.Module):
     return windows, rows, tf.gather(query_length, windows.sentence) + 2
 
   def _best_spans(self, logits, windows, context_begin, row_length, doc):
-    """The best span of each question, as run_squad._prelim_predictions ranks them.
+    """The best span of each question, as squad_data._prelim_predictions ranks them.
 
     Returns:
       score float64 [batch] (start + end logit), answered bool [batch] (a span
@@ -603,7 +603,7 @@ class SquadServer(tf.Module):
 
   def _answer_text(self, chars, doc, windows, context_begin, input_ids, window, start, end,
                    words):
-    """run_squad._span_text of the best spans, and where they lie in the contexts.
+    """squad_data._span_text of the best spans, and where they lie in the contexts.
 
     Args:
       chars: RaggedTensor int32 [batch, (code points)], the contexts.
@@ -635,7 +635,7 @@ class SquadServer(tf.Module):
             _row_items(orig_position, final_begin), _row_items(orig_position, final_end) + 1)
 
   def _span_pieces_text(self, input_ids, window, start, end):
-    """The de-tokenized pieces of the spans (run_squad._span_text's tok_text)."""
+    """The de-tokenized pieces of the spans (squad_data._span_text's tok_text)."""
     columns = tf.ragged.range(start, end + 1)
     rows = tf.repeat(window, columns.row_lengths())
     ids = tf.gather_nd(input_ids, tf.stack([rows, columns.flat_values], 1))

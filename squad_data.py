@@ -71,7 +71,7 @@ def _is_whitespace(char):
 
 def _is_cjk_char(char):
   # The tokenizer's CJK ranges: each such character is also one basic token.
-  return tokenization._is_cjk(ord(char))  # pylint: disable=protected-access
+  return tokenization.is_cjk(ord(char))
 
 
 def split_paragraph(text):

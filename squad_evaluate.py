@@ -67,7 +67,7 @@ class EvaluationError(ValueError):
 
 def contains_cjk(text):
   """True if `text` has a CJK ideograph (the tokenizer's ranges)."""
-  return any(tokenization._is_cjk(ord(c)) for c in text)  # pylint: disable=protected-access
+  return any(tokenization.is_cjk(ord(c)) for c in text)
 
 
 # --------------------------------------------------------------------- English

@@ -274,7 +274,7 @@ def whitespace_tokenize(text):
   return text.split()
 
 
-def _is_cjk(cp):
+def is_cjk(cp):
   """Returns True if code point `cp` is in one of the reference's CJK blocks."""
   for low, high in _CJK_RANGES:
     if low <= cp <= high:
@@ -291,7 +291,7 @@ def _is_punctuation(char):
   return unicodedata.category(char).startswith("P")
 
 
-def _clean_entry(cp):
+def clean_entry(cp):
   """Translation of one code point by text cleaning + CJK spacing.
 
   Returns None to drop it (NUL, U+FFFD, category Cc/Cf except tab/newline/CR),
@@ -306,7 +306,7 @@ def _clean_entry(cp):
     return None
   if category == "Zs":
     return " "
-  if _is_cjk(cp):
+  if is_cjk(cp):
     return " %s " % char
   return cp
 
@@ -338,7 +338,7 @@ class _CharTable(dict):
     return value
 
 
-_CLEAN_TABLE = _CharTable(_clean_entry)
+_CLEAN_TABLE = _CharTable(clean_entry)
 _PUNCTUATION_TABLE = _CharTable(_punctuation_entry)
 _NONSPACING_MARK_TABLE = _CharTable(_nonspacing_mark_entry)
 

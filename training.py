@@ -63,32 +63,38 @@ class TrainingConfig:
   jit_compile: bool = False            # XLA-compile the train step
   dynamic_padding: bool = True         # cut each batch to its longest sequence
   length_bucketing: bool = False       # batch similar lengths together (with dynamic_padding)
-  length_sorted_splits: int = 1        # micro-batches of a length-sorted batch (with dynamic_padding)
+  # Micro-batches of a length-sorted batch (with dynamic_padding), or "auto":
+  # auto_sorted_splits() for tasks whose loss is a mean over examples, else 1.
+  length_sorted_splits: int | str = 1
   eval_every_steps: int = 0            # 0: no evaluation during training
   early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
   shuffle_buffer_size: int = 50000
 
   def validate(self):
     """Raises ValueError naming the flag for inconsistent settings."""
+    splits = self.length_sorted_splits
+    if splits != "auto" and (not isinstance(splits, int) or splits < 1):
+      raise errors.UserError(f"--length_sorted_splits={splits} must be auto or a positive "
+                             "integer (1 = off).")
+    splits = 1 if splits == "auto" else splits   # auto picks a divisor (Trainer)
     positive = ("num_train_steps", "train_batch_size", "gradient_accumulation_steps",
-                "length_sorted_splits", "iterations_per_loop", "save_checkpoints_steps",
-                "log_every_steps")
+                "iterations_per_loop", "save_checkpoints_steps", "log_every_steps")
     for name in positive:
       if getattr(self, name) <= 0:
         raise errors.UserError(f"--{name}={getattr(self, name)} must be positive.")
     if not self.learning_rate > 0:   # also NaN
       raise errors.UserError(f"--learning_rate={self.learning_rate} must be positive, "
                              "e.g. 5e-5.")
-    accumulation, splits = self.gradient_accumulation_steps, self.length_sorted_splits
+    accumulation = self.gradient_accumulation_steps
     if self.train_batch_size % (accumulation * splits):
       divisor = (f"--gradient_accumulation_steps={accumulation}" if splits == 1 else
                  "--gradient_accumulation_steps x --length_sorted_splits = "
                  f"{accumulation} x {splits}")
       raise errors.UserError(f"--train_batch_size={self.train_batch_size} is not divisible by "
                              f"{divisor}; the batch is split into equal micro-batches.")
-    if self.length_bucketing and self.length_sorted_splits > 1:
+    if self.length_bucketing and splits > 1:
       raise errors.UserError(
-          f"--length_bucketing=true and --length_sorted_splits={self.length_sorted_splits} "
+          f"--length_bucketing=true and --length_sorted_splits={splits} "
           "are two ways of grouping similar lengths; choose one (--length_sorted_splits "
           "keeps the batches of an unbucketed run).")
     if self.num_warmup_steps < 0 or self.num_warmup_steps > self.num_train_steps:
@@ -198,6 +204,24 @@ def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multi
     if key in features:
       trimmed[key] = features[key][..., :longest]
   return trimmed
+
+
+# auto: each length-sorted micro-batch holds at least this many examples.
+MIN_SORTED_SPLIT_SIZE = 8
+
+
+def auto_sorted_splits(batch_per_replica):
+  """--length_sorted_splits=auto: the most equal parts of >= 8 examples, up to 8.
+
+  A batch of 32 per replica becomes 4 parts (measured 2x faster on MRPC with
+  the same update), 16 becomes 2, a batch below 16 stays whole.
+  """
+  splits = 1
+  for candidate in range(2, 9):
+    if (batch_per_replica % candidate == 0 and
+        batch_per_replica // candidate >= MIN_SORTED_SPLIT_SIZE):
+      splits = candidate
+  return splits
 
 
 def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
@@ -348,6 +372,10 @@ class Trainer:
     # dynamic padding grouping lengths gains nothing.
     self.length_bucketing = self._dynamic_padding and config.length_bucketing
     splits = config.length_sorted_splits if self._dynamic_padding else 1
+    if splits == "auto":
+      splits = (auto_sorted_splits(config.train_batch_size // (
+          config.gradient_accumulation_steps * self.num_replicas))
+                if task.example_mean_loss and not self.length_bucketing else 1)
     if splits > 1 and not task.example_mean_loss:
       raise errors.UserError(
           f"--length_sorted_splits={splits}: this task's loss is not a mean over "
@@ -813,6 +841,16 @@ class Trainer:
 
     return iter(self.strategy.distribute_datasets_from_function(input_fn))
 
+  def update_runner(self, dataset):
+    """run(num_steps): updates on the batches of `dataset`, with no log or checkpoint.
+
+    For timing the step (benchmark.py); `dataset` yields per-replica batches.
+    """
+    iterator = self._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
+    if self._train_fn is None:
+      self._train_fn = self._make_train_fn()
+    return lambda num_steps: self._run_chunk(iterator, num_steps)
+
   def _run_chunk(self, iterator, num_steps):
     """Runs `num_steps` updates; returns (mean loss, last grad norm) as floats."""
     loss, norm, first_bad = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
@@ -856,7 +894,9 @@ class Trainer:
     remaining = (c.num_train_steps - step) * seconds / steps if steps else 0.0
     extra = ""
     if self._fp16:
-      extra = f" loss_scale={float(self.loss_scale):g} skipped={int(self.skipped_steps)}"
+      # read_value(): a MirroredVariable has no float() (several GPUs).
+      extra = (f" loss_scale={float(self.loss_scale.read_value()):g} "
+               f"skipped={int(self.skipped_steps.read_value())}")
     logging.info("step %d/%d loss=%.4f lr=%.3g grad_norm=%.3f examples/s=%.1f eta=%s%s",
                  step, c.num_train_steps, loss, lr, norm, rate,
                  _format_seconds(remaining), extra)
@@ -866,7 +906,7 @@ class Trainer:
       summary_scalar("grad_norm", norm, step)
       summary_scalar("examples_per_second", rate, step)
       if self._fp16:
-        summary_scalar("loss_scale", float(self.loss_scale), step)
+        summary_scalar("loss_scale", float(self.loss_scale.read_value()), step)
 
   # ------------------------------------------------------------ predict
 

@@ -46,8 +46,8 @@ CONFIG="$BERT_BASE_DIR/bert_config.json"
 
 mode_flags() {
   case "$1" in
-    padded) echo "--dynamic_padding=false --length_bucketing=false" ;;
-    dynamic) echo "--dynamic_padding=true --length_bucketing=false" ;;
+    padded) echo "--dynamic_padding=false --length_bucketing=false --length_sorted_splits=1" ;;
+    dynamic) echo "--dynamic_padding=true --length_bucketing=false --length_sorted_splits=1" ;;
     bucketed) echo "--length_bucketing=true" ;;
     sorted) echo "--length_sorted_splits=$SPLITS" ;;
     *) echo "benchmark_finetune.sh: MODES: unknown mode '$1'; use padded, dynamic, bucketed, sorted" >&2

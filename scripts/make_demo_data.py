@@ -1,4 +1,5 @@
-"""Writes the quickstart's embedded review-sentiment set (data/demo/*.tsv).
+"""Writes the demo data sets: the quickstart's review sentiment (data/demo/*.tsv)
+and a SWAG-format multiple-choice set (data/demo/swag/*.csv, make_demo_swag.py).
 
 Every sentence is composed here from hand-written phrase lists, so the data
 set is ours to ship. Deterministic: the same files on every run.
@@ -9,6 +10,8 @@ set is ours to ship. Deterministic: the same files on every run.
 import argparse
 import os
 import random
+
+import make_demo_swag
 
 SUBJECTS = ["the movie", "this phone", "the hotel room", "our waiter", "the new album",
             "this laptop", "the pasta", "the delivery", "the concert", "this novel",
@@ -73,6 +76,7 @@ def main():
   seen = set()
   for split, count in (("train", 480), ("dev", 120), ("test", 120)):
     write_split(os.path.join(args.output_dir, f"{split}.tsv"), rng, count, seen)
+  make_demo_swag.write_swag(os.path.join(args.output_dir, "swag"))
 
 
 if __name__ == "__main__":

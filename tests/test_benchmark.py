@@ -99,6 +99,20 @@ def test_tiny_benchmark_runs_both_onednn_rows_in_rounds(tmp_path):
   assert "best of 2 round(s)" in done.stdout
 
 
+def test_tiny_serving_workload_exports_and_serves_mrpc_pairs(tmp_path):
+  out = tmp_path / "serving.json"
+  done = subprocess.run(
+      [sys.executable, "benchmark.py", "--config=tiny", "--peers=", "--workloads=serving",
+       "--num_sentences=16", "--steps=2", "--warmup_steps=1", "--rounds=1",
+       f"--json_output={out}"], cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  workloads = json.loads(out.read_text())["results"]["ours"]["workloads"]
+  assert {"serve_text_b1", "serve_text_b32", "serve_ids_b1", "serve_ids_b32"} <= set(workloads)
+  assert workloads["serve_text_b1"]["median_ms"] > 0
+  assert [line.split()[0] for line in done.stdout.splitlines()
+          if line.strip().startswith("ours ")] == ["ours"]
+
+
 def test_variant_rows_are_named_by_what_differs():
   assert benchmark.parse_variant("bfloat16+xla", "float32", False) == ("bfloat16", True)
   assert benchmark.parse_variant("xla", "float16", False) == ("float16", True)
@@ -216,3 +230,10 @@ def test_serving_pairs_are_every_kth_mrpc_dev_pair_in_file_order(shared_dir, tmp
   picked = [rows[int(i * 408 / 256)] for i in range(256)]
   assert pairs["text_a"] == [r[3] for r in picked]
   assert pairs["text_b"] == [r[4] for r in picked]
+
+
+def test_the_peer_script_exists_and_loads_the_shared_workloads():
+  assert os.path.isfile(benchmark.PEER_SCRIPT)
+  assert os.path.basename(benchmark.PEER_SCRIPT) == "benchmark_peers.py"
+  with open(benchmark.PEER_SCRIPT, encoding="utf-8") as f:
+    assert "benchmark_workloads.py" in f.read()

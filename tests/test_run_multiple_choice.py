@@ -7,6 +7,7 @@ whose right ending repeats a keyword of the context.
 
 import csv
 import logging
+import json
 import os
 import random
 import subprocess
@@ -26,6 +27,7 @@ from conftest import minilm_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(REPO_ROOT / "run_multiple_choice.py")
+DEMO_SWAG = REPO_ROOT / "data" / "demo" / "swag"
 TINY = dict(vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=37, max_position_embeddings=64, type_vocab_size=2)
 MAX_SEQ_LENGTH = 24
@@ -300,3 +302,28 @@ def test_bad_data_is_one_error_line_and_leaves_no_output(case, tiny_bert, tmp_pa
   for text in expected:
     assert text in last, (text, last)
   assert not out.exists()
+
+
+def test_the_demo_sets_are_what_their_generator_writes(tmp_path):
+  result = subprocess.run([sys.executable, "scripts/make_demo_data.py",
+                           f"--output_dir={tmp_path}"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  names = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+  assert names == ["dev.tsv", "swag/test.csv", "swag/train.csv", "swag/val.csv", "test.tsv",
+                   "train.tsv"]
+  for name in names:
+    assert (tmp_path / name).read_bytes() == (DEMO_SWAG.parent / name).read_bytes(), name
+
+
+def test_the_demo_swag_set_trains_and_leaves_a_servable_run_folder(tiny_bert, tmp_path):
+  out = tmp_path / "demo"
+  result = run_cli(model_args(tiny_bert, DEMO_SWAG) + [
+      "--do_train=true", "--do_eval=true", "--do_predict=true", "--train_batch_size=32",
+      "--learning_rate=1e-3", "--num_train_epochs=1", f"--output_dir={out}"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert read_results(out / "eval_results.txt")["global_step"] == "10"   # 320 / 32
+  assert len((out / "test_results.tsv").read_text().splitlines()) == 80
+  info = json.loads((out / "run_info.json").read_text())
+  assert info["task_kind"] == "multiple_choice" and info["num_choices"] == 4
+  assert (out / info["vocab_file"]).is_file()

@@ -80,8 +80,9 @@ def make_trainer(output_dir, steps=6, task=None, **overrides):
   settings = dict(output_dir=str(output_dir), num_train_steps=steps, learning_rate=1e-3,
                   num_warmup_steps=2, train_batch_size=4, iterations_per_loop=2,
                   save_checkpoints_steps=3, log_every_steps=1, seed=7)
+  strategy = overrides.pop("strategy", None)
   settings.update(overrides)
-  return training.Trainer(task or TinyTask(), training.TrainingConfig(**settings))
+  return training.Trainer(task or TinyTask(), training.TrainingConfig(**settings), strategy)
 
 
 def weights(trainer):
@@ -311,6 +312,31 @@ def test_length_sorted_splits_refuse_losses_that_are_not_example_means(tmp_path)
   assert trainer.micro_steps == 1 and trainer.sorted_group_size == 0
 
 
+def test_auto_sorted_splits_makes_equal_parts_of_at_least_8():
+  sizes = [1, 8, 15, 16, 24, 32, 48, 64, 128, 33]
+  got = [training.auto_sorted_splits(size) for size in sizes]
+  assert len(got) == len(sizes)
+  assert got == [1, 1, 1, 2, 3, 4, 6, 8, 8, 3]
+  for size, splits in zip(sizes, got):
+    assert size % splits == 0 and (splits == 1 or size // splits >= 8)
+
+
+def test_auto_splits_only_example_mean_losses_and_only_with_dynamic_padding(tmp_path):
+  class TokenMeanTask(TinyTask):
+    example_mean_loss = False
+  split = make_trainer(tmp_path / "a", train_batch_size=16, length_sorted_splits="auto")
+  assert (split.splits, split.micro_batch_size, split.sorted_group_size) == (2, 8, 16)
+  token_mean = make_trainer(tmp_path / "b", task=TokenMeanTask(), train_batch_size=16,
+                            length_sorted_splits="auto")
+  assert token_mean.splits == 1 and token_mean.sorted_group_size == 0
+  padded = make_trainer(tmp_path / "c", train_batch_size=16, length_sorted_splits="auto",
+                        dynamic_padding=False)
+  assert padded.splits == 1
+  bucketed = make_trainer(tmp_path / "d", train_batch_size=16, length_sorted_splits="auto",
+                          length_bucketing=True)
+  assert bucketed.splits == 1 and bucketed.length_bucketing
+
+
 def test_config_errors_name_the_flag():
   with pytest.raises(ValueError, match="train_batch_size=10 is not divisible by "
                      "--gradient_accumulation_steps=3"):
@@ -324,7 +350,7 @@ def test_config_errors_name_the_flag():
                      "--length_sorted_splits=2 are two ways"):
     training.TrainingConfig(output_dir="x", num_train_steps=5, length_bucketing=True,
                             length_sorted_splits=2).validate()
-  with pytest.raises(ValueError, match="--length_sorted_splits=0 must be positive"):
+  with pytest.raises(ValueError, match="--length_sorted_splits=0 must be auto or a positive"):
     training.TrainingConfig(output_dir="x", num_train_steps=5,
                             length_sorted_splits=0).validate()
   with pytest.raises(ValueError, match="num_warmup_steps=9"):
@@ -372,6 +398,35 @@ def test_two_replica_mirrored_training_equals_one_device(tmp_path):
   _, diff, replicas = lines[0].split()
   assert int(replicas) == 2
   assert float(diff) < 1e-5
+
+
+FLOAT16_MIRRORED_SCRIPT = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path[:0] = [{repo!r}, {tests!r}]
+    from absl import logging
+    import training
+    import test_training as t
+    logging.set_verbosity(logging.INFO)
+    trainer = t.make_trainer({out!r}, steps=2, compute_dtype="float16",
+                             strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    trainer.restore()
+    trainer.train(t.dataset_fn_for(t.make_arrays()))
+    print("REPLICAS", trainer.num_replicas, "STEP", trainer.global_step)
+""")
+
+
+def test_float16_training_logs_its_loss_scale_on_two_replicas(tmp_path):
+  """The log line of a float16 run reads the (mirrored) loss-scale variables."""
+  script = FLOAT16_MIRRORED_SCRIPT.format(repo=os.path.dirname(os.path.dirname(__file__)),
+                                          tests=os.path.dirname(__file__), out=str(tmp_path))
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+  assert "REPLICAS 2 STEP 2" in result.stdout, result.stderr[-3000:]
+  assert "loss_scale=32768 skipped=0" in result.stderr
 
 
 def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
