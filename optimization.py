@@ -134,6 +134,17 @@ def _check_patterns(argument, patterns):
   return tuple(patterns)
 
 
+def _check_multipliers(multipliers):
+  """Returns {regex: float} learning-rate multipliers (None: {}), or raises ValueError."""
+  multipliers = dict(multipliers or {})
+  for pattern, value in multipliers.items():
+    if (not isinstance(pattern, str) or not _is_real(value) or not 0 < value < float("inf")):
+      raise ValueError("learning_rate_multipliers must map regex strings to finite numbers "
+                       "> 0, e.g. {'^crf/': 100.0}. Received: learning_rate_multipliers="
+                       f"{multipliers!r}.")
+  return {pattern: float(value) for pattern, value in multipliers.items()}
+
+
 def _check_hyperparameters(beta_1, beta_2, epsilon, weight_decay_rate, clip_norm):
   """Raises ValueError naming the first bad hyperparameter and what is accepted."""
   for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
@@ -214,12 +225,14 @@ class AdamWeightDecay(tf.Module):
     m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g^2
     update = m / (sqrt(v) + epsilon) [+ weight_decay_rate * p unless the name is excluded]
     p -= lr * update,   lr = learning_rate(global_step before the update)
+                             [* the multiplier of the first learning_rate_multipliers
+                              pattern the name matches]
   See the module docstring for the slot names and the tf.distribute contract.
   """
 
   def __init__(self, learning_rate, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
                epsilon=1e-6, exclude_from_weight_decay=None, clip_norm=1.0,
-               name="AdamWeightDecay"):
+               name="AdamWeightDecay", learning_rate_multipliers=None):
     """Creates the optimizer; `global_step` and the slots are created by `build`.
 
     Args:
@@ -232,8 +245,13 @@ class AdamWeightDecay(tf.Module):
         variables get no weight decay. None means ["LayerNorm", "layer_norm", "bias"].
       clip_norm: float > 0, global norm the gradients are clipped to; None disables.
       name: name of the module.
+      learning_rate_multipliers: {regex: float > 0}; a variable whose name the
+        regex matches (re.search, first match wins) is updated with the
+        learning rate times that factor, e.g. {"^crf/": 100.0} for a CRF head.
+        None: every variable at the learning rate.
     """
     super().__init__(name=name)
+    self.learning_rate_multipliers = _check_multipliers(learning_rate_multipliers)
     _check_hyperparameters(beta_1, beta_2, epsilon, weight_decay_rate, clip_norm)
     if exclude_from_weight_decay is None:
       exclude_from_weight_decay = DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY
@@ -261,6 +279,13 @@ class AdamWeightDecay(tf.Module):
             0, dtype=tf.int64, name="global_step", trainable=False,
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     return self._iterations
+
+  def learning_rate_multiplier(self, name):
+    """The factor on the learning rate of the variable called `name` (1.0 by default)."""
+    for pattern, value in self.learning_rate_multipliers.items():
+      if re.search(pattern, name) is not None:
+        return value
+    return 1.0
 
   def uses_weight_decay(self, name):
     """Returns True if the variable called `name` (no ":0") gets weight decay."""
@@ -327,7 +352,8 @@ class AdamWeightDecay(tf.Module):
     return {"name": type(self).__name__, "learning_rate": config,
             "weight_decay_rate": self.weight_decay_rate, "beta_1": self.beta_1,
             "beta_2": self.beta_2, "epsilon": self.epsilon, "clip_norm": self.clip_norm,
-            "exclude_from_weight_decay": list(self.exclude_from_weight_decay)}
+            "exclude_from_weight_decay": list(self.exclude_from_weight_decay),
+            "learning_rate_multipliers": dict(self.learning_rate_multipliers)}
 
   def apply_gradients(self, grads_and_vars, apply_update=None):
     """Clips the gradients to `clip_norm` by global norm and updates each variable once.
@@ -391,20 +417,28 @@ class AdamWeightDecay(tf.Module):
 
   def _variable_options(self, name):
     """Returns the per-variable Python options passed to `_update_variable`."""
-    return {"use_weight_decay": self.uses_weight_decay(name)}
+    return {"use_weight_decay": self.uses_weight_decay(name),
+            "lr_multiplier": self.learning_rate_multiplier(name)}
 
-  def _update_variable(self, variable, grad, m, v, coefficients, use_weight_decay):
+  def _update_variable(self, variable, grad, m, v, coefficients, use_weight_decay,
+                       lr_multiplier=1.0):
     """Applies the update to one device's copy of `variable` and of its slots."""
+    learning_rate = _scaled(coefficients["learning_rate"], lr_multiplier)
     if not isinstance(grad, tf.IndexedSlices):
       return _fused_adamw_step(variable, m, v, grad, coefficients["grad_scale"],
-                               coefficients["learning_rate"], self.beta_1, self.beta_2,
+                               learning_rate, self.beta_1, self.beta_2,
                                self.epsilon, self.weight_decay_rate if use_weight_decay else 0.0)
     grad = _scale_gradient(grad, coefficients["grad_scale"])
     next_m, next_v = _update_moments(grad, m, v, self.beta_1, self.beta_2)
     update = next_m / (tf.sqrt(next_v) + self.epsilon)
     if use_weight_decay:
       update += self.weight_decay_rate * variable
-    return variable.assign_sub(coefficients["learning_rate"] * update)
+    return variable.assign_sub(learning_rate * update)
+
+
+def _scaled(learning_rate, multiplier):
+  """learning_rate * multiplier; the same tensor (no op) for the usual 1.0."""
+  return learning_rate if multiplier == 1.0 else learning_rate * multiplier
 
 
 def _clip_scale(global_norm, clip_norm):
@@ -479,14 +513,15 @@ class LAMB(AdamWeightDecay):
     m, v as in AdamWeightDecay;  r = (m / (1 - beta_1^t)) / (sqrt(v / (1 - beta_2^t)) + epsilon)
     r += weight_decay_rate * p  (unless excluded from weight decay)
     ratio = ||p|| / ||r|| if both are > 0 else 1  (1 if excluded from layer adaptation)
-    p -= lr * ratio * r
+    p -= lr * ratio * r   (lr times the name's learning_rate_multipliers factor, if any)
   The moments live in the same `<var>/adam_m`, `<var>/adam_v` slots as AdamWeightDecay,
   so checkpoints have one layout.
   """
 
   def __init__(self, learning_rate, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
                epsilon=1e-6, exclude_from_weight_decay=None,
-               exclude_from_layer_adaptation=None, clip_norm=1.0, name="LAMB"):
+               exclude_from_layer_adaptation=None, clip_norm=1.0, name="LAMB",
+               learning_rate_multipliers=None):
     """Creates the optimizer. Arguments as AdamWeightDecay, plus:
 
     Args:
@@ -496,7 +531,8 @@ class LAMB(AdamWeightDecay):
     super().__init__(learning_rate, weight_decay_rate=weight_decay_rate, beta_1=beta_1,
                      beta_2=beta_2, epsilon=epsilon,
                      exclude_from_weight_decay=exclude_from_weight_decay,
-                     clip_norm=clip_norm, name=name)
+                     clip_norm=clip_norm, name=name,
+                     learning_rate_multipliers=learning_rate_multipliers)
     if exclude_from_layer_adaptation is None:
       exclude_from_layer_adaptation = self.exclude_from_weight_decay
     self.exclude_from_layer_adaptation = _check_patterns(
@@ -525,7 +561,7 @@ class LAMB(AdamWeightDecay):
     return options
 
   def _update_variable(self, variable, grad, m, v, coefficients, use_weight_decay,
-                       use_layer_adaptation):
+                       use_layer_adaptation, lr_multiplier=1.0):
     grad = _scale_gradient(grad, coefficients["grad_scale"])
     next_m, next_v = _update_moments(grad, m, v, self.beta_1, self.beta_2)
     m_hat = next_m / coefficients["bias_correction_1"]
@@ -540,12 +576,14 @@ class LAMB(AdamWeightDecay):
       ratio = tf.where(
           param_norm > 0.0,
           tf.where(update_norm > 0.0, param_norm / update_norm, 1.0), 1.0)
-    return variable.assign_sub(ratio * coefficients["learning_rate"] * update)
+    learning_rate = _scaled(coefficients["learning_rate"], lr_multiplier)
+    return variable.assign_sub(ratio * learning_rate * update)
 
 
 def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type="adamw",
                      weight_decay_rate=0.01, clip_norm=1.0, beta_1=0.9, beta_2=0.999,
-                     epsilon=1e-6, exclude_from_weight_decay=None):
+                     epsilon=1e-6, exclude_from_weight_decay=None,
+                     learning_rate_multipliers=None):
   """Returns the reference's optimizer (or LAMB) with its warm-up/decay learning rate.
 
   Args:
@@ -553,8 +591,8 @@ def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type=
     num_train_steps: int > 0, the learning rate is 0 from this step on.
     num_warmup_steps: int in [0, num_train_steps], steps of linear warm-up.
     optimizer_type: "adamw" (the reference's AdamWeightDecay) or "lamb".
-    weight_decay_rate, clip_norm, beta_1, beta_2, epsilon, exclude_from_weight_decay:
-      as in AdamWeightDecay.
+    weight_decay_rate, clip_norm, beta_1, beta_2, epsilon, exclude_from_weight_decay,
+      learning_rate_multipliers: as in AdamWeightDecay.
 
   Returns:
     AdamWeightDecay or LAMB; its `.learning_rate` is a LinearWarmupLinearDecay.
@@ -568,7 +606,7 @@ def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type=
   schedule = LinearWarmupLinearDecay(init_lr, num_train_steps, num_warmup_steps)
   kwargs = dict(weight_decay_rate=weight_decay_rate, beta_1=beta_1, beta_2=beta_2,
                 epsilon=epsilon, exclude_from_weight_decay=exclude_from_weight_decay,
-                clip_norm=clip_norm)
+                clip_norm=clip_norm, learning_rate_multipliers=learning_rate_multipliers)
   if optimizer_type == "lamb":
     return LAMB(schedule, **kwargs)
   return AdamWeightDecay(schedule, **kwargs)

@@ -247,9 +247,10 @@ REQUIRED_KEYS = {
 }
 # What a resumed run must share with the run that wrote its checkpoints: the
 # model and its task (never changeable) and the settings that change the
-# result (changeable with --allow_setting_changes).
-MODEL_KEYS = ("task_kind", "task_name", "label_list", "bert_config")
-SETTING_KEYS = ("max_seq_length", "do_lower_case", "training")
+# result (changeable with --allow_setting_changes). A tagger's crf (run_ner.py
+# --crf) is part of the model: it adds the CRF's variable to the checkpoint.
+MODEL_KEYS = ("task_kind", "task_name", "label_list", "bert_config", "crf")
+SETTING_KEYS = ("max_seq_length", "do_lower_case", "training", "crf_learning_rate")
 
 
 def training_settings(config):
@@ -336,8 +337,12 @@ def read_run_info(model_dir, flag_name="model_dir"):
     info.setdefault("is_regression", not info["label_list"])
     if not info["is_regression"] and not info["label_list"]:
       raise errors.UserError(f"{path}: label_list is empty for a classification task.")
-  elif kind == "ner" and not info["label_list"]:
-    raise errors.UserError(f"{path}: label_list is empty; a tagger needs its tags.")
+  elif kind == "ner":
+    if not info["label_list"]:
+      raise errors.UserError(f"{path}: label_list is empty; a tagger needs its tags.")
+    info.setdefault("crf", False)   # folders written before run_ner.py --crf
+    if not isinstance(info["crf"], bool):
+      raise errors.UserError(f"{path}: crf={info['crf']!r} must be true or false.")
   return info
 
 
@@ -358,6 +363,8 @@ def check_resumable(output_dir, info, checkpoint, training=True,
   previous = read_json(path, RUN_INFO_FILE)
   previous = previous if isinstance(previous, dict) else {}
   previous.setdefault("task_kind", "classifier")
+  if previous["task_kind"] == "ner":
+    previous.setdefault("crf", False)   # folders written before --crf existed
 
   def differences(keys):
     found = []

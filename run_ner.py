@@ -25,6 +25,10 @@ longer than max_seq_length is cut into overlapping windows, not truncated:
 each word is scored once, in the window where it has the most context on both
 sides (the max-context rule of the reference's SQuAD code).
 
+With --crf=true a linear-chain CRF (crf.py) scores tag transitions between
+consecutive words of a window: trained by its log-likelihood, decoded by
+Viterbi (tasks.TaggingTask); its transitions are saved as crf/transitions.
+
 Outputs in output_dir: eval_results.txt (entity-level precision/recall/F1 as
 conlleval.pl computes them, overall and per type, token accuracy, loss),
 eval_predictions.txt / test_predictions.txt ("token gold predicted" lines that
@@ -64,6 +68,9 @@ DEFAULT_FILES = {
              "msra_test_bio", "eng.testb"),
 }
 
+# The CRF's transition matrix in the checkpoint (tasks.TaggingTask with use_crf).
+CRF_VARIABLE = "crf/transitions"
+
 # --task_name values accepted: the BERT_NER.py scripts' one task.
 TASK_NAMES = ("NER",)
 
@@ -99,6 +106,16 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_bool("strip_char_suffix_digits", None, "Strip the digits that follow each "
                     "token (WeiboNER's `我0`: character + position in its word). Default: "
                     "on for weiboNER* files only.", flag_values=f)
+  flags.DEFINE_bool("crf", False, "Put a linear-chain CRF on the tag scores: trained by "
+                    "its log-likelihood over the words, decoded by Viterbi (transitions "
+                    "in the checkpoint as crf/transitions; run_info.json records it for "
+                    "serving). Evaluating a trained run needs the value it was trained "
+                    "with.", flag_values=f)
+  flags.DEFINE_float("crf_learning_rate", None, "Peak learning rate of the CRF's "
+                     "transitions, on the same warm-up and decay as --learning_rate "
+                     "(default: --learning_rate). They start at zero, and at BERT's rates "
+                     "move only ~1e-4 a step: BERT-CRF taggers often train them ~100x "
+                     "faster, e.g. 1e-2.", flag_values=f)
   flags.DEFINE_integer("window_stride", None, "Pieces between the starts of two windows "
                        "of a long sentence (default: max_seq_length // 2).", flag_values=f)
 
@@ -133,12 +150,22 @@ def validate_flags(f):
   if not 1 <= stride <= f.max_seq_length - 2:
     raise errors.UserError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
                            f"{f.max_seq_length - 2}] so that windows overlap or touch.")
+  if f.crf_learning_rate is not None:
+    if not f.crf:
+      raise errors.UserError(f"--crf_learning_rate={f.crf_learning_rate:g} needs --crf=true.")
+    if not 0 < f.crf_learning_rate < float("inf"):
+      raise errors.UserError(f"--crf_learning_rate={f.crf_learning_rate:g} must be a "
+                             "positive number.")
   if f.labels is not None and (not f.labels or len(set(f.labels)) != len(f.labels)):
     raise errors.UserError(f"--labels={','.join(f.labels)} must list distinct tags.")
 
 
 def window_stride(f):
   return f.window_stride if f.window_stride is not None else max(1, f.max_seq_length // 2)
+
+
+def crf_learning_rate(f):
+  return f.learning_rate if f.crf_learning_rate is None else f.crf_learning_rate
 
 
 def load_label_list(f, train_sentences):
@@ -155,6 +182,27 @@ def load_label_list(f, train_sentences):
       return run_info.read_lines(path), path
   raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
                          "--init_checkpoint: pass the trained run's tags with --labels.")
+
+
+def check_crf_checkpoint(f):
+  """Refuses to evaluate a trained tagger with a --crf other than its training's.
+
+  Only for runs that do not train and name --init_checkpoint (training starts
+  or resumes, and resuming is checked against run_info.json).
+  """
+  if f.do_train or not f.init_checkpoint:
+    return
+  prefix = checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
+  names = checkpoint_utils.checkpoint_shapes(prefix)
+  if tasks.TaggingTask.head_variable not in names:
+    return   # a pre-trained model: the trainer refuses it
+  has_crf = CRF_VARIABLE in names
+  if has_crf != f.crf:
+    trained = "with" if has_crf else "without"
+    raise errors.UserError(
+        f"--init_checkpoint={f.init_checkpoint}: {prefix} was trained {trained} a CRF "
+        f"({CRF_VARIABLE}), but --crf={str(f.crf).lower()}; pass "
+        f"--crf={str(has_crf).lower()}.")
 
 
 def evaluate(trainer, features, sentences, label_list, batch_size, prefix="eval"):
@@ -207,7 +255,9 @@ def run(f):
   info = build_run_info(f, bert_config, label_list, train_sentences)
   cli.check_resume(f, config, info)
   strategy = cli.strategy_from_flags(f)
-  task = tasks.TaggingTask(bert_config, len(label_list))
+  check_crf_checkpoint(f)
+  task = tasks.TaggingTask(bert_config, len(label_list), use_crf=f.crf,
+                           crf_lr_multiplier=crf_learning_rate(f) / f.learning_rate)
   trainer = training.Trainer(task, config, strategy)
   cli.restore(trainer, f)
   # Created only now: a bad file or checkpoint must leave no output_dir behind.
@@ -238,7 +288,8 @@ def build_run_info(f, bert_config, label_list, train_sentences):
   info = {"task_kind": "ner", "label_list": label_list,
           "bert_config": bert_config.to_dict(), "vocab_file": os.path.abspath(f.vocab_file),
           "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length,
-          "window_stride": window_stride(f)}
+          "window_stride": window_stride(f), "crf": f.crf,
+          "crf_learning_rate": crf_learning_rate(f) if f.crf else None}
   if train_sentences is not None:
     info["word_split"] = word_split(train_sentences)
   return info

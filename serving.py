@@ -15,6 +15,12 @@ NER (`NerServer`), signatures:
                    num_words int32 [batch]
   serve_ids        input_ids, input_mask, segment_ids int32 [batch, seq] -> per position:
                      probabilities [batch, seq, num_labels], tag_ids, tags [batch, seq]
+A model trained with run_ner.py --crf (run_info.json: "crf": true) decodes with
+Viterbi over each window's tagged positions, as run_ner.py does: its serve_ids
+also takes label_mask int32 [batch, seq] (1 at the first piece of each word in
+the window where it is tagged, the chain's positions) and gives tags there
+("O"-id 0 elsewhere); probabilities stay the softmax of the per-position scores
+(not CRF marginals), so their argmax can differ from a CRF's tag.
 Words: run_ner.py reads one word a line; raw text is cut at whitespace (the
 characters BasicTokenizer turns into spaces: space, tab, newlines, category
 Zs), or, for models trained on one character a line (the Chinese sets, see
@@ -257,20 +263,32 @@ class NerServer(tf.Module):
                        f"= {max_pieces}].")
     self.bert = task.model
     self.head = task.head
+    self.crf = task.crf   # tracked, so the SavedModel holds its transitions
     self.tokenizer = tokenizer
     self._task = task
     self._label_list = list(label_list)
     self._stride = int(window_stride)
     self._per_character = word_split == "characters"
 
+  def _outputs(self, logits, tag_ids):
+    return {"probabilities": tf.nn.softmax(logits), "tag_ids": tag_ids,
+            "tags": tf.gather(tf.constant(self._label_list), tag_ids)}
+
   @tf.function(autograph=False, input_signature=_ids_signature())
   def serve_ids(self, input_ids, input_mask, segment_ids):
     """Per-position tags of int32 [batch, seq] features (see the module docstring)."""
     logits = self._task.logits({"input_ids": input_ids, "input_mask": input_mask,
                                 "segment_ids": segment_ids}, training=False)  # [B,S,L]
-    tag_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return {"probabilities": tf.nn.softmax(logits), "tag_ids": tag_ids,
-            "tags": tf.gather(tf.constant(self._label_list), tag_ids)}
+    return self._outputs(logits, tf.argmax(logits, axis=-1, output_type=tf.int32))
+
+  @tf.function(autograph=False, input_signature=_ids_signature() + [
+      tf.TensorSpec([None, None], tf.int32, name="label_mask")])
+  def serve_ids_crf(self, input_ids, input_mask, segment_ids, label_mask):
+    """A CRF model's serve_ids: Viterbi tags over the label_mask positions."""
+    features = {"input_ids": input_ids, "input_mask": input_mask,
+                "segment_ids": segment_ids}
+    logits = self._task.logits(features, training=False)                 # [B,S,L]
+    return self._outputs(logits, self._task.tag_ids(logits, label_mask))
 
   @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string,
                                                                name="text")])
@@ -282,8 +300,15 @@ class NerServer(tf.Module):
     words = split_words(chars, separator, alone)
     word_text = tf.strings.unicode_encode(words.chars, "UTF-8")            # [words]
     window_rows, window, column = self._windows(self._word_pieces(word_text), words)
-    outputs = self.serve_ids(**model_inputs(window_rows))                  # [W, T, ...]
     index = tf.stack([window, column], axis=1)       # where each word is tagged
+    inputs = model_inputs(window_rows)
+    if self.crf is None:
+      outputs = self.serve_ids(**inputs)                                   # [W, T, ...]
+    else:
+      # The chain of each window: its words' tagged positions, as label_mask.
+      shape = tf.shape(inputs["input_ids"], out_type=tf.int64)
+      label_mask = tf.scatter_nd(index, tf.ones_like(window, tf.int32), shape)
+      outputs = self.serve_ids_crf(label_mask=label_mask, **inputs)
     nrows = tf.size(text, out_type=tf.int64)
 
     def padded(values, default):
@@ -332,7 +357,8 @@ class NerServer(tf.Module):
 
   def signatures(self):
     """{signature key: tf.function}; see export_savedmodel.ClassifierServer.signatures."""
-    return {"serving_default": self.serve_text, "serve_ids": self.serve_ids}
+    serve_ids = self.serve_ids if self.crf is None else self.serve_ids_crf
+    return {"serving_default": self.serve_text, "serve_ids": serve_ids}
 
 
 # ------------------------------------------------------------ SQuAD
@@ -765,7 +791,8 @@ def make_task(info):
     num_labels = 1 if info["is_regression"] else len(info["label_list"])
     return tasks.ClassifierTask(config, num_labels, info["is_regression"])
   if kind == "ner":
-    return tasks.TaggingTask(config, len(info["label_list"]))
+    return tasks.TaggingTask(config, len(info["label_list"]),
+                             use_crf=info.get("crf", False))
   if kind == "squad":
     return tasks.SpanTask(config)
   return tasks.MultipleChoiceTask(config)

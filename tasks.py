@@ -6,7 +6,7 @@ logits, its loss and its per-example prediction outputs. The training loop
 task; the run_*.py programs keep only their flags, data, metrics and files.
 
   ClassifierTask      [CLS] -> num_labels logits (or one regression score)
-  TaggingTask         every position -> num_labels logits (NER)
+  TaggingTask         every position -> num_labels logits (NER), optionally a CRF
   SpanTask            every position -> start and end logits (SQuAD, `cls/squad/`)
   MultipleChoiceTask  [CLS] of each choice -> one score, softmax over choices
   PretrainingTask     masked-LM (`cls/predictions`) and next-sentence heads
@@ -17,6 +17,7 @@ A new head is a subclass that sets what differs (see README, "Code map"):
 
 import tensorflow as tf
 
+import crf
 import modeling
 
 
@@ -124,17 +125,45 @@ class TaggingTask(Task):
 
   Features add label_ids and label_mask [B, S]: only positions with
   label_mask 1 (the first piece of each word) are scored.
+
+  With `use_crf`, a linear-chain CRF (crf.py) sits on the dense layer's
+  scores: its transition matrix is the variable `crf/transitions [num_labels,
+  num_labels]` (the SPEC names no CRF variable; "crf/" is the head's own scope,
+  beside the reference's top-level output_weights), saved in the checkpoint
+  with the rest. The chain runs over the label_mask positions of each window,
+  in order, so a transition links two consecutive scored words. The loss is
+  the negative CRF log-likelihood summed over the batch's windows and divided
+  by the number of scored words, as the softmax loss is: with zero transitions
+  (the CRF's start) the two losses are equal. `predict` gives the Viterbi tags
+  at the label_mask positions (0 elsewhere), where argmax gives tags at every
+  position; run_ner.py reads the label_mask positions only.
+  `crf_lr_multiplier` scales the learning rate of crf/transitions (the
+  optimizer's learning_rate_multipliers, read by training.Trainer).
   """
 
   sequence_keys = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
   head_name = "tagging"
 
-  def __init__(self, bert_config, num_labels):
+  def __init__(self, bert_config, num_labels, use_crf=False, crf_lr_multiplier=1.0):
     super().__init__(bert_config)
     self.num_labels = num_labels
+    self.use_crf = use_crf
+    self.crf = None
+    # The transitions start at zero and, at BERT's learning rates, would move
+    # only ~lr per Adam step: CRF heads on BERT commonly train them faster.
+    self.learning_rate_multipliers = (
+        {"^crf/": float(crf_lr_multiplier)} if use_crf and crf_lr_multiplier != 1.0 else None)
 
   def build_head(self, seed):
+    if self.use_crf:
+      self.crf = crf.CRF(self.num_labels, scope="crf")
     return self._dropout_head(seed, self.num_labels)
+
+  def variables(self):
+    variables = super().variables()
+    if self.crf is not None:
+      variables.update(self.crf.variables_by_name())
+    return variables
 
   def logits(self, features, training, dropout_seed=None):
     """float32 [B, S, num_labels] logits of every position."""
@@ -147,17 +176,33 @@ class TaggingTask(Task):
     losses = cross_entropy(logits, features["label_ids"])
     return losses * tf.cast(features["label_mask"], tf.float32)
 
+  def window_losses(self, logits, features):
+    """float32 [B]: each window's summed loss over its scored words."""
+    if self.crf is None:
+      return tf.reduce_sum(self.token_losses(logits, features), axis=-1)
+    return -self.crf.log_likelihood(logits, features["label_ids"], features["label_mask"])
+
+  def tag_ids(self, logits, label_mask):
+    """int32 [B, S]: Viterbi tags at the label_mask positions with a CRF, else argmax."""
+    if self.crf is None:
+      return tf.argmax(logits, axis=-1, output_type=tf.int32)
+    # One masked-out column more: crf.decode needs a length >= 1, and a served
+    # batch without words has none. It changes no tag.
+    length = tf.shape(logits)[1]
+    tags, _ = self.crf.decode(tf.pad(logits, [[0, 0], [0, 1], [0, 0]]),
+                              tf.pad(label_mask, [[0, 0], [0, 1]]))
+    return tags[:, :length]
+
   def loss(self, features, training, dropout_seed):
-    """Mean cross-entropy over the scored tokens (label_mask 1) of the batch."""
-    losses = self.token_losses(self.logits(features, training, dropout_seed), features)
+    """Summed loss of the batch's scored tokens (label_mask 1) divided by their number."""
+    losses = self.window_losses(self.logits(features, training, dropout_seed), features)
     count = tf.reduce_sum(tf.cast(features["label_mask"], tf.float32))
     return tf.math.divide_no_nan(tf.reduce_sum(losses), count)
 
   def predict(self, features):
     logits = self.logits(features, training=False)
-    losses = self.token_losses(logits, features)
-    return {"predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),   # [B,S]
-            "loss_sum": tf.reduce_sum(losses, axis=-1),                      # [B]
+    return {"predictions": self.tag_ids(logits, features["label_mask"]),      # [B,S]
+            "loss_sum": self.window_losses(logits, features),                 # [B]
             "num_scored": tf.reduce_sum(features["label_mask"], axis=-1)}    # [B]
 
 

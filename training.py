@@ -415,7 +415,9 @@ class Trainer:
       self.optimizer = optimization.create_optimizer(
           config.learning_rate, config.num_train_steps, config.num_warmup_steps,
           optimizer_type=config.optimizer, weight_decay_rate=config.weight_decay_rate,
-          clip_norm=config.clip_norm)
+          clip_norm=config.clip_norm,
+          # A head may train some variables faster (a CRF's transitions).
+          learning_rate_multipliers=getattr(task, "learning_rate_multipliers", None))
       self.trainable = task.variables()
       self._names = sorted(self.trainable)
       self.optimizer.build([self.trainable[n] for n in self._names])

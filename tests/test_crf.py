@@ -1,4 +1,5 @@
-"""Tests for crf.py against brute-force enumeration of every tag path in NumPy.
+"""Tests for crf.py against brute-force enumeration of every tag path in NumPy, and of
+TaggingTask with its CRF (run_ner.py --crf): loss, Viterbi predictions, variable.
 
 Scores are random real numbers, so no two paths tie and the Viterbi argmax is
 unique (test_decode_matches_enumeration asserts the gap). Transitions are
@@ -14,6 +15,8 @@ import tensorflow as tf
 
 import checkpoint_utils
 import crf
+import modeling
+import tasks
 
 NUM_TAGS = 3
 # Rows of one batch: full, prefix, non-prefix (BERT word starts), empty, a
@@ -266,3 +269,95 @@ def test_xla_compiles_decode_and_loss_gradient():
   np.testing.assert_array_equal(tags_xla.numpy(), tags_eager.numpy())
   np.testing.assert_allclose(score_xla.numpy(), score_eager.numpy(), rtol=1e-6)
   np.testing.assert_allclose(grad_xla.numpy(), grad_eager.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------ TaggingTask's CRF
+
+TINY = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=16, type_vocab_size=2)
+TASK_TAGS = 4
+# Windows as run_ner.py lays them out: [CLS] at 0, label_mask 1 on the first
+# piece of each scored word only, [SEP] and padding 0; the third row scores
+# nothing (its words are scored in another window).
+TASK_MASKS = np.array([[0, 1, 1, 0, 1, 1, 0],
+                       [0, 1, 0, 1, 1, 0, 0],
+                       [0, 0, 0, 0, 0, 0, 0],
+                       [0, 1, 1, 1, 1, 1, 0]], np.int32)
+
+
+def tagging_task(use_crf, seed=3):
+  """A tiny TaggingTask with a random head of large weights (varied argmax tags)."""
+  task = tasks.TaggingTask(modeling.BertConfig(**TINY), TASK_TAGS, use_crf=use_crf)
+  task.build("float32", seed=seed)
+  head = task.head.output_weights
+  head.assign(tf.random.stateless_normal(head.shape, seed=[seed, 1], stddev=3.0))
+  return task
+
+
+def task_features(seed=4):
+  rng = np.random.default_rng(seed)
+  batch, length = TASK_MASKS.shape
+  input_mask = np.ones((batch, length), np.int32)
+  input_mask[1, 6] = 0   # padding
+  return {"input_ids": rng.integers(5, TINY["vocab_size"], (batch, length)).astype(np.int32),
+          "input_mask": input_mask, "segment_ids": np.zeros((batch, length), np.int32),
+          "label_ids": (rng.integers(0, TASK_TAGS, (batch, length)) * TASK_MASKS).astype(
+              np.int32),
+          "label_mask": TASK_MASKS}
+
+
+def test_task_crf_variable_only_with_use_crf():
+  assert "crf/transitions" not in tagging_task(False).variables()
+  task = tagging_task(True)
+  transitions = task.variables()["crf/transitions"]
+  assert transitions is task.crf.transitions and transitions.shape == (TASK_TAGS, TASK_TAGS)
+  assert set(task.variables()) == set(tagging_task(False).variables()) | {"crf/transitions"}
+
+
+def test_task_zero_transitions_loss_and_tags_are_the_softmax_head():
+  """A new CRF head (zero transitions): the softmax loss and argmax tags, word for word."""
+  features = task_features()
+  task = tagging_task(True)
+  logits = task.logits(features, training=False).numpy()
+  log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  nll = -np.take_along_axis(log_softmax, features["label_ids"][..., None], -1)[..., 0]
+  want_sums = (nll * TASK_MASKS).sum(-1)
+  outputs = task.predict(features)
+  np.testing.assert_allclose(outputs["loss_sum"].numpy(), want_sums, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(task.loss(features, False, None).numpy(),
+                             want_sums.sum() / TASK_MASKS.sum(), rtol=1e-5)
+  predictions = outputs["predictions"].numpy()
+  assert predictions.shape == TASK_MASKS.shape
+  masked = TASK_MASKS == 1
+  np.testing.assert_array_equal(predictions[masked], logits.argmax(-1)[masked])
+  np.testing.assert_array_equal(predictions[~masked], crf.FILL_TAG)
+
+
+def test_task_predict_decodes_with_viterbi():
+  """A hand-set transition forbidding a bigram the argmax tags use changes the tags."""
+  features = task_features()
+  task = tagging_task(True)
+  logits = task.logits(features, training=False).numpy().astype(np.float64)
+  argmax = logits.argmax(-1)
+  # The first bigram of consecutive scored words in the argmax tags of row 0.
+  words = np.nonzero(TASK_MASKS[0])[0]
+  first, second = argmax[0, words[0]], argmax[0, words[1]]
+  transitions = np.zeros((TASK_TAGS, TASK_TAGS))
+  transitions[first, second] = -1e4
+  task.crf.transitions.assign(transitions.astype(np.float32))
+  predictions = task.predict(features)["predictions"].numpy()
+  got = predictions[0, words]
+  assert len(got) == len(words)
+  assert (got[0], got[1]) != (first, second)
+  # Each row equals the best path by enumeration under the hand-set matrix.
+  for row, (u, m) in enumerate(zip(logits, TASK_MASKS)):
+    positions, paths, scores = enumerate_row(u, m, transitions)
+    want = np.full(len(m), crf.FILL_TAG)
+    want[positions] = paths[int(np.argmax(scores))]
+    np.testing.assert_array_equal(predictions[row], want)
+  # The loss is the CRF's: -log p(gold) under the same matrix, over scored words.
+  want_loss = -brute_log_likelihood(logits, features["label_ids"], TASK_MASKS, transitions)
+  np.testing.assert_allclose(task.predict(features)["loss_sum"].numpy(), want_loss,
+                             rtol=1e-4)
+  np.testing.assert_allclose(task.loss(features, False, None).numpy(),
+                             want_loss.sum() / TASK_MASKS.sum(), rtol=1e-4)

@@ -46,16 +46,24 @@ def run(args, cwd, **kwargs):
                         capture_output=True, timeout=600, **kwargs)
 
 
-def fake_run(root, kind):
-  """A run folder of `kind` with random (non-zero) weights, as a training run writes it."""
+def fake_run(root, kind, **settings):
+  """A run folder of `kind` with random (non-zero) weights, as a training run writes it.
+
+  `settings` add to (or replace) SETTINGS[kind], e.g. crf=True: random transitions too.
+  """
   folder = root / kind
   folder.mkdir()
   (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-  info = dict(task_kind=kind, bert_config=CONFIG, do_lower_case=True, **SETTINGS[kind])
+  info = dict(task_kind=kind, bert_config=CONFIG, do_lower_case=True,
+              **dict(SETTINGS[kind], **settings))
   task = serving.make_task(dict(info, bert_config=modeling.BertConfig(**CONFIG)))
   task.build("float32", seed=3)
   for variable in task.head.variables_by_name().values():
     variable.assign(tf.random.stateless_normal(variable.shape, seed=[4, 5]))
+  if getattr(task, "crf", None) is not None:
+    # Large transitions: Viterbi's tags differ from the per-word argmax.
+    task.crf.transitions.assign(tf.random.stateless_normal(
+        task.crf.transitions.shape, seed=[6, 7], stddev=3.0))
   checkpoint_utils.save_tensors(str(folder / "model.ckpt-1"), task.variables())
   run_info.write_run_info(str(folder), info, str(root / "vocab.txt"))
   return folder
@@ -77,14 +85,15 @@ def infer(folder, lines, tmp_path):
   return results
 
 
-def test_ner_tags_are_run_ner_predictions(tmp_path):
-  folder = fake_run(tmp_path, "ner")
+@pytest.mark.parametrize("crf", [False, True])
+def test_ner_tags_are_run_ner_predictions(tmp_path, crf):
+  folder = fake_run(tmp_path, "ner", crf=crf)
   data = tmp_path / "data"
   data.mkdir()
   (data / "test.txt").write_text("\n\n".join(
       "\n".join(f"{w} O" for w in s.split()) for s in SENTENCES) + "\n")
   done = run([REPO_ROOT / "run_ner.py", f"--data_dir={data}", "--max_seq_length=10",
-              "--window_stride=4", "--labels=O,B-PER,I-PER,B-LOC",
+              "--window_stride=4", "--labels=O,B-PER,I-PER,B-LOC", f"--crf={crf}",
               f"--output_dir={tmp_path / 'predict'}"] + model_flags(folder), tmp_path)
   assert done.returncode == 0, done.stderr.decode()[-3000:]
   blocks = (tmp_path / "predict" / "test_predictions.txt").read_text().strip().split("\n\n")
@@ -94,6 +103,13 @@ def test_ner_tags_are_run_ner_predictions(tmp_path):
   assert [r["tags"] for r in results] == expected
   assert all("label" not in r for r in results)
   assert len({tag for tags in expected for tag in tags}) > 1   # the head is not constant
+  if crf:
+    # The same weights read as a softmax tagger tag otherwise: Viterbi was used.
+    info = json.loads((folder / "run_info.json").read_text())
+    (folder / "run_info.json").write_text(json.dumps(dict(info, crf=False)))
+    argmax = infer(folder, SENTENCES, tmp_path)
+    assert [r["words"] for r in argmax] == [r["words"] for r in results]
+    assert [r["tags"] for r in argmax] != expected
 
 
 def test_squad_answers_are_run_squad_predictions(tmp_path):

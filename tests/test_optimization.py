@@ -373,12 +373,45 @@ def test_lamb_layer_adaptation_can_differ_from_weight_decay():
     (dict(beta_1=1.0), "beta_1=1.0"),
     (dict(weight_decay_rate=-0.01), "weight_decay_rate=-0.01"),
     (dict(exclude_from_weight_decay="bias"), "exclude_from_weight_decay='bias'"),
+    (dict(learning_rate_multipliers={"^crf/": 0.0}), r"learning_rate_multipliers=\{'\^crf/': 0.0\}"),
+    (dict(learning_rate_multipliers={"^crf/": "10"}), "learning_rate_multipliers="),
 ])
 def test_bad_arguments_raise_value_error_naming_the_value(kwargs, message):
   arguments = dict(init_lr=1e-4, num_train_steps=10, num_warmup_steps=1)
   arguments.update(kwargs)
   with pytest.raises(ValueError, match=message):
     optimization.create_optimizer(**arguments)
+
+
+@pytest.mark.parametrize("optimizer_type", ["adamw", "lamb"])
+def test_learning_rate_multiplier_scales_only_the_matching_variables(optimizer_type):
+  """Three steps of twins: the matching variable moves `factor` times as far, others alike."""
+  def train(multipliers):
+    optimizer = optimization.create_optimizer(
+        1e-3, 10, 2, optimizer_type=optimizer_type, weight_decay_rate=0.0,
+        learning_rate_multipliers=multipliers)
+    # Zero transitions (as a new CRF starts): LAMB's trust ratio is 1 for them.
+    transitions = tf.Variable(tf.zeros([3, 3]), name="crf/transitions")
+    weights = tf.Variable(tf.ones([3, 3]), name="output_weights")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+      optimizer.apply_gradients([(tf.constant(rng.normal(size=(3, 3)), tf.float32), v)
+                                 for v in (transitions, weights)])
+    return transitions.numpy(), weights.numpy(), optimizer
+  base_transitions, base_weights, _ = train(None)
+  transitions, weights, optimizer = train({"^crf/": 50.0, "nothing": 7.0})
+  assert optimizer.learning_rate_multiplier("crf/transitions") == 50.0
+  assert optimizer.learning_rate_multiplier("output_weights") == 1.0
+  assert optimizer.get_config()["learning_rate_multipliers"] == {"^crf/": 50.0,
+                                                                 "nothing": 7.0}
+  assert np.abs(base_transitions).max() > 1e-4
+  np.testing.assert_array_equal(weights, base_weights)
+  if optimizer_type == "adamw":
+    # The update is linear in the learning rate (the moments do not see it).
+    np.testing.assert_allclose(transitions, 50.0 * base_transitions, rtol=1e-5)
+  else:
+    # Once non-zero, LAMB's trust ratio rescales: only the first step is 50x.
+    assert np.abs(transitions).max() > 10 * np.abs(base_transitions).max()
 
 
 def test_bad_variables_and_gradients_raise_value_error():

@@ -445,7 +445,7 @@ def write_bert_ner_file(path, blocks):
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory, minilm_checkpoint):
-  """Starts the CoNLL-2003, WeiboNER and BERT_NER.py-layout runs together.
+  """Starts the CoNLL-2003, WeiboNER and BERT_NER.py-layout runs (one with --crf) together.
 
   Returns {name: (returncode, stderr, data, out)}.
   """
@@ -473,7 +473,9 @@ def cli_runs(tmp_path_factory, minilm_checkpoint):
   bert_ner_labels = run_ner.collect_labels(run_ner.read_conll(str(bert_ner / "train.txt")))
   runs = {"conll": (conll, CONLL_LABELS, ["--labels=" + ",".join(CONLL_LABELS)]),
           "weibo": (weibo, weibo_labels, ["--labels=" + ",".join(weibo_labels)]),
-          "bert_ner": (bert_ner, bert_ner_labels, ["--task_name=NER"])}
+          "bert_ner": (bert_ner, bert_ner_labels, ["--task_name=NER"]),
+          "bert_ner_crf": (bert_ner, bert_ner_labels, ["--task_name=NER", "--crf=true",
+                                                       "--crf_learning_rate=0.1"])}
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("BERT_DEBUG", None)
   processes = {}
@@ -594,6 +596,82 @@ def test_bert_chinese_ner_command_and_data(cli_runs):
   assert (data / "train.txt").read_text(encoding="utf-8").startswith("在 O\n")
 
 
+def test_crf_run_trains_evaluates_and_saves_transitions(cli_runs):
+  """--crf=true on BERT_NER.py's layout: the files of a run, and crf/transitions trained."""
+  results, gold = check_cli_run(cli_runs["bert_ner_crf"], "dev.txt", "test.txt")
+  assert {t[2:] for s in gold for t in s if t != "O"} == {"PER", "LOC", "ORG"}
+  out = cli_runs["bert_ner_crf"][3]
+  assert json.loads((out / "run_info.json").read_text())["crf"] is True
+  assert json.loads((cli_runs["bert_ner"][3] / "run_info.json").read_text())["crf"] is False
+  step = int(results["global_step"])
+  shapes = checkpoint_utils.checkpoint_shapes(str(out / f"model.ckpt-{step}"))
+  assert shapes["crf/transitions"] == [7, 7]
+  assert "crf/transitions" not in checkpoint_utils.checkpoint_shapes(
+      str(cli_runs["bert_ner"][3]))
+  # The CRF starts at zero transitions (absent from the init checkpoint). Trained at
+  # --crf_learning_rate=0.1 they move further than any run at --learning_rate=1e-4
+  # could: an Adam step t without bias correction moves at most lr * 0.1 t / sqrt(0.001).
+  transitions = tf.train.load_variable(str(out / f"model.ckpt-{step}"), "crf/transitions")
+  bound = sum(1e-4 * 0.1 * t / 0.001 ** 0.5 for t in range(1, step + 1))
+  assert np.abs(transitions).max() > bound
+  info = json.loads((out / "run_info.json").read_text())
+  assert info["crf_learning_rate"] == 0.1
+  # Its Adam slots are saved too (the run can resume).
+  assert "crf/transitions/adam_m" in shapes
+
+
+def _rerun_flags(run, out, *extra):
+  _, _, data, trained = run
+  bert = trained.parent / "bert_bert_ner"
+  return parse_flags([f"--data_dir={data}", f"--vocab_file={bert / 'vocab.txt'}",
+                      f"--bert_config_file={bert / 'bert_config.json'}",
+                      f"--output_dir={out}", f"--max_seq_length={MAX_SEQ_LENGTH}",
+                      "--train_batch_size=16", "--num_train_epochs=1",
+                      "--learning_rate=1e-4", *extra])
+
+
+@pytest.mark.parametrize("trained,crf", [("bert_ner_crf", "false"), ("bert_ner", "true")])
+def test_resuming_with_another_crf_is_refused(cli_runs, trained, crf):
+  out = cli_runs[trained][3]
+  before = sorted(p.name for p in out.iterdir())
+  with pytest.raises(errors.UserError) as error:
+    run_ner.run(_rerun_flags(cli_runs[trained], out, "--do_train", f"--crf={crf}",
+                             "--allow_setting_changes=true"))
+  # Another --crf_learning_rate is a setting: refused unless --allow_setting_changes.
+  if trained == "bert_ner_crf":
+    with pytest.raises(errors.UserError, match=r"crf_learning_rate: 0.1 -> 0.01"):
+      run_ner.run(_rerun_flags(cli_runs[trained], out, "--do_train", "--crf=true",
+                               "--crf_learning_rate=0.01"))
+  old = "True" if crf == "false" else "False"
+  assert f"crf: {old} -> {crf.title()}" in str(error.value)
+  assert "another model" in str(error.value)
+  assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_eval_only_crf_run_needs_its_crf(cli_runs, tmp_path):
+  """--do_eval of the CRF run: Viterbi again gives its predictions; --crf=false is refused."""
+  run = cli_runs["bert_ner_crf"]
+  assert run[0] == 0, run[1][-3000:]
+  trained = run[3]
+  with pytest.raises(errors.UserError) as error:
+    run_ner.run(_rerun_flags(run, tmp_path / "wrong", f"--init_checkpoint={trained}",
+                             "--do_eval"))
+  assert "trained with a CRF (crf/transitions), but --crf=false; pass --crf=true" in str(
+      error.value)
+  assert not (tmp_path / "wrong").exists()
+  with pytest.raises(errors.UserError, match="trained without a CRF"):
+    run_ner.run(_rerun_flags(cli_runs["bert_ner"], tmp_path / "wrong",
+                             f"--init_checkpoint={cli_runs['bert_ner'][3]}", "--do_eval",
+                             "--crf=true"))
+  fresh = tmp_path / "eval_only"
+  run_ner.run(_rerun_flags(run, fresh, f"--init_checkpoint={trained}", "--do_eval",
+                           "--crf=true", "--eval_batch_size=5"))
+  assert (fresh / "eval_predictions.txt").read_text(encoding="utf-8") == (
+      trained / "eval_predictions.txt").read_text(encoding="utf-8")
+  assert read_results(fresh / "eval_results.txt") == pytest.approx(
+      read_results(trained / "eval_results.txt"), rel=1e-5)
+
+
 def _unk_warnings(stderr):
   """(split, file, percent, unknown, total) of each [UNK] WARNING line in a run's log."""
   found = re.findall(r"^W\d{4} [^\n]*tokenization\.py:\d+\] ([0-9.]+)% of the word "
@@ -623,6 +701,17 @@ def test_english_vocab_on_chinese_ner_data_logs_the_unk_warning(cli_runs):
     _, _, percent, unknown, total = warnings[0]
     assert (unknown, total) == (pieces.count("[UNK]"), len(pieces))
     assert percent == round(100 * unknown / total, 1) and percent > 5
+
+
+def test_crf_learning_rate_needs_crf(hand_model, tmp_path):
+  common = [f"--data_dir={tmp_path}", f"--vocab_file={hand_model / 'vocab.txt'}",
+            f"--bert_config_file={hand_model / 'bert_config.json'}",
+            f"--output_dir={tmp_path / 'out'}", "--do_train"]
+  run_ner.validate_flags(parse_flags(common + ["--crf", "--crf_learning_rate=0.01"]))
+  with pytest.raises(errors.UserError, match=r"^--crf_learning_rate=0.01 needs --crf=true\.$"):
+    run_ner.validate_flags(parse_flags(common + ["--crf_learning_rate=0.01"]))
+  with pytest.raises(errors.UserError, match="must be a positive number"):
+    run_ner.validate_flags(parse_flags(common + ["--crf", "--crf_learning_rate=0"]))
 
 
 def test_task_name_accepts_ner_only(hand_model, tmp_path):

@@ -36,6 +36,7 @@ import serving
 import graph_tokenization
 import modeling
 import ner_data
+import run_info
 import squad_data
 import tasks
 import tokenization
@@ -119,6 +120,11 @@ def _random_task(task, seed):
   task.build("float32", seed=seed)
   head = task.head.output_weights
   head.assign(tf.random.stateless_normal(head.shape, seed=[seed, 1]))
+  if getattr(task, "crf", None) is not None:
+    # Large transitions: Viterbi's tags differ from the per-word argmax.
+    transitions = task.crf.transitions
+    transitions.assign(tf.random.stateless_normal(transitions.shape, seed=[seed, 2],
+                                                  stddev=3.0))
   return task
 
 
@@ -129,11 +135,12 @@ def _graph_tokenizer(vocab_file, do_lower_case, max_seq_length, folder):
 
 
 def _run_ner_tags(task, sentences, labels, max_seq_length, stride, tokenizer):
-  """run_ner.py's decoding of `task`'s predictions."""
+  """run_ner.py's decoding of `task`'s predictions (Viterbi over label_mask with a CRF)."""
   features = ner_data.convert_sentences(sentences, labels, max_seq_length, stride, tokenizer)
   logits = task.logits({k: tf.constant(features.arrays[k])
                         for k in ("input_ids", "input_mask", "segment_ids")}, training=False)
-  return ner_data.decode(tf.argmax(logits, -1).numpy(), features, sentences, labels)
+  tag_ids = task.tag_ids(logits, tf.constant(features.arrays["label_mask"]))
+  return ner_data.decode(tag_ids.numpy(), features, sentences, labels)
 
 
 def test_word_split_of_the_real_sets():
@@ -168,9 +175,11 @@ def test_chinese_characters_are_words_as_in_weibo_ner(uncased_vocab, tmp_path):
   assert len({tag for tags in expected for tag in tags}) >= 5
 
 
-def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path):
+@pytest.mark.parametrize("crf", [False, True])
+def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path, crf):
   labels = ["O", "B-X", "I-X"]
-  task = _random_task(tasks.TaggingTask(modeling.BertConfig(**TINY), len(labels)), 6)
+  task = _random_task(tasks.TaggingTask(modeling.BertConfig(**TINY), len(labels),
+                                        use_crf=crf), 6)
   # A word that tokenizes to nothing is one [UNK]; a word over 200 characters
   # is [UNK]; CJK, accents, sigma; a long word cut by a window edge.
   texts = ["a\x00b \x00 x\u00adz \ufffd", "naïve ΟΔΥΣΣΕΥΣ ﬁne",
@@ -195,6 +204,64 @@ def test_ner_edge_cases_tag_as_run_ner(uncased_vocab, tmp_path):
   # Batches of no text, and of texts without words.
   assert server.serve_text(tf.constant([], tf.string))["words"].shape == (0, 0)
   assert server.serve_text(tf.constant(["", " "]))["num_words"].numpy().tolist() == [0, 0]
+
+
+def test_crf_export_tags_equal_run_ner_predictions(uncased_vocab, tmp_path):
+  """A run_ner.py --crf model, exported: its tags are run_ner.py --do_predict's (Viterbi)."""
+  require_data(DATA / "CoNLL-2003" / "test.txt")
+  folder, data = tmp_path / "run", tmp_path / "data"
+  folder.mkdir()
+  data.mkdir()
+  task = _random_task(tasks.TaggingTask(modeling.BertConfig(**TINY), len(CONLL_LABELS),
+                                        use_crf=True), 7)
+  checkpoint_utils.save_tensors(str(folder / "model.ckpt-1"), task.variables())
+  # Short windows: most sentences are cut into several.
+  settings = dict(max_seq_length=16, window_stride=6)
+  run_info.write_run_info(str(folder), dict(
+      task_kind="ner", bert_config=TINY, do_lower_case=True, label_list=CONLL_LABELS,
+      word_split="whitespace", crf=True, **settings), str(uncased_vocab))
+  copy_sentences(DATA / "CoNLL-2003" / "test.txt", data / "test.txt", 30)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("BERT_DEBUG", None)
+  done = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "run_ner.py"), f"--data_dir={data}",
+       f"--vocab_file={folder / 'vocab.txt'}", f"--bert_config_file={folder / 'bert_config.json'}",
+       f"--init_checkpoint={folder}", "--do_predict", "--crf=true",
+       "--labels=" + ",".join(CONLL_LABELS), f"--output_dir={tmp_path / 'predict'}"] +
+      [f"--{k}={v}" for k, v in settings.items()],
+      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  text = (tmp_path / "predict" / "test_predictions.txt").read_text(encoding="utf-8")
+  expected = [[line.split(" ")[2] for line in block.splitlines()]
+              for block in text.split("\n\n") if block.strip()]
+  sentences = ner_data.read_conll(str(data / "test.txt"))
+  assert len(expected) == len(sentences) == 30
+  version = export_savedmodel.run(parse_export_flags([f"--model_dir={folder}",
+                                                      f"--export_dir={tmp_path / 'export'}"]))
+  model = tf.saved_model.load(version)
+  assert sorted(model.signatures) == ["serve_ids", "serving_default"]
+  np.testing.assert_array_equal(model.crf.transitions.numpy(),
+                                task.crf.transitions.numpy())
+  outputs = model.signatures["serving_default"](
+      text=tf.constant([" ".join(s.tokens) for s in sentences]))
+  assert len(outputs["num_words"]) == len(sentences)
+  for i, sentence in enumerate(sentences):
+    count = outputs["num_words"][i]
+    assert _strings(outputs["words"][i, :count].numpy()) == sentence.tokens
+    assert _strings(outputs["tags"][i, :count].numpy()) == expected[i], i
+  # serve_ids with run_ner.py's own windows and label_mask.
+  features = ner_data.convert_sentences(sentences, CONLL_LABELS, 16, 6,
+                                       tokenization.FullTokenizer(str(uncased_vocab), True))
+  assert features.num_windows > len(sentences) + 20
+  ids = model.signatures["serve_ids"](**{k: tf.constant(features.arrays[k]) for k in (
+      "input_ids", "input_mask", "segment_ids", "label_mask")})
+  assert ner_data.decode(ids["tag_ids"].numpy(), features, sentences,
+                         CONLL_LABELS) == expected
+  # The per-word argmax tags otherwise: the served tags are Viterbi's.
+  argmax = ner_data.decode(ids["probabilities"].numpy().argmax(-1), features, sentences,
+                           CONLL_LABELS)
+  assert [len(tags) for tags in argmax] == [len(tags) for tags in expected]
+  assert argmax != expected
 
 
 def _run_squad_predictions(task, examples, tokenizer, do_lower_case, **options):
