@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Serving modules of run_ner.py and run_squad.py models, for export_savedmodel.py.
+"""The serving library: SavedModel modules and Python predictors of every task's run folder.
 
 Both take raw UTF-8 text, cut it into words and windows inside the graph as
 their training scripts do, and decode the model's outputs the same way, so a
