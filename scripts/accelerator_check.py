@@ -226,7 +226,7 @@ def dropout_free_config(shape, seq_length):
 
 
 def synthetic_mrpc(settings):
-  """{feature: int32 [steps * batch_size, seq_length] or [steps * batch_size]}.
+  """{feature: int32 [steps * batch_size, seq_length] or [steps * batch_size]} + stream index.
 
   Sentence pairs of MRPC's shape: [CLS] a [SEP] b [SEP] filling every position
   (so that each step does the full FLOPs of flops.py), random labels.
@@ -237,8 +237,11 @@ def synthetic_mrpc(settings):
   ids[:, 0], ids[:, s // 2], ids[:, -1] = 101, 102, 102        # [CLS] ... [SEP] ... [SEP]
   segments = np.zeros((n, s), np.int32)
   segments[:, s // 2 + 1:] = 1
-  return dict(input_ids=ids.astype(np.int32), input_mask=np.ones((n, s), np.int32),
-              segment_ids=segments, label_ids=rng.integers(0, NUM_LABELS, n).astype(np.int32))
+  return {"input_ids": ids.astype(np.int32), "input_mask": np.ones((n, s), np.int32),
+          "segment_ids": segments,
+          "label_ids": rng.integers(0, NUM_LABELS, n).astype(np.int32),
+          # Each example's index in the stream keys its dropout masks (training.py).
+          training.STREAM_INDEX: np.arange(n, dtype=np.int64)}
 
 
 def initial_weights(settings):
