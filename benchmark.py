@@ -214,6 +214,7 @@ def _our_serving(spec):
 def run_our_workloads(spec):
   """Our side of the benchmark, in this process; returns the figures."""
   import tensorflow as tf
+  import input_pipeline
   import training
   results = _our_serving(spec) if "serving" in spec["workloads"] else {}
   if not set(spec["workloads"]) - {"serving"}:
@@ -245,7 +246,7 @@ def run_our_workloads(spec):
       batch = benchmark_workloads.random_batch(spec, spec["train_batch_size"], seed=2)
       batch = {k: v.astype(np.int32) for k, v in batch.items()}
       # What training_dataset adds: the index that keys each example's dropout masks.
-      batch[training.STREAM_INDEX] = np.arange(spec["train_batch_size"], dtype=np.int64)
+      batch[input_pipeline.STREAM_INDEX] = np.arange(spec["train_batch_size"], dtype=np.int64)
       dataset = tf.data.Dataset.from_tensors(batch).repeat()
       run_updates = trainer.update_runner(dataset)
       run_updates(spec["warmup_steps"])

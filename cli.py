@@ -18,6 +18,7 @@ import errors
 import precision
 import run_info
 import tokenization
+import distribution
 import training
 
 
@@ -293,7 +294,7 @@ def strategy_from_flags(flag_values):
   key = (f.distribution_strategy, f.use_tpu, f.tpu_name, f.tpu_zone, f.gcp_project,
          f.master)
   if key not in _startup_strategies:
-    strategy = training.make_strategy(*key)
+    strategy = distribution.make_strategy(*key)
     if not _needs_startup_strategy(f):
       return strategy
     _startup_strategies[key] = strategy

@@ -266,7 +266,7 @@ def example_dropout_seeds(seed, example_index):
   Args:
     seed: Python int, the run's seed.
     example_index: int Tensor [B], each example's index in the training
-      stream (training.training_dataset's "stream_index", unique in a run).
+      stream (input_pipeline.training_dataset's "stream_index", unique in a run).
   """
   index = tf.cast(example_index, tf.int64)
   low = tf.cast(tf.bitwise.bitwise_and(index, 0xFFFFFFFF), tf.uint32)

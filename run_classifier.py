@@ -29,6 +29,7 @@ import modeling
 import run_info
 import tasks
 import tokenization
+import input_pipeline
 import training
 
 # Names users import from the reference's run_classifier.py.
@@ -242,7 +243,7 @@ def train(setup, trainer, eval_path):
     # made runs, and resumes, differ).
     records = classifier_data.file_based_dataset(train_path, f.max_seq_length, False,
                                                  setup.is_regression)
-    return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
+    return input_pipeline.training_dataset(records, num_examples, batch_size, f.seed, consumed,
                                       input_context=ctx,
                                       length_bucketing=trainer.length_bucketing,
                                       sorted_group_size=trainer.sorted_group_size)

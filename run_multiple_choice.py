@@ -28,6 +28,7 @@ import cli
 import errors
 import run_info
 import tasks
+import input_pipeline
 import training
 from choice_data import convert_examples, read_examples
 
@@ -105,7 +106,7 @@ def train(f, trainer, features, info):
 
   def dataset_fn(ctx, batch_size, consumed):
     records = tf.data.Dataset.from_tensor_slices(features)
-    return training.training_dataset(records, num_examples, batch_size, f.seed, consumed,
+    return input_pipeline.training_dataset(records, num_examples, batch_size, f.seed, consumed,
                                      input_context=ctx,
                                      length_bucketing=trainer.length_bucketing,
                                      sorted_group_size=trainer.sorted_group_size)

@@ -51,6 +51,7 @@ import conlleval
 import errors
 import run_info
 import tasks
+import input_pipeline
 import training
 from ner_data import (check_tags, collect_labels, convert_sentences, decode, read_conll,
                       tfrecord_dataset, word_split, write_predictions, write_tfrecord)
@@ -305,7 +306,7 @@ def train(f, trainer, features, label_list, chief, info=None):
   write_tfrecord(path, features)
 
   def dataset_fn(ctx, batch_size, consumed):
-    return training.training_dataset(tfrecord_dataset(path, f.max_seq_length),
+    return input_pipeline.training_dataset(tfrecord_dataset(path, f.max_seq_length),
                                      features.num_windows, batch_size, f.seed, consumed,
                                      input_context=ctx,
                                      length_bucketing=trainer.length_bucketing,

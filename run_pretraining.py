@@ -26,6 +26,7 @@ import errors
 import modeling
 import run_info
 import tasks
+import input_pipeline
 import training
 
 
@@ -232,7 +233,7 @@ def run(f):
 
     def dataset_fn(ctx, batch_size, consumed):
       records = parse_records(train_files, f.max_seq_length, f.max_predictions_per_seq)
-      return training.training_dataset(records, num_records, batch_size, f.seed,
+      return input_pipeline.training_dataset(records, num_records, batch_size, f.seed,
                                        consumed, input_context=ctx)
 
     trainer.train(dataset_fn, description=f"{num_records} records in "

@@ -45,6 +45,7 @@ import errors
 import run_info
 import squad_evaluate
 import tasks
+import input_pipeline
 import training
 # Names of the reference's run_squad.py, and what this program uses.
 from squad_data import (  # pylint: disable=unused-import
@@ -144,7 +145,7 @@ def train(trainer, f, train_examples, tokenizer, info):
   num_features = writer.num_features
 
   def dataset_fn(ctx, batch_size, consumed):
-    return training.training_dataset(train_records(path, f.max_seq_length), num_features,
+    return input_pipeline.training_dataset(train_records(path, f.max_seq_length), num_features,
                                      batch_size, f.seed, consumed, input_context=ctx)
 
   # The reference's epoch counts questions (the steps are questions / batch x

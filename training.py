@@ -28,7 +28,9 @@ import tensorflow as tf
 
 import checkpoint_utils
 import curves
+import distribution
 import errors
+import input_pipeline
 import modeling
 import optimization
 import run_info
@@ -39,12 +41,6 @@ from tensorflow.core.framework import summary_pb2
 # many finite steps (the usual schedule of mixed-precision training).
 _INITIAL_LOSS_SCALE = 2.0 ** 15
 _LOSS_SCALE_GROWTH_INTERVAL = 2000
-# Graph-level seed of the data-order shuffles (any fixed non-zero value).
-_DATA_GRAPH_SEED = 20181011
-# The feature training_dataset adds to every example: its int64 index in the
-# run's stream of training examples (epochs concatenated, so unique in a run).
-# The dropout masks of an example are keyed by it; the model never reads it.
-STREAM_INDEX = "stream_index"
 
 
 @dataclasses.dataclass
@@ -69,7 +65,7 @@ class TrainingConfig:
   dynamic_padding: bool = True         # cut each batch to its longest sequence
   length_bucketing: bool = False       # batch similar lengths together (with dynamic_padding)
   # Micro-batches of a length-sorted batch (with dynamic_padding), or "auto":
-  # auto_sorted_splits() for tasks whose loss is a mean over examples, else 1.
+  # input_pipeline.auto_sorted_splits() for tasks whose loss is a mean over examples, else 1.
   length_sorted_splits: int | str = 1
   eval_every_steps: int = 0            # 0: no evaluation during training
   early_stopping_patience: int = 0     # evaluations without improvement; 0 = off
@@ -112,259 +108,6 @@ class TrainingConfig:
                              "bfloat16 or float16.")
 
 
-def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
-                  tpu_zone=None, gcp_project=None, master=None):
-  """Returns the tf.distribute strategy named by the flags.
-
-  Args:
-    distribution_strategy: "auto" (TPU if use_tpu, multi-worker if TF_CONFIG
-      names several tasks, mirrored if several GPUs, else the default
-      strategy), "one_device", "mirrored", "multi_worker" or "tpu".
-    use_tpu, tpu_name, tpu_zone, gcp_project, master: the reference's TPU flags.
-  """
-  choices = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-  if distribution_strategy not in choices:
-    raise errors.UserError(f"--distribution_strategy={distribution_strategy} must be one of "
-                           f"{', '.join(choices)}.")
-  if use_tpu or distribution_strategy == "tpu":
-    return _tpu_strategy(tpu_name or master or "", tpu_zone, gcp_project)
-  if distribution_strategy == "auto":
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    num_tasks = sum(len(v) for v in cluster.values()) if isinstance(cluster, dict) else 0
-    if num_tasks > 1:
-      distribution_strategy = "multi_worker"
-    elif len(tf.config.list_logical_devices("GPU")) > 1:
-      distribution_strategy = "mirrored"
-    else:
-      return tf.distribute.get_strategy()
-  if distribution_strategy == "multi_worker":
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if distribution_strategy == "mirrored":
-    return tf.distribute.MirroredStrategy()
-  gpus = tf.config.list_logical_devices("GPU")
-  return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-
-
-# Seconds to wait for a grpc:// TPU address to accept a connection
-# (initialize_tpu_system itself would wait forever).
-_TPU_CONNECT_TIMEOUT = 30
-
-
-def _tpu_strategy(tpu, zone, project):
-  """TPUStrategy on the Cloud TPU `tpu`; a ValueError saying what to pass if none answers."""
-  try:
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu, zone=zone, project=project)
-    address = resolver.master()
-    if address.startswith("grpc://"):
-      host, _, port = address[len("grpc://"):].rpartition(":")
-      socket.create_connection((host, int(port)), timeout=_TPU_CONNECT_TIMEOUT).close()
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-  except (ValueError, OSError, tf.errors.OpError) as e:
-    # The first sentence: TF appends the attributes of the op that failed.
-    reason = str(getattr(e, "message", None) or e).splitlines()[0].split(". ")[0][:200]
-    raise errors.UserError(
-        f"--use_tpu: no TPU answered at --tpu_name={tpu or '(empty)'} ({reason}). Give "
-        "--tpu_name=<Cloud TPU name> (with --tpu_zone and --gcp_project from outside "
-        "its project), --tpu_name=local on a TPU VM, or --tpu_name=grpc://<ip>:8470; "
-        "without a TPU drop --use_tpu.") from None
-  return tf.distribute.TPUStrategy(resolver)
-
-
-def is_chief(strategy):
-  """True on the worker that writes checkpoints, summaries and results."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not resolver.task_type:
-    return True
-  if resolver.task_type == "chief":
-    return True
-  has_chief = "chief" in resolver.cluster_spec().as_dict()
-  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-def trim_to_longest(features, length_key="input_mask", sequence_keys=None, multiple=1):
-  """Cuts [..., S] features to the longest real sequence in the batch.
-
-  Padding positions are masked out of attention, so the outputs at real
-  positions do not change; the work drops with the padding.
-
-  Args:
-    features: dict of Tensors; those named in `sequence_keys` (default: every
-      one with the rank and last dimension of `features[length_key]`) are cut
-      along their last axis.
-    length_key: int Tensor [B, ..., S] with 1 on real tokens (e.g. [B, S], or
-      [B, num_choices, S]).
-    multiple: round the length up to a multiple of this (fewer distinct shapes).
-  """
-  mask = features[length_key]
-  full = tf.shape(mask)[-1]
-  longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)), 1)
-  longest = tf.minimum((longest + multiple - 1) // multiple * multiple, full)
-  if sequence_keys is None:
-    sequence_keys = [k for k, v in features.items()
-                     if v.shape.rank == mask.shape.rank and v.shape[-1] == mask.shape[-1]]
-  trimmed = dict(features)
-  for key in sequence_keys:
-    if key in features:
-      trimmed[key] = features[key][..., :longest]
-  return trimmed
-
-
-# auto: each length-sorted micro-batch holds at least this many examples.
-MIN_SORTED_SPLIT_SIZE = 8
-
-
-def auto_sorted_splits(batch_per_replica):
-  """--length_sorted_splits=auto: the most equal parts of >= 8 examples, up to 8.
-
-  A batch of 32 per replica becomes 4 parts (measured 2x faster on MRPC with
-  the same update), 16 becomes 2, a batch below 16 stays whole.
-  """
-  splits = 1
-  for candidate in range(2, 9):
-    if (batch_per_replica % candidate == 0 and
-        batch_per_replica // candidate >= MIN_SORTED_SPLIT_SIZE):
-      splits = candidate
-  return splits
-
-
-def training_dataset(records, num_records, batch_size, seed, consumed_records=0,
-                     shuffle_buffer_size=50000, input_context=None, length_bucketing=False,
-                     sorted_group_size=0, length_key="input_mask"):
-  """Shuffled, repeated, batched training examples that resume exactly.
-
-  Epoch e is the records shuffled with seed (seed, e); epochs are concatenated
-  and then batched, as the reference's repeat-then-batch. A resumed run starts
-  at the epoch and record where the interrupted one stopped, so both see the
-  same batches.
-
-  With `length_bucketing`, every window of BUCKET_WINDOW_BATCHES batches of
-  that stream is sorted by length, cut into batches and the batches of the
-  window put in a seeded random order: each batch then holds sequences of
-  similar length, so cutting it to its longest (dynamic padding) removes most
-  of the padding, while the data order stays random across windows.
-
-  With `sorted_group_size` G (the global batch of one update), every G
-  examples of the stream are sorted by length before they are cut into
-  batches: an update sees the same G examples as without sorting, only split
-  into micro-batches of similar lengths (the training loop sums their
-  gradients), so the update is unchanged while dynamic padding removes much of
-  the padding.
-
-  Every example (when records are dicts) gains STREAM_INDEX, its int64 index
-  in the stream of all epochs: it keys the example's dropout masks, so an
-  example is dropped out alike whichever batch, replica or micro-batch holds it.
-
-  Args:
-    records: unbatched tf.data.Dataset of parsed examples (dicts of Tensors;
-      with length_bucketing, `length_key` [..., S] is 1 on real tokens).
-    num_records: examples in one epoch of `records` (all of them: every input
-      pipeline reads the whole data set, see input_context).
-    batch_size: examples per batch of one replica (drop_remainder=True).
-    seed: int seed of the data order.
-    consumed_records: examples already trained on by all replicas together (a
-      multiple of batch_size x replicas).
-    input_context: tf.distribute.InputContext. Each pipeline walks the same
-      stream of replica batches and keeps those of its own replicas: global
-      batch k is batches k*R .. k*R+R-1 (R replicas, worker-major), so the
-      global batch and the data order do not depend on the number of workers
-      (a sharded file list would make them depend on it).
-    length_bucketing: bool, batch sequences of similar length together.
-    sorted_group_size: 0 (off) or the examples of one update, all replicas
-      and micro-batches together: a multiple of batch_size.
-    length_key: the mask whose row sums are the lengths.
-  """
-  if num_records <= 0:
-    raise errors.UserError("The training data holds no examples.")
-  window = batch_size * BUCKET_WINDOW_BATCHES if length_bucketing else batch_size
-  if sorted_group_size:
-    if length_bucketing or sorted_group_size % batch_size:
-      raise ValueError(f"sorted_group_size={sorted_group_size} needs length_bucketing "
-                       f"off and a multiple of batch_size={batch_size}.")
-    window = sorted_group_size
-  # Resume at the start of the window holding the next batch, then skip the
-  # batches of that window already trained on.
-  window_index = consumed_records // window
-  start_record = window_index * window
-  dataset = _record_stream(records, num_records, seed, shuffle_buffer_size, start_record)
-  dataset = dataset.batch(window, drop_remainder=True).enumerate(window_index)
-  if window == batch_size:
-    dataset = dataset.map(lambda index, examples: _numbered(examples, index * window))
-  else:
-    def bucket(index, examples):
-      # A sorted group keeps its order: its batches belong to one update.
-      return tf.data.Dataset.from_tensor_slices(_sort_window_into_batches(
-          _numbered(examples, index * window), batch_size, length_key,
-          seed if length_bucketing else None, index))
-    dataset = dataset.flat_map(tf.autograph.experimental.do_not_convert(bucket))
-  dataset = dataset.skip((consumed_records - start_record) // batch_size)
-  if input_context and input_context.num_input_pipelines > 1:
-    dataset = _keep_pipeline_batches(dataset, input_context)
-  return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _numbered(examples, first):
-  """Adds STREAM_INDEX, int64 [W] first..first+W-1, to a dict batch of W examples."""
-  if not isinstance(examples, dict):
-    return examples
-  size = tf.shape(tf.nest.flatten(examples)[0], out_type=tf.int64)[0]
-  return {**examples, STREAM_INDEX: first + tf.range(size, dtype=tf.int64)}
-
-
-def _keep_pipeline_batches(dataset, input_context):
-  """The replica batches of this pipeline's replicas, from a stream of all replicas'."""
-  replicas = input_context.num_replicas_in_sync
-  local = replicas // input_context.num_input_pipelines
-  pipeline = input_context.input_pipeline_id
-  dataset = dataset.enumerate().filter(lambda i, _: (i % replicas) // local == pipeline)
-  return dataset.map(lambda _, batch: batch)
-
-
-# Batches per length-bucketing window: enough for lengths to group well, few
-# enough that the data order stays random (MRPC: 1024 of 3668 examples at batch 32).
-BUCKET_WINDOW_BATCHES = 32
-
-
-def _record_stream(records, num_records, seed, shuffle_buffer_size, start_record):
-  """The epochs' shuffled records, concatenated, from record `start_record` on."""
-  start_epoch = start_record // num_records
-  buffer = max(1, min(num_records, shuffle_buffer_size))
-
-  def epoch(index):
-    # A fixed graph-level seed inside the traced function: the order depends on
-    # (seed, epoch) only, whatever global seed the caller set (a global seed of
-    # 0 would otherwise make TF compare the tensor op seed in Python).
-    tf.random.set_seed(_DATA_GRAPH_SEED)
-    return records.shuffle(buffer, seed=seed + index, reshuffle_each_iteration=False)
-
-  dataset = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(
-      tf.autograph.experimental.do_not_convert(epoch))
-  return dataset.skip(start_record - start_epoch * num_records)
-
-
-def _sort_window_into_batches(examples, batch_size, length_key, seed, index):
-  """{k: [W, ...]} -> {k: [W // batch_size, batch_size, ...]}, sorted by length.
-
-  The batches are put in a random order of (seed, index), or left shortest
-  first when seed is None.
-  """
-  mask = tf.cast(examples[length_key], tf.int32)
-  lengths = tf.reduce_sum(mask, axis=-1)
-  lengths = tf.reshape(lengths, [tf.shape(mask)[0], -1])
-  order = tf.argsort(tf.reduce_max(lengths, axis=1), stable=True)
-  num_batches = tf.shape(mask)[0] // batch_size
-  result = {}
-  for key, value in examples.items():
-    value = tf.gather(value, order)
-    result[key] = tf.reshape(
-        value, tf.concat([[num_batches, batch_size], tf.shape(value)[1:]], 0))
-  if seed is None:
-    return result
-  batch_order = tf.argsort(tf.random.stateless_uniform(
-      [num_batches], seed=tf.stack([tf.cast(seed, tf.int64), index])))
-  return {key: tf.gather(value, batch_order) for key, value in result.items()}
-
 
 class Trainer:
   """Runs training, evaluation and prediction of a Task on a strategy."""
@@ -374,7 +117,7 @@ class Trainer:
     self.task = task
     self.config = config
     self.strategy = strategy or tf.distribute.get_strategy()
-    self.chief = is_chief(self.strategy)
+    self.chief = distribution.is_chief(self.strategy)
     # Where this process writes files only it reads (feature caches): output_dir
     # on the chief, a private folder on other workers, so that workers sharing
     # output_dir never write the same file.
@@ -386,12 +129,12 @@ class Trainer:
     # TPUs need static shapes; elsewhere padding is pure waste.
     self._dynamic_padding = config.dynamic_padding and not isinstance(
         self.strategy, tf.distribute.TPUStrategy)
-    # For training_dataset(length_bucketing=..., sorted_group_size=...): without
+    # For input_pipeline.training_dataset(length_bucketing=..., sorted_group_size=...): without
     # dynamic padding grouping lengths gains nothing.
     self.length_bucketing = self._dynamic_padding and config.length_bucketing
     splits = config.length_sorted_splits if self._dynamic_padding else 1
     if splits == "auto":
-      splits = (auto_sorted_splits(config.train_batch_size // (
+      splits = (input_pipeline.auto_sorted_splits(config.train_batch_size // (
           config.gradient_accumulation_steps * self.num_replicas))
                 if task.example_mean_loss and not self.length_bucketing else 1)
     if splits > 1 and not task.example_mean_loss:
@@ -566,18 +309,19 @@ class Trainer:
   def _compute_gradients(self, features):
     """Local loss and float32 gradients of one micro-batch on one replica.
 
-    Dropout masks are a function of (run seed, each example's STREAM_INDEX,
+    Dropout masks are a function of (run seed, each example's input_pipeline.STREAM_INDEX,
     site, position): the same whatever replica, micro-batch or padded length
     an example lands in, so the update does not depend on the topology.
     Embedding gradients stay tf.IndexedSlices (summed over length-sorted parts
     by concatenation) unless the step is XLA-compiled.
     """
     features = dict(features)
-    if STREAM_INDEX not in features:
-      raise ValueError(f"The training batches have no {STREAM_INDEX!r} feature, which "
-                       "keys the dropout masks: build them with training_dataset.")
+    if input_pipeline.STREAM_INDEX not in features:
+      raise ValueError(f"The training batches have no {input_pipeline.STREAM_INDEX!r} "
+                       "feature, which keys the dropout masks: build them with "
+                       "input_pipeline.training_dataset.")
     dropout_seed = modeling.example_dropout_seeds(self.config.seed,
-                                                  features.pop(STREAM_INDEX))
+                                                  features.pop(input_pipeline.STREAM_INDEX))
     variables = [self.trainable[n] for n in self._names]
     with tf.GradientTape() as tape:
       loss = tf.cast(self.task.loss(features, True, dropout_seed), tf.float32)
@@ -629,7 +373,7 @@ class Trainer:
       if self._dynamic_padding:
         # Under XLA every new length compiles anew: round lengths up to 16.
         keys = self.task.train_sequence_keys
-        features = trim_to_longest(
+        features = input_pipeline.trim_to_longest(
             features, sequence_keys=self.task.sequence_keys if keys is None else keys,
             multiple=16 if self.config.jit_compile else 1)
       part_loss, part_grads = self._grad_fn(features)
@@ -792,7 +536,7 @@ class Trainer:
     Args:
       dataset_fn: callable(input_context, per_replica_batch_size,
         consumed_records) -> unbatched-then-batched tf.data.Dataset of this input
-        pipeline (use `training_dataset`); consumed_records counts the examples
+        pipeline (use `input_pipeline.training_dataset`); consumed_records counts the examples
         all replicas trained on before `start`.
       evaluator: optional callable() -> {metric: float}, run every
         `eval_every_steps` updates.

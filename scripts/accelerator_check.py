@@ -62,6 +62,7 @@ import tensorflow as tf  # noqa: E402
 
 import errors  # noqa: E402
 import flops  # noqa: E402
+import input_pipeline  # noqa: E402
 import modeling  # noqa: E402
 import precision  # noqa: E402
 import tasks  # noqa: E402
@@ -241,7 +242,7 @@ def synthetic_mrpc(settings):
           "segment_ids": segments,
           "label_ids": rng.integers(0, NUM_LABELS, n).astype(np.int32),
           # Each example's index in the stream keys its dropout masks (training.py).
-          training.STREAM_INDEX: np.arange(n, dtype=np.int64)}
+          input_pipeline.STREAM_INDEX: np.arange(n, dtype=np.int64)}
 
 
 def initial_weights(settings):

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import modeling
+import input_pipeline
 import training
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +150,7 @@ def test_the_code_map_example_trains(tmp_path):
   trainer.restore(None)
   before = float(task.loss(arrays, False, None))
   def dataset_fn(input_context, batch_size, consumed_records):
-    return training.training_dataset(tf.data.Dataset.from_tensor_slices(arrays), 32,
+    return input_pipeline.training_dataset(tf.data.Dataset.from_tensor_slices(arrays), 32,
                                      batch_size, 1, consumed_records,
                                      input_context=input_context)
   trainer.train(dataset_fn)

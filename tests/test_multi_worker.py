@@ -40,6 +40,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import modeling
+import input_pipeline
 import training
 from test_fault_tolerance import BATCH, NUM_TRAIN, classifier_args
 from test_fault_tolerance import tiny_model  # pylint: disable=unused-import  (a fixture)
@@ -147,11 +148,11 @@ def test_pipelines_split_each_global_batch_as_one_process_reads_it(
   per_replica, records = 2, tf.data.Dataset.range(23)
   global_batch = per_replica * replicas
   consumed = start_step * global_batch
-  one = list(training.training_dataset(records, 23, global_batch, seed=5,
+  one = list(input_pipeline.training_dataset(records, 23, global_batch, seed=5,
                                        consumed_records=consumed)
              .take(6).as_numpy_iterator())
   local = replicas // pipelines
-  shares = [list(training.training_dataset(
+  shares = [list(input_pipeline.training_dataset(
       records, 23, per_replica, seed=5, consumed_records=consumed,
       input_context=tf.distribute.InputContext(pipelines, i, replicas))
                  .take(6 * local).as_numpy_iterator()) for i in range(pipelines)]

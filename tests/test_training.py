@@ -13,6 +13,7 @@ import checkpoint_utils
 import errors
 import modeling
 import tasks
+import input_pipeline
 import training
 
 SEQ = 7
@@ -70,7 +71,7 @@ def make_arrays(n=NUM_EXAMPLES, seed=0):
 def dataset_fn_for(arrays, seed=1, sorted_group_size=0):
   def dataset_fn(ctx, batch_size, consumed):
     records = tf.data.Dataset.from_tensor_slices(arrays)
-    return training.training_dataset(records, len(arrays["label_ids"]), batch_size, seed,
+    return input_pipeline.training_dataset(records, len(arrays["label_ids"]), batch_size, seed,
                                      consumed, input_context=ctx,
                                      sorted_group_size=sorted_group_size)
   return dataset_fn
@@ -223,8 +224,8 @@ def test_predict_keeps_input_order_and_equals_fixed_length_padding(tmp_path):
 
 def test_training_dataset_resumes_at_the_same_batch():
   records = tf.data.Dataset.range(10)
-  full = list(training.training_dataset(records, 10, 3, seed=4).take(8).as_numpy_iterator())
-  resumed = list(training.training_dataset(records, 10, 3, seed=4, consumed_records=12)
+  full = list(input_pipeline.training_dataset(records, 10, 3, seed=4).take(8).as_numpy_iterator())
+  resumed = list(input_pipeline.training_dataset(records, 10, 3, seed=4, consumed_records=12)
                  .take(4).as_numpy_iterator())
   np.testing.assert_array_equal(np.stack(resumed), np.stack(full[4:]))
   # Every epoch is a permutation of all records.
@@ -240,10 +241,10 @@ def _records_of_lengths(num_records, seq_length=12, seed=0):
 
 
 def test_length_bucketing_groups_lengths_keeps_the_records_and_resumes():
-  records, batch, k = _records_of_lengths(100), 4, training.BUCKET_WINDOW_BATCHES
-  bucketed = list(training.training_dataset(records, 100, batch, seed=3, length_bucketing=True)
+  records, batch, k = _records_of_lengths(100), 4, input_pipeline.BUCKET_WINDOW_BATCHES
+  bucketed = list(input_pipeline.training_dataset(records, 100, batch, seed=3, length_bucketing=True)
                   .take(2 * k).as_numpy_iterator())
-  plain = list(training.training_dataset(records, 100, batch, seed=3)
+  plain = list(input_pipeline.training_dataset(records, 100, batch, seed=3)
                .take(2 * k).as_numpy_iterator())
   for window in range(2):   # each window of batches holds the plain stream's records
     ids = lambda batches: sorted(np.concatenate(
@@ -253,7 +254,7 @@ def test_length_bucketing_groups_lengths_keeps_the_records_and_resumes():
   assert spread(bucketed) <= 1.0 < 4.0 < spread(plain)
   longest = [int(b["input_mask"].sum(1).max()) for b in bucketed[:k]]
   assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
-  resumed = list(training.training_dataset(records, 100, batch, seed=3, length_bucketing=True,
+  resumed = list(input_pipeline.training_dataset(records, 100, batch, seed=3, length_bucketing=True,
                                            consumed_records=37 * batch)
                  .take(2 * k - 37).as_numpy_iterator())
   assert len(resumed) == len(bucketed[37:]) == 2 * k - 37
@@ -263,10 +264,10 @@ def test_length_bucketing_groups_lengths_keeps_the_records_and_resumes():
 
 def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
   records, batch, group = _records_of_lengths(100), 3, 12
-  sorted_ = list(training.training_dataset(records, 100, batch, seed=3,
+  sorted_ = list(input_pipeline.training_dataset(records, 100, batch, seed=3,
                                            sorted_group_size=group)
                  .take(40).as_numpy_iterator())
-  whole = list(training.training_dataset(records, 100, group, seed=3)
+  whole = list(input_pipeline.training_dataset(records, 100, group, seed=3)
                .take(10).as_numpy_iterator())
   parts = group // batch
   assert len(sorted_) == len(whole) * parts == 40
@@ -276,7 +277,7 @@ def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
         want["record"].tolist())
     lengths = np.concatenate([b["input_mask"].sum(1) for b in got])
     np.testing.assert_array_equal(lengths, np.sort(want["input_mask"].sum(1)))
-  resumed = list(training.training_dataset(records, 100, batch, seed=3,
+  resumed = list(input_pipeline.training_dataset(records, 100, batch, seed=3,
                                            sorted_group_size=group,
                                            consumed_records=7 * group)
                  .take(8).as_numpy_iterator())
@@ -290,16 +291,16 @@ def test_sorted_groups_keep_each_updates_examples_sorted_and_resume():
 def test_every_example_carries_its_index_in_the_stream(options):
   """stream_index is the example's position in the plain stream, also after sorting and resuming."""
   records, batch = _records_of_lengths(100), 3
-  plain = list(training.training_dataset(records, 100, batch, seed=3)
+  plain = list(input_pipeline.training_dataset(records, 100, batch, seed=3)
                .take(300).as_numpy_iterator())
   record_at = np.concatenate([b["record"] for b in plain])          # stream position -> record
   assert len(record_at) == 900
-  np.testing.assert_array_equal(np.concatenate([b[training.STREAM_INDEX] for b in plain]),
+  np.testing.assert_array_equal(np.concatenate([b[input_pipeline.STREAM_INDEX] for b in plain]),
                                 np.arange(900))
   for consumed in (0, 48 * batch):
-    got = list(training.training_dataset(records, 100, batch, seed=3, consumed_records=consumed,
+    got = list(input_pipeline.training_dataset(records, 100, batch, seed=3, consumed_records=consumed,
                                          **options).take(100).as_numpy_iterator())
-    index = np.concatenate([b[training.STREAM_INDEX] for b in got])
+    index = np.concatenate([b[input_pipeline.STREAM_INDEX] for b in got])
     assert len(index) == 300 and index.dtype == np.int64
     np.testing.assert_array_equal(record_at[index], np.concatenate([b["record"] for b in got]))
     assert len(set(index.tolist())) == 300
@@ -354,7 +355,7 @@ def test_length_sorted_splits_refuse_losses_that_are_not_example_means(tmp_path)
 
 def test_auto_sorted_splits_makes_equal_parts_of_at_least_8():
   sizes = [1, 8, 15, 16, 24, 32, 48, 64, 128, 33]
-  got = [training.auto_sorted_splits(size) for size in sizes]
+  got = [input_pipeline.auto_sorted_splits(size) for size in sizes]
   assert len(got) == len(sizes)
   assert got == [1, 1, 1, 2, 3, 4, 6, 8, 8, 3]
   for size, splits in zip(sizes, got):
@@ -506,7 +507,7 @@ def test_data_order_does_not_depend_on_the_global_seed():
   for global_seed in (None, 0, 5):
     if global_seed is not None:
       tf.random.set_seed(global_seed)
-    dataset = training.training_dataset(tf.data.Dataset.range(10), 10, 3, seed=4)
+    dataset = input_pipeline.training_dataset(tf.data.Dataset.range(10), 10, 3, seed=4)
     orders.append(np.stack(list(dataset.take(6).as_numpy_iterator())))
   np.testing.assert_array_equal(orders[1], orders[0])
   np.testing.assert_array_equal(orders[2], orders[0])
@@ -518,11 +519,11 @@ def test_trim_to_longest_cuts_the_last_axis_of_choice_features():
   mask[1, 2, :3] = 1
   features = {"input_mask": tf.constant(mask), "input_ids": tf.constant(mask * 7),
               "label_ids": tf.constant([1, 2])}
-  cut = training.trim_to_longest(features, sequence_keys=("input_mask", "input_ids"))
+  cut = input_pipeline.trim_to_longest(features, sequence_keys=("input_mask", "input_ids"))
   assert cut["input_ids"].shape == (2, 3, 5)
   np.testing.assert_array_equal(cut["input_ids"], mask[..., :5] * 7)
   assert cut["label_ids"].shape == (2,)
-  rounded = training.trim_to_longest(features, multiple=4)
+  rounded = input_pipeline.trim_to_longest(features, multiple=4)
   assert rounded["input_mask"].shape == (2, 3, 8)
 
 
