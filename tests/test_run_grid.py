@@ -519,20 +519,21 @@ def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(
   out = tmp_path / "grid"
   first = subprocess.run(
       [sys.executable, str(REPO_ROOT / "run_grid.py"), "--program=run_classifier.py",
-       "--grid=learning_rate=1e-3,0.3", f"--output_dir={out}", "--"] +
+       "--grid=learning_rate=1e-3,0.3", "--metric=eval_loss", f"--output_dir={out}", "--"] +
       classifier_args(tiny_model),
       cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=900)
   assert first.returncode == 0, first.stderr[-3000:]
+  # eval_loss (lower is better): after one update F1 can tie at the all-positive answer.
   folders = ["learning_rate=1e-3", "learning_rate=0.3"]
   header, rows = read_table(out / "grid_results.tsv")
   assert header == ["learning_rate", "metric", "runs", "mean", "std", "value", "folder", "best"]
   assert len(rows) == 2
-  values = [read_results(out / f / "eval_results.txt")["eval_f1"] for f in folders]
+  values = [read_results(out / f / "eval_results.txt")["eval_loss"] for f in folders]
   assert [r["value"] for r in rows] == values
   assert [(r["learning_rate"], r["metric"], r["runs"], r["folder"]) for r in rows] == [
-      ("1e-3", "eval_f1", "1", folders[0]), ("0.3", "eval_f1", "1", folders[1])]
+      ("1e-3", "eval_loss", "1", folders[0]), ("0.3", "eval_loss", "1", folders[1])]
   assert values[0] != values[1]   # else "best" would not tell them apart
-  best = int(np.argmax([float(v) for v in values]))
+  best = int(np.argmin([float(v) for v in values]))
   assert [r["best"] for r in rows] == ["*" if i == best else "" for i in range(2)]
   assert os.readlink(out / "best") == folders[best]
   # Ready for inference.py / export_savedmodel.py --model_dir=$OUT/best.
@@ -548,7 +549,7 @@ def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(
   capsys.readouterr()
   run_grid.run(run_grid.GridConfig(
       program="run_classifier.py", grid=run_grid.parse_grid("learning_rate=1e-3,0.3"),
-      output_dir=str(out), program_args=classifier_args(tiny_model)))
+      output_dir=str(out), program_args=classifier_args(tiny_model), metric="eval_loss"))
   assert capsys.readouterr().out.count("(skipped)") == 2
   assert {f: snapshot(out / f) for f in folders} == before
   assert read_table(out / "grid_results.tsv")[1] == rows
