@@ -335,6 +335,18 @@ def dropout(x, rate, training, row_keys=None):
   return x * mask
 
 
+def keyed_dropout(x, rate, training, seeds, site, positions, num_heads=None):
+  """Dropout of x whose rows are (example, [head,] position), keyed by dropout_row_keys.
+
+  Without seeds (or not training, or rate 0) it is dropout's stateful draw (or x).
+  """
+  if not training or rate <= 0.0 or seeds is None:
+    return dropout(x, rate, training)
+  rows = dropout_row_keys(seeds, site, positions, num_heads)
+  rows = tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0))
+  return dropout(x, rate, True, rows)
+
+
 class _DropoutSites:
   """Numbers the dropout sites of one forward pass and applies each one's dropout."""
 
@@ -353,11 +365,8 @@ class _DropoutSites:
       num_heads: N for attention probabilities.
     """
     self.count += 1
-    if not self.training or rate <= 0.0 or self.seeds is None:
-      return dropout(x, rate, self.training)
-    rows = dropout_row_keys(self.seeds, self.count, positions, num_heads)
-    rows = tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0))
-    return dropout(x, rate, True, rows)
+    return keyed_dropout(x, rate, self.training, self.seeds, self.count, positions,
+                         num_heads)
 
 
 class Embeddings(tf.Module):
@@ -683,12 +692,8 @@ class OutputLayer(tf.Module):
 
     dropout_seed: optional uint32 [B], the examples' seeds (see BertModel).
     """
-    if training and self.dropout_prob > 0.0 and dropout_seed is not None:
-      positions = tf.range(tf.shape(x)[1] if x.shape.rank == 3 else 1)
-      rows = dropout_row_keys(dropout_seed, _HEAD_SITE, positions)     # [B, S or 1]
-      x = dropout(x, self.dropout_prob, training,
-                  tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0)))
-    elif training:
-      x = dropout(x, self.dropout_prob, training)
+    if training:
+      positions = tf.range(tf.shape(x)[1] if x.shape.rank == 3 else 1)   # S or 1
+      x = keyed_dropout(x, self.dropout_prob, training, dropout_seed, _HEAD_SITE, positions)
     return tf.tensordot(tf.cast(x, tf.float32), self.output_weights,
                         [[x.shape.rank - 1], [1]]) + self.output_bias

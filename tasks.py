@@ -33,6 +33,8 @@ class Task:
       (): keep training batches whole, when the loss needs every position).
     head_variable: the variable only a fine-tuned checkpoint of this task has.
     head_name: what the head is called in messages.
+    learning_rate_multipliers: None, or {regex: factor} of variables the
+      optimizer trains faster (TaggingTask's CRF transitions).
   """
 
   example_mean_loss = False
@@ -40,6 +42,7 @@ class Task:
   train_sequence_keys = None
   head_variable = "output_weights"
   head_name = "classifier"
+  learning_rate_multipliers = None
 
   def __init__(self, bert_config):
     self.bert_config = bert_config

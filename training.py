@@ -160,7 +160,7 @@ class Trainer:
           optimizer_type=config.optimizer, weight_decay_rate=config.weight_decay_rate,
           clip_norm=config.clip_norm,
           # A head may train some variables faster (a CRF's transitions).
-          learning_rate_multipliers=getattr(task, "learning_rate_multipliers", None))
+          learning_rate_multipliers=task.learning_rate_multipliers)
       self.trainable = task.variables()
       self._names = sorted(self.trainable)
       self.optimizer.build([self.trainable[n] for n in self._names])
