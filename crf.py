@@ -33,6 +33,11 @@ import modeling
 FILL_TAG = 0
 
 
+def transitions_name(scope="crf"):
+  """The checkpoint name of the transitions of CRF(scope=scope)."""
+  return f"{scope}/transitions"
+
+
 class CRF(tf.Module):
   """The transition scores of a linear-chain CRF: variable `<scope>/transitions`.
 
@@ -49,7 +54,7 @@ class CRF(tf.Module):
     super().__init__(name=None)
     self.num_tags = num_tags
     self.transitions = tf.Variable(tf.zeros([num_tags, num_tags]),
-                                   name=f"{scope}/transitions")
+                                   name=transitions_name(scope))
 
   def variables_by_name(self):
     """{checkpoint name: tf.Variable}: {"crf/transitions": ...} by default."""

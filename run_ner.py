@@ -48,10 +48,10 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import conlleval
+import crf
 import errors
 import run_info
 import tasks
-import input_pipeline
 import training
 from ner_data import (check_tags, collect_labels, convert_sentences, decode, read_conll,
                       tfrecord_dataset, word_split, write_predictions, write_tfrecord)
@@ -68,9 +68,6 @@ DEFAULT_FILES = {
     "test": ("test.txt", "weiboNER_2nd_conll.test", "test.char.bmes", "example.test",
              "msra_test_bio", "eng.testb"),
 }
-
-# The CRF's transition matrix in the checkpoint (tasks.TaggingTask with use_crf).
-CRF_VARIABLE = "crf/transitions"
 
 # --task_name values accepted: the BERT_NER.py scripts' one task.
 TASK_NAMES = ("NER",)
@@ -197,12 +194,12 @@ def check_crf_checkpoint(f):
   names = checkpoint_utils.checkpoint_shapes(prefix)
   if tasks.TaggingTask.head_variable not in names:
     return   # a pre-trained model: the trainer refuses it
-  has_crf = CRF_VARIABLE in names
+  has_crf = crf.transitions_name() in names
   if has_crf != f.crf:
     trained = "with" if has_crf else "without"
     raise errors.UserError(
         f"--init_checkpoint={f.init_checkpoint}: {prefix} was trained {trained} a CRF "
-        f"({CRF_VARIABLE}), but --crf={str(f.crf).lower()}; pass "
+        f"({crf.transitions_name()}), but --crf={str(f.crf).lower()}; pass "
         f"--crf={str(has_crf).lower()}.")
 
 
@@ -305,14 +302,8 @@ def train(f, trainer, features, label_list, chief, info=None):
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   write_tfrecord(path, features)
 
-  def dataset_fn(ctx, batch_size, consumed):
-    return input_pipeline.training_dataset(tfrecord_dataset(path, f.max_seq_length),
-                                     features.num_windows, batch_size, f.seed, consumed,
-                                     input_context=ctx,
-                                     length_bucketing=trainer.length_bucketing,
-                                     sorted_group_size=trainer.sorted_group_size)
-
-  trainer.train(dataset_fn, description=f"{features.num_windows} windows, "
+  trainer.train(lambda: tfrecord_dataset(path, f.max_seq_length), features.num_windows,
+                description=f"{features.num_windows} windows, "
                 f"{len(label_list)} tags, {f.num_train_epochs:g} epochs")
 
 
