@@ -29,7 +29,6 @@ import modeling
 import run_info
 import tasks
 import tokenization
-import input_pipeline
 import training
 
 # Names users import from the reference's run_classifier.py.
@@ -237,23 +236,19 @@ def train(setup, trainer, eval_path):
   train_path = setup.features_for("train", setup.train_examples)
   num_examples = len(setup.train_examples)
 
-  def dataset_fn(ctx, batch_size, consumed):
-    # One pass, unshuffled: training_dataset repeats and shuffles with seeded
-    # epochs, so a resumed run sees the same batches (an unseeded shuffle here
-    # made runs, and resumes, differ).
-    records = classifier_data.file_based_dataset(train_path, f.max_seq_length, False,
-                                                 setup.is_regression)
-    return input_pipeline.training_dataset(records, num_examples, batch_size, f.seed, consumed,
-                                      input_context=ctx,
-                                      length_bucketing=trainer.length_bucketing,
-                                      sorted_group_size=trainer.sorted_group_size)
+  def examples():
+    # One pass, unshuffled: the Trainer repeats and shuffles with seeded epochs,
+    # so a resumed run sees the same batches (an unseeded shuffle here made runs,
+    # and resumes, differ).
+    return classifier_data.file_based_dataset(train_path, f.max_seq_length, False,
+                                              setup.is_regression)
 
   evaluator = None
   if f.eval_every_steps:
     evaluator = lambda: evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
                                  setup.is_regression)
   labels = (f"{len(setup.label_list)} labels" if setup.label_list else "regression")
-  trainer.train(dataset_fn, evaluator, metrics.primary_metric(setup.task_name),
+  trainer.train(examples, num_examples, evaluator, metrics.primary_metric(setup.task_name),
                 description=f"{setup.task_name}: {num_examples} examples, {labels}, "
                             f"{f.num_train_epochs:g} epochs")
 

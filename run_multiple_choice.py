@@ -28,7 +28,6 @@ import cli
 import errors
 import run_info
 import tasks
-import input_pipeline
 import training
 from choice_data import convert_examples, read_examples
 
@@ -104,14 +103,8 @@ def train(f, trainer, features, info):
     run_info.write_run_info(f.output_dir, info, f.vocab_file)
   num_examples = len(features["label_ids"])
 
-  def dataset_fn(ctx, batch_size, consumed):
-    records = tf.data.Dataset.from_tensor_slices(features)
-    return input_pipeline.training_dataset(records, num_examples, batch_size, f.seed, consumed,
-                                     input_context=ctx,
-                                     length_bucketing=trainer.length_bucketing,
-                                     sorted_group_size=trainer.sorted_group_size)
-
-  trainer.train(dataset_fn, description=f"{num_examples} examples of {f.num_choices} "
+  trainer.train(lambda: tf.data.Dataset.from_tensor_slices(features), num_examples,
+                description=f"{num_examples} examples of {f.num_choices} "
                 f"choices, {f.num_train_epochs:g} epochs")
 
 

@@ -26,7 +26,6 @@ import errors
 import modeling
 import run_info
 import tasks
-import input_pipeline
 import training
 
 
@@ -231,12 +230,9 @@ def run(f):
     if trainer.chief:
       run_info.write_run_info(f.output_dir, info)
 
-    def dataset_fn(ctx, batch_size, consumed):
-      records = parse_records(train_files, f.max_seq_length, f.max_predictions_per_seq)
-      return input_pipeline.training_dataset(records, num_records, batch_size, f.seed,
-                                       consumed, input_context=ctx)
-
-    trainer.train(dataset_fn, description=f"{num_records} records in "
+    trainer.train(lambda: parse_records(train_files, f.max_seq_length,
+                                        f.max_predictions_per_seq),
+                  num_records, description=f"{num_records} records in "
                   f"{len(train_files)} files")
   if f.do_eval:
     training.report_results(f.output_dir, evaluate(trainer, eval_files, f), trainer.chief)

@@ -45,7 +45,6 @@ import errors
 import run_info
 import squad_evaluate
 import tasks
-import input_pipeline
 import training
 # Names of the reference's run_squad.py, and what this program uses.
 from squad_data import (  # pylint: disable=unused-import
@@ -144,14 +143,10 @@ def train(trainer, f, train_examples, tokenizer, info):
                                  writer.process_feature)
   num_features = writer.num_features
 
-  def dataset_fn(ctx, batch_size, consumed):
-    return input_pipeline.training_dataset(train_records(path, f.max_seq_length), num_features,
-                                     batch_size, f.seed, consumed, input_context=ctx)
-
   # The reference's epoch counts questions (the steps are questions / batch x
   # epochs) while the model trains on windows: long contexts make more windows.
   questions = len(train_examples)
-  trainer.train(dataset_fn, description=(
+  trainer.train(lambda: train_records(path, f.max_seq_length), num_features, description=(
       f"{questions} questions in {num_features} windows ({num_features / questions:.2f} "
       f"a question); an epoch is {questions} windows, as the reference counts it, so "
       f"{f.num_train_epochs:g} epochs pass over the windows "

@@ -129,9 +129,10 @@ class Trainer:
     # TPUs need static shapes; elsewhere padding is pure waste.
     self._dynamic_padding = config.dynamic_padding and not isinstance(
         self.strategy, tf.distribute.TPUStrategy)
-    # For input_pipeline.training_dataset(length_bucketing=..., sorted_group_size=...): without
-    # dynamic padding grouping lengths gains nothing.
-    self.length_bucketing = self._dynamic_padding and config.length_bucketing
+    # How the input pipeline groups lengths: without dynamic padding (or for a
+    # task whose training batches are never cut) grouping lengths gains nothing.
+    self.length_bucketing = (self._dynamic_padding and config.length_bucketing and
+                             task.train_sequence_keys != ())
     splits = config.length_sorted_splits if self._dynamic_padding else 1
     if splits == "auto":
       splits = (input_pipeline.auto_sorted_splits(config.train_batch_size // (
@@ -529,15 +530,16 @@ class Trainer:
         f"  output:   {c.output_dir} (checkpoint every {c.save_checkpoints_steps} steps, "
         f"log every {c.log_every_steps})"])
 
-  def train(self, dataset_fn, evaluator=None, best_metric=None, higher_is_better=True,
-            description=None):
+  def train(self, examples, num_examples, evaluator=None, best_metric=None,
+            higher_is_better=True, description=None):
     """Trains until `num_train_steps`, resuming at the current global step.
 
     Args:
-      dataset_fn: callable(input_context, per_replica_batch_size,
-        consumed_records) -> unbatched-then-batched tf.data.Dataset of this input
-        pipeline (use `input_pipeline.training_dataset`); consumed_records counts the examples
-        all replicas trained on before `start`.
+      examples: callable() -> unbatched tf.data.Dataset of the training
+        examples (dicts of Tensors), one pass in a fixed order. The Trainer
+        builds the input pipeline from it (input_pipeline.training_dataset:
+        seeded epochs, length grouping, sharding, resume position).
+      num_examples: int, examples in one pass of `examples`.
       evaluator: optional callable() -> {metric: float}, run every
         `eval_every_steps` updates.
       best_metric: key of evaluator's dict that picks the best checkpoint.
@@ -555,7 +557,7 @@ class Trainer:
     c = self.config
     start = self.global_step
     self._check_same_step_on_every_worker(start)
-    iterator = self._train_iterator(dataset_fn, start)
+    iterator = self._train_iterator(self._input_fn(examples, num_examples, start))
     if self._train_fn is None:
       self._train_fn = self._make_train_fn()
     writer = (tf.summary.create_file_writer(os.path.join(c.output_dir, "train"))
@@ -592,14 +594,21 @@ class Trainer:
         curves.write_curves_quietly(c.output_dir)
     return {"loss": last_loss, "global_step": step}
 
-  def _train_iterator(self, dataset_fn, start):
-    """Distributed iterator over the training batches, positioned at step `start`."""
+  def _input_fn(self, examples, num_examples, start):
+    """input_fn(input_context) of the training batches, positioned at step `start`."""
     c = self.config
     per_replica = self.micro_batch_size // self.num_replicas
 
     def input_fn(ctx):
-      return dataset_fn(ctx, per_replica, start * c.train_batch_size)
+      return input_pipeline.training_dataset(
+          examples(), num_examples, per_replica, c.seed, start * c.train_batch_size,
+          input_context=ctx, length_bucketing=self.length_bucketing,
+          sorted_group_size=self.sorted_group_size)
 
+    return input_fn
+
+  def _train_iterator(self, input_fn):
+    """Distributed iterator over the batches of input_fn(input_context)."""
     return iter(self.strategy.distribute_datasets_from_function(input_fn))
 
   def update_runner(self, dataset):
@@ -607,7 +616,7 @@ class Trainer:
 
     For timing the step (benchmark.py); `dataset` yields per-replica batches.
     """
-    iterator = self._train_iterator(lambda ctx, per_replica, consumed: dataset, 0)
+    iterator = self._train_iterator(lambda ctx: dataset)
     if self._train_fn is None:
       self._train_fn = self._make_train_fn()
     return lambda num_steps: self._run_chunk(iterator, num_steps)

@@ -14,7 +14,7 @@ import errors
 import run_info
 import training
 from test_bad_inputs import ForkServer
-from test_training import dataset_fn_for, make_arrays, make_trainer
+from test_training import examples_of, make_arrays, make_trainer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -300,7 +300,7 @@ def test_training_ends_with_curves_png_also_after_a_resume(tmp_path):
   evaluator = lambda: {"eval_accuracy": next(scores)}  # noqa: E731
   trainer = make_trainer(tmp_path, steps=6, eval_every_steps=2)
   trainer.restore()
-  trainer.train(dataset_fn_for(arrays), evaluator, "eval_accuracy")
+  trainer.train(*examples_of(arrays), evaluator, "eval_accuracy")
   assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC
   first = curves.read_curves(str(tmp_path))
   assert_series(first.eval["eval_accuracy"], [2, 4, 6], f32([0.5, 0.7, 0.6]))
@@ -318,7 +318,7 @@ def test_training_ends_with_curves_png_also_after_a_resume(tmp_path):
   resumed = make_trainer(tmp_path, steps=8, eval_every_steps=2)
   resumed.restore()
   assert resumed.global_step == 3
-  resumed.train(dataset_fn_for(arrays), evaluator, "eval_accuracy")
+  resumed.train(*examples_of(arrays), evaluator, "eval_accuracy")
   assert (tmp_path / "curves.png").read_bytes() != first_png
   result = curves.read_curves(str(tmp_path))
   loss = result.train["loss"]

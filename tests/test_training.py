@@ -68,13 +68,9 @@ def make_arrays(n=NUM_EXAMPLES, seed=0):
           "label_ids": labels}
 
 
-def dataset_fn_for(arrays, seed=1, sorted_group_size=0):
-  def dataset_fn(ctx, batch_size, consumed):
-    records = tf.data.Dataset.from_tensor_slices(arrays)
-    return input_pipeline.training_dataset(records, len(arrays["label_ids"]), batch_size, seed,
-                                     consumed, input_context=ctx,
-                                     sorted_group_size=sorted_group_size)
-  return dataset_fn
+def examples_of(arrays):
+  """Trainer.train's first two arguments for in-memory arrays."""
+  return (lambda: tf.data.Dataset.from_tensor_slices(arrays)), len(arrays["label_ids"])
 
 
 def make_trainer(output_dir, steps=6, task=None, **overrides):
@@ -95,7 +91,7 @@ def test_training_writes_official_layout_checkpoints_and_lowers_the_loss(tmp_pat
   trainer = make_trainer(tmp_path, steps=30, learning_rate=3e-3, save_checkpoints_steps=10)
   trainer.restore()
   before = float(trainer.task.loss(arrays, False, None))
-  result = trainer.train(dataset_fn_for(arrays))
+  result = trainer.train(*examples_of(arrays))
   after = float(trainer.task.loss(arrays, False, None))
   assert result["global_step"] == 30 and after < before - 0.1, (before, after)
   prefix = checkpoint_utils.resolve_checkpoint(str(tmp_path))
@@ -115,7 +111,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
   arrays = make_arrays()
   straight = make_trainer(tmp_path / "straight")
   straight.restore()
-  straight.train(dataset_fn_for(arrays))
+  straight.train(*examples_of(arrays))
 
   first = make_trainer(tmp_path / "resumed")
   first.restore()
@@ -126,13 +122,13 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
 
   first.config.eval_every_steps = 2
   with pytest.raises(errors.TrainingInterrupted) as info:
-    first.train(dataset_fn_for(arrays), evaluator=stop_after_first_evaluation)
+    first.train(*examples_of(arrays), evaluator=stop_after_first_evaluation)
   assert info.value.step == 2
   assert checkpoint_utils.resolve_checkpoint(str(tmp_path / "resumed")).endswith("-2")
 
   second = make_trainer(tmp_path / "resumed")
   assert second.restore() == "resumed" and second.global_step == 2
-  second.train(dataset_fn_for(arrays))
+  second.train(*examples_of(arrays))
   a, b = weights(straight), weights(second)
   assert set(a) == set(b)
   for name in a:
@@ -144,11 +140,11 @@ def test_gradient_accumulation_equals_the_full_batch(tmp_path):
   arrays = make_arrays()
   full = make_trainer(tmp_path / "full", task=TinyTask(dropout=0.1))
   full.restore()
-  full.train(dataset_fn_for(arrays))
+  full.train(*examples_of(arrays))
   accumulated = make_trainer(tmp_path / "accum", task=TinyTask(dropout=0.1),
                              gradient_accumulation_steps=2)
   accumulated.restore()
-  accumulated.train(dataset_fn_for(arrays))
+  accumulated.train(*examples_of(arrays))
   a, b = weights(full), weights(accumulated)
   assert set(a) == set(b)
   for name in a:
@@ -157,7 +153,7 @@ def test_gradient_accumulation_equals_the_full_batch(tmp_path):
   # Dropout changed the weights: the comparison is not between dropout-free runs.
   no_dropout = make_trainer(tmp_path / "no_dropout", task=TinyTask(dropout=0.0))
   no_dropout.restore()
-  no_dropout.train(dataset_fn_for(arrays))
+  no_dropout.train(*examples_of(arrays))
   assert np.max(np.abs(weights(no_dropout)["output_weights"] - a["output_weights"])) > 1e-3
 
 
@@ -174,7 +170,7 @@ def test_nan_loss_stops_with_the_step_named(tmp_path):
 
   trainer.task.loss = poisoned
   with pytest.raises(errors.TrainingError, match="NaN or Inf at step 3.*model.ckpt-3"):
-    trainer.train(dataset_fn_for(arrays))
+    trainer.train(*examples_of(arrays))
 
 
 def test_float16_loss_scaling_skips_overflowing_steps(tmp_path):
@@ -184,13 +180,13 @@ def test_float16_loss_scaling_skips_overflowing_steps(tmp_path):
   trainer.loss_scale.assign(2.0 ** 40)   # guaranteed overflow of float16 gradients
   before = trainer.task.output_weights.numpy().copy()
   trainer.config.num_train_steps = 1
-  trainer.train(dataset_fn_for(arrays))
+  trainer.train(*examples_of(arrays))
   assert int(trainer.skipped_steps) == 1 and trainer.global_step == 1
   assert float(trainer.loss_scale) == 2.0 ** 39
   np.testing.assert_array_equal(trainer.task.output_weights.numpy(), before)
   trainer.loss_scale.assign(128.0)
   trainer.config.num_train_steps = 4
-  trainer.train(dataset_fn_for(arrays))
+  trainer.train(*examples_of(arrays))
   assert int(trainer.skipped_steps) == 1
   assert not np.array_equal(trainer.task.output_weights.numpy(), before)
   assert "loss_scale" in checkpoint_utils.checkpoint_shapes(str(tmp_path))
@@ -201,7 +197,7 @@ def test_best_checkpoint_and_early_stopping(tmp_path):
   trainer = make_trainer(tmp_path, steps=12, eval_every_steps=2, early_stopping_patience=2)
   trainer.restore()
   scores = iter([0.5, 0.7, 0.6, 0.65, 0.9, 0.95])
-  trainer.train(dataset_fn_for(arrays), evaluator=lambda: {"eval_accuracy": next(scores)},
+  trainer.train(*examples_of(arrays), evaluator=lambda: {"eval_accuracy": next(scores)},
                 best_metric="eval_accuracy")
   # Best at step 4 (0.7); steps 6 and 8 do not improve: stop at step 8.
   assert trainer.global_step == 8
@@ -312,10 +308,10 @@ def test_training_batches_without_the_stream_index_are_refused(tmp_path):
   arrays = make_arrays()
   trainer = make_trainer(tmp_path, steps=2)
   trainer.restore()
-  plain = lambda ctx, batch_size, consumed: tf.data.Dataset.from_tensor_slices(
-      arrays).batch(batch_size).repeat()
+  # Trainer.train always adds it; update_runner takes batches as they come.
+  plain = tf.data.Dataset.from_tensor_slices(arrays).batch(4).repeat()
   with pytest.raises(ValueError, match="no 'stream_index' feature"):
-    trainer.train(plain)
+    trainer.update_runner(plain)(1)
 
 
 @pytest.mark.parametrize("accumulation,splits", [(1, 4), (2, 2)])
@@ -326,14 +322,14 @@ def test_length_sorted_splits_train_to_the_same_weights_as_whole_batches(
   whole = make_trainer(tmp_path / "whole", task=TinyTask(dropout=0.1), train_batch_size=8,
                        dynamic_padding=False)
   whole.restore()
-  whole.train(dataset_fn_for(arrays))
+  whole.train(*examples_of(arrays))
   split = make_trainer(tmp_path / "split", task=TinyTask(dropout=0.1), train_batch_size=8,
                        gradient_accumulation_steps=accumulation,
                        length_sorted_splits=splits)
   assert split.micro_batch_size == 8 // (accumulation * splits)
   assert split.sorted_group_size == 8
   split.restore()
-  split.train(dataset_fn_for(arrays, sorted_group_size=split.sorted_group_size))
+  split.train(*examples_of(arrays))
   a, b = weights(whole), weights(split)
   assert set(a) == set(b)
   for name in a:
@@ -419,7 +415,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
           num_warmup_steps=1, train_batch_size=4, iterations_per_loop=2, seed=7,
           length_sorted_splits=splits), strategy)
       trainer.restore()
-      trainer.train(t.dataset_fn_for(arrays, sorted_group_size=trainer.sorted_group_size))
+      trainer.train(*t.examples_of(arrays))
       results.append({{k: v.numpy() for k, v in trainer.checkpoint_tensors().items()}})
       preds = trainer.predict([{{k: v[:9] for k, v in arrays.items()}}], batch_size=4)
       results[-1]["_logits"] = preds["logits"]
@@ -455,7 +451,7 @@ FLOAT16_MIRRORED_SCRIPT = textwrap.dedent("""
     trainer = t.make_trainer({out!r}, steps=2, compute_dtype="float16",
                              strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     trainer.restore()
-    trainer.train(t.dataset_fn_for(t.make_arrays()))
+    trainer.train(*t.examples_of(t.make_arrays()))
     print("REPLICAS", trainer.num_replicas, "STEP", trainer.global_step)
 """)
 
@@ -475,11 +471,11 @@ def test_dynamic_padding_trains_to_the_same_weights_as_fixed_padding(tmp_path):
   # With dropout: an example's masks do not depend on the length it is cut to.
   fixed = make_trainer(tmp_path / "fixed", task=TinyTask(dropout=0.1), dynamic_padding=False)
   fixed.restore()
-  fixed.train(dataset_fn_for(arrays))
+  fixed.train(*examples_of(arrays))
   dynamic = make_trainer(tmp_path / "dynamic", task=TinyTask(dropout=0.1),
                          dynamic_padding=True)
   dynamic.restore()
-  dynamic.train(dataset_fn_for(arrays))
+  dynamic.train(*examples_of(arrays))
   a, b = weights(fixed), weights(dynamic)
   assert set(a) == set(b)
   for name in a:
@@ -494,7 +490,7 @@ def test_xla_compiled_steps_draw_the_same_dropout_masks(tmp_path):
     trainer = make_trainer(tmp_path / str(jit), steps=3, task=TinyTask(dropout=0.1),
                            jit_compile=jit, dynamic_padding=False)
     trainer.restore()
-    trainer.train(dataset_fn_for(arrays))
+    trainer.train(*examples_of(arrays))
     runs.append(weights(trainer))
   assert set(runs[0]) == set(runs[1])
   for name in runs[0]:
@@ -542,7 +538,7 @@ def test_the_log_starts_with_the_summary_and_shows_the_first_step_at_once(tmp_pa
   trainer.restore(None)
   # absl's own level may have been lowered by an in-process program (inference.py).
   with caplog.at_level("INFO"), caplog.at_level("INFO", logger="absl"):
-    trainer.train(dataset_fn_for(make_arrays()), description="tiny: 24 examples")
+    trainer.train(*examples_of(make_arrays()), description="tiny: 24 examples")
   messages = [r.getMessage() for r in caplog.records]
   summary = [m for m in messages if m.startswith("***** Training from step 0 to 6 *****")]
   assert len(summary) == 1
