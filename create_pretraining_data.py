@@ -253,8 +253,8 @@ class MaskingVocab:
   cls_id: int
   sep_id: int
   mask_id: int
-  # The vocab keys in file order, mapped to ids:
-  # the pool the 10% "random word" replacements are drawn from.
+  # The vocab keys in file order, mapped to ids: the pool the 10% "random word"
+  # replacements are drawn from.
   random_ids: tuple
 
   @classmethod
