@@ -140,7 +140,7 @@ class BertConfig:
 
 
 def gelu(x):
-  """Exact GELU, x * Phi(x) with the Gaussian CDF via erf (what "gelu" in bert_config.json means)."""
+  """Exact GELU, x * Phi(x) with the Gaussian CDF via erf ("gelu" in bert_config.json)."""
   return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype)))
 
 
