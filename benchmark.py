@@ -8,7 +8,7 @@ For one BERT shape (tiny, base, large or a bert_config.json) it measures
   * inference on real sentence pairs (MRPC dev+test, tokenized with
     tokenization.py): ours with length-sorted batches cut to their longest
     pair (what run_classifier.py --do_predict does), the peers fed the same
-    pairs padded to --seq_length as the reference and most tutorials do;
+    pairs padded to --seq_length as google-research/bert and most tutorials do;
   * serving (`--workloads=serving`): raw MRPC dev pairs in, probabilities out,
     in file order, at each of --infer_batch_sizes: ours through the
     SavedModel that export_savedmodel.py writes (its serve_text_pair

@@ -228,7 +228,7 @@ def file_based_convert_examples_to_features(examples, label_list,
                                             meta=None, log_examples=5):
   """Converts `examples` to a TFRecord file plus a `.meta.json` sidecar.
 
-  Features (one tf.train.Example per example, as the reference):
+  Features (one tf.train.Example per example):
     input_ids, input_mask, segment_ids  int64 [max_seq_length]
     label_ids                           int64 [1]; float [1] for regression
                                         (the reference had no regression)

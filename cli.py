@@ -122,7 +122,7 @@ PHASE_HELP = {"train": "Fine-tune on the training set.",
 
 def define_task_flags(phases=("train", "eval", "predict"), max_seq_length=128,
                       help_text=None, flag_values=flags.FLAGS):
-  """Defines the reference's model, phase and schedule flags of a fine-tuning program.
+  """Defines the model, phase and schedule flags of a fine-tuning program.
 
   bert_config_file, vocab_file, do_lower_case, max_seq_length, do_<phase>,
   eval_batch_size / predict_batch_size (with those phases), num_train_epochs

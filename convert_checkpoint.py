@@ -164,7 +164,7 @@ def weight_map(config):
   layer_norm("mlm", "cls/predictions/transform/LayerNorm", "cls.predictions.transform.LayerNorm")
   weights.append(Weight("cls/predictions/output_bias", _HF_OUTPUT_BIAS,
                         (config.vocab_size,), False, "mlm"))
-  # [2, H] in both layouts: the reference stores it untransposed.
+  # [2, H] in both layouts: official checkpoints store it untransposed.
   weights.append(Weight("cls/seq_relationship/output_weights", "cls.seq_relationship.weight",
                         (2, h), False, "nsp"))
   weights.append(Weight("cls/seq_relationship/output_bias", "cls.seq_relationship.bias",
@@ -183,7 +183,7 @@ def bert_config_from_hf(hf_config, source):
     source: path used in error messages.
 
   Returns:
-    modeling.BertConfig holding only the reference's keys.
+    modeling.BertConfig holding only the keys of a bert_config.json.
 
   Raises:
     ConversionError / errors.UserError: not a BERT the official layout can hold.
@@ -200,7 +200,7 @@ def bert_config_from_hf(hf_config, source):
   eps = hf_config.get("layer_norm_eps", modeling.LAYER_NORM_EPSILON)
   if eps != modeling.LAYER_NORM_EPSILON:
     logging.warning("%s: layer_norm_eps=%g, but this toolkit's LayerNorm uses eps "
-                    "%g (the reference's); outputs will differ slightly.",
+                    "%g (google-research/bert's); outputs will differ slightly.",
                     source, eps, modeling.LAYER_NORM_EPSILON)
   values = {k: hf_config[k] for k in _BERT_KEYS if k in hf_config}
   act = values.get("hidden_act", "gelu")

@@ -134,7 +134,7 @@ def define_flags():
                     "pip install jieba.")
 
 
-# Instances logged in full at the start of the output, as the reference does.
+# Instances logged in full at the start of the output.
 _NUM_LOGGED_INSTANCES = 20
 # Documents between two progress lines.
 _LOG_EVERY_DOCUMENTS = 10000
@@ -153,7 +153,7 @@ WORD_SEGMENTERS = ("none", "jieba")
 
 @dataclasses.dataclass(frozen=True)
 class PretrainingDataConfig:
-  """What instances to make (the reference's flags)."""
+  """What instances to make (one field per flag of the same name)."""
   max_seq_length: int = 128  # hard limit of [CLS] A [SEP] B [SEP]
   max_predictions_per_seq: int = 20  # cap on masked positions per instance
   masked_lm_prob: float = 0.15  # share of len(tokens), [CLS]/[SEP] counted
@@ -236,7 +236,7 @@ class TrainingInstance(object):
     return [0] * self.segment_a_length + [1] * num_b
 
   def to_text(self, inv_vocab):
-    """The reference's log format: tokens, segment_ids, labels, ... (str)."""
+    """The logged form: tokens, segment_ids, labels, ... (str)."""
     tokens = [inv_vocab[i] for i in self.input_ids]
     labels = [inv_vocab[i] for i in self.masked_lm_ids]
     return "\n".join((
@@ -253,8 +253,8 @@ class MaskingVocab:
   cls_id: int
   sep_id: int
   mask_id: int
-  # The reference's `vocab_words` (vocab keys in file order) mapped to ids:
-  # the pool the 10% "random word" replacements are drawn from.
+  # The vocab keys in file order, mapped to ids: the pool the 10% "random word"
+  # replacements are drawn from.
   random_ids: tuple
 
   @classmethod
@@ -312,7 +312,7 @@ def shuffle(items, rng):
 
 def create_training_instances(documents, config, masking_vocab, rng,
                               log_prefix=""):
-  """Makes the instances of a tokenized corpus, as the reference does.
+  """Makes the instances of a tokenized corpus.
 
   Args:
     documents: list of documents; a document is a non-empty list of sentences,
@@ -429,7 +429,7 @@ def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
 
 def create_masked_instance(tokens_a, tokens_b, is_random_next, config,
                            masking_vocab, rng):
-  """Builds [CLS] A [SEP] B [SEP] and masks it (the reference's 80/10/10).
+  """Builds [CLS] A [SEP] B [SEP] and masks it ([MASK] 80%, random 10%, kept 10%).
 
   Args:
     tokens_a, tokens_b: lists of encoded ids (continuation pieces as ~id).
@@ -621,7 +621,7 @@ def _line_number(path, offset):
 
 
 def read_documents(ranges, encoder, log_prefix=""):
-  """Reads and tokenizes documents the way the reference does.
+  """Reads and tokenizes documents.
 
   Lines end at "\\n"; each is decoded as UTF-8 and stripped; a blank line
   ends a document; a line without tokens is skipped; empty documents are

@@ -6,8 +6,8 @@ The CRF scores a tag sequence y_1..y_n of a sentence as
 
 and p(y | x) = exp(score(y)) / Z, Z summed over all K^n sequences by the forward
 algorithm; the best sequence comes from Viterbi decoding. There are no start or
-end scores: the reference's NER repositories (and TF-Addons' crf_log_likelihood)
-have none either, and the unary scores of the first and last word can learn them.
+end scores: NER repositories built on google-research/bert (and TF-Addons'
+crf_log_likelihood) have none either; the first and last word's unary scores learn them.
 
 Which positions form the chain: only those where `mask` is 1, taken in order.
 In run_ner.py the mask is `label_mask`, which marks the FIRST piece of each

@@ -17,7 +17,7 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
     distribution_strategy: "auto" (TPU if use_tpu, multi-worker if TF_CONFIG
       names several tasks, mirrored if several GPUs, else the default
       strategy), "one_device", "mirrored", "multi_worker" or "tpu".
-    use_tpu, tpu_name, tpu_zone, gcp_project, master: the reference's TPU flags.
+    use_tpu, tpu_name, tpu_zone, gcp_project, master: the values of the TPU flags.
   """
   choices = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
   if distribution_strategy not in choices:

@@ -75,7 +75,7 @@ def define_flags():
   flags.DEFINE_bool("use_one_hot_embeddings", False,
                     "Accepted for compatibility; ignored (TF2 gathers are fast on TPU).")
   flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
-                    "none: per-token features (the reference's output); cls or mean: "
+                    "none: per-token features (google-research/bert's output); cls or mean: "
                     "one pooled vector per layer, under the key `pooled`.")
   flags.DEFINE_string("compute_dtype", "float32",
                       "Compute precision: float32, bfloat16 or float16.")

@@ -3,8 +3,8 @@
 
 `GraphTokenizer` turns a batch of UTF-8 strings (or string pairs) into the
 `input_ids`, `input_mask` and `segment_ids` that run_classifier.py feeds the
-model: the same word pieces as `tokenization.FullTokenizer`, the reference's
-longest-first pair truncation and the `[CLS] a [SEP] b [SEP]` layout.
+model: the same word pieces as `tokenization.FullTokenizer`, and the same
+longest-first pair truncation and `[CLS] a [SEP] b [SEP]` layout as classifier_data.py.
 
 Why not tensorflow-text's BertTokenizer as is: it gives other ids than
 tokenization.py on real text (with the uncased BERT vocab, 3 of the 4266 MRPC
@@ -20,7 +20,7 @@ this Python's `unicodedata` by tokenization.py's own character rules; only the
 greedy longest-match-first WordPiece step is tensorflow-text's
 (`WordpieceTokenizer`, the same algorithm).
 
-The two context-dependent rules of the reference's per-word `lower()` + NFD are
+The two context-dependent rules of FullTokenizer's per-word `lower()` + NFD are
 applied as well: capital sigma lower-cases to final "ς" at the end of a word,
 and NFD puts combining marks in canonical order.
 """
@@ -218,7 +218,7 @@ def _final_sigmas(chars, context_table):
   The rule of Python's lower(): preceded by a cased letter and not followed by
   one, case-ignorable characters (apostrophes, combining marks...) skipped. Row
   edges and spaces (neither cased nor ignorable) end the search, as the word
-  edges of the reference's per-word lower() do.
+  edges of FullTokenizer's per-word lower() do.
   """
   flat = chars.flat_values
   kind = _lookup_ranges(flat, context_table)
@@ -284,7 +284,7 @@ def _kept_tokens(tokens, kept):
 
 
 def truncated_lengths(length_a, length_b, max_length):
-  """Lengths that the reference's _truncate_seq_pair keeps (it pops the longer, b on ties).
+  """Lengths that classifier_data._truncate_seq_pair keeps (it pops the longer, b on ties).
 
   Args:
     length_a, length_b: int Tensors [batch], the token counts of a and b.
@@ -386,7 +386,7 @@ class GraphTokenizer(tf.Module):
     Args:
       text_a: tf.string Tensor [batch].
       text_b: optional tf.string Tensor [batch]; a row whose text_b has no
-        tokens (e.g. "") gets the single-text layout, as in the reference.
+        tokens (e.g. "") gets the single-text layout, as in classifier_data.py.
 
     Returns:
       dict of int32 Tensors [batch, max_seq_length]: input_ids, input_mask,

@@ -17,10 +17,10 @@ import tensorflow as tf
 
 import errors
 
-# LayerNorm epsilon of the reference (TF1 `layer_norm` default).
+# LayerNorm epsilon: TF1 `layer_norm`'s default, which BERT checkpoints were trained with.
 LAYER_NORM_EPSILON = 1e-12
-# Added to the attention scores of padding positions. The reference's value;
-# it is also representable in float16 (max 65504).
+# Added to the attention scores of padding positions. The value BERT checkpoints were
+# trained with; it is also representable in float16 (max 65504).
 MASK_ADDER = -10000.0
 
 _SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers",
@@ -140,7 +140,7 @@ class BertConfig:
 
 
 def gelu(x):
-  """Exact GELU, x * Phi(x) with the Gaussian CDF via erf (the reference's "gelu")."""
+  """Exact GELU, x * Phi(x) with the Gaussian CDF via erf ("gelu" in bert_config.json)."""
   return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype)))
 
 
@@ -625,7 +625,7 @@ class PretrainingHeads(tf.Module):
     self.transform_layer_norm = LayerNorm("cls/predictions/transform/LayerNorm", h)
     self.output_bias = tf.Variable(tf.zeros([config.vocab_size]),
                                    name="cls/predictions/output_bias")
-    # [2, H], not [H, 2]: the reference's layout, kept for checkpoint parity.
+    # [2, H], not [H, 2]: the official checkpoints' layout.
     self.seq_relationship_weights = tf.Variable(
         initializer([2, h]), name="cls/seq_relationship/output_weights")
     self.seq_relationship_bias = tf.Variable(

@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedule for BERT: the reference's AdamWeightDecay, and LAMB.
+"""Optimizers and learning-rate schedule for BERT: AdamWeightDecay and LAMB.
 
 `create_optimizer` gives what the reference's `create_optimizer` built: Adam without
 bias correction (beta_1 0.9, beta_2 0.999, epsilon 1e-6), decoupled weight decay 0.01
@@ -66,7 +66,7 @@ def _check_schedule_arguments(init_lr, num_train_steps, num_warmup_steps):
 
 
 class LinearWarmupLinearDecay:
-  """The reference's learning rate: linear warm-up, then linear decay to 0.
+  """The learning rate: linear warm-up, then linear decay to 0.
 
   lr(step) = init_lr * step / num_warmup_steps            if step < num_warmup_steps
            = init_lr * (1 - min(step, num_train_steps) / num_train_steps)   otherwise
@@ -219,7 +219,7 @@ def _matches_any(patterns, name):
 
 
 class AdamWeightDecay(tf.Module):
-  """The reference's AdamWeightDecayOptimizer: Adam without bias correction, decoupled decay.
+  """AdamWeightDecayOptimizer: Adam without bias correction, decoupled weight decay.
 
   For each variable p with float32 gradient g (after global-norm clipping):
     m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g^2
@@ -444,7 +444,7 @@ def _scaled(learning_rate, multiplier):
 def _clip_scale(global_norm, clip_norm):
   """The factor tf.clip_by_global_norm multiplies every gradient by (1.0 without clipping).
 
-  As in the reference's clipping, a non-finite norm gives NaN, so a diverged step
+  As with tf.clip_by_global_norm, a non-finite norm gives NaN, so a diverged step
   shows in the weights and the loss instead of being silently skipped.
   """
   if clip_norm is None:
@@ -483,7 +483,7 @@ def _fused_adamw_handles(variable, m, v, grad, grad_scale, learning_rate, beta_1
 
 
 def _fused_adamw_step(variable, m, v, grad, *args):
-  """The reference's AdamWeightDecay step for one dense float32 variable, in place."""
+  """One AdamWeightDecay step for one dense float32 variable, in place."""
   return _fused_adamw_handles(variable.handle, m.handle, v.handle, grad, *args)
 
 
@@ -584,13 +584,13 @@ def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type=
                      weight_decay_rate=0.01, clip_norm=1.0, beta_1=0.9, beta_2=0.999,
                      epsilon=1e-6, exclude_from_weight_decay=None,
                      learning_rate_multipliers=None):
-  """Returns the reference's optimizer (or LAMB) with its warm-up/decay learning rate.
+  """Returns AdamWeightDecay (or LAMB) with its warm-up/decay learning rate.
 
   Args:
     init_lr: float > 0, peak learning rate (reached at the end of warm-up).
     num_train_steps: int > 0, the learning rate is 0 from this step on.
     num_warmup_steps: int in [0, num_train_steps], steps of linear warm-up.
-    optimizer_type: "adamw" (the reference's AdamWeightDecay) or "lamb".
+    optimizer_type: "adamw" (AdamWeightDecay) or "lamb".
     weight_decay_rate, clip_norm, beta_1, beta_2, epsilon, exclude_from_weight_decay,
       learning_rate_multipliers: as in AdamWeightDecay.
 

@@ -101,7 +101,7 @@ def write_rows(path, rows):
 
 
 def write_results(path, results):
-  """`key = value` lines sorted by key, as the reference's eval_results.txt."""
+  """`key = value` lines sorted by key: the eval_results.txt format."""
   write_lines(path, [f"{key} = {results[key]}" for key in sorted(results)])
 
 

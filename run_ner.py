@@ -23,7 +23,7 @@ Each word is split into WordPiece pieces; its tag is learned and predicted on
 the FIRST piece (the others, [CLS] and [SEP] have label_mask 0). A sentence
 longer than max_seq_length is cut into overlapping windows, not truncated:
 each word is scored once, in the window where it has the most context on both
-sides (the max-context rule of the reference's SQuAD code).
+sides (windows.py's max-context rule, as for SQuAD).
 
 With --crf=true a linear-chain CRF (crf.py) scores tag transitions between
 consecutive words of a window: trained by its log-likelihood, decoded by

@@ -50,7 +50,7 @@ def define_flags():
 
 
 def record_features(max_seq_length, max_predictions_per_seq):
-  """The reference's TFRecord schema."""
+  """The TFRecord schema of create_pretraining_data.py's records."""
   ints = lambda n: tf.io.FixedLenFeature([n], tf.int64)
   return {
       "input_ids": ints(max_seq_length),
@@ -113,7 +113,7 @@ def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
 
 
 def parse_records(files, max_seq_length, max_predictions_per_seq):
-  """Unbatched dataset of parsed records (int64 -> int32, as the reference)."""
+  """Unbatched dataset of parsed records (int64 features cast to int32)."""
   spec = record_features(max_seq_length, max_predictions_per_seq)
 
   def parse(record):

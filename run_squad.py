@@ -94,7 +94,7 @@ def define_flags(flag_values=FLAGS):
 
 
 def validate_flags(f):
-  """The reference's validate_flags_or_throw and more, before any work."""
+  """Checks the flags and that the input files exist, before any work."""
   cli.check_task_flags(f, phases=("train", "predict"), data_dir=False,
                        fine_tuned="fine-tuned SQuAD",
                        files=[name for name, asked in (("train_file", f.do_train),

@@ -365,7 +365,7 @@ class NerServer(tf.Module):
 
 
 def _is_cjk(code_points):
-  """bool: code points in the reference's CJK blocks (tokenization._CJK_RANGES)."""
+  """bool: code points in the CJK blocks of tokenization._CJK_RANGES."""
   result = tf.zeros_like(code_points, tf.bool)
   for low, high in tokenization._CJK_RANGES:  # pylint: disable=protected-access
     result |= (code_points >= low) & (code_points <= high)
@@ -564,7 +564,7 @@ class SquadServer(tf.Module):
     score = (tf.cast(start_logits, tf.float64)[:, :, tf.newaxis] +
              _frames(tf.cast(end_logits, tf.float64), length, 0.0))
     score = tf.where(valid, score, _NEG_INF)
-    # Ties go to the first candidate of the reference's order: window, start rank, end rank.
+    # Ties go to the first candidate in squad_data.py's order: window, start rank, end rank.
     k_window = windows.start // self._doc_stride
     order = (k_window[:, None, None] * width * width + start_rank[:, :, tf.newaxis] * width +
              _frames(end_rank, length, 0))

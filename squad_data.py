@@ -25,7 +25,7 @@ import windows
 
 # The reference numbered features from here.
 FIRST_UNIQUE_ID = 1000000000
-# The reference's "large and positive" start of the minimum null score.
+# Start value of the minimum null score: larger than any real score.
 LARGE_SCORE = 1000000.0
 
 
@@ -65,7 +65,7 @@ class InputFeatures:
 
 
 def _is_whitespace(char):
-  """The reference's word separators (U+202F occurs in SQuAD)."""
+  """Word separators of a paragraph: space, tab, CR, LF and U+202F (it occurs in SQuAD)."""
   return char in " \t\r\n" or ord(char) == 0x202F
 
 
@@ -149,8 +149,8 @@ def _answer_span(qa, where, words, char_to_word_offset, follows_space):
                     where, start_char, text)
     return None
   start, end = char_to_word_offset[start_char], char_to_word_offset[end_char]
-  # Keep only answers whose text is recovered from the words (the reference's
-  # check: a mismatch is usually odd Unicode in the data).
+  # Keep only answers whose text is recovered from the words (a mismatch is
+  # usually odd Unicode in the data).
   actual = join_words(words[start:end + 1], follows_space[start:end + 1])
   if actual.find(" ".join(text.split())) == -1:
     logging.warning("Could not find answer: %r vs. %r (%s); skipped.", actual, text, where)
@@ -194,7 +194,7 @@ def examples_from_data(articles, is_training, version_2_with_negative=False, sou
   """SquadExamples of the "data" list of a SQuAD file, in file order.
 
   Training examples whose answer text is not found in the paragraph are
-  skipped with a warning, as in the reference.
+  skipped with a warning.
   """
   examples, skipped = [], 0
   for a_index, article in enumerate(articles):

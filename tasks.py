@@ -132,7 +132,7 @@ class TaggingTask(Task):
   With `use_crf`, a linear-chain CRF (crf.py) sits on the dense layer's
   scores: its transition matrix is the variable `crf/transitions [num_labels,
   num_labels]` (the SPEC names no CRF variable; "crf/" is the head's own scope,
-  beside the reference's top-level output_weights), saved in the checkpoint
+  beside the classifiers' top-level output_weights), saved in the checkpoint
   with the rest. The chain runs over the label_mask positions of each window,
   in order, so a transition links two consecutive scored words. The loss is
   the negative CRF log-likelihood summed over the batch's windows and divided
@@ -221,7 +221,7 @@ class SpanTask(Task):
   head_name = "SQuAD"
 
   def build_head(self, seed):
-    # [2, H] as the reference: row 0 scores starts, row 1 ends; no dropout.
+    # [2, H]: row 0 scores starts, row 1 ends; no dropout.
     return modeling.OutputLayer(2, self.bert_config.hidden_size, seed,
                                 scope="cls/squad/", seed_offset=11, dropout_prob=0.0)
 

@@ -51,7 +51,7 @@ _CASED_MODELS = frozenset(
     ("cased_L-12_H-768_A-12", "cased_L-24_H-1024_A-16",
      "multi_cased_L-12_H-768_A-12", "wwm_cased_L-24_H-1024_A-16"))
 
-# Like the reference: the name is the path component right before
+# The name is the path component right before
 # `/bert_model.ckpt` (which may carry a suffix such as `.index`).
 _CKPT_IN_MODEL_DIR = re.compile(r"([A-Za-z0-9_-]+)/bert_model\.ckpt")
 
@@ -275,7 +275,7 @@ def whitespace_tokenize(text):
 
 
 def is_cjk(cp):
-  """Returns True if code point `cp` is in one of the reference's CJK blocks."""
+  """Returns True if code point `cp` is in one of the CJK blocks of _CJK_RANGES."""
   for low, high in _CJK_RANGES:
     if low <= cp <= high:
       return True

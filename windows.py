@@ -1,7 +1,7 @@
 """Sliding windows over a long sequence of word pieces (NER sentences, SQuAD contexts).
 
 A sequence longer than a window is cut into windows `stride` pieces apart,
-the last one reaching the end (the reference's SQuAD doc spans). A piece seen
+the last one reaching the end (the `doc_spans` of squad_data.py). A piece seen
 in several windows is scored in the one where it has the most context: the
 score of a window is min(left context, right context) + 0.01 * its length,
 and the first window wins ties. A sequence without pieces has no window.
