@@ -77,7 +77,7 @@ def _clean_classes(chars):
 
 def _split_classes(chars, do_lower_case):
   """What BasicTokenizer.split_word does to each char after lower() and NFD."""
-  is_punctuation = tokenization._is_punctuation  # pylint: disable=protected-access
+  is_punctuation = tokenization.is_punctuation
   category = unicodedata.category
   return [_TO_SPACE if c.isspace()              # split() separates words on it
           else _DROP if do_lower_case and category(c) == "Mn"   # accents after NFD
@@ -144,7 +144,7 @@ def character_tables(do_lower_case):
   category = unicodedata.category
   unassigned = ("Cn", "Co", "Cs")
   chars = [c for c in map(chr, range(_NUM_CODE_POINTS)) if category(c) not in unassigned]
-  chars += [chr(cp) for low, high in tokenization._CJK_RANGES  # pylint: disable=protected-access
+  chars += [chr(cp) for low, high in tokenization.CJK_RANGES
             for cp in range(low, high + 1) if category(chr(cp)) in unassigned]
   tables = {"clean": _ranges(chars, _clean_classes(chars)),
             "split": _ranges(chars, _split_classes(chars, do_lower_case))}

@@ -365,9 +365,9 @@ class NerServer(tf.Module):
 
 
 def _is_cjk(code_points):
-  """bool: code points in the CJK blocks of tokenization._CJK_RANGES."""
+  """bool: code points in the CJK blocks of tokenization.CJK_RANGES."""
   result = tf.zeros_like(code_points, tf.bool)
-  for low, high in tokenization._CJK_RANGES:  # pylint: disable=protected-access
+  for low, high in tokenization.CJK_RANGES:
     result |= (code_points >= low) & (code_points <= high)
   return result
 

@@ -22,7 +22,7 @@ import errors
 # CJK ideograph blocks that get spaces around them, exactly the reference's
 # ranges. Hangul, Hiragana and Katakana are NOT included: those scripts write
 # space-separated words and are treated like every other language.
-_CJK_RANGES = (
+CJK_RANGES = (
     (0x4E00, 0x9FFF),    # CJK Unified Ideographs
     (0x3400, 0x4DBF),    # Extension A
     (0x20000, 0x2A6DF),  # Extension B
@@ -275,14 +275,14 @@ def whitespace_tokenize(text):
 
 
 def is_cjk(cp):
-  """Returns True if code point `cp` is in one of the CJK blocks of _CJK_RANGES."""
-  for low, high in _CJK_RANGES:
+  """Returns True if code point `cp` is in one of the CJK blocks of CJK_RANGES."""
+  for low, high in CJK_RANGES:
     if low <= cp <= high:
       return True
   return False
 
 
-def _is_punctuation(char):
+def is_punctuation(char):
   """Returns True for ASCII non-alphanumeric symbols and Unicode category P*."""
   cp = ord(char)
   # "$", "^", "`", "+" etc. are not Unicode punctuation but are split anyway.
@@ -314,7 +314,7 @@ def clean_entry(cp):
 def _punctuation_entry(cp):
   """Puts spaces around punctuation so str.split() isolates it."""
   char = chr(cp)
-  return " %s " % char if _is_punctuation(char) else cp
+  return " %s " % char if is_punctuation(char) else cp
 
 
 def _nonspacing_mark_entry(cp):
