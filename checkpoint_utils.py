@@ -15,8 +15,8 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import errors
-import run_info
 
 # Checkpoints exported from TF-Hub modules prefix every name with this.
 _HUB_PREFIX = "module/"
@@ -417,7 +417,7 @@ def save_tensors(prefix, tensors):
   values = [_as_tensor(tensors[name]) for name in names]
   # A folder, not a temporary prefix: a half-moved bundle must not leave an
   # `.index` that a directory scan would take for a checkpoint.
-  staging = f"{prefix}{run_info.TMP_MARK}{uuid.uuid4().hex}"
+  staging = f"{prefix}{atomic_files.TMP_MARK}{uuid.uuid4().hex}"
   tf.io.gfile.makedirs(staging)
   tmp_prefix = os.path.join(staging, os.path.basename(prefix))
   try:
@@ -503,8 +503,8 @@ class CheckpointManager:
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""
     join = os.path.join
-    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{run_info.TMP_MARK}*")) +
-                 tf.io.gfile.glob(join(self.directory, f"checkpoint{run_info.TMP_MARK}*"))):
+    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{atomic_files.TMP_MARK}*")) +
+                 tf.io.gfile.glob(join(self.directory, f"checkpoint{atomic_files.TMP_MARK}*"))):
       if tf.io.gfile.isdir(path):
         tf.io.gfile.rmtree(path)
       else:
@@ -524,7 +524,7 @@ def write_checkpoint_state(directory, latest, all_prefixes):
   """
   lines = [f'model_checkpoint_path: "{os.path.basename(latest)}"']
   lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in all_prefixes]
-  run_info.write_lines(os.path.join(directory, "checkpoint"), lines)
+  atomic_files.write_lines(os.path.join(directory, "checkpoint"), lines)
 
 
 def read_global_step(path, flag_name="init_checkpoint"):

@@ -75,6 +75,7 @@ balance, instances per file and speed.
 """
 
 import array
+import contextlib
 import dataclasses
 import functools
 import glob
@@ -91,6 +92,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+import atomic_files
 import errors
 import tokenization
 
@@ -1335,34 +1337,26 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
 
 def _write_outputs(input_files, output_files, vocab_file, do_lower_case,
                    config, pool, num_workers):
-  """Writes `<output>.tmp-<pid>` files, renamed only if everything worked."""
-  tmp_outputs = ["%s.tmp-%d" % (path, os.getpid()) for path in output_files]
-  try:
+  """Writes temporary files beside `output_files`, renamed only if everything worked."""
+  with contextlib.ExitStack() as outputs:
+    tmp_outputs = [outputs.enter_context(atomic_files.atomic_path(path))
+                   for path in output_files]
     if pool is None:
       task = ShardTask(0, 1, tuple(plan_shards(input_files, 1)[0]), vocab_file,
                        do_lower_case, config, config.random_seed,
                        tuple(tmp_outputs), log_instances=True)
       result = build_shard(task)
-      stats, counts = result.stats, result.instances_per_file
-    else:
-      stats, counts = _run_sharded(input_files, tmp_outputs, vocab_file,
-                                   do_lower_case, config, pool,
-                                   num_workers * _SHARDS_PER_WORKER)
-    for tmp, path in zip(tmp_outputs, output_files):
-      os.replace(tmp, path)
-  except BaseException:
-    for tmp in tmp_outputs:
-      _remove_quietly(tmp)
-    raise
-  return stats, counts
+      return result.stats, result.instances_per_file
+    return _run_sharded(input_files, tmp_outputs, vocab_file, do_lower_case, config,
+                        pool, num_workers * _SHARDS_PER_WORKER)
 
 
 def _run_sharded(input_files, tmp_outputs, vocab_file, do_lower_case, config,
                  pool, num_shards):
   """Runs the shards on the worker pool, then merges them into `tmp_outputs`."""
   shards = plan_shards(input_files, num_shards)
-  prefix = tmp_outputs[0].rsplit(".tmp-", 1)[0]
-  parts = ["%s.shard-%05d-of-%05d.tmp-%d" % (prefix, k, num_shards, os.getpid())
+  prefix = tmp_outputs[0].rsplit(atomic_files.TMP_MARK, 1)[0]
+  parts = [atomic_files.temporary_path("%s.shard-%05d-of-%05d" % (prefix, k, num_shards))
            for k in range(num_shards)]
   tasks = [ShardTask(k, num_shards, tuple(ranges), vocab_file, do_lower_case,
                      config, shard_seed(config.random_seed, k), (parts[k],),
@@ -1383,14 +1377,7 @@ def _run_sharded(input_files, tmp_outputs, vocab_file, do_lower_case, config,
     return stats, counts
   finally:
     for part in parts:
-      _remove_quietly(part)
-
-
-def _remove_quietly(path):
-  try:
-    os.remove(path)
-  except FileNotFoundError:
-    pass
+      atomic_files.remove_quietly(part)
 
 
 def _log_summary(summary, num_workers):

@@ -24,8 +24,8 @@ from absl import logging
 import tensorflow as tf
 from google.protobuf import message
 
+import atomic_files
 import errors
-import run_info
 
 CURVES_FILE = "curves.png"
 # The training scalars drawn (training.py also logs grad_norm,
@@ -324,7 +324,7 @@ def write_curves(output_dir):
   png = io.BytesIO()
   figure.savefig(png, format="png")
   path = os.path.join(output_dir, CURVES_FILE)
-  run_info.write_text(path, png.getvalue())
+  atomic_files.write_text(path, png.getvalue())
   return path
 
 

@@ -41,11 +41,11 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import checkpoint_utils
 import cli
 import errors
 import modeling
-import run_info
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -453,7 +453,7 @@ def write_atomically(path, lines):
   if directory:
     tf.io.gfile.makedirs(directory)
   count = 0
-  with run_info.atomic_writer(path) as writer:
+  with atomic_files.atomic_writer(path) as writer:
     for line in lines:
       writer.write(line)
       count += 1

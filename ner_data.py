@@ -16,9 +16,9 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import data_files
 import errors
-import run_info
 import tokenization
 import windows
 
@@ -228,7 +228,7 @@ def decode(predictions, features, sentences, label_list):
 
 def write_tfrecord(path, features):
   """Writes the windows as tf.train.Examples (int64 features), atomically."""
-  with run_info.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+  with atomic_files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
     for row in range(features.num_windows):
       example = tf.train.Example(features=tf.train.Features(feature={
           key: tf.train.Feature(int64_list=tf.train.Int64List(
@@ -255,7 +255,7 @@ def write_predictions(path, sentences, predicted_tags):
       # conlleval splits on whitespace: a token must stay one column.
       lines.append(f"{'_'.join(token.split()) or '_'} {gold} {guess}\n")
     lines.append("\n")
-  run_info.write_text(path, "".join(lines))
+  atomic_files.write_text(path, "".join(lines))
 
 
 def word_split(sentences):

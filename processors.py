@@ -9,10 +9,10 @@ import dataclasses
 import os
 from typing import Any, Optional
 
+import atomic_files
 import data_files
 import errors
 import metrics
-import run_info
 
 # File a training run saves its label list to, one label a line.
 LABELS_FILE_NAME = "labels.txt"
@@ -51,7 +51,7 @@ def save_labels(path, labels):
     if "\n" in label or "\r" in label or label != label.strip() or not label:
       raise errors.DataError("label %r cannot be saved one-per-line: labels must be "
                              "non-empty without surrounding whitespace" % label)
-  run_info.write_text(path, "".join(label + "\n" for label in labels))
+  atomic_files.write_text(path, "".join(label + "\n" for label in labels))
 
 
 def load_labels(path):

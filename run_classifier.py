@@ -19,6 +19,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import checkpoint_utils
 import classifier_data
 import cli

@@ -59,6 +59,7 @@ import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when i
 
 from absl import flags
 
+import atomic_files
 import cli
 import errors
 import metrics
@@ -448,7 +449,7 @@ def write_record(config, run, finished):
             "finished": finished}
   if finished:
     record.update(metric=run.metric, value=run.value)
-  run_info.write_json(os.path.join(folder, RUN_RECORD), record)
+  atomic_files.write_json(os.path.join(folder, RUN_RECORD), record)
 
 
 def read_metric(folder, metric):
@@ -622,12 +623,12 @@ def point_best(output_dir, folder):
     return link
   if os.path.lexists(link) and not os.path.islink(link):
     raise errors.UserError(f"{link} exists and is not the grid's symlink; move it away.")
-  tmp = run_info.temporary_path(link)
+  tmp = atomic_files.temporary_path(link)
   try:
     os.symlink(folder, tmp)
   except (OSError, NotImplementedError):
     note = os.path.join(output_dir, BEST_NOTE)
-    run_info.write_text(note, folder + "\n")
+    atomic_files.write_text(note, folder + "\n")
     return note
   try:
     os.replace(tmp, link)
@@ -643,7 +644,7 @@ def write_outputs(config, runs):
   higher = higher_is_better(runs[0].metric, config.metric_goal)
   best = best_row(rows, higher)
   names = [name for name, _ in config.grid]
-  run_info.write_lines(os.path.join(config.output_dir, RESULTS_FILE),
+  atomic_files.write_lines(os.path.join(config.output_dir, RESULTS_FILE),
                        table_lines(rows, names, config.seeds, best, higher))
   if best is None:
     return None, None

@@ -1,9 +1,6 @@
 """The run folder's record: atomic writes, the lock, run_info.json, the step lookup.
 
-Every file the project writes goes through `atomic_writer` (or a helper built
-on it): it is written under a temporary name beside the target and renamed
-over it at the end, so a reader never sees half a file and a failed write
-(full disk, kill) leaves the earlier good file in place.
+Its files are written atomically (atomic_files.py).
 
 One run writes a run folder at a time (`RunLock`). `run_info.json` records
 what inference and export need to use a fine-tuned run (task kind, labels,
@@ -22,9 +19,9 @@ import sys
 import time
 
 from absl import logging
-import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import errors
 import modeling
 
@@ -34,75 +31,9 @@ LOCK_FILE = "run.lock"
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "bert_config.json"
 LABELS_FILE = "labels.txt"
-# In the names of files and folders being written (renamed away when complete).
-TMP_MARK = ".tmp-"
-
-
-# ------------------------------------------------------------ atomic writes
-
-
-def temporary_path(path):
-  """The name `path` is written under until it is complete."""
-  return f"{path}{TMP_MARK}{os.getpid()}"
-
-
-def _remove_quietly(path):
-  with contextlib.suppress(Exception):
-    if tf.io.gfile.isdir(path):
-      tf.io.gfile.rmtree(path)
-    elif tf.io.gfile.exists(path):
-      tf.io.gfile.remove(path)
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-  """Yields a temporary path beside `path`; what the block writes there replaces it.
-
-  On any error the temporary file is removed and `path` is left as it was; a
-  full disk becomes one UserError naming the path and the free space.
-  """
-  tmp = temporary_path(path)
-  try:
-    yield tmp
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-  except BaseException as e:
-    _remove_quietly(tmp)
-    if errors.is_disk_full(e):
-      raise errors.no_space_error(path) from None
-    raise
-
-
-@contextlib.contextmanager
-def atomic_writer(path, mode="w"):
-  """A tf.io.gfile writer whose file replaces `path` when the block succeeds."""
-  with atomic_path(path) as tmp, tf.io.gfile.GFile(tmp, mode) as writer:
-    yield writer
-
-
-def write_text(path, text):
-  """Writes `text` (str or bytes) to `path` atomically."""
-  with atomic_writer(path, "wb" if isinstance(text, bytes) else "w") as writer:
-    writer.write(text)
-
-
-def write_json(path, data, indent=2, sort_keys=True):
-  """Writes `data` as indented JSON (keys sorted by default), atomically."""
-  write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")
-
-
-def write_lines(path, lines):
-  """Writes one str per line, atomically."""
-  write_text(path, "".join(f"{line}\n" for line in lines))
-
-
-def write_rows(path, rows):
-  """Writes tab-separated float rows (test_results.tsv: probabilities), atomically."""
-  write_lines(path, ["\t".join(str(float(x)) for x in np.atleast_1d(row)) for row in rows])
-
-
 def write_results(path, results):
   """`key = value` lines sorted by key: the eval_results.txt format."""
-  write_lines(path, [f"{key} = {results[key]}" for key in sorted(results)])
+  atomic_files.write_lines(path, [f"{key} = {results[key]}" for key in sorted(results)])
 
 
 def format_results(results):
@@ -280,11 +211,11 @@ def write_run_info(output_dir, info, vocab_file=None):
     target = os.path.join(output_dir, VOCAB_FILE)
     if not _same_file(vocab_file, target):
       with tf.io.gfile.GFile(vocab_file, "rb") as reader:
-        write_text(target, reader.read())
+        atomic_files.write_text(target, reader.read())
     info["vocab_file"] = VOCAB_FILE
-  write_json(os.path.join(output_dir, CONFIG_FILE), info["bert_config"])
+  atomic_files.write_json(os.path.join(output_dir, CONFIG_FILE), info["bert_config"])
   info["bert_config_file"] = CONFIG_FILE
-  write_json(os.path.join(output_dir, RUN_INFO_FILE), info)
+  atomic_files.write_json(os.path.join(output_dir, RUN_INFO_FILE), info)
 
 
 def _vocab_path(model_dir, recorded):

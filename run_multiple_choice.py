@@ -24,6 +24,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import cli
 import errors
 import run_info
@@ -132,7 +133,7 @@ def run(f):
   if f.do_predict:
     probabilities = trainer.predict([splits["test"]], f.predict_batch_size)["probabilities"]
     if trainer.chief:
-      run_info.write_rows(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
+      atomic_files.write_rows(os.path.join(f.output_dir, "test_results.tsv"), probabilities)
 
 
 def console_main():

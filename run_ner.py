@@ -45,6 +45,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import checkpoint_utils
 import cli
 import conlleval
@@ -296,7 +297,7 @@ def build_run_info(f, bert_config, label_list, train_sentences):
 def train(f, trainer, features, label_list, chief, info=None):
   """Writes labels.txt, run_info.json and train.tf_record, then runs the training loop."""
   if chief:
-    run_info.write_lines(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
+    atomic_files.write_lines(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
     if info is not None:
       run_info.write_run_info(f.output_dir, info, f.vocab_file)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")

@@ -12,8 +12,6 @@ naming the file and the fix, the dtypes accepted, BF16 widened to float32, and
 atomic writes.
 """
 
-import os
-import uuid
 
 # Registers "bfloat16" with NumPy: without it the package cannot return BF16
 # tensors ("data type 'bfloat16' not understood"). A TensorFlow dependency.
@@ -22,6 +20,7 @@ import numpy as np
 import safetensors
 from safetensors import numpy as safetensors_numpy
 
+import atomic_files
 import errors
 
 # The dtype tags read and written here: every floating-point and integer tag of
@@ -137,12 +136,5 @@ def save_file(tensors, path, metadata=None):
       isinstance(metadata, dict) and
       all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
     raise ValueError(f"metadata must be a dict of str to str, got {metadata!r}.")
-  # Same directory, so os.replace is a rename.
-  tmp_path = f"{path}.tmp-{uuid.uuid4().hex}"
-  try:
+  with atomic_files.atomic_path(path) as tmp_path:
     safetensors_numpy.save_file(arrays, tmp_path, metadata=metadata)
-    os.replace(tmp_path, path)
-  except BaseException:
-    if os.path.exists(tmp_path):
-      os.remove(tmp_path)
-    raise

@@ -63,6 +63,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import checkpoint_utils
 import choice_data
 import classifier_data
@@ -863,17 +864,12 @@ def convert_tflite(saved_model_dir, path):
 
 def write_export(server, target, tflite):
   """Saves `server` into `target` through a temporary sibling folder renamed at the end."""
-  tmp = run_info.temporary_path(target)
-  try:
+  with atomic_files.atomic_path(target) as tmp:
     tf.saved_model.save(server, tmp, signatures=server.signatures())
     if tflite:
       convert_tflite(tmp, os.path.join(tmp, TFLITE_FILE))
     if tf.io.gfile.exists(target):
       raise errors.UserError(f"{target} appeared during the export; nothing was replaced.")
-    tf.io.gfile.rename(tmp, target)
-  finally:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.rmtree(tmp)
 
 
 def export(model_dir, export_dir, export_version=None, init_checkpoint=None,

@@ -17,9 +17,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import data_files
 import errors
-import run_info
 import tokenization
 import windows
 
@@ -355,7 +355,7 @@ class FeatureWriter:
     self.is_training = is_training
     self.num_features = 0
     self._files = contextlib.ExitStack()
-    tmp = self._files.enter_context(run_info.atomic_path(filename))
+    tmp = self._files.enter_context(atomic_files.atomic_path(filename))
     self._writer = self._files.enter_context(tf.io.TFRecordWriter(tmp))
 
   def process_feature(self, feature):
@@ -600,7 +600,7 @@ def compute_predictions(all_examples, all_features, all_results, n_best_size,
 
 def write_json(path, data):
   """json.dumps(data, indent=4) + "\\n" as the reference, via a temporary file."""
-  run_info.write_json(path, data, indent=4, sort_keys=False)
+  atomic_files.write_json(path, data, indent=4, sort_keys=False)
 
 
 def write_predictions(all_examples, all_features, all_results, n_best_size,

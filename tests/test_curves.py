@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import atomic_files
 import curves
 import errors
 import run_info
@@ -197,7 +198,7 @@ def test_curves_png_is_written_atomically_as_a_png(tmp_path):
   # 4 panels in 2 x 2, each 5.5 x 3.5 inches at 100 dpi; RGBA.
   assert image.shape == (700, 1100, 4)
   assert image[..., :3].std() > 0.05   # not a blank page
-  assert not [n for n in os.listdir(tmp_path) if run_info.TMP_MARK in n]
+  assert not [n for n in os.listdir(tmp_path) if atomic_files.TMP_MARK in n]
 
 
 def _matplotlib_missing(monkeypatch):

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import atomic_files
 import errors
 import run_grid
 import run_info
@@ -461,7 +462,7 @@ def test_an_unfinished_run_is_started_again_a_finished_one_is_not(tmp_path, fake
   config = fake_config(fake_program, tmp_path, "learning_rate=0.002,0.003")
   run_grid.run(config)
   record = tmp_path / "learning_rate=0.002" / "grid_run.json"
-  run_info.write_json(str(record), dict(run_info.read_json(str(record)), finished=False))
+  atomic_files.write_json(str(record), dict(run_info.read_json(str(record)), finished=False))
   run_grid.run(config)
   assert len(calls(tmp_path / "learning_rate=0.002")) == 2
   assert len(calls(tmp_path / "learning_rate=0.003")) == 1

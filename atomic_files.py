@@ -1,0 +1,117 @@
+"""Atomic file writes: a file appears complete under its name, or not at all.
+
+Every file the project writes goes through `atomic_path` (or a helper built on
+it): it is written under a temporary name beside the target and renamed over
+it at the end, so a reader never sees half a file and a failed write (full
+disk, kill) leaves the earlier good file in place.
+
+Free of TensorFlow, so that create_pretraining_data.py's workers and the
+safetensors writer can use it: local paths use the os module; remote ones
+(gs://, hdfs://, ...) load TensorFlow's file systems when first written.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+
+import numpy as np
+
+import errors
+
+# In the names of files and folders being written (renamed away when complete).
+TMP_MARK = ".tmp-"
+
+
+def temporary_path(path):
+  """The name `path` is written under until it is complete."""
+  return f"{path}{TMP_MARK}{os.getpid()}"
+
+
+def is_remote(path):
+  """True for paths of TensorFlow's file systems (gs://..., hdfs://...)."""
+  return "://" in str(path)
+
+
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (remote paths only)
+  return tf.io.gfile
+
+
+def replace(source, target):
+  """Renames `source` over `target` (a file, or a folder onto a missing name)."""
+  if is_remote(target):
+    _gfile().rename(source, target, overwrite=True)
+  else:
+    os.replace(source, target)
+
+
+def remove_quietly(path):
+  """Removes the file or folder `path` if it exists; never raises."""
+  with contextlib.suppress(Exception):
+    if is_remote(path):
+      gfile = _gfile()
+      if gfile.isdir(path):
+        gfile.rmtree(path)
+      elif gfile.exists(path):
+        gfile.remove(path)
+    elif os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path)
+    elif os.path.lexists(path):
+      os.remove(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+  """Yields a temporary path beside `path`; what the block writes there replaces it.
+
+  On any error the temporary file is removed and `path` is left as it was; a
+  full disk becomes one UserError naming the path and the free space.
+  """
+  tmp = temporary_path(path)
+  try:
+    yield tmp
+    replace(tmp, path)
+  except BaseException as e:
+    remove_quietly(tmp)
+    if errors.is_disk_full(e):
+      raise errors.no_space_error(path) from None
+    raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path, mode="w"):
+  """A writable file object whose file replaces `path` when the block succeeds.
+
+  Text is written as UTF-8 with "\\n" line ends, on every platform.
+  """
+  with atomic_path(path) as tmp:
+    if is_remote(path):
+      writer = _gfile().GFile(tmp, mode)
+    elif "b" in mode:
+      writer = open(tmp, mode)  # pylint: disable=unspecified-encoding
+    else:
+      writer = open(tmp, mode, encoding="utf-8", newline="")
+    with writer:
+      yield writer
+
+
+def write_text(path, text):
+  """Writes `text` (str or bytes) to `path` atomically."""
+  with atomic_writer(path, "wb" if isinstance(text, bytes) else "w") as writer:
+    writer.write(text)
+
+
+def write_json(path, data, indent=2, sort_keys=True):
+  """Writes `data` as indented JSON (keys sorted by default), atomically."""
+  write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+def write_lines(path, lines):
+  """Writes one str per line, atomically."""
+  write_text(path, "".join(f"{line}\n" for line in lines))
+
+
+def write_rows(path, rows):
+  """Writes tab-separated float rows (test_results.tsv: probabilities), atomically."""
+  write_lines(path, ["\t".join(str(float(x)) for x in np.atleast_1d(row)) for row in rows])

@@ -1,0 +1,74 @@
+"""atomic_files: a written file appears whole or not at all, on local and remote paths."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+import atomic_files
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_text_is_utf8_with_newlines_kept_and_no_temporary_file_is_left(tmp_path):
+  path = tmp_path / "eval_results.txt"
+  atomic_files.write_text(str(path), "eval_f1 = 0.5\r\nlabel = é\n")
+  assert path.read_bytes() == "eval_f1 = 0.5\r\nlabel = é\n".encode("utf-8")
+  atomic_files.write_lines(str(path), ["a", "b"])
+  assert path.read_text() == "a\nb\n"
+  assert os.listdir(tmp_path) == ["eval_results.txt"]
+
+
+def test_a_failed_block_keeps_the_old_file_and_removes_the_temporary_one(tmp_path):
+  path = tmp_path / "labels.txt"
+  atomic_files.write_text(str(path), "old\n")
+  with pytest.raises(RuntimeError, match="stopped"):
+    with atomic_files.atomic_writer(str(path)) as writer:
+      writer.write("half of the new")
+      assert os.path.exists(atomic_files.temporary_path(str(path)))
+      raise RuntimeError("stopped")
+  assert path.read_text() == "old\n"
+  assert os.listdir(tmp_path) == ["labels.txt"]
+
+
+def test_a_folder_is_replaced_only_when_complete(tmp_path):
+  target = tmp_path / "export"
+  with pytest.raises(RuntimeError):
+    with atomic_files.atomic_path(str(target)) as tmp:
+      os.mkdir(tmp)
+      (Path(tmp) / "saved_model.pb").write_bytes(b"partial")
+      raise RuntimeError("conversion failed")
+  assert os.listdir(tmp_path) == []
+  with atomic_files.atomic_path(str(target)) as tmp:
+    os.mkdir(tmp)
+    (Path(tmp) / "saved_model.pb").write_bytes(b"whole")
+  assert os.listdir(tmp_path) == ["export"]
+  assert (target / "saved_model.pb").read_bytes() == b"whole"
+
+
+def test_remote_paths_go_through_tensorflow_file_systems():
+  # ram:// is one of TensorFlow's file systems, as gs:// is on a TPU VM.
+  path = "ram://atomic_files_test/results.json"
+  atomic_files.write_json(path, {"b": 1, "a": [2]})
+  with tf.io.gfile.GFile(path) as reader:
+    assert reader.read() == '{\n  "a": [\n    2\n  ],\n  "b": 1\n}\n'
+  with pytest.raises(RuntimeError):
+    with atomic_files.atomic_writer(path) as writer:
+      writer.write("{")
+      raise RuntimeError("killed")
+  with tf.io.gfile.GFile(path) as reader:
+    assert reader.read().startswith('{\n  "a"')
+  assert tf.io.gfile.listdir("ram://atomic_files_test/") == ["results.json"]
+
+
+def test_the_module_does_not_load_tensorflow_for_local_files(tmp_path):
+  # create_pretraining_data.py's worker processes write through it without TensorFlow.
+  code = ("import sys, atomic_files; atomic_files.write_text(sys.argv[1], 'x'); "
+          "print('tensorflow' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f")], cwd=REPO_ROOT,
+                       capture_output=True, text=True, check=True).stdout
+  assert out.strip() == "False"
+  assert (tmp_path / "f").read_text() == "x"
