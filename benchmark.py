@@ -367,7 +367,7 @@ def summarize(spec, results, peak_gflops):
       w["mfu"] = gflops / peak_gflops
 
 
-def format_table(spec, results, peak_gflops):
+def format_table(spec, results):
   rows = [("toolkit", "train s/step", "train seq/s", "train tok/s", "train MFU",
            *[f"infer b{b} seq/s" for b in spec["infer_batch_sizes"]],
            f"b{spec['infer_batch_sizes'][-1]} MFU", "MRPC seq/s", "peak MB")]
@@ -648,7 +648,7 @@ def run(f):
     print(f"MRPC workload: {spec['sentences_count']} dev+test pairs, mean "
           f"{spec['sentences_mean_length']:.1f} tokens, batch {spec['sentence_batch_size']}")
   if set(spec["workloads"]) - {"serving"}:
-    print(format_table(spec, results, peak))
+    print(format_table(spec, results))
     print(format_ratios(spec, results))
   if "serving" in spec["workloads"]:
     print(f"\nServing: {spec['serving_pairs']} MRPC dev pairs in file order, text in "

@@ -19,11 +19,11 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import atomic_files
 import custom_processor
 import errors
 import feature_cache
 import processors
-import run_info
 import tokenization
 # Names the reference's users import from run_classifier.py / this module.
 from feature_cache import make_cache_meta  # pylint: disable=unused-import
@@ -150,11 +150,11 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
     errors.DataError: example.label is not in label_list.
   """
   label_map = {label: i for i, label in enumerate(label_list or ())}
-  return _convert_example(ex_index, example, label_map, max_seq_length,
+  return _convert_example(example, label_map, max_seq_length,
                           tokenizer, log=ex_index < 5)
 
 
-def _convert_example(ex_index, example, label_map, max_seq_length, tokenizer, log=False):
+def _convert_example(example, label_map, max_seq_length, tokenizer, log=False):
   """convert_single_example with the label map built once by the caller."""
   _check_max_seq_length(max_seq_length)
   if isinstance(example, PaddingInputExample):
@@ -204,7 +204,7 @@ def _iter_features(examples, label_list, max_seq_length, tokenizer, log_examples
   for ex_index, example in enumerate(examples):
     if ex_index % _LOG_EVERY == 0 and ex_index:
       logging.info("Writing example %d of %d", ex_index, len(examples))
-    yield _convert_example(ex_index, example, label_map, max_seq_length,
+    yield _convert_example(example, label_map, max_seq_length,
                            tokenizer, log=ex_index < log_examples)
 
 
@@ -265,7 +265,7 @@ def file_based_convert_examples_to_features(examples, label_list,
     tf.io.gfile.remove(feature_cache.meta_path(output_file))
   label_feature = feature_cache.float_feature if is_regression else feature_cache.int_feature
   counter = tokenization.UnknownTokenCounter(tokenizer)
-  with run_info.atomic_path(output_file) as tmp_file, \
+  with atomic_files.atomic_path(output_file) as tmp_file, \
       tf.io.TFRecordWriter(tmp_file) as writer:
     for feature in _iter_features(examples, label_list, max_seq_length, counter,
                                   log_examples):
@@ -291,7 +291,7 @@ def file_based_convert_examples_to_features(examples, label_list,
       is_regression=bool(is_regression),
       tfrecord_size=tf.io.gfile.stat(output_file).length)
   written = feature_cache.json_round_trip(written)
-  run_info.write_text(feature_cache.meta_path(output_file),
+  atomic_files.write_text(feature_cache.meta_path(output_file),
                      json.dumps(written, indent=2, ensure_ascii=False) + "\n")
   return written
 

@@ -133,7 +133,7 @@ def load_feature_chunks(path, max_seq_length, is_regression, chunk_size=8192):
   return dataset.batch(chunk_size).as_numpy_iterator()
 
 
-def evaluate(trainer, task, path, f, label_list, is_regression):
+def evaluate(trainer, path, f, label_list, is_regression):
   """Dev-set metrics with the reference's keys plus the task's official ones."""
   outputs = trainer.predict(load_feature_chunks(path, f.max_seq_length, is_regression),
                             f.eval_batch_size)
@@ -246,7 +246,7 @@ def train(setup, trainer, eval_path):
 
   evaluator = None
   if f.eval_every_steps:
-    evaluator = lambda: evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
+    evaluator = lambda: evaluate(trainer, eval_path, f, setup.label_list,
                                  setup.is_regression)
   labels = (f"{len(setup.label_list)} labels" if setup.label_list else "regression")
   trainer.train(examples, num_examples, evaluator, metrics.primary_metric(setup.task_name),
@@ -264,7 +264,7 @@ def predict(setup, trainer):
   if not trainer.chief:
     return
   results_path = os.path.join(f.output_dir, "test_results.tsv")
-  run_info.write_rows(results_path, probabilities)
+  atomic_files.write_rows(results_path, probabilities)
   if f.glue_submission_dir:
     # A missing folder would otherwise be written as a file of that name.
     tf.io.gfile.makedirs(f.glue_submission_dir)
@@ -293,7 +293,7 @@ def run(f):
     results = trainer.evaluation_at(trainer.global_step) if f.do_train else None
     already_reported = results is not None
     if results is None:
-      results = evaluate(trainer, trainer.task, eval_path, f, setup.label_list,
+      results = evaluate(trainer, eval_path, f, setup.label_list,
                          setup.is_regression)
     training.report_results(f.output_dir, results, trainer.chief,
                             summaries=not already_reported)

@@ -491,7 +491,7 @@ class SquadServer(tf.Module):
                         _is_cjk(chars.flat_values))
     pieces = self.tokenizer.token_ids(tf.strings.unicode_encode(words.chars, "UTF-8"))
     doc = self._document(words, pieces, nrows)
-    windows, rows, context_begin = self._windows(query, pieces, doc)
+    windows, rows, context_begin = self._windows(query, doc)
     features = model_inputs(rows, first_segment_one=context_begin)
     logits = self.serve_ids(**features)
     best = self._best_spans(logits, windows, context_begin, rows.row_lengths(), doc)
@@ -524,7 +524,7 @@ class SquadServer(tf.Module):
             "word_of_piece": tf.repeat(tf.range(tf.size(per_word, out_type=tf.int64)),
                                        per_word)}
 
-  def _windows(self, query, pieces, doc):
+  def _windows(self, query, doc):
     """Window rows [CLS] question [SEP] context part [SEP], and where the context starts."""
     query_length = query.row_lengths()
     max_pieces = self.tokenizer.max_seq_length - query_length - 3
