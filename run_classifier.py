@@ -41,6 +41,19 @@ from processors import (  # pylint: disable=unused-import
     ColaProcessor, MnliProcessor, MrpcProcessor, XnliProcessor)
 
 
+# The custom task's string flags, each the custom_processor.CsvProcessor option
+# of the same name: {flag: help after "Custom task: "}.
+CUSTOM_TASK_OPTIONS = {
+    "train_file": "training file in data_dir (.tsv, .csv, .jsonl or .json; default "
+                  "train.tsv).",
+    "dev_file": "dev file in data_dir (default dev.tsv).",
+    "test_file": "test file in data_dir (default test.tsv).",
+    "text_a_column": "column (name or 0-based index) of the first text.",
+    "text_b_column": "column of the second text.",
+    "label_column": "column of the label.",
+    "delimiter": "field delimiter (default: tab for .tsv, comma for .csv).",
+}
+
 
 def define_flags():
   """Defines the command-line flags (called only when run as a script)."""
@@ -53,22 +66,12 @@ def define_flags():
                        "output_dir/best (0: only at the end).")
   flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations "
                        "without improvement of the task's main metric (0: never).")
-  flags.DEFINE_string("train_file", None, "Custom task: training file in data_dir "
-                      "(.tsv, .csv, .jsonl or .json; default train.tsv).")
-  flags.DEFINE_string("dev_file", None, "Custom task: dev file in data_dir (default "
-                      "dev.tsv).")
-  flags.DEFINE_string("test_file", None, "Custom task: test file in data_dir (default "
-                      "test.tsv).")
-  flags.DEFINE_string("text_a_column", None, "Custom task: column (name or 0-based index) "
-                      "of the first text.")
-  flags.DEFINE_string("text_b_column", None, "Custom task: column of the second text.")
-  flags.DEFINE_string("label_column", None, "Custom task: column of the label.")
+  for name, text in CUSTOM_TASK_OPTIONS.items():
+    flags.DEFINE_string(name, None, f"Custom task: {text}")
   flags.DEFINE_enum("has_header", "auto", ["auto", "true", "false"],
                     "Custom task: whether the first row is a header.")
   flags.DEFINE_string("labels", None, "Custom task: comma-separated label list "
                       "(default: read from the training file).")
-  flags.DEFINE_string("delimiter", None, "Custom task: field delimiter (default: tab "
-                      "for .tsv, comma for .csv).")
   flags.DEFINE_integer("log_examples", 0, "Log the tokens and ids of this many first "
                        "examples of each split (the reference logged 5).")
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
@@ -82,10 +85,8 @@ def _custom_options(f):
   """Options of the users'-own-data processor, from the flags."""
   header = {"auto": None, "true": True, "false": False}[f.has_header]
   labels = [x.strip() for x in f.labels.split(",")] if f.labels else None
-  options = dict(train_file=f.train_file, dev_file=f.dev_file, test_file=f.test_file,
-                 text_a_column=f.text_a_column, text_b_column=f.text_b_column,
-                 label_column=f.label_column, has_header=header, labels=labels,
-                 delimiter=f.delimiter)
+  options = {name: getattr(f, name) for name in CUSTOM_TASK_OPTIONS}
+  options.update(has_header=header, labels=labels)
   return {k: v for k, v in options.items() if v is not None}
 
 
