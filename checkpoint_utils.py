@@ -489,6 +489,11 @@ class CheckpointManager:
         write_checkpoint_state(self.directory, existing[-1], existing)
       elif tf.io.gfile.exists(os.path.join(self.directory, "checkpoint")):
         tf.io.gfile.remove(os.path.join(self.directory, "checkpoint"))
+    elif existing and self._state_names() != existing[-1]:
+      # A kill between an index and its state file left the state behind the
+      # newest checkpoint (which a resume took): catch up before saving, so
+      # the state file is never more than one save behind.
+      write_checkpoint_state(self.directory, existing[-1], existing)
     save_tensors(prefix, tensors)
     kept = self.prefixes()
     doomed = []
@@ -499,6 +504,16 @@ class CheckpointManager:
     for old in doomed:
       delete_checkpoint(old)
     return prefix
+
+  def _state_names(self):
+    """The prefix the `checkpoint` state file names, or None."""
+    try:
+      state = tf.train.get_checkpoint_state(self.directory)
+    except (tf.errors.OpError, ValueError):   # a damaged state file names nothing
+      return None
+    if not state or not state.model_checkpoint_path:
+      return None
+    return os.path.join(self.directory, os.path.basename(state.model_checkpoint_path))
 
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""

@@ -535,6 +535,34 @@ def test_a_crash_before_any_file_operation_of_a_save_leaves_a_usable_checkpoint(
     assert names == expected, (crash_at, names)
 
 
+def test_a_save_after_resuming_past_the_state_file_first_catches_the_state_up(
+    tmp_path, monkeypatch):
+  """Killed twice between index and state file: the state stays one save behind."""
+  directory = str(tmp_path)
+  manager = checkpoint_utils.CheckpointManager(directory, max_to_keep=2)
+  for step in (1, 2):
+    manager.save(step, _marker_tensors(step))
+  # What a kill between model.ckpt-2.index and its state file leaves:
+  checkpoint_utils.write_checkpoint_state(
+      directory, os.path.join(directory, "model.ckpt-1"),
+      [os.path.join(directory, "model.ckpt-1")])
+  assert check_directory_after_crash(directory, _check_marker_tensors) == (1, 2)
+  written = []
+  real = checkpoint_utils.write_checkpoint_state
+
+  def dying_at_the_new_state(directory_, latest, all_prefixes):
+    if latest.endswith("model.ckpt-3"):
+      raise _Crash()
+    written.append(os.path.basename(latest))
+    real(directory_, latest, all_prefixes)
+
+  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", dying_at_the_new_state)
+  with pytest.raises(_Crash):   # the resumed run is killed the same way
+    checkpoint_utils.CheckpointManager(directory, max_to_keep=2).save(3, _marker_tensors(3))
+  assert written == ["model.ckpt-2"]
+  assert check_directory_after_crash(directory, _check_marker_tensors) == (2, 3)
+
+
 # Importing TensorFlow takes seconds: this parent imports it once (running no
 # op) and forks one saving loop per request, each a real process to SIGKILL.
 # Request on stdin: "<directory> <last step>"; replies on stdout:
