@@ -1,7 +1,8 @@
-"""The shell scripts: they never delete a folder they did not make."""
+"""The shell scripts: they never delete a folder they did not make; the shipped demo files."""
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,6 @@ def test_the_quickstart_stops_before_any_work_on_a_users_folder(tmp_path):
 
 def test_the_package_installs_with_its_commands(tmp_path):
   """`pip install .` puts every module and the bert-* commands in place (deps aside)."""
-  import sys  # pylint: disable=g-import-not-at-top
   target = tmp_path / "site"
   done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                          "--disable-pip-version-check", "--target", str(target),
@@ -78,3 +78,14 @@ def test_the_package_installs_with_its_commands(tmp_path):
   assert helped.returncode == 0, helped.stderr[-3000:]
   assert "flags of bert-run-classifier:" in helped.stdout
   assert "  --init_checkpoint:" in helped.stdout and "  --task_name:" in helped.stdout
+
+
+def test_the_demo_corpus_regenerates_byte_for_byte(tmp_path):
+  """scripts/pretrain_corpus.txt is what make_demo_corpus.py writes from its tables."""
+  out = tmp_path / "corpus.txt"
+  done = subprocess.run([sys.executable, "scripts/make_demo_corpus.py", f"--output={out}"],
+                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+  assert done.returncode == 0, done.stderr
+  shipped = (REPO_ROOT / "scripts" / "pretrain_corpus.txt").read_bytes()
+  assert len(shipped) > 50_000
+  assert out.read_bytes() == shipped
