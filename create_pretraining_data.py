@@ -111,29 +111,24 @@ def define_flags():
                       "was trained on.")
   flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text. "
                     "Should be True for uncased models and False for cased models.")
-  flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word masking "
-                    "rather than per-WordPiece masking.")
-  flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
-  flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM "
-                       "predictions per sequence.")
-  flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.")
-  flags.DEFINE_integer("dupe_factor", 10, "Number of times to duplicate the input "
-                       "data (with different masks).")
-  flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
-  flags.DEFINE_float("short_seq_prob", 0.1, "Probability of creating sequences "
-                     "which are shorter than the maximum length.")
   flags.DEFINE_integer("num_workers", 1, "Processes creating instances. 1 = the "
                        "reference's exact output; N > 1 shards the input (output "
                        "deterministic for a given seed and N).")
-  flags.DEFINE_enum("word_boundaries", "wordpiece", ["wordpiece", "space"],
-                    "Words for --do_whole_word_mask. wordpiece: a word is a piece "
-                    "and its ## continuations; space: the input is pre-segmented, "
-                    "words separated by spaces (Chinese: '我 喜欢 北京').")
-  flags.DEFINE_enum("word_segmenter", "none", list(WORD_SEGMENTERS),
-                    "Segments each line into words for --do_whole_word_mask "
-                    "(raw Chinese text). jieba: jieba.cut(line), words then "
-                    "used as --word_boundaries=space does (implied). Needs "
-                    "pip install jieba.")
+  for field in dataclasses.fields(PretrainingDataConfig):
+    _define_config_flag(field)
+
+
+def _define_config_flag(field):
+  """The flag of a PretrainingDataConfig field: its name, default and help."""
+  name, default, help_text = field.name, field.default, field.metadata["help"]
+  if field.metadata.get("choices"):
+    flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text)
+  elif isinstance(default, bool):
+    flags.DEFINE_bool(name, default, help_text)
+  elif isinstance(default, int):
+    flags.DEFINE_integer(name, default, help_text)
+  else:
+    flags.DEFINE_float(name, default, help_text)
 
 
 # Instances logged in full at the start of the output.
@@ -153,20 +148,43 @@ _SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]")
 WORD_SEGMENTERS = ("none", "jieba")
 
 
+def _flag(default, help_text, choices=None):
+  """A PretrainingDataConfig field that is also the flag of the same name."""
+  return dataclasses.field(default=default,
+                           metadata={"help": help_text, "choices": choices})
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainingDataConfig:
-  """What instances to make (one field per flag of the same name)."""
-  max_seq_length: int = 128  # hard limit of [CLS] A [SEP] B [SEP]
-  max_predictions_per_seq: int = 20  # cap on masked positions per instance
-  masked_lm_prob: float = 0.15  # share of len(tokens), [CLS]/[SEP] counted
-  short_seq_prob: float = 0.1  # chance of a random shorter target length
-  dupe_factor: int = 10  # passes over the corpus, each with new masks
-  do_whole_word_mask: bool = False  # mask all pieces of a word together
-  word_boundaries: str = "wordpiece"  # "wordpiece" (## pieces) or "space"
-  # "none", or "jieba": lines are segmented into words (needs word_boundaries
-  # "space" and do_whole_word_mask)
-  word_segmenter: str = "none"
-  random_seed: int = 12345  # seed of the one random.Random driving everything
+  """What instances to make. Each field is the flag of the same name, with
+  the field's default and help (define_flags)."""
+  # hard limit of [CLS] A [SEP] B [SEP]
+  max_seq_length: int = _flag(128, "Maximum sequence length.")
+  # cap on masked positions per instance
+  max_predictions_per_seq: int = _flag(20, "Maximum number of masked LM predictions "
+                                       "per sequence.")
+  # share of len(tokens), [CLS]/[SEP] counted
+  masked_lm_prob: float = _flag(0.15, "Masked LM probability.")
+  # chance of a random shorter target length
+  short_seq_prob: float = _flag(0.1, "Probability of creating sequences which are "
+                                "shorter than the maximum length.")
+  # passes over the corpus, each with new masks
+  dupe_factor: int = _flag(10, "Number of times to duplicate the input data (with "
+                           "different masks).")
+  # mask all pieces of a word together
+  do_whole_word_mask: bool = _flag(False, "Whether to use whole word masking rather "
+                                   "than per-WordPiece masking.")
+  word_boundaries: str = _flag(
+      "wordpiece", "Words for --do_whole_word_mask. wordpiece: a word is a piece "
+      "and its ## continuations; space: the input is pre-segmented, words "
+      "separated by spaces (Chinese: '我 喜欢 北京').", choices=("wordpiece", "space"))
+  # "jieba" needs word_boundaries "space" and do_whole_word_mask
+  word_segmenter: str = _flag(
+      "none", "Segments each line into words for --do_whole_word_mask (raw Chinese "
+      "text). jieba: jieba.cut(line), words then used as --word_boundaries=space "
+      "does (implied). Needs pip install jieba.", choices=WORD_SEGMENTERS)
+  # seed of the one random.Random driving everything
+  random_seed: int = _flag(12345, "Random seed for data generation.")
 
   def validate(self):
     """Raises errors.UserError naming the first flag with an unusable value."""
@@ -1403,16 +1421,11 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   if not FLAGS.vocab_file:
     raise errors.UserError("--vocab_file is required: the vocab.txt of the model.")
-  word_boundaries = FLAGS.word_boundaries
+  values = {field.name: FLAGS[field.name].value
+            for field in dataclasses.fields(PretrainingDataConfig)}
   if FLAGS.word_segmenter != "none" and not FLAGS["word_boundaries"].present:
-    word_boundaries = "space"  # what segmented words are
-  config = PretrainingDataConfig(
-      max_seq_length=FLAGS.max_seq_length,
-      max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-      masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
-      dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask,
-      word_boundaries=word_boundaries, word_segmenter=FLAGS.word_segmenter,
-      random_seed=FLAGS.random_seed)
+    values["word_boundaries"] = "space"  # what segmented words are
+  config = PretrainingDataConfig(**values)
   output_files = [p.strip() for p in (FLAGS.output_file or "").split(",")
                   if p.strip()]
   run(resolve_input_files(FLAGS.input_file), output_files, FLAGS.vocab_file,
