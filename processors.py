@@ -167,6 +167,11 @@ class _Layout:
       needed += -self.label
     return needed
 
+  def unlabeled(self, description):
+    """This layout without its label column: GLUE's test files are most
+    often their train/dev files with the label column taken out."""
+    return dataclasses.replace(self, label=None, description=description)
+
 
 class _TableProcessor(DataProcessor):
   """Turns rows of a fixed `_Layout` into `InputExample`s."""
@@ -297,8 +302,7 @@ class QnliProcessor(_GlueProcessor):
   labels = ("entailment", "not_entailment")
   labeled_layout = _Layout(text_a=1, text_b=2, label=3, guid=0, description=(
       "header; index, question, sentence, label"))
-  test_layout = _Layout(text_a=1, text_b=2, guid=0, description=(
-      "header; index, question, sentence"))
+  test_layout = labeled_layout.unlabeled("header; index, question, sentence")
   labeled_marker = (3, "label")
 
 
@@ -307,8 +311,7 @@ class RteProcessor(QnliProcessor):
   name = "RTE"
   labeled_layout = _Layout(text_a=1, text_b=2, label=3, guid=0, description=(
       "header; index, sentence1, sentence2, label"))
-  test_layout = _Layout(text_a=1, text_b=2, guid=0, description=(
-      "header; index, sentence1, sentence2"))
+  test_layout = labeled_layout.unlabeled("header; index, sentence1, sentence2")
 
 
 class WnliProcessor(RteProcessor):
@@ -337,9 +340,9 @@ class StsbProcessor(_GlueProcessor):
   labeled_layout = _Layout(text_a=7, text_b=8, label=9, guid=0, description=(
       "header; index, genre, filename, year, old_index, source1, source2, "
       "sentence1, sentence2, score"))
-  test_layout = _Layout(text_a=7, text_b=8, guid=0, description=(
+  test_layout = labeled_layout.unlabeled(
       "header; index, genre, filename, year, old_index, source1, source2, "
-      "sentence1, sentence2"))
+      "sentence1, sentence2")
   labeled_marker = (9, "score")
 
 
@@ -351,9 +354,9 @@ class MnliProcessor(_GlueProcessor):
   labeled_layout = _Layout(text_a=8, text_b=9, label=-1, guid=0, description=(
       "header; index, promptID, pairID, genre, 4 parse columns, sentence1, "
       "sentence2, label columns, gold_label last"))
-  test_layout = _Layout(text_a=8, text_b=9, guid=0, description=(
+  test_layout = labeled_layout.unlabeled(
       "header; index, promptID, pairID, genre, 4 parse columns, sentence1, "
-      "sentence2"))
+      "sentence2")
   labeled_marker = (-1, "gold_label")
 
 
@@ -374,8 +377,7 @@ class LcqmcProcessor(_GlueProcessor):
   train_file, dev_file, test_file = "train.txt", "dev.txt", "test.txt"
   labeled_layout = _Layout(text_a=0, text_b=1, label=2, header=False,
                            description="no header; text_a, text_b, label")
-  test_layout = _Layout(text_a=0, text_b=1, header=False,
-                        description="no header; text_a, text_b")
+  test_layout = labeled_layout.unlabeled("no header; text_a, text_b")
 
   def _is_labeled_test(self, first_row):
     return len(first_row) >= 3 and first_row[2].strip() in self.labels
@@ -427,8 +429,7 @@ class XnliProcessor(_TableProcessor):
   _SIMPLE_HEADER = ["text_a", "text_b", "label"]
   _SIMPLE = _Layout(text_a=0, text_b=1, label=2,
                     description="header; text_a, text_b, label")
-  _SIMPLE_UNLABELED = _Layout(text_a=0, text_b=1,
-                              description="header; text_a, text_b")
+  _SIMPLE_UNLABELED = _SIMPLE.unlabeled("header; text_a, text_b")
   _MULTINLI = _Layout(text_a=0, text_b=1, label=2,
                       description="header; premise, hypo, label")
   _XNLI = _Layout(text_a=6, text_b=7, label=1, description=(
