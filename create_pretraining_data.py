@@ -1365,16 +1365,18 @@ def _write_outputs(input_files, output_files, vocab_file, do_lower_case,
                        tuple(tmp_outputs), log_instances=True)
       result = build_shard(task)
       return result.stats, result.instances_per_file
-    return _run_sharded(input_files, tmp_outputs, vocab_file, do_lower_case, config,
-                        pool, num_workers * _SHARDS_PER_WORKER)
+    return _run_sharded(input_files, output_files[0], tmp_outputs, vocab_file,
+                        do_lower_case, config, pool, num_workers * _SHARDS_PER_WORKER)
 
 
-def _run_sharded(input_files, tmp_outputs, vocab_file, do_lower_case, config,
-                 pool, num_shards):
-  """Runs the shards on the worker pool, then merges them into `tmp_outputs`."""
+def _run_sharded(input_files, first_output, tmp_outputs, vocab_file, do_lower_case,
+                 config, pool, num_shards):
+  """Runs the shards on the worker pool, then merges them into `tmp_outputs`.
+
+  The shards are temporary files beside `first_output`, removed at the end.
+  """
   shards = plan_shards(input_files, num_shards)
-  prefix = tmp_outputs[0].rsplit(atomic_files.TMP_MARK, 1)[0]
-  parts = [atomic_files.temporary_path("%s.shard-%05d-of-%05d" % (prefix, k, num_shards))
+  parts = [atomic_files.temporary_path("%s.shard-%05d-of-%05d" % (first_output, k, num_shards))
            for k in range(num_shards)]
   tasks = [ShardTask(k, num_shards, tuple(ranges), vocab_file, do_lower_case,
                      config, shard_seed(config.random_seed, k), (parts[k],),

@@ -631,9 +631,9 @@ def point_best(output_dir, folder):
     atomic_files.write_text(note, folder + "\n")
     return note
   try:
-    os.replace(tmp, link)
+    atomic_files.replace(tmp, link)
   except BaseException:
-    os.remove(tmp)
+    atomic_files.remove_quietly(tmp)
     raise
   return link
 
@@ -645,7 +645,7 @@ def write_outputs(config, runs):
   best = best_row(rows, higher)
   names = [name for name, _ in config.grid]
   atomic_files.write_lines(os.path.join(config.output_dir, RESULTS_FILE),
-                       table_lines(rows, names, config.seeds, best, higher))
+                           table_lines(rows, names, config.seeds, best, higher))
   if best is None:
     return None, None
   top = best.best_run(higher)
