@@ -71,8 +71,6 @@ PEER_PACKAGES = {
     "ort": [["torch==2.13.0"], ["transformers>=4.40,<6", "numpy", "onnx", "onnxscript",
                                 "onnxruntime==1.32.*"]],
 }
-PEER_NAMES = {"hf": "HF transformers (PyTorch)", "keras_hub": "keras-hub (TF)",
-              "model_garden": "TF Model Garden", "ort": "ONNX Runtime (HF BERT, fused)"}
 # The dtypes an export can serve in (export_savedmodel.py --serving_dtype).
 SERVING_DTYPES = ("float32", "bfloat16")
 

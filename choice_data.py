@@ -119,10 +119,8 @@ def convert_example(example, max_seq_length, tokenizer):
   for ending in example.endings:
     tokens_a = list(context)
     tokens_b = tokenizer.tokenize(f"{example.prefix} {ending}".strip())
-    # Account for [CLS], [SEP], [SEP]; the longer side loses tokens first, as
-    # run_classifier's pairs.
-    while len(tokens_a) + len(tokens_b) > max_seq_length - 3:
-      (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
+    # Account for [CLS], [SEP], [SEP]; truncated as run_classifier's pairs.
+    tokenization.truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
     tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
     padding = [0] * (max_seq_length - len(tokens))
     rows["input_ids"].append(tokenizer.convert_tokens_to_ids(tokens) + padding)

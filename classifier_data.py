@@ -111,19 +111,6 @@ def get_processor(task_name, **options):
 # Features.
 
 
-def _truncate_seq_pair(tokens_a, tokens_b, max_length):
-  """Truncates a sequence pair in place to the maximum length.
-
-  One token at a time from the longer sequence (from b on a tie), as the
-  reference: a shorter sequence keeps proportionally more of its tokens.
-  """
-  while len(tokens_a) + len(tokens_b) > max_length:
-    if len(tokens_a) > len(tokens_b):
-      tokens_a.pop()
-    else:
-      tokens_b.pop()
-
-
 def _check_max_seq_length(max_seq_length):
   if max_seq_length < 3:
     raise errors.UserError("max_seq_length must be at least 3 ([CLS] a [SEP] b "
@@ -167,7 +154,7 @@ def _convert_example(example, label_map, max_seq_length, tokenizer, log=False):
   tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
   if tokens_b:
     # Account for [CLS], [SEP], [SEP] with "- 3".
-    _truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
+    tokenization.truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
   elif len(tokens_a) > max_seq_length - 2:
     tokens_a = tokens_a[:max_seq_length - 2]  # Account for [CLS] and [SEP].
   tokens = ["[CLS]"] + tokens_a + ["[SEP]"]

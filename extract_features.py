@@ -236,15 +236,6 @@ def read_examples(input_file):
   return examples
 
 
-def truncate_seq_pair(tokens_a, tokens_b, max_length):
-  """Pops tokens from the longer list (b on ties) until the total fits, in place."""
-  while len(tokens_a) + len(tokens_b) > max_length:
-    if len(tokens_a) > len(tokens_b):
-      tokens_a.pop()
-    else:
-      tokens_b.pop()
-
-
 def convert_examples_to_features(examples, max_seq_length, tokenizer):
   """Tokenizes examples into `[CLS] a [SEP] (b [SEP])` InputFeatures, truncated."""
   features = []
@@ -252,7 +243,7 @@ def convert_examples_to_features(examples, max_seq_length, tokenizer):
     tokens_a = tokenizer.tokenize(example.text_a)
     tokens_b = tokenizer.tokenize(example.text_b) if example.text_b is not None else None
     if tokens_b is not None:
-      truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)   # [CLS], [SEP], [SEP]
+      tokenization.truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)   # [CLS], [SEP], [SEP]
     else:
       tokens_a = tokens_a[:max_seq_length - 2]                    # [CLS], [SEP]
     tokens = ["[CLS]"] + tokens_a + ["[SEP]"]

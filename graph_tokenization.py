@@ -284,7 +284,7 @@ def _kept_tokens(tokens, kept):
 
 
 def truncated_lengths(length_a, length_b, max_length):
-  """Lengths that classifier_data._truncate_seq_pair keeps (it pops the longer, b on ties).
+  """Lengths that tokenization.truncate_seq_pair keeps (it pops the longer, b on ties).
 
   Args:
     length_a, length_b: int Tensors [batch], the token counts of a and b.

@@ -81,16 +81,6 @@ import training
 _NEG_INF = float("-inf")
 _BIG = 2 ** 40
 
-# What run_info.json must hold for each kind of run (besides bert_config etc.).
-REQUIRED_KEYS = {
-    "classifier": ("label_list",),
-    "ner": ("label_list", "window_stride", "word_split"),
-    "squad": ("doc_stride", "max_query_length", "max_answer_length", "n_best_size",
-              "version_2_with_negative", "null_score_diff_threshold"),
-}
-# The checkpoint variable that only a fine-tuned model of each kind has.
-HEAD_VARIABLES = {"classifier": "output_weights", "ner": "output_weights",
-                  "squad": "cls/squad/output_weights"}
 
 Words = collections.namedtuple("Words", ["chars", "row", "start_char", "count"])
 Windows = collections.namedtuple("Windows", ["sentence", "start", "length", "count",

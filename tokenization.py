@@ -269,6 +269,19 @@ def convert_ids_to_tokens(inv_vocab, ids):
   return convert_by_vocab(inv_vocab, ids)
 
 
+def truncate_seq_pair(tokens_a, tokens_b, max_length):
+  """Truncates a pair of token lists in place until together they fit `max_length`.
+
+  One token at a time from the longer list (from b on a tie), as the
+  reference: a shorter text keeps proportionally more of its tokens.
+  """
+  while len(tokens_a) + len(tokens_b) > max_length:
+    if len(tokens_a) > len(tokens_b):
+      tokens_a.pop()
+    else:
+      tokens_b.pop()
+
+
 def whitespace_tokenize(text):
   """Splits `text` on any run of whitespace (str.split), dropping empties."""
   return text.split()

@@ -331,7 +331,7 @@ def test_truncated_lengths_equal_truncate_seq_pair():
   assert len(kept_a) == len(kept_b) == len(cases)
   for i, (a, b, m) in enumerate(cases):
     tokens_a, tokens_b = list(range(a)), list(range(b))
-    classifier_data._truncate_seq_pair(tokens_a, tokens_b, m)  # pylint: disable=protected-access
+    tokenization.truncate_seq_pair(tokens_a, tokens_b, m)
     assert (kept_a[i], kept_b[i]) == (len(tokens_a), len(tokens_b)), (a, b, m)
 
 
