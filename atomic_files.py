@@ -3,7 +3,9 @@
 Every file the project writes goes through `atomic_path` (or a helper built on
 it): it is written under a temporary name beside the target and renamed over
 it at the end, so a reader never sees half a file and a failed write (full
-disk, kill) leaves the earlier good file in place.
+disk, kill) leaves the earlier good file in place. Files valid only together
+(a checkpoint bundle, a converted model) are written to a staging folder and
+moved in by `move_folder_in`.
 
 Free of TensorFlow, so that create_pretraining_data.py's workers and the
 safetensors writer can use it: local paths use the os module; remote ones
@@ -59,6 +61,39 @@ def remove_quietly(path):
       shutil.rmtree(path)
     elif os.path.lexists(path):
       os.remove(path)
+
+
+def move_folder_in(staging, directory, last=(), stale=()):
+  """Moves the files of the folder `staging` into `directory`, then removes it.
+
+  For files that are valid only together, as a checkpoint's data files and the
+  `.index` that says where its tensors are in them. The names in `last` are
+  the ones that make the set exist for a reader (the `.index`): the old ones
+  are removed first, then the files of `stale` (of the old set, not written
+  again), then the new files are moved in with those of `last` at the end. A
+  process killed at any moment leaves no `last` file beside files of another
+  write.
+  """
+  names = sorted(_listdir(staging), key=lambda name: (name in last, name))
+  for name in list(last) + [name for name in stale if name not in names]:
+    _remove_file(os.path.join(directory, name))
+  for name in names:
+    replace(os.path.join(staging, name), os.path.join(directory, name))
+  remove_quietly(staging)
+  return names
+
+
+def _listdir(path):
+  return _gfile().listdir(path) if is_remote(path) else os.listdir(path)
+
+
+def _remove_file(path):
+  """Removes the file `path` if it exists (raising if that fails)."""
+  if is_remote(path):
+    if _gfile().exists(path):
+      _gfile().remove(path)
+  elif os.path.lexists(path):
+    os.remove(path)
 
 
 @contextlib.contextmanager

@@ -429,14 +429,11 @@ def save_tensors(prefix, tensors):
     if errors.is_disk_full(e):
       raise errors.no_space_error(prefix) from None
     raise
-  if tf.io.gfile.exists(prefix + ".index"):
-    # Saved again: retire the old index before its data file is replaced.
-    tf.io.gfile.remove(prefix + ".index")
-  for data_file in tf.io.gfile.glob(tmp_prefix + ".data-*"):
-    suffix = data_file[len(tmp_prefix):]
-    tf.io.gfile.rename(data_file, prefix + suffix, overwrite=True)
-  tf.io.gfile.rename(tmp_prefix + ".index", prefix + ".index", overwrite=True)
-  tf.io.gfile.rmtree(staging)
+  # Saved again: the old index goes before its data files are replaced, and
+  # old data files of another shard count go too.
+  old_data = [os.path.basename(p) for p in tf.io.gfile.glob(prefix + ".data-*")]
+  atomic_files.move_folder_in(staging, directory or ".",
+                              last=(os.path.basename(prefix) + ".index",), stale=old_data)
   return prefix
 
 

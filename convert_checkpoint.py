@@ -33,6 +33,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+import atomic_files
 import checkpoint_utils
 import cli
 import errors
@@ -459,8 +460,9 @@ def _install(output_dir, write_files, last=(), stale=()):
 
   Nothing appears in output_dir unless every file was written: a new
   output_dir is the staging folder renamed; in an existing one the files are
-  moved in with the names in `last` moved last (a checkpoint's `.index`, which
-  marks it complete) after removing the files in `stale` that were not rewritten.
+  moved in by atomic_files.move_folder_in: the names in `last` (a checkpoint's
+  `.index`, which marks it complete) are retired first and moved last, and the
+  files in `stale` that were not rewritten are removed.
 
   Returns:
     The paths written.
@@ -473,17 +475,11 @@ def _install(output_dir, write_files, last=(), stale=()):
   os.mkdir(staging)
   try:
     write_files(staging)
-    names = sorted(os.listdir(staging), key=lambda n: (n in last, n))
-    if not exists:
-      os.rename(staging, output_dir)
+    if exists:
+      names = atomic_files.move_folder_in(staging, output_dir, last=last, stale=stale)
     else:
-      for name in names:
-        if name in last:
-          for old in stale:
-            if old not in names and os.path.exists(os.path.join(output_dir, old)):
-              os.remove(os.path.join(output_dir, old))
-        os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
-      os.rmdir(staging)
+      names = sorted(os.listdir(staging), key=lambda n: (n in last, n))
+      os.rename(staging, output_dir)
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise

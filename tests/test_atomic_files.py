@@ -49,6 +49,59 @@ def test_a_folder_is_replaced_only_when_complete(tmp_path):
   assert (target / "saved_model.pb").read_bytes() == b"whole"
 
 
+class _Killed(BaseException):
+  """Stands for the process dying at a file operation."""
+
+
+def _write_set(folder, version, names):
+  folder.mkdir(parents=True, exist_ok=True)
+  for name in names:
+    (folder / name).write_text(version)
+
+
+def _move_set_killed_at(tmp_path, kill_at, monkeypatch):
+  """Moves a new {a.data, a.index} set over an old one, dying at operation `kill_at`."""
+  directory, staging = tmp_path / "dir", tmp_path / "dir" / "staging"
+  _write_set(directory, "old", ["a.data", "a.index", "a.data-2"])
+  _write_set(staging, "new", ["a.data", "a.index"])
+  calls = [0]
+
+  def dying(function):
+    def wrapper(*args, **kwargs):
+      calls[0] += 1
+      if calls[0] == kill_at:
+        raise _Killed()
+      return function(*args, **kwargs)
+    return wrapper
+
+  with monkeypatch.context() as patch:
+    for name in ("replace", "remove", "rmdir"):
+      patch.setattr(os, name, dying(getattr(os, name)))
+    try:
+      atomic_files.move_folder_in(str(staging), str(directory), last=("a.index",),
+                                  stale=["a.data-2"])
+    except _Killed:
+      pass
+  return directory, calls[0]
+
+
+def test_a_moved_in_set_never_shows_its_marker_beside_files_of_another_write(
+    tmp_path, monkeypatch):
+  """Killed before any one of its file operations, a move leaves no a.index
+  beside data of the other version (a checkpoint index with foreign data)."""
+  _, total = _move_set_killed_at(tmp_path / "count", 0, monkeypatch)
+  assert total >= 4   # old index out, stale out, data in, index in
+  for kill_at in range(1, total + 2):
+    directory, _ = _move_set_killed_at(tmp_path / str(kill_at), kill_at, monkeypatch)
+    files = {p.name: p.read_text() for p in directory.iterdir() if p.is_file()}
+    if "a.index" in files:
+      version = files["a.index"]
+      assert files["a.data"] == version, (kill_at, files)
+      assert ("a.data-2" in files) == (version == "old"), (kill_at, files)
+  assert files == {"a.data": "new", "a.index": "new"}   # not killed: all moved
+  assert sorted(os.listdir(directory)) == ["a.data", "a.index"]   # staging removed
+
+
 def test_remote_paths_go_through_tensorflow_file_systems():
   # ram:// is one of TensorFlow's file systems, as gs:// is on a TPU VM.
   path = "ram://atomic_files_test/results.json"

@@ -414,8 +414,14 @@ def test_eval_without_training_uses_the_named_checkpoint_and_reports_its_step(
 # ----------------------------------------------------- crashes during a save
 
 
-# tf.io.gfile calls that change a checkpoint directory (SaveV2 is patched too).
-FILE_OPERATIONS = ("rename", "remove", "rmtree", "makedirs")
+# The calls that change a checkpoint directory: (module, function name) of
+# tf.io.gfile and, for local paths (atomic_files), of os and shutil; SaveV2 is
+# patched too.
+FILE_OPERATIONS = tuple([(tf.io.gfile, name) for name in ("rename", "remove", "rmtree",
+                                                          "makedirs")] +
+                        [(os, name) for name in ("replace", "rename", "remove", "rmdir",
+                                                 "mkdir", "makedirs")] +
+                        [(shutil, "rmtree")])
 
 
 class _Crash(BaseException):
@@ -477,8 +483,8 @@ def _operations_of_a_save(directory, step, tensors, max_to_keep, monkeypatch):
     return wrapper
 
   with monkeypatch.context() as patch:
-    for name in FILE_OPERATIONS:
-      patch.setattr(tf.io.gfile, name, counting(getattr(tf.io.gfile, name)))
+    for module, name in FILE_OPERATIONS:
+      patch.setattr(module, name, counting(getattr(module, name)))
     patch.setattr(tf.raw_ops, "SaveV2", counting(tf.raw_ops.SaveV2))
     checkpoint_utils.CheckpointManager(directory, max_to_keep=max_to_keep).save(
         step, tensors)
@@ -514,8 +520,8 @@ def test_a_crash_before_any_file_operation_of_a_save_leaves_a_usable_checkpoint(
       return wrapper
 
     with monkeypatch.context() as patch:
-      for name in FILE_OPERATIONS:
-        patch.setattr(tf.io.gfile, name, dying(getattr(tf.io.gfile, name)))
+      for module, name in FILE_OPERATIONS:
+        patch.setattr(module, name, dying(getattr(module, name)))
       patch.setattr(tf.raw_ops, "SaveV2", dying(tf.raw_ops.SaveV2))
       with pytest.raises(_Crash):
         checkpoint_utils.CheckpointManager(directory, max_to_keep=max_to_keep).save(
