@@ -94,10 +94,6 @@ _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", boo
                type(None): "null"}
 
 
-class ConversionError(errors.UserError):
-  """Input that cannot be converted; the message names the path and the fix."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Weight:
   """One BERT tensor under both names."""
@@ -187,15 +183,15 @@ def bert_config_from_hf(hf_config, source):
     modeling.BertConfig holding only the keys of a bert_config.json.
 
   Raises:
-    ConversionError / errors.UserError: not a BERT the official layout can hold.
+    errors.UserError: not a BERT the official layout can hold.
   """
   model_type = hf_config.get("model_type", "bert")
   if model_type != "bert":
-    raise ConversionError(f"{source}: model_type={model_type!r}; only BERT "
-                          "(model_type \"bert\") converts to the official layout.")
+    raise errors.UserError(f"{source}: model_type={model_type!r}; only BERT "
+                           "(model_type \"bert\") converts to the official layout.")
   position_type = hf_config.get("position_embedding_type", "absolute")
   if position_type != "absolute":
-    raise ConversionError(
+    raise errors.UserError(
         f"{source}: position_embedding_type={position_type!r}; the official BERT "
         "layout has absolute position embeddings only.")
   eps = hf_config.get("layer_norm_eps", modeling.LAYER_NORM_EPSILON)
@@ -207,8 +203,8 @@ def bert_config_from_hf(hf_config, source):
   act = values.get("hidden_act", "gelu")
   values["hidden_act"] = _HF_ACTIVATION_ALIASES.get(act, act)
   if values["hidden_act"] not in modeling.ACTIVATIONS:
-    raise ConversionError(f"{source}: hidden_act={act!r} has no equivalent here; "
-                          f"supported: {', '.join(sorted(modeling.ACTIVATIONS))}.")
+    raise errors.UserError(f"{source}: hidden_act={act!r} has no equivalent here; "
+                           f"supported: {', '.join(sorted(modeling.ACTIVATIONS))}.")
   dropped = sorted(set(hf_config) - set(_BERT_KEYS) -
                    {"model_type", "position_embedding_type", "layer_norm_eps"})
   if dropped:
@@ -234,15 +230,15 @@ def _read_json(path, flag):
     with open(path, encoding="utf-8") as f:
       value = json.load(f)
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise ConversionError(f"{flag}: {path} is not valid UTF-8 JSON ({e}); "
-                          f"{_REDOWNLOAD}.") from None
+    raise errors.UserError(f"{flag}: {path} is not valid UTF-8 JSON ({e}); "
+                           f"{_REDOWNLOAD}.") from None
   except RecursionError:
     # Python's json recurses once per level: a crafted file exhausts the stack.
-    raise ConversionError(f"{flag}: {path} is nested too deeply to be a Hugging Face "
-                          f"config or index; {_REDOWNLOAD}.") from None
+    raise errors.UserError(f"{flag}: {path} is nested too deeply to be a Hugging Face "
+                           f"config or index; {_REDOWNLOAD}.") from None
   if not isinstance(value, dict):
-    raise ConversionError(f"{flag}: {path} holds a JSON {_JSON_TYPES[type(value)]}, "
-                          f"expected an object; {_REDOWNLOAD}.")
+    raise errors.UserError(f"{flag}: {path} holds a JSON {_JSON_TYPES[type(value)]}, "
+                           f"expected an object; {_REDOWNLOAD}.")
   return value
 
 
@@ -282,8 +278,8 @@ def _as_float32(name, value, source):
     return value
   if value.dtype.kind == "f" or value.dtype.name == "bfloat16":
     return value.astype(np.float32)
-  raise ConversionError(f"{source}: tensor {name} has dtype {value.dtype}; "
-                        "BERT weights are floating point.")
+  raise errors.UserError(f"{source}: tensor {name} has dtype {value.dtype}; "
+                         "BERT weights are floating point.")
 
 
 def _check_complete(source, present, required_names, found):
@@ -293,7 +289,7 @@ def _check_complete(source, present, required_names, found):
   """
   missing = [n for n in required_names if n not in found]
   if missing:
-    raise ConversionError(
+    raise errors.UserError(
         f"{source}: {len(missing)} BERT tensors are missing, e.g. "
         f"{', '.join(missing[:4])}; the weights are incomplete or the config "
         "(num_hidden_layers, ...) belongs to another model.")
@@ -314,13 +310,13 @@ def _match_hf_names(hf_tensors, by_hf, source, skipped):
     elif key not in by_hf:
       unknown.append(name)
     elif key in matched:
-      raise ConversionError(f"{source}: {matched[key]} and {name} are the same "
-                            "weight; keep one of them.")
+      raise errors.UserError(f"{source}: {matched[key]} and {name} are the same "
+                             "weight; keep one of them.")
     else:
       matched[key] = name
   if unknown:
     more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
-    raise ConversionError(
+    raise errors.UserError(
         f"{source}: {len(unknown)} tensors are not BERT weights this converter knows: "
         f"{', '.join(unknown[:12])}{more}. It converts BertModel, BertForPreTraining "
         "and BertForMaskedLM weights (e.g. embeddings.word_embeddings.weight, "
@@ -361,7 +357,7 @@ def hf_tensors_to_tf(hf_tensors, config, source="--input"):
     (dict {official name: float32 np.ndarray}, ConversionSummary).
 
   Raises:
-    ConversionError: unknown names, missing tensors or a shape that does not fit.
+    errors.UserError: unknown names, missing tensors or a shape that does not fit.
   """
   weights = weight_map(config)
   by_hf = {w.hf_name: w for w in weights}
@@ -376,7 +372,7 @@ def hf_tensors_to_tf(hf_tensors, config, source="--input"):
   for key, name in sorted(matched.items()):
     weight, value = by_hf[key], hf_tensors[name]
     if tuple(value.shape) != weight.hf_shape:
-      raise ConversionError(
+      raise errors.UserError(
           f"{source}: tensor {name} has shape {list(value.shape)}, expected "
           f"{list(weight.hf_shape)} from the config; check that config.json "
           "belongs to these weights.")
@@ -400,7 +396,7 @@ def tf_tensors_to_hf(tf_tensors, config, prefix_bert=None, source="--input"):
     (dict {HF name: float32 np.ndarray}, ConversionSummary).
 
   Raises:
-    ConversionError: unknown BERT names, missing tensors or a shape mismatch.
+    errors.UserError: unknown BERT names, missing tensors or a shape mismatch.
   """
   weights = weight_map(config)
   by_tf = {w.tf_name: w for w in weights}
@@ -413,7 +409,7 @@ def tf_tensors_to_hf(tf_tensors, config, prefix_bert=None, source="--input"):
     else:
       skipped.append(f"{name} (not in Hugging Face BertForPreTraining)")
   if unknown:
-    raise ConversionError(
+    raise errors.UserError(
         f"{source}: {len(unknown)} checkpoint entries are not official BERT names: "
         f"{', '.join(unknown[:12])}; is --bert_config_file the model's config?")
   present = {by_tf[n].group for n in tf_tensors if n in by_tf}
@@ -428,7 +424,7 @@ def tf_tensors_to_hf(tf_tensors, config, prefix_bert=None, source="--input"):
       continue
     value = np.asarray(tf_tensors[weight.tf_name])
     if tuple(value.shape) != weight.shape:
-      raise ConversionError(
+      raise errors.UserError(
           f"{source}: {weight.tf_name} has shape {list(value.shape)} but the config "
           f"implies {list(weight.shape)}; check --bert_config_file.")
     value = _as_float32(weight.tf_name, value, source)
@@ -450,7 +446,7 @@ def _check_outputs(output_dir, names, overwrite):
   cli.require_creatable_dir(output_dir, "output_dir")
   existing = [n for n in names if os.path.exists(os.path.join(output_dir, n))]
   if existing and not overwrite:
-    raise ConversionError(
+    raise errors.UserError(
         f"--output_dir={output_dir} already holds {', '.join(existing)}; pass "
         "--overwrite to replace them or choose another --output_dir.")
 
@@ -519,14 +515,14 @@ def find_hf_weights(input_path):
     HFWeights.
 
   Raises:
-    ConversionError: nothing convertible there (the message says what was
+    errors.UserError: nothing convertible there (the message says what was
       looked for), or an index whose shard paths leave the model folder.
   """
   flag = f"--input={input_path}"
   if not input_path or not os.path.exists(input_path):
-    raise ConversionError(f"{flag}: no such file or folder; give a Hugging Face "
-                          f"model folder (with {HF_WEIGHTS} and {HF_CONFIG}) or its "
-                          f"{HF_WEIGHTS}.")
+    raise errors.UserError(f"{flag}: no such file or folder; give a Hugging Face "
+                           f"model folder (with {HF_WEIGHTS} and {HF_CONFIG}) or its "
+                           f"{HF_WEIGHTS}.")
   if os.path.isdir(input_path):
     model_dir = input_path
     if os.path.isfile(os.path.join(model_dir, HF_WEIGHTS)):
@@ -538,21 +534,21 @@ def find_hf_weights(input_path):
       hint = (f" ({', '.join(pickled)} is never loaded: pickled files can run code; "
               "re-save the model with save_pretrained(safe_serialization=True))"
               if pickled else "")
-      raise ConversionError(f"{flag}: the folder holds no {HF_WEIGHTS} nor {HF_INDEX}"
-                            f"{hint}; point --input at a folder or file with safetensors "
-                            "weights.")
+      raise errors.UserError(f"{flag}: the folder holds no {HF_WEIGHTS} nor {HF_INDEX}"
+                             f"{hint}; point --input at a folder or file with safetensors "
+                             "weights.")
   elif input_path.endswith(HF_INDEX):
     model_dir, index = os.path.dirname(input_path), input_path
   elif input_path.endswith(".safetensors"):
     return HFWeights(os.path.dirname(input_path), [input_path])
   else:
-    raise ConversionError(f"{flag}: expected a .safetensors file, {HF_INDEX} or a "
-                          "Hugging Face model folder.")
+    raise errors.UserError(f"{flag}: expected a .safetensors file, {HF_INDEX} or a "
+                           "Hugging Face model folder.")
   shard_of = _read_index(index, model_dir, flag)
   paths = sorted(set(shard_of.values()))
   missing = [p for p in paths if not os.path.isfile(p)]
   if missing:
-    raise ConversionError(f"{flag}: shard {missing[0]} listed in {index} does not exist.")
+    raise errors.UserError(f"{flag}: shard {missing[0]} listed in {index} does not exist.")
   return HFWeights(model_dir, paths, index, shard_of)
 
 
@@ -560,7 +556,7 @@ def _read_index(index, model_dir, flag):
   """{tensor name: shard path} from a shard index; every path inside the model folder."""
   shard_of = _read_json(index, flag).get("weight_map")
   if not isinstance(shard_of, dict) or not shard_of:
-    raise ConversionError(f"{flag}: {index} has no \"weight_map\" of tensor names to shards.")
+    raise errors.UserError(f"{flag}: {index} has no \"weight_map\" of tensor names to shards.")
   roots = _shard_roots(model_dir)
   return {name: _shard_path(index, model_dir, roots, name, shard, flag)
           for name, shard in shard_of.items()}
@@ -589,16 +585,16 @@ def _shard_path(index, model_dir, roots, name, shard, flag):
   where = f"{flag}: {index} maps tensor {name!r} to {shard!r}"
   refuse = f"the index is damaged or tampered with: {_REDOWNLOAD}."
   if not isinstance(shard, str) or not shard:
-    raise ConversionError(f"{where}, not a file name in the model folder; {refuse}")
+    raise errors.UserError(f"{where}, not a file name in the model folder; {refuse}")
   if (os.path.isabs(shard) or os.path.splitdrive(shard)[0] or
       os.pardir in re.split(r"[\\/]", shard)):
-    raise ConversionError(f"{where}, a path outside the model folder; shards must be "
-                          f"files inside it: {refuse}")
+    raise errors.UserError(f"{where}, a path outside the model folder; shards must be "
+                           f"files inside it: {refuse}")
   path = os.path.join(model_dir, os.path.normpath(shard))   # one name per file
   real = os.path.realpath(path)
   if not any(os.path.commonpath([real, root]) == root for root in roots):
-    raise ConversionError(f"{where}, a link to {real} outside the model folder; shards "
-                          f"must be files inside it: {refuse}")
+    raise errors.UserError(f"{where}, a link to {real} outside the model folder; shards "
+                           f"must be files inside it: {refuse}")
   return path
 
 
@@ -617,8 +613,8 @@ def load_hf_tensors(weights):
       dtypes[tag] = dtypes.get(tag, 0) + 1
     for name, value in safetensors_io.load_file(path).items():
       if name in tensors:
-        raise ConversionError(f"--input: tensor {name} appears in two shards, "
-                              f"the second time in {path}.")
+        raise errors.UserError(f"--input: tensor {name} appears in two shards, "
+                               f"the second time in {path}.")
       tensors[name], found_in[name] = value, path
   if weights.index:
     _check_shard_contents(weights, found_in)
@@ -635,7 +631,7 @@ def _check_shard_contents(weights, found_in):
     listed, found = weights.shard_of.get(name), found_in.get(name)
     if listed != found:
       index_says = f"puts it in {listed}" if listed else "does not list it"
-      raise ConversionError(
+      raise errors.UserError(
           f"--input: {weights.index} and the shards disagree on tensor {name!r}: the "
           f"index {index_says}, but {found or 'no shard'} holds it; the shards and the "
           f"index come from different or incomplete downloads: {_REDOWNLOAD}.")
@@ -656,14 +652,14 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
     ConversionSummary.
 
   Raises:
-    ConversionError, errors.UserError, OSError.
+    errors.UserError, OSError.
   """
   weights = find_hf_weights(input_path)
   model_dir = weights.model_dir
   config_path = os.path.join(model_dir, HF_CONFIG)
   if not os.path.isfile(config_path):
-    raise ConversionError(f"--input={input_path}: {config_path} not found; the "
-                          "Hugging Face config.json must sit next to the weights.")
+    raise errors.UserError(f"--input={input_path}: {config_path} not found; the "
+                           "Hugging Face config.json must sit next to the weights.")
   config = bert_config_from_hf(_read_json(config_path, f"--input={input_path}"), config_path)
   vocab = _vocab_to_copy(model_dir, output_dir)
   index, data = TF_PREFIX + ".index", TF_PREFIX + ".data-00000-of-00001"
@@ -705,7 +701,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
     ConversionSummary.
 
   Raises:
-    ConversionError, errors.CheckpointError, errors.UserError
+    errors.CheckpointError, errors.UserError
     (all ValueError), OSError.
   """
   prefix = checkpoint_utils.resolve_checkpoint(input_path, flag_name="input")
@@ -713,9 +709,9 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
   if not bert_config_file:
     bert_config_file = os.path.join(ckpt_dir, TF_CONFIG)
     if not os.path.isfile(bert_config_file):
-      raise ConversionError(f"--input={input_path}: no {TF_CONFIG} next to the "
-                            "checkpoint; pass --bert_config_file=<the model's "
-                            f"{TF_CONFIG}>.")
+      raise errors.UserError(f"--input={input_path}: no {TF_CONFIG} next to the "
+                             "checkpoint; pass --bert_config_file=<the model's "
+                             f"{TF_CONFIG}>.")
   config = modeling.BertConfig.from_json_file(bert_config_file)
   vocab = _vocab_to_copy(ckpt_dir, output_dir)
   _check_outputs(output_dir, [HF_WEIGHTS, HF_CONFIG] + ([VOCAB] if vocab else []), overwrite)
@@ -739,13 +735,13 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
 
 def main(argv):
   if len(argv) > 1:
-    raise ConversionError(f"unexpected arguments: {' '.join(argv[1:])}; every "
-                          "setting is a --flag.")
+    raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}; every "
+                           "setting is a --flag.")
   if FLAGS.direction == "hf_to_tf":
     for name in ("bert_config_file", "prefix_bert"):
       if FLAGS[name].value is not None:
-        raise ConversionError(f"--{name} is only used with --direction=tf_to_hf; "
-                              "hf_to_tf reads the model's config.json.")
+        raise errors.UserError(f"--{name} is only used with --direction=tf_to_hf; "
+                               "hf_to_tf reads the model's config.json.")
     hf_to_tf(FLAGS.input, FLAGS.output_dir, overwrite=FLAGS.overwrite)
   else:
     tf_to_hf(FLAGS.input, FLAGS.output_dir, bert_config_file=FLAGS.bert_config_file,

@@ -455,7 +455,7 @@ def test_index_shard_paths_must_stay_inside_the_model_folder(tmp_path, entry):
   (folder / "sub").mkdir()
   (folder / "link.safetensors").symlink_to(outside)
   index = folder / "model.safetensors.index.json"
-  with pytest.raises(convert_checkpoint.ConversionError) as info:
+  with pytest.raises(errors.UserError) as info:
     convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
   message = str(info.value)
   assert str(index) in message and repr(entry) in message, message
@@ -499,7 +499,7 @@ def test_index_must_say_which_shard_holds_each_tensor(tmp_path, case):
   folder = _write_sharded_folder(tmp_path / "hf", state, shard_of)
   safetensors_io.save_file(first, folder / "model-1.safetensors")
   safetensors_io.save_file(second, folder / "model-2.safetensors")
-  with pytest.raises(convert_checkpoint.ConversionError) as info:
+  with pytest.raises(errors.UserError) as info:
     convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
   message = str(info.value)
   assert "model.safetensors.index.json" in message and repr(moved) in message, message
@@ -521,7 +521,7 @@ def test_malformed_index_and_config_are_one_error(tmp_path, name, content, messa
   if name.endswith("index.json"):
     os.remove(folder / "model.safetensors")
   (folder / name).write_text(content)
-  with pytest.raises(convert_checkpoint.ConversionError, match=message) as info:
+  with pytest.raises(errors.UserError, match=message) as info:
     convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
   assert str(folder / name) in str(info.value)
   assert not (tmp_path / "tf").exists()
