@@ -1,4 +1,4 @@
-"""The run folder's record: atomic writes, the lock, run_info.json, the step lookup.
+"""The run folder's record: the lock, run_info.json, the results file, the step lookup.
 
 Its files are written atomically (atomic_files.py).
 
