@@ -72,8 +72,13 @@ def move_folder_in(staging, directory, last=(), stale=()):
   are removed first, then the files of `stale` (of the old set, not written
   again), then the new files are moved in with those of `last` at the end. A
   process killed at any moment leaves no `last` file beside files of another
-  write.
+  write (of the files in the staging folder and in `stale`).
+
+  Returns:
+    The names moved, those of `last` at the end.
   """
+  if isinstance(last, str) or isinstance(stale, str):
+    raise TypeError("last and stale are sequences of file names, not one name")
   names = sorted(_listdir(staging), key=lambda name: (name in last, name))
   for name in list(last) + [name for name in stale if name not in names]:
     _remove_file(os.path.join(directory, name))

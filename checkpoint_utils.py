@@ -166,7 +166,8 @@ class _Bundle:
     found = {}
     for path in tf.io.gfile.glob(self.prefix + ".data-*"):
       match = _DATA_FILE_RE.search(path)
-      if match and path == self.prefix + match.group(0):
+      # Names only: glob spells a prefix without a folder as ./prefix.
+      if match and os.path.basename(path) == os.path.basename(self.prefix) + match.group(0):
         found[int(match.group("shard"))] = int(match.group("count"))
     self._num_shards = max(found.values(), default=1)
     for shard in range(self._num_shards):
@@ -398,10 +399,12 @@ def save_tensors(prefix, tensors):
   """Writes a name-based checkpoint bundle atomically.
 
   The bundle is written in a temporary folder beside `prefix`, then moved into
-  place data file first and `.index` last (the index is what makes a checkpoint
-  exist for every reader). A process killed at any moment therefore leaves the
-  complete old checkpoint, none, or the complete new one: never an index
-  without its data, nor an old index paired with new data.
+  place by atomic_files.move_folder_in: an old checkpoint of the same prefix
+  loses its `.index` first (the index is what makes a checkpoint exist for
+  every reader) and its data files of another shard count, then the new data
+  files arrive and the new `.index` last. A process killed at any moment
+  therefore leaves the complete old checkpoint, none, or the complete new one:
+  never an index without its data, nor an old index paired with new data.
 
   Args:
     prefix: destination prefix, e.g. `out/model.ckpt-100`.
@@ -453,7 +456,9 @@ class CheckpointManager:
   """
 
   def __init__(self, directory, basename="model.ckpt", max_to_keep=5):
-    self.directory = directory
+    # tf.io.gfile.glob finds nothing under a doubled slash ("out//*.index").
+    self.directory = directory if atomic_files.is_remote(directory) else os.path.normpath(
+        directory)
     self.basename = basename
     self.max_to_keep = max_to_keep
 
@@ -474,6 +479,8 @@ class CheckpointManager:
     Safe against a kill at any moment: the state file is replaced atomically
     and names only complete checkpoints (it moves to the new one before old
     ones are deleted, and stops naming a step while that step is rewritten).
+    A state file a kill left behind the newest checkpoint is caught up first,
+    so it is never more than one save behind.
     What a killed save left behind is removed here; one process writes a
     directory (the chief), so no other save can be in flight.
     """
@@ -486,7 +493,7 @@ class CheckpointManager:
         write_checkpoint_state(self.directory, existing[-1], existing)
       elif tf.io.gfile.exists(os.path.join(self.directory, "checkpoint")):
         tf.io.gfile.remove(os.path.join(self.directory, "checkpoint"))
-    elif existing and self._state_names() != existing[-1]:
+    elif existing and self._state_latest() != os.path.basename(existing[-1]):
       # A kill between an index and its state file left the state behind the
       # newest checkpoint (which a resume took): catch up before saving, so
       # the state file is never more than one save behind.
@@ -502,15 +509,15 @@ class CheckpointManager:
       delete_checkpoint(old)
     return prefix
 
-  def _state_names(self):
-    """The prefix the `checkpoint` state file names, or None."""
+  def _state_latest(self):
+    """The file name of the checkpoint the `checkpoint` state file names, or None."""
     try:
       state = tf.train.get_checkpoint_state(self.directory)
     except (tf.errors.OpError, ValueError):   # a damaged state file names nothing
       return None
     if not state or not state.model_checkpoint_path:
       return None
-    return os.path.join(self.directory, os.path.basename(state.model_checkpoint_path))
+    return os.path.basename(state.model_checkpoint_path)
 
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""

@@ -127,8 +127,10 @@ def _define_config_flag(field):
     flags.DEFINE_bool(name, default, help_text)
   elif isinstance(default, int):
     flags.DEFINE_integer(name, default, help_text)
-  else:
+  elif isinstance(default, float):
     flags.DEFINE_float(name, default, help_text)
+  else:
+    raise TypeError(f"{name}: a str field needs choices; other types need a flag kind")
 
 
 # Instances logged in full at the start of the output.
@@ -156,8 +158,10 @@ def _flag(default, help_text, choices=None):
 
 @dataclasses.dataclass(frozen=True)
 class PretrainingDataConfig:
-  """What instances to make. Each field is the flag of the same name, with
-  the field's default and help (define_flags)."""
+  """What instances to make; each field is also the flag of the same name.
+
+  define_flags defines the flags from the fields' defaults and help.
+  """
   # hard limit of [CLS] A [SEP] B [SEP]
   max_seq_length: int = _flag(128, "Maximum sequence length.")
   # cap on masked positions per instance

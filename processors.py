@@ -168,8 +168,7 @@ class _Layout:
     return needed
 
   def unlabeled(self, description):
-    """This layout without its label column: GLUE's test files are most
-    often their train/dev files with the label column taken out."""
+    """This layout without its label column (most GLUE test files)."""
     return dataclasses.replace(self, label=None, description=description)
 
 

@@ -785,6 +785,39 @@ def _no_space(path="x"):
   return OSError(errno.ENOSPC, "No space left on device", str(path))
 
 
+def test_a_checkpoint_named_without_a_folder_reads_and_saves_again(tmp_path, monkeypatch):
+  """--init_checkpoint=bert_model.ckpt, run inside the model's folder."""
+  monkeypatch.chdir(tmp_path)
+  checkpoint_utils.save_tensors("bert_model.ckpt", _marker_tensors(1))
+  values = checkpoint_utils.read_checkpoint("bert_model.ckpt")
+  assert sorted(values) == ["a", "global_step", "layer/kernel"]
+  _check_marker_tensors("bert_model.ckpt", {k: np.asarray(v) for k, v in values.items()})
+  checkpoint_utils.save_tensors("bert_model.ckpt", _marker_tensors(2))   # saved again
+  assert int(checkpoint_utils.read_checkpoint("bert_model.ckpt")["global_step"]) == 2
+  assert sorted(os.listdir(tmp_path)) == ["bert_model.ckpt.data-00000-of-00001",
+                                          "bert_model.ckpt.index"]
+
+
+def test_a_state_file_is_rewritten_only_when_it_lags(tmp_path, monkeypatch):
+  """Spelled "./ckpts//", the folder still shows its checkpoints: no needless catch-up."""
+  monkeypatch.chdir(tmp_path)
+  manager = checkpoint_utils.CheckpointManager("ckpts", max_to_keep=2)
+  manager.save(1, _marker_tensors(1))
+  written = []
+  real = checkpoint_utils.write_checkpoint_state
+
+  def recording(directory, latest, all_prefixes):
+    written.append(os.path.basename(latest))
+    real(directory, latest, all_prefixes)
+
+  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", recording)
+  for step in (2, 3):
+    checkpoint_utils.CheckpointManager("./ckpts//", max_to_keep=2).save(
+        step, _marker_tensors(step))
+  assert written == ["model.ckpt-2", "model.ckpt-3"]   # one state write per save
+  assert check_directory_after_crash(tmp_path / "ckpts", _check_marker_tensors) == (3, 3)
+
+
 def test_a_full_disk_during_a_checkpoint_save_keeps_the_last_checkpoint(tmp_path, monkeypatch):
   import errors  # pylint: disable=g-import-not-at-top
   manager = checkpoint_utils.CheckpointManager(str(tmp_path), max_to_keep=3)
