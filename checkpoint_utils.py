@@ -493,10 +493,12 @@ class CheckpointManager:
         write_checkpoint_state(self.directory, existing[-1], existing)
       elif tf.io.gfile.exists(os.path.join(self.directory, "checkpoint")):
         tf.io.gfile.remove(os.path.join(self.directory, "checkpoint"))
-    elif existing and self._state_latest() != os.path.basename(existing[-1]):
+    elif (existing and step_of(existing[-1]) < step and
+          self._state_latest() != os.path.basename(existing[-1])):
       # A kill between an index and its state file left the state behind the
-      # newest checkpoint (which a resume took): catch up before saving, so
-      # the state file is never more than one save behind.
+      # newest checkpoint, which a resume took (this save comes after it):
+      # catch up before saving, so the state file is never more than one save
+      # behind. (A resume that skipped a damaged newest one saves below it.)
       write_checkpoint_state(self.directory, existing[-1], existing)
     save_tensors(prefix, tensors)
     kept = self.prefixes()

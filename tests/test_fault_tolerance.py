@@ -785,6 +785,27 @@ def _no_space(path="x"):
   return OSError(errno.ENOSPC, "No space left on device", str(path))
 
 
+def test_a_resume_below_a_damaged_newest_checkpoint_never_names_it(tmp_path, monkeypatch):
+  """Resumed from 1 past a damaged 5, saving 2 must not catch the state up to 5."""
+  directory = str(tmp_path)
+  manager = checkpoint_utils.CheckpointManager(directory, max_to_keep=3)
+  for step in (1, 5):
+    manager.save(step, _marker_tensors(step))
+  checkpoint_utils.write_checkpoint_state(   # what the resume saw: state on 1
+      directory, os.path.join(directory, "model.ckpt-1"),
+      [os.path.join(directory, "model.ckpt-1")])
+  named = []
+  real = checkpoint_utils.write_checkpoint_state
+
+  def recording(directory_, latest, all_prefixes):
+    named.append(os.path.basename(latest))
+    real(directory_, latest, all_prefixes)
+
+  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", recording)
+  manager.save(2, _marker_tensors(2))
+  assert named == ["model.ckpt-2"]
+
+
 def test_a_checkpoint_named_without_a_folder_reads_and_saves_again(tmp_path, monkeypatch):
   """--init_checkpoint=bert_model.ckpt, run inside the model's folder."""
   monkeypatch.chdir(tmp_path)
