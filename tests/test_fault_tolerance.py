@@ -541,6 +541,21 @@ def test_a_crash_before_any_file_operation_of_a_save_leaves_a_usable_checkpoint(
     assert names == expected, (crash_at, names)
 
 
+def _record_state_writes(monkeypatch, dying_at=None):
+  """The names the state file is written with from now on; `dying_at`'s write crashes."""
+  named = []
+  real = checkpoint_utils.write_checkpoint_state
+
+  def recording(directory, latest, all_prefixes):
+    if dying_at and os.path.basename(latest) == dying_at:
+      raise _Crash()
+    named.append(os.path.basename(latest))
+    real(directory, latest, all_prefixes)
+
+  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", recording)
+  return named
+
+
 def test_a_save_after_resuming_past_the_state_file_first_catches_the_state_up(
     tmp_path, monkeypatch):
   """Killed twice between index and state file: the state stays one save behind."""
@@ -553,16 +568,7 @@ def test_a_save_after_resuming_past_the_state_file_first_catches_the_state_up(
       directory, os.path.join(directory, "model.ckpt-1"),
       [os.path.join(directory, "model.ckpt-1")])
   assert check_directory_after_crash(directory, _check_marker_tensors) == (1, 2)
-  written = []
-  real = checkpoint_utils.write_checkpoint_state
-
-  def dying_at_the_new_state(directory_, latest, all_prefixes):
-    if latest.endswith("model.ckpt-3"):
-      raise _Crash()
-    written.append(os.path.basename(latest))
-    real(directory_, latest, all_prefixes)
-
-  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", dying_at_the_new_state)
+  written = _record_state_writes(monkeypatch, dying_at="model.ckpt-3")
   with pytest.raises(_Crash):   # the resumed run is killed the same way
     checkpoint_utils.CheckpointManager(directory, max_to_keep=2).save(3, _marker_tensors(3))
   assert written == ["model.ckpt-2"]
@@ -794,14 +800,7 @@ def test_a_resume_below_a_damaged_newest_checkpoint_never_names_it(tmp_path, mon
   checkpoint_utils.write_checkpoint_state(   # what the resume saw: state on 1
       directory, os.path.join(directory, "model.ckpt-1"),
       [os.path.join(directory, "model.ckpt-1")])
-  named = []
-  real = checkpoint_utils.write_checkpoint_state
-
-  def recording(directory_, latest, all_prefixes):
-    named.append(os.path.basename(latest))
-    real(directory_, latest, all_prefixes)
-
-  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", recording)
+  named = _record_state_writes(monkeypatch)
   manager.save(2, _marker_tensors(2))
   assert named == ["model.ckpt-2"]
 
@@ -824,14 +823,7 @@ def test_a_state_file_is_rewritten_only_when_it_lags(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   manager = checkpoint_utils.CheckpointManager("ckpts", max_to_keep=2)
   manager.save(1, _marker_tensors(1))
-  written = []
-  real = checkpoint_utils.write_checkpoint_state
-
-  def recording(directory, latest, all_prefixes):
-    written.append(os.path.basename(latest))
-    real(directory, latest, all_prefixes)
-
-  monkeypatch.setattr(checkpoint_utils, "write_checkpoint_state", recording)
+  written = _record_state_writes(monkeypatch)
   for step in (2, 3):
     checkpoint_utils.CheckpointManager("./ckpts//", max_to_keep=2).save(
         step, _marker_tensors(step))
