@@ -564,6 +564,35 @@ def test_outputs_are_not_overwritten_without_overwrite(tmp_path):
   assert json.loads((out / "bert_config.json").read_text())["hidden_size"] == 12
 
 
+def test_overwrite_never_pairs_the_old_index_with_new_data(tmp_path, monkeypatch):
+  """No index is there while the new data lands (a kill leaves none, not a mismatch)."""
+  old = _write_hf_folder(tmp_path / "old", _tiny_hf_state(heads=False, prefix=False, seed=1))
+  new = _write_hf_folder(tmp_path / "new", _tiny_hf_state(heads=False, prefix=False, seed=2))
+  out = tmp_path / "tf"
+  convert_checkpoint.hf_to_tf(str(old), str(out))
+  landed = []
+  real = os.replace
+
+  def checking(source, target):
+    if os.path.dirname(str(target)) == str(out):
+      landed.append((os.path.basename(str(target)),
+                     (out / "bert_model.ckpt.index").exists()))
+    real(source, target)
+
+  monkeypatch.setattr(os, "replace", checking)
+  convert_checkpoint.hf_to_tf(str(new), str(out), overwrite=True)
+  assert [name for name, _ in landed][-1] == "bert_model.ckpt.index"
+  assert ("bert_model.ckpt.data-00000-of-00001", False) in landed
+  new_values = checkpoint_utils.read_checkpoint(str(out / "bert_model.ckpt"))
+  monkeypatch.undo()
+  expected = convert_checkpoint.hf_to_tf(str(new), str(tmp_path / "fresh"))
+  assert expected.converted == len(new_values)
+  fresh = checkpoint_utils.read_checkpoint(str(tmp_path / "fresh" / "bert_model.ckpt"))
+  assert sorted(fresh) == sorted(new_values)
+  for name in fresh:
+    np.testing.assert_array_equal(new_values[name], fresh[name], err_msg=name)
+
+
 def test_tf_to_hf_skips_optimizer_state_and_task_heads(tmp_path):
   config = modeling.BertConfig(**TINY_CONFIG)
   model = modeling.BertModel(config, seed=2)
