@@ -8,6 +8,7 @@ than through `tf.train.Checkpoint`, whose object-graph keys
 (`model/.../.ATTRIBUTES/VARIABLE_VALUE`) tools built for the reference cannot read.
 """
 
+import glob
 import os
 import re
 import uuid
@@ -33,14 +34,28 @@ def _strip_bundle_suffix(path):
 
 def _prefixes_in_dir(directory):
   """Checkpoint prefixes found by their `.index` files, newest step last."""
+  # glob.escape: a folder named like `run[1]` is a name, not a pattern.
   prefixes = [p[:-len(".index")]
-              for p in tf.io.gfile.glob(os.path.join(directory, "*.index"))]
+              for p in tf.io.gfile.glob(os.path.join(glob.escape(directory), "*.index"))]
 
   def sort_key(prefix):
     match = _STEP_RE.match(prefix)
     return (1, int(match.group("step"))) if match else (0, 0)
 
   return sorted(prefixes, key=sort_key)
+
+
+def check_checkpoint_path(path, flag_name):
+  """Raises errors.UserError for a path TensorFlow cannot read checkpoints from.
+
+  Its checkpoint reader takes the prefix for a file pattern, so a `[` in it
+  (a folder `runs/bert[base]`) finds nothing: checkpoints written there could
+  never be resumed, evaluated or exported.
+  """
+  if "[" in str(path):
+    raise errors.UserError(
+        f"--{flag_name}={path}: TensorFlow reads '[' in a checkpoint path as part of "
+        "a pattern and cannot open checkpoints there; rename the folder without '['.")
 
 
 def resolve_checkpoint(path, flag_name="init_checkpoint"):
@@ -60,6 +75,7 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
   if not path:
     raise errors.CheckpointError(f"--{flag_name} is empty; give a checkpoint prefix "
                                  "such as .../bert_model.ckpt or a directory.")
+  check_checkpoint_path(path, flag_name)
   if tf.io.gfile.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest and tf.io.gfile.exists(latest + ".index"):
@@ -164,7 +180,7 @@ class _Bundle:
   def _check_data_files(self, dtypes):
     """Raises DamagedCheckpointError unless the data files hold what the index lists."""
     found = {}
-    for path in tf.io.gfile.glob(self.prefix + ".data-*"):
+    for path in tf.io.gfile.glob(glob.escape(self.prefix) + ".data-*"):
       match = _DATA_FILE_RE.search(path)
       # Names only: glob spells a prefix without a folder as ./prefix.
       if match and os.path.basename(path) == os.path.basename(self.prefix) + match.group(0):
@@ -434,7 +450,8 @@ def save_tensors(prefix, tensors):
     raise
   # Saved again: the old index goes before its data files are replaced, and
   # old data files of another shard count go too.
-  old_data = [os.path.basename(p) for p in tf.io.gfile.glob(prefix + ".data-*")]
+  old_data = [os.path.basename(p)
+              for p in tf.io.gfile.glob(glob.escape(prefix) + ".data-*")]
   atomic_files.move_folder_in(staging, directory or ".",
                               last=(os.path.basename(prefix) + ".index",), stale=old_data)
   return prefix
@@ -444,7 +461,7 @@ def delete_checkpoint(prefix):
   """Removes every file of a checkpoint bundle (index first: it marks validity)."""
   if tf.io.gfile.exists(prefix + ".index"):
     tf.io.gfile.remove(prefix + ".index")
-  for data_file in tf.io.gfile.glob(prefix + ".data-*"):
+  for data_file in tf.io.gfile.glob(glob.escape(prefix) + ".data-*"):
     tf.io.gfile.remove(data_file)
 
 
@@ -456,6 +473,7 @@ class CheckpointManager:
   """
 
   def __init__(self, directory, basename="model.ckpt", max_to_keep=5):
+    check_checkpoint_path(directory, "output_dir")
     # tf.io.gfile.glob finds nothing under a doubled slash ("out//*.index").
     self.directory = directory if atomic_files.is_remote(directory) else os.path.normpath(
         directory)
@@ -523,15 +541,16 @@ class CheckpointManager:
 
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""
+    directory, basename = glob.escape(self.directory), glob.escape(self.basename)
     join = os.path.join
-    for path in (tf.io.gfile.glob(join(self.directory, f"{self.basename}-*{atomic_files.TMP_MARK}*")) +
-                 tf.io.gfile.glob(join(self.directory, f"checkpoint{atomic_files.TMP_MARK}*"))):
+    for path in (tf.io.gfile.glob(join(directory, f"{basename}-*{atomic_files.TMP_MARK}*")) +
+                 tf.io.gfile.glob(join(directory, f"checkpoint{atomic_files.TMP_MARK}*"))):
       if tf.io.gfile.isdir(path):
         tf.io.gfile.rmtree(path)
       else:
         tf.io.gfile.remove(path)
     data_re = re.compile(re.escape(self.basename) + r"-\d+\.data-\d+-of-\d+$")
-    for path in tf.io.gfile.glob(join(self.directory, f"{self.basename}-*.data-*")):
+    for path in tf.io.gfile.glob(join(directory, f"{basename}-*.data-*")):
       if (data_re.match(os.path.basename(path)) and
           not tf.io.gfile.exists(_strip_bundle_suffix(path) + ".index")):
         tf.io.gfile.remove(path)

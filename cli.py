@@ -183,6 +183,7 @@ def check_task_flags(f, phases=("train", "eval", "predict"), data_dir=True,
     if not getattr(f, name):
       raise errors.UserError(f"--{name} is required.")
   require_creatable_dir(f.output_dir, "output_dir")
+  checkpoint_utils.check_checkpoint_path(f.output_dir, "output_dir")
   require_file(f.vocab_file, "vocab_file")
   require_file(f.bert_config_file, "bert_config_file")
   if data_dir:

@@ -663,6 +663,7 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   config = bert_config_from_hf(_read_json(config_path, f"--input={input_path}"), config_path)
   vocab = _vocab_to_copy(model_dir, output_dir)
   index, data = TF_PREFIX + ".index", TF_PREFIX + ".data-00000-of-00001"
+  checkpoint_utils.check_checkpoint_path(output_dir, "output_dir")
   _check_outputs(output_dir, [index, data, TF_CONFIG] + ([VOCAB] if vocab else []), overwrite)
   tf_tensors, summary = hf_tensors_to_tf(load_hf_tensors(weights), config, f"--input={input_path}")
   if vocab:

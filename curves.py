@@ -15,6 +15,7 @@ needs matplotlib, an optional dependency (`pip install '.[plots]'`).
 
 import contextlib
 import dataclasses
+import glob
 import io
 import math
 import os
@@ -155,7 +156,7 @@ def event_files(folder):
   """The TensorBoard event files directly in `folder` (sorted by name; [] if none)."""
   if not tf.io.gfile.isdir(folder):
     return []
-  return sorted(tf.io.gfile.glob(os.path.join(folder, EVENT_FILE_PATTERN)))
+  return sorted(tf.io.gfile.glob(os.path.join(glob.escape(folder), EVENT_FILE_PATTERN)))
 
 
 def read_event_scalars(folder):

@@ -346,6 +346,10 @@ CASES = [
     Case("rp-damaged-record", RP, ("--input_file={records},{records_damaged}",),
          ("damaged.tfrecord", "damaged TFRecord file", "create_pretraining_data.py")),
     # ---- output folders of other runs
+    Case("rc-output-dir-with-a-bracket", RC, ("--output_dir={out}[1]",),
+         ("--output_dir=", "[1]", "cannot open checkpoints there", "without '['")),
+    Case("rp-output-dir-with-a-bracket", RP, ("--output_dir={out}[1]",),
+         ("--output_dir=", "[1]", "cannot open checkpoints there", "without '['")),
     Case("rc-into-a-pretraining-output-dir", RC, (),
          ("--output_dir=", "model.ckpt-0", "output_bias", "new --output_dir"),
          start_from="pretrain_out"),

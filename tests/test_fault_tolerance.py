@@ -818,6 +818,37 @@ def test_a_checkpoint_named_without_a_folder_reads_and_saves_again(tmp_path, mon
                                           "bert_model.ckpt.index"]
 
 
+@pytest.mark.parametrize("folder", ["lr*2", "what?", "r{a,b}"])
+def test_a_folder_named_like_a_glob_pattern_is_a_name(tmp_path, folder):
+  """Checkpoints in `lr*2` are its own, not those of a folder the pattern matches."""
+  directory = tmp_path / folder
+  decoy = checkpoint_utils.CheckpointManager(str(tmp_path / "lrx2"), max_to_keep=5)
+  other = checkpoint_utils.CheckpointManager(str(tmp_path / "whatx"), max_to_keep=5)
+  for step in (7, 8, 9):
+    decoy.save(step, _marker_tensors(step))
+    other.save(step, _marker_tensors(step))
+  manager = checkpoint_utils.CheckpointManager(str(directory), max_to_keep=2)
+  for step in (1, 2, 3):
+    manager.save(step, _marker_tensors(step))
+  assert manager.prefixes() == [str(directory / "model.ckpt-2"), str(directory / "model.ckpt-3")]
+  assert checkpoint_utils.resolve_checkpoint(str(directory)) == str(directory / "model.ckpt-3")
+  assert int(checkpoint_utils.read_checkpoint(str(directory))["global_step"]) == 3
+  assert check_directory_after_crash(directory, _check_marker_tensors) == (3, 3)
+  assert len(decoy.prefixes()) == len(other.prefixes()) == 3   # untouched
+
+
+def test_a_checkpoint_folder_with_a_bracket_is_refused_before_any_work(tmp_path):
+  """TensorFlow cannot read checkpoints under `run[1]`: one line, nothing written."""
+  import errors  # pylint: disable=g-import-not-at-top
+  directory = tmp_path / "run[1]"
+  with pytest.raises(errors.UserError, match=r"--output_dir=.*run\[1\]: TensorFlow reads "
+                     r"'\[' .* rename the folder without '\['"):
+    checkpoint_utils.CheckpointManager(str(directory))
+  with pytest.raises(errors.UserError, match=r"--init_checkpoint=.*run\[1\]/bert_model.ckpt"):
+    checkpoint_utils.read_checkpoint(str(directory / "bert_model.ckpt"))
+  assert not directory.exists()
+
+
 def test_a_state_file_is_rewritten_only_when_it_lags(tmp_path, monkeypatch):
   """Spelled "./ckpts//", the folder still shows its checkpoints: no needless catch-up."""
   monkeypatch.chdir(tmp_path)
