@@ -314,7 +314,7 @@ def require_file(path, flag_name, what="file"):
     usual = _USUAL_FILE.get(flag_name)
     raise errors.UserError(f"--{flag_name}={path} is a directory; give the {what} in it"
                            + (f", e.g. {os.path.join(path, usual)}." if usual else "."))
-  if not tf.io.gfile.exists(path):
+  if not tf.io.gfile.exists(path) or (path.endswith("/") and "://" not in path):
     raise errors.UserError(f"--{flag_name}={path}: {what} not found.")
 
 
@@ -340,6 +340,9 @@ def require_creatable_dir(path, flag_name, of_file=False):
   wanted = os.path.abspath(os.path.dirname(path) if of_file else path)
   current = wanted
   while not os.path.exists(current):
+    if os.path.islink(current):
+      raise errors.UserError(f"--{flag_name}={path}: {current} is a link to the missing "
+                             f"{os.readlink(current)}; create that folder or give another path.")
     current = os.path.dirname(current)
   if os.path.isdir(current):
     return

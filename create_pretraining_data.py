@@ -714,7 +714,7 @@ def resolve_input_files(patterns):
     if "://" in pattern:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       matches = sorted(tf.io.gfile.glob(pattern))
-    elif glob.has_magic(pattern):
+    elif glob.has_magic(pattern) and not os.path.isfile(pattern):   # `g[1]/a.txt` is a name
       matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
     else:
       if os.path.isdir(pattern):
@@ -1285,6 +1285,9 @@ def _check_outputs(output_files):
     raise errors.UserError("--output_file lists a file twice: %s" %
                            ",".join(output_files))
   for path in output_files:
+    if os.path.isdir(path):
+      raise errors.UserError("--output_file=%s is a directory; give a file path such as "
+                             "%s." % (path, os.path.join(path, "examples.tfrecord")))
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
       kind = "is a file" if os.path.exists(directory) else "does not exist"

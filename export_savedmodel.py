@@ -66,6 +66,8 @@ def define_flags(flag_values=FLAGS):
 
 def run(f):
   """Exports as the parsed flags `f` say; returns the version folder."""
+  if f.export_dir:
+    cli.require_creatable_dir(f.export_dir, "export_dir")
   return serving.export(f.model_dir, f.export_dir, f.export_version, f.init_checkpoint,
                         f.vocab_file, f.tflite, f.serving_dtype)
 

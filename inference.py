@@ -96,6 +96,10 @@ def run(f):
     raise errors.UserError("--model_dir is required: the output folder of a fine-tuning run.")
   if f.batch_size <= 0:
     raise errors.UserError(f"--batch_size={f.batch_size} must be positive.")
+  for number, text in enumerate(f.input or (), 1):
+    if not text.strip():   # lines of --input_file and stdin: blank ones are skipped
+      raise errors.UserError(f"--input (number {number}) is empty; give the text to "
+                             "answer.")
   info = run_info.read_run_info(f.model_dir)
   info["vocab_file"] = f.vocab_file or info["vocab_file"]
   cli.require_file(info["vocab_file"], "vocab_file")

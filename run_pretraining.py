@@ -69,7 +69,8 @@ def expand_input_files(spec, flag_name="input_file"):
     raise errors.UserError(f"--{flag_name} is required.")
   files = []
   for pattern in [p.strip() for p in spec.split(",") if p.strip()]:
-    matches = sorted(tf.io.gfile.glob(pattern))
+    # A path that exists is a name (`r[1]/a.tfrecord`), not a pattern.
+    matches = [pattern] if tf.io.gfile.exists(pattern) else sorted(tf.io.gfile.glob(pattern))
     if not matches:
       raise errors.UserError(f"--{flag_name}: {pattern} matches no file; give the "
                              "TFRecord files of create_pretraining_data.py (paths or globs).")

@@ -412,6 +412,7 @@ def main(argv=None):
     if args.out_file and os.path.isdir(args.out_file):
       raise EvaluationError(f"--out_file={args.out_file} is a directory; give a file "
                             "path such as out/eval.json.")
+    _check_writable_folder(args.out_file)
     results = evaluate(data["data"], predictions, na_probs,
                        args.na_prob_thresh if na_probs is not None else None,
                        args.eval_language)
@@ -424,6 +425,18 @@ def main(argv=None):
   if args.out_file:
     write_text_atomic(args.out_file, text + "\n")
   return 0
+
+
+def _check_writable_folder(out_file):
+  """Raises EvaluationError when a file stands where out_file's folders would be."""
+  if not out_file:
+    return
+  folder = os.path.dirname(os.path.abspath(out_file))
+  while not os.path.exists(folder):
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    raise EvaluationError(f"--out_file={out_file}: {folder} is a file, so nothing can be "
+                          "written inside it; give another path.")
 
 
 def write_text_atomic(path, text):

@@ -114,3 +114,16 @@ def test_help_lists_the_programs_flags_and_the_shared_ones(program, own_flag):
   assert f"flags of {program}:" in done.stdout
   assert "the training loop (shared by every run_*.py):" in done.stdout
   assert "(default: 5e-05)" in done.stdout or "(default: 2e-05)" in done.stdout
+
+
+def test_an_output_dir_that_is_a_dangling_link_is_refused_naming_the_target(tmp_path):
+  import cli  # pylint: disable=g-import-not-at-top
+  link = tmp_path / "out"
+  link.symlink_to(tmp_path / "gone")
+  with pytest.raises(errors.UserError, match=r"--output_dir=.*out: .*out is a link to the "
+                     r"missing .*gone; create that folder"):
+    cli.require_creatable_dir(str(link), "output_dir")
+  with pytest.raises(errors.UserError, match="is a link to the missing"):
+    cli.require_creatable_dir(str(link / "sub"), "output_dir")
+  (tmp_path / "gone").mkdir()
+  cli.require_creatable_dir(str(link), "output_dir")   # the link now leads somewhere
