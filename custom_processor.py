@@ -259,8 +259,15 @@ class CsvProcessor(DataProcessor):
                              % (path, self._expected()))
     has_header, index = self._resolve_columns(rows, path, set_type)
     needed = max(index.values()) + 1
+    width = len(rows[0]) if has_header else None
     records = []
     for row in rows[1:] if has_header else rows:
+      if width is not None and any(cell.strip() for cell in row[width:]):
+        raise errors.DataError(
+            "%s, line %d: found %d columns, the header has %d; a text holding the "
+            "separator (a tab or an unquoted comma) shifts the columns after it: "
+            "quote that text or remove the separator from it"
+            % (path, row.line_number, len(row), width))
       if len(row) < needed:
         raise errors.DataError(
             "%s, line %d: found %d columns, need at least %d (%s)"
@@ -324,7 +331,9 @@ class CsvProcessor(DataProcessor):
     if self.is_regression:
       header = not _is_number(cell)
     elif known is not None:
-      header = cell not in known
+      # A file after a headerless one: an unknown label there is an error to
+      # report (the label check does), not a header row to drop.
+      header = cell not in known and self._header_decision is not False
     else:  # Labels still unknown: a guess, logged as a warning.
       others = [row[label_index].strip() for row in rows[1:]
                 if len(row) > label_index]

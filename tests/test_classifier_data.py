@@ -864,3 +864,30 @@ def test_glue_submission_regression_and_names(tmp_path):
                              str(tmp_path))
   with pytest.raises(ValueError, match="2 examples but 1 predictions"):
     cd.write_glue_submission("sts-b", examples, [[1.0]], [], str(tmp_path))
+
+
+def test_custom_row_wider_than_its_header_is_an_error_naming_the_line(tmp_path):
+  """A tab inside a text would make the rest of the row the label: stop there."""
+  (tmp_path / "train.tsv").write_text("text\tlabel\nthe cat sat\tpos\nthe dog\tran\tneg\n"
+                                      "the mat\tneg\t\n")
+  with pytest.raises(errors.DataError) as error:
+    cd.get_processor("csv", text_a_column="text").get_train_examples(str(tmp_path))
+  assert str(error.value).startswith(
+      f"{tmp_path / 'train.tsv'}, line 3: found 3 columns, the header has 2; a text "
+      "holding the separator")
+  # An empty cell after the last column (a trailing tab) is no shift.
+  (tmp_path / "train.tsv").write_text("text\tlabel\nthe cat sat\tpos\nthe mat\tneg\t\n")
+  rows = cd.get_processor("csv", text_a_column="text").get_train_examples(str(tmp_path))
+  assert [(e.text_a, e.label) for e in rows] == [("the cat sat", "pos"), ("the mat", "neg")]
+
+
+def test_custom_dev_file_after_a_headerless_train_file_keeps_its_first_row(tmp_path):
+  """An unknown label on dev's line 1 is reported, not taken for a header and dropped."""
+  (tmp_path / "train.tsv").write_text("the cat sat\tpos\nthe dog ran\tneg\nthe mat\tpos\n")
+  (tmp_path / "dev.tsv").write_text("the cat sat\tPos\nthe dog ran\tneg\n")
+  processor = cd.get_processor("csv", text_a_column=0, label_column=1)
+  assert len(processor.get_train_examples(str(tmp_path))) == 3
+  with pytest.raises(errors.DataError, match=r"dev\.tsv, line 1: .*'Pos'"):
+    processor.get_dev_examples(str(tmp_path))
+  (tmp_path / "dev.tsv").write_text("the cat sat\tpos\nthe dog ran\tneg\n")
+  assert len(processor.get_dev_examples(str(tmp_path))) == 2
