@@ -193,11 +193,29 @@ def parse_flags_or_exit(argv, program="__main__"):
     print_help(program)
     sys.exit(0)
   try:
-    return flags.FLAGS(argv)
+    remaining = flags.FLAGS(argv)
   except flags.Error as e:
     print(f"{os.path.basename(argv[0])}: error: {' '.join(str(e).split())} "
           "(see --helpshort)", file=sys.stderr)
     sys.exit(1)
+  expand_home(flags.FLAGS)
+  return remaining
+
+
+# Flags whose values are paths (comma-separated for several files).
+_PATH_FLAG_SUFFIXES = ("_file", "_files", "_dir", "_checkpoint")
+
+
+def expand_home(flag_values):
+  """Expands `~` and `~user` in path flags, as the shell does for `--flag ~/x`.
+
+  The shell leaves `--output_dir=~/x` alone, which would make a folder named `~`.
+  """
+  for name in flag_values:
+    value = flag_values[name].value
+    if isinstance(value, str) and "~" in value and name.endswith(_PATH_FLAG_SUFFIXES):
+      flag_values[name].value = ",".join(os.path.expanduser(part)
+                                         for part in value.split(","))
 
 
 def run_program(main, program=None):

@@ -127,3 +127,29 @@ def test_an_output_dir_that_is_a_dangling_link_is_refused_naming_the_target(tmp_
     cli.require_creatable_dir(str(link / "sub"), "output_dir")
   (tmp_path / "gone").mkdir()
   cli.require_creatable_dir(str(link), "output_dir")   # the link now leads somewhere
+
+
+def test_a_tilde_in_a_path_flag_is_the_home_folder_as_the_shell_would_make_it(tmp_path):
+  """`--output_dir=~/x` (which bash leaves alone) is $HOME/x; texts keep their ~."""
+  script = textwrap.dedent("""
+      import sys
+      sys.path.insert(0, {repo!r})
+      from absl import flags
+      import errors
+      flags.DEFINE_string("output_dir", None, "")
+      flags.DEFINE_string("input_file", None, "")
+      flags.DEFINE_string("init_checkpoint", None, "")
+      flags.DEFINE_string("text", None, "")
+      errors.parse_flags_or_exit(sys.argv)
+      f = flags.FLAGS
+      print(f.output_dir, f.input_file, f.init_checkpoint, f.text, sep="|")
+  """).format(repo=REPO)
+  done = subprocess.run([sys.executable, "-c", script, "--output_dir=~/runs/a",
+                         "--input_file=~/x.txt,data/~y.txt,~/z.txt",
+                         "--init_checkpoint=gs://b/~c", "--text=~/not a path"],
+                        env={**os.environ, "HOME": str(tmp_path)}, capture_output=True,
+                        text=True, timeout=120)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.strip().split("|") == [
+      f"{tmp_path}/runs/a", f"{tmp_path}/x.txt,data/~y.txt,{tmp_path}/z.txt",
+      "gs://b/~c", "~/not a path"]
