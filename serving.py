@@ -1033,6 +1033,10 @@ class SquadPredictor(Predictor):
   def answer(self, texts):
     info = self.info
     pairs = [split_fields(text, 2) for text in texts]
+    for text, (question, context) in zip(texts, pairs):
+      if not (question.strip() and context.strip()):
+        raise errors.UserError(f"input {text[:60]!r}: the question and the context must "
+                               "both be given: question ||| context.")
     articles = [{"title": "", "paragraphs": [
         {"context": context, "qas": [{"id": str(i), "question": question}]}]}
                 for i, (question, context) in enumerate(pairs)]

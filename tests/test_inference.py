@@ -176,3 +176,17 @@ def test_non_utf8_input_is_one_error_line_and_output_stays_json(tmp_path):
   lines = piped.stdout.decode("utf-8").splitlines()
   assert len(lines) in (0, 1)
   assert all(json.loads(line)["words"] for line in lines)
+
+
+def test_squad_input_without_a_question_or_a_context_is_one_error_line(tmp_path):
+  folder = fake_run(tmp_path, "squad")
+  for text in (" ||| the cat sat on the mat .", "where is the cat ? ||| ", " ||| "):
+    done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}", f"--input={text}"],
+               tmp_path)
+    assert done.returncode == 1, done.stdout
+    stderr = done.stderr.decode()
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if line.strip()][-1] == (
+        f"inference.py: error: input {text!r}: the question and the context must both "
+        "be given: question ||| context.")
+    assert done.stdout == b""
