@@ -182,8 +182,7 @@ def check_task_flags(f, phases=("train", "eval", "predict"), data_dir=True,
   for name in required:
     if not getattr(f, name):
       raise errors.UserError(f"--{name} is required.")
-  require_creatable_dir(f.output_dir, "output_dir")
-  checkpoint_utils.check_checkpoint_path(f.output_dir, "output_dir")
+  require_checkpoint_dir(f.output_dir, "output_dir")
   require_file(f.vocab_file, "vocab_file")
   require_file(f.bert_config_file, "bert_config_file")
   if data_dir:
@@ -350,6 +349,12 @@ def require_creatable_dir(path, flag_name, of_file=False):
     raise errors.UserError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
   raise errors.UserError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
                          "written inside it; give another path.")
+
+
+def require_checkpoint_dir(path, flag_name):
+  """An output folder for checkpoints: creatable, and readable back by TensorFlow."""
+  require_creatable_dir(path, flag_name)
+  checkpoint_utils.check_checkpoint_path(path, flag_name)
 
 
 def check_resume(f, config, info):

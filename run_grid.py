@@ -60,7 +60,6 @@ import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when i
 from absl import flags
 
 import atomic_files
-import checkpoint_utils
 import cli
 import errors
 import metrics
@@ -269,8 +268,7 @@ def check_config(config):
   if "://" in config.output_dir:
     raise errors.UserError(f"--output_dir={config.output_dir}: the grid writes logs and a "
                            "symlink there; give a local folder.")
-  cli.require_creatable_dir(config.output_dir, "output_dir")
-  checkpoint_utils.check_checkpoint_path(config.output_dir, "output_dir")   # the runs' folders
+  cli.require_checkpoint_dir(config.output_dir, "output_dir")   # the runs' folders
   if not config.grid and not config.seeds:
     raise errors.UserError("Give --grid (flags and values to try) and/or --seeds.")
   names = [name for name, _ in config.grid]

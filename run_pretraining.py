@@ -188,8 +188,7 @@ def validate_flags(f):
     raise errors.UserError("At least one of --do_train or --do_eval must be True.")
   if not f.output_dir:
     raise errors.UserError("--output_dir is required.")
-  cli.require_creatable_dir(f.output_dir, "output_dir")
-  checkpoint_utils.check_checkpoint_path(f.output_dir, "output_dir")
+  cli.require_checkpoint_dir(f.output_dir, "output_dir")
   cli.require_file(f.bert_config_file, "bert_config_file")
   bert_config = modeling.BertConfig.from_json_file(f.bert_config_file)
   modeling.check_sequence_length(bert_config, f.max_seq_length)
