@@ -61,8 +61,8 @@ def read_swag_csv(path, num_choices, labeled, split):
   for row in rows[1:]:
     if len(row) < len(header):
       raise errors.DataError(
-          f"{path}, line {row.line_number}: {len(row)} columns, the header has "
-          f"{len(header)}.")
+          f"{path}, line {row.line_number}: {data_files.found_columns(row)}, the "
+          f"header has {len(header)}.")
     label = (_check_label(row[column["label"]], num_choices, path, row.line_number)
              if labeled else 0)
     examples.append(MultipleChoiceExample(

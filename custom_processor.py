@@ -270,8 +270,8 @@ class CsvProcessor(DataProcessor):
             % (path, row.line_number, len(row), width))
       if len(row) < needed:
         raise errors.DataError(
-            "%s, line %d: found %d columns, need at least %d (%s)"
-            % (path, row.line_number, len(row), needed, ", ".join(
+            "%s, line %d: %s, need at least %d (%s)"
+            % (path, row.line_number, data_files.found_columns(row), needed, ", ".join(
                 "%s in column %d" % item for item in index.items())))
       records.append(("line %d" % row.line_number,
                       {role: row[i] for role, i in index.items()}))

@@ -109,6 +109,14 @@ def parse_rows(text, path, delimiter, quotechar):
   return rows
 
 
+def found_columns(row):
+  """How a row too narrow for its layout reads in an error: 'found N columns',
+  or, for a line of spaces only, that the line looks blank but is not."""
+  if not "".join(row).strip():
+    return "found a line of spaces only (delete it)"
+  return "found %d columns" % len(row)
+
+
 def parse_json_records(text, path):
   """Parses a JSON array of objects or JSON lines: list of (location, dict)."""
   if text.lstrip().startswith("["):

@@ -189,8 +189,9 @@ class _TableProcessor(DataProcessor):
     for n, row in enumerate(data_rows):
       if len(row) < needed:
         raise errors.DataError(
-            "%s, line %d: found %d columns, need at least %d (%s)"
-            % (path, row.line_number, len(row), needed, layout.description))
+            "%s, line %d: %s, need at least %d (%s)"
+            % (path, row.line_number, data_files.found_columns(row), needed,
+               layout.description))
       if keep is not None and not keep(row):
         continue
       guid = "%s-%s" % (set_type,

@@ -485,6 +485,23 @@ def test_short_row_names_file_line_and_columns(tmp_path):
   assert "#1 String, #2 String" in message
 
 
+def test_a_line_of_spaces_is_named_as_such_not_as_one_column(tmp_path):
+  """A trailing line of spaces looks blank in an editor: 'found 1 columns' puzzles."""
+  (tmp_path / "train.tsv").write_text(
+      "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\ta\tb\n   \n")
+  with pytest.raises(errors.DataError) as error:
+    cd.get_processor("mrpc").get_train_examples(str(tmp_path))
+  assert str(error.value).startswith(
+      f"{tmp_path / 'train.tsv'}, line 3: found a line of spaces only (delete it), "
+      "need at least 5")
+  (tmp_path / "train.tsv").write_text("text\tlabel\nthe cat sat\tpos\n  \n")
+  with pytest.raises(errors.DataError) as error:
+    cd.get_processor("csv", text_a_column="text").get_train_examples(str(tmp_path))
+  assert str(error.value).startswith(
+      f"{tmp_path / 'train.tsv'}, line 3: found a line of spaces only (delete it), "
+      "need at least 2")
+
+
 def test_unknown_label_names_line_label_and_accepted(tmp_path):
   (tmp_path / "dev.tsv").write_text(
       "index\tsentence1\tsentence2\tlabel\n"
