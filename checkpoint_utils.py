@@ -48,10 +48,12 @@ def _prefixes_in_dir(directory):
 def check_checkpoint_path(path, flag_name):
   """Raises errors.UserError for a path TensorFlow cannot read checkpoints from.
 
-  Its checkpoint reader takes the prefix for a file pattern, so a `[` in it
+  TensorFlow encodes paths as UTF-8, so bytes that are not UTF-8 (a Latin-1
+  folder name) fail inside it. Its checkpoint reader takes the prefix for a file pattern, so a `[` in it
   (a folder `runs/bert[base]`) finds nothing: checkpoints written there could
   never be resumed, evaluated or exported.
   """
+  errors.require_utf8_path(path, flag_name)
   if "[" in str(path):
     raise errors.UserError(
         f"--{flag_name}={path}: TensorFlow reads '[' in a checkpoint path as part of "

@@ -332,8 +332,10 @@ def require_creatable_dir(path, flag_name, of_file=False):
 
   Checked at start-up so that the run stops before any work (TensorFlow's
   makedirs would fail only after the model is built). With `of_file`, `path`
-  is an output file and its folder is checked.
+  is an output file and its folder is checked. A path that is not UTF-8 is
+  refused too (errors.require_utf8_path).
   """
+  errors.require_utf8_path(path, flag_name)
   if "://" in path:    # gs://, hdfs://: folders there are name prefixes
     return
   wanted = os.path.abspath(os.path.dirname(path) if of_file else path)

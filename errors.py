@@ -218,6 +218,21 @@ def expand_home(flag_values):
                                          for part in value.split(","))
 
 
+def require_utf8_path(path, flag_name):
+  """Raises UserError for a path holding bytes that are not UTF-8.
+
+  TensorFlow's file functions encode paths as UTF-8, so such a path (a Latin-1
+  folder name) would fail deep inside them.
+  """
+  try:
+    str(path).encode("utf-8")
+  except UnicodeEncodeError:
+    shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    raise UserError(
+        f"--{flag_name}={shown}: the path holds bytes that are not UTF-8, and "
+        "TensorFlow takes UTF-8 paths only; rename it with UTF-8 characters.") from None
+
+
 def run_program(main, program=None):
   """absl's app.run(main) with report_errors and parse_flags_or_exit.
 

@@ -849,6 +849,23 @@ def test_a_checkpoint_folder_with_a_bracket_is_refused_before_any_work(tmp_path)
   assert not directory.exists()
 
 
+def test_a_checkpoint_folder_whose_name_is_not_utf8_is_refused_before_any_work(tmp_path):
+  """A Latin-1 folder name (bytes, not UTF-8) failed inside tf.io.gfile with a traceback."""
+  import errors  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(str(tmp_path), os.fsdecode(b"r\xe9sum\xe9"))
+  with pytest.raises(errors.UserError) as error:
+    checkpoint_utils.CheckpointManager(directory)
+  assert str(error.value) == (
+      f"--output_dir={tmp_path}/r\\xe9sum\\xe9: the path holds bytes that are not UTF-8, "
+      "and TensorFlow takes UTF-8 paths only; rename it with UTF-8 characters.")
+  with pytest.raises(errors.UserError, match=r"--init_checkpoint=.*r\\xe9sum\\xe9/bert"):
+    checkpoint_utils.read_checkpoint(os.path.join(directory, "bert_model.ckpt"))
+  import cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.UserError, match=r"--output_file=.*r\\xe9sum\\xe9/o.jsonl: the path"):
+    cli.require_creatable_dir(os.path.join(directory, "o.jsonl"), "output_file", of_file=True)
+  assert not os.path.exists(directory)
+
+
 def test_a_state_file_is_rewritten_only_when_it_lags(tmp_path, monkeypatch):
   """Spelled "./ckpts//", the folder still shows its checkpoints: no needless catch-up."""
   monkeypatch.chdir(tmp_path)
