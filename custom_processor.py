@@ -221,7 +221,6 @@ class CsvProcessor(DataProcessor):
     elif not labeled:
       raise errors.DataError("%s: no label column %r; pass --label_column=<name or "
                              "0-based index>" % (path, self.columns["label"]))
-    self._record_source(set_type, path)
     return self._examples_from_records(records, path, set_type, labeled)
 
   def _expected(self):

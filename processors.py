@@ -81,9 +81,6 @@ class DataProcessor(object):
     metric_kind: str, the `metrics.classification_metrics` kind of the task.
     test_has_labels: None until get_test_examples ran; then whether the test
       file carried real labels (else every label is a placeholder).
-    source_files: dict split -> path of the file read by the last
-      get_*_examples call of that split (set by the first call), e.g. for
-      make_cache_meta.
   """
   is_regression = False
   metric_kind = "accuracy"
@@ -119,11 +116,6 @@ class DataProcessor(object):
   def _read_tsv(cls, input_file, quotechar=None):
     """Reads a tab separated value file: list of rows (lists of str)."""
     return data_files.read_rows(input_file, "\t", quotechar)
-
-  def _record_source(self, split, path):
-    if "source_files" not in self.__dict__:
-      self.source_files = {}
-    self.source_files[split] = str(path)
 
   def _placeholder_label(self):
     """Label of the examples of an unlabeled test file (as the reference)."""
@@ -256,7 +248,6 @@ class _GlueProcessor(_TableProcessor):
       if rows and self._is_labeled_test(rows[0]):
         layout = self.labeled_layout
       self.test_has_labels = layout.label is not None
-    self._record_source(set_type, path)
     return self._examples_from_rows(rows, path, set_type, layout)
 
 
@@ -409,7 +400,6 @@ class ChnSentiCorpProcessor(_GlueProcessor):
                      guid=column("qid"), description=self._DESCRIPTION)
     if set_type == "test":
       self.test_has_labels = layout.label is not None
-    self._record_source(set_type, path)
     return self._examples_from_rows(rows, path, set_type, layout)
 
 
@@ -480,5 +470,4 @@ class XnliProcessor(_TableProcessor):
                              % (path, header, expected))
     if set_type == "test":
       self.test_has_labels = layout.label is not None
-    self._record_source(set_type, path)
     return self._examples_from_rows(rows, path, set_type, layout, keep)
