@@ -81,6 +81,15 @@ PROCESSORS = {
 }
 
 
+def get_processor_class(task_name):
+  """The processor class of `task_name` (case-insensitive); errors.DataError if unknown."""
+  key = str(task_name).strip().lower()
+  if key not in PROCESSORS:
+    raise errors.DataError("unknown task_name %r; accepted: %s"
+                           % (task_name, ", ".join(sorted(PROCESSORS))))
+  return PROCESSORS[key]
+
+
 def get_processor(task_name, **options):
   """Returns the processor of `task_name` (case-insensitive).
 
@@ -92,11 +101,8 @@ def get_processor(task_name, **options):
   Raises:
     errors.DataError: unknown task name, or an option the task does not take.
   """
+  processor_class = get_processor_class(task_name)
   key = str(task_name).strip().lower()
-  if key not in PROCESSORS:
-    raise errors.DataError("unknown task_name %r; accepted: %s"
-                           % (task_name, ", ".join(sorted(PROCESSORS))))
-  processor_class = PROCESSORS[key]
   try:
     inspect.signature(processor_class).bind(**options)
   except TypeError:

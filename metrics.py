@@ -18,28 +18,8 @@ eval_results.txt, keyed with the reference's `eval_` prefix:
 
 import numpy as np
 
-# Metric kind of each task name known to classifier_data.PROCESSORS.
-TASK_KINDS = {
-    "cola": "mcc",
-    "mrpc": "f1",
-    "qqp": "f1",
-    "sts-b": "regression",
-    "stsb": "regression",
-    "sst-2": "accuracy",
-    "sst2": "accuracy",
-    "mnli": "accuracy",
-    "mnli-mm": "accuracy",
-    "qnli": "accuracy",
-    "rte": "accuracy",
-    "wnli": "accuracy",
-    "xnli": "accuracy",
-    # The Chinese benchmarks report accuracy (LCQMC paper, ERNIE, BERT-wwm).
-    "lcqmc": "accuracy",
-    "chnsenticorp": "accuracy",
-    "csv": "multiclass",
-    "custom": "multiclass",
-}
-
+# The kinds of figures a task reports; each processor names its own
+# (processors.DataProcessor.metric_kind).
 KINDS = ("accuracy", "mcc", "f1", "regression", "multiclass")
 
 # The figure used to pick the best checkpoint (higher is better for all).
@@ -231,21 +211,15 @@ def spearman(x, y):
   return pearson(_average_ranks(x), _average_ranks(y))
 
 
-def task_kind(task_name_or_kind):
-  """Maps a task name ("cola", "MRPC", ...) or a kind to its metric kind."""
-  key = str(task_name_or_kind).lower()
-  if key in KINDS:
-    return key
-  if key in TASK_KINDS:
-    return TASK_KINDS[key]
-  raise ValueError("unknown task or metric kind %r; accepted: %s"
-                   % (task_name_or_kind,
-                      ", ".join(sorted(TASK_KINDS) + list(KINDS))))
+def _check_kind(kind):
+  if kind not in KINDS:
+    raise ValueError("unknown metric kind %r; accepted: %s" % (kind, ", ".join(KINDS)))
+  return kind
 
 
-def primary_metric(task_name_or_kind):
+def primary_metric(kind):
   """Name of the eval_results.txt figure used to pick the best checkpoint."""
-  return _PRIMARY[task_kind(task_name_or_kind)]
+  return _PRIMARY[_check_kind(kind)]
 
 
 def _metric_label(label):
@@ -253,9 +227,9 @@ def _metric_label(label):
   return "".join("_" if ch.isspace() or ch == "=" else ch for ch in str(label))
 
 
-def metric_names(task_name_or_kind, label_list=None):
+def metric_names(kind, label_list=None):
   """Names of the figures `classification_metrics` returns, in its order."""
-  kind = task_kind(task_name_or_kind)
+  _check_kind(kind)
   if kind == "regression":
     return ["eval_pearson", "eval_spearmanr", "eval_corr"]
   names = ["eval_accuracy"]
@@ -277,14 +251,12 @@ def _predictions(preds_or_scores):
   return values.reshape(-1)
 
 
-def classification_metrics(task_name_or_kind, labels, preds_or_scores,
-                           label_list=None):
+def classification_metrics(kind, labels, preds_or_scores, label_list=None):
   """The official metrics of a task, keyed as in eval_results.txt.
 
   Args:
-    task_name_or_kind: a task name of classifier_data.PROCESSORS (case-
-      insensitive) or a kind: "accuracy", "mcc", "f1", "regression",
-      "multiclass".
+    kind: one of KINDS, the task's processor's `metric_kind`: "accuracy",
+      "mcc", "f1", "regression", "multiclass".
     labels: array of shape [n]: int class ids (the `label_ids` feature), or
       float scores for regression.
     preds_or_scores: int class ids of shape [n], or logits/probabilities of
@@ -296,7 +268,7 @@ def classification_metrics(task_name_or_kind, labels, preds_or_scores,
   Returns:
     dict of metric name -> float, in `metric_names` order.
   """
-  kind = task_kind(task_name_or_kind)
+  _check_kind(kind)
   if kind == "regression":
     labels, scores = _as_pair(np.asarray(labels, np.float64),
                               np.asarray(preds_or_scores, np.float64))

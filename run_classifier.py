@@ -134,8 +134,9 @@ def load_feature_chunks(path, max_seq_length, is_regression, chunk_size=8192):
   return dataset.batch(chunk_size).as_numpy_iterator()
 
 
-def evaluate(trainer, path, f, label_list, is_regression):
+def evaluate(trainer, path, setup):
   """Dev-set metrics with the reference's keys plus the task's official ones."""
+  f, is_regression = setup.flags, setup.is_regression
   outputs = trainer.predict(load_feature_chunks(path, f.max_seq_length, is_regression),
                             f.eval_batch_size)
   labels = np.concatenate([c["label_ids"] for c in
@@ -145,7 +146,7 @@ def evaluate(trainer, path, f, label_list, is_regression):
   predictions = (outputs["logits"][:, 0] if is_regression
                  else np.argmax(outputs["logits"], axis=-1))
   results = metrics.classification_metrics(
-      f.task_name, labels[real], predictions[real], label_list)
+      setup.processor.metric_kind, labels[real], predictions[real], setup.label_list)
   eval_loss = float(np.mean(outputs["per_example_loss"][real]))
   results.update(eval_loss=eval_loss, loss=eval_loss,
                  global_step=run_info.evaluated_step(trainer.global_step, f.init_checkpoint))
@@ -247,10 +248,10 @@ def train(setup, trainer, eval_path):
 
   evaluator = None
   if f.eval_every_steps:
-    evaluator = lambda: evaluate(trainer, eval_path, f, setup.label_list,
-                                 setup.is_regression)
+    evaluator = lambda: evaluate(trainer, eval_path, setup)
   labels = (f"{len(setup.label_list)} labels" if setup.label_list else "regression")
-  trainer.train(examples, num_examples, evaluator, metrics.primary_metric(setup.task_name),
+  primary = metrics.primary_metric(setup.processor.metric_kind)
+  trainer.train(examples, num_examples, evaluator, primary,
                 description=f"{setup.task_name}: {num_examples} examples, {labels}, "
                             f"{f.num_train_epochs:g} epochs")
 
@@ -294,8 +295,7 @@ def run(f):
     results = trainer.evaluation_at(trainer.global_step) if f.do_train else None
     already_reported = results is not None
     if results is None:
-      results = evaluate(trainer, eval_path, f, setup.label_list,
-                         setup.is_regression)
+      results = evaluate(trainer, eval_path, setup)
     training.report_results(f.output_dir, results, trainer.chief,
                             summaries=not already_reported)
   if f.do_predict:

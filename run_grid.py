@@ -60,6 +60,7 @@ import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when i
 from absl import flags
 
 import atomic_files
+import classifier_data
 import cli
 import errors
 import metrics
@@ -334,8 +335,8 @@ def dev_metric(config, setting):
     raise errors.UserError("run_classifier.py: no --task_name after -- to choose the dev "
                            "metric by; give it there, or --metric=<eval_results.txt key>.")
   try:
-    return metrics.primary_metric(task)
-  except ValueError as e:
+    return metrics.primary_metric(classifier_data.get_processor_class(task).metric_kind)
+  except errors.DataError as e:
     raise errors.UserError(f"--task_name={task}: {e}") from None
 
 

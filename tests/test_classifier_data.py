@@ -600,9 +600,17 @@ def test_unknown_task_and_bad_options():
   assert isinstance(errors.DataError("x"), ValueError)
 
 
-def test_processor_metric_kinds_match_metrics_module():
+def test_each_task_reports_its_official_metric():
+  """The figure that picks the best checkpoint, by task (GLUE's, and the Chinese sets')."""
+  primary = {"cola": "eval_mcc", "mrpc": "eval_f1", "qqp": "eval_f1", "sts-b": "eval_corr",
+             "stsb": "eval_corr", "csv": "eval_macro_f1", "custom": "eval_macro_f1"}
+  assert len(cd.PROCESSORS) == 17
   for task, processor_class in cd.PROCESSORS.items():
-    assert metrics.TASK_KINDS[task] == processor_class.metric_kind, task
+    assert cd.get_processor_class(task.upper()) is processor_class
+    assert metrics.primary_metric(processor_class.metric_kind) == primary.get(
+        task, "eval_accuracy"), task
+  with pytest.raises(errors.DataError, match="unknown task_name 'squad'; accepted: chnsenticorp"):
+    cd.get_processor_class("squad")
 
 
 # ----------------------------------------------------------------------------

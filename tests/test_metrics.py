@@ -148,7 +148,7 @@ def test_zero_division_cases_give_zero():
 
 def test_classification_metrics_cola_from_probabilities():
   probabilities = np.eye(2)[BIN_PREDS] * 0.8 + 0.1  # argmax = BIN_PREDS
-  result = metrics.classification_metrics("CoLA", BIN_LABELS, probabilities,
+  result = metrics.classification_metrics("mcc", BIN_LABELS, probabilities,
                                           ["0", "1"])
   assert list(result) == ["eval_accuracy", "eval_mcc"]
   assert result["eval_accuracy"] == pytest.approx(0.7)
@@ -156,18 +156,18 @@ def test_classification_metrics_cola_from_probabilities():
 
 
 def test_classification_metrics_mrpc_positive_class_is_label_one():
-  result = metrics.classification_metrics("mrpc", BIN_LABELS, BIN_PREDS,
+  result = metrics.classification_metrics("f1", BIN_LABELS, BIN_PREDS,
                                           ["0", "1"])
   assert result == pytest.approx({"eval_accuracy": 0.7, "eval_f1": 8 / 11})
   # With the label list reversed, id 0 is label "1".
-  result = metrics.classification_metrics("qqp", BIN_LABELS, BIN_PREDS,
+  result = metrics.classification_metrics("f1", BIN_LABELS, BIN_PREDS,
                                            ["1", "0"])
   assert result["eval_f1"] == pytest.approx(2 / 3)
 
 
 def test_classification_metrics_stsb_regression():
   result = metrics.classification_metrics(
-      "sts-b", [1, 2, 2, 3], np.array([[1.0], [3.0], [2.0], [10.0]]))
+      "regression", [1, 2, 2, 3], np.array([[1.0], [3.0], [2.0], [10.0]]))
   assert list(result) == ["eval_pearson", "eval_spearmanr", "eval_corr"]
   # Pearson: dx = [-1,0,0,1], dy = [-3,-1,-2,6]: 9 / sqrt(2 * 50) = 0.9.
   assert result["eval_pearson"] == pytest.approx(0.9)
@@ -178,33 +178,31 @@ def test_classification_metrics_stsb_regression():
 
 def test_classification_metrics_custom_multiclass():
   result = metrics.classification_metrics(
-      "custom", MC_LABELS, MC_PREDS, ["happy", "sad", "very angry"])
+      "multiclass", MC_LABELS, MC_PREDS, ["happy", "sad", "very angry"])
   assert result == pytest.approx({
       "eval_accuracy": 4 / 6, "eval_macro_f1": 59 / 90,
       "eval_micro_f1": 4 / 6, "eval_f1_happy": 0.5, "eval_f1_sad": 0.8,
       "eval_f1_very_angry": 2 / 3})
   assert list(result) == metrics.metric_names(
-      "csv", ["happy", "sad", "very angry"])
+      "multiclass", ["happy", "sad", "very angry"])
 
 
-def test_accuracy_only_tasks():
-  for task in ("MNLI", "mnli-mm", "xnli", "sst-2", "qnli", "rte", "wnli"):
-    result = metrics.classification_metrics(task, [0, 1, 2], [0, 1, 1])
-    assert result == pytest.approx({"eval_accuracy": 2 / 3})
+def test_accuracy_kind_reports_accuracy_only():
+  result = metrics.classification_metrics("accuracy", [0, 1, 2], [0, 1, 1])
+  assert result == pytest.approx({"eval_accuracy": 2 / 3})
 
 
 def test_primary_metric():
-  assert metrics.primary_metric("CoLA") == "eval_mcc"
-  assert metrics.primary_metric("mrpc") == "eval_f1"
-  assert metrics.primary_metric("qqp") == "eval_f1"
-  assert metrics.primary_metric("sts-b") == "eval_corr"
-  assert metrics.primary_metric("mnli") == "eval_accuracy"
-  assert metrics.primary_metric("custom") == "eval_macro_f1"
-  assert metrics.primary_metric("regression") == "eval_corr"
-  for task in metrics.TASK_KINDS:
-    assert metrics.primary_metric(task) in metrics.metric_names(task, ["a"])
+  expected = {"accuracy": "eval_accuracy", "mcc": "eval_mcc", "f1": "eval_f1",
+              "regression": "eval_corr", "multiclass": "eval_macro_f1"}
+  assert sorted(expected) == sorted(metrics.KINDS)
+  for kind in metrics.KINDS:
+    assert metrics.primary_metric(kind) == expected[kind]
+    assert metrics.primary_metric(kind) in metrics.metric_names(kind, ["a"])
 
 
-def test_unknown_task_lists_accepted_names():
-  with pytest.raises(ValueError, match="unknown task.*'squad'.*cola"):
-    metrics.classification_metrics("squad", [0], [0])
+def test_unknown_kind_lists_accepted_kinds():
+  with pytest.raises(ValueError, match="unknown metric kind 'mrpc'; accepted: accuracy, mcc"):
+    metrics.classification_metrics("mrpc", [0], [0])
+  with pytest.raises(ValueError, match="unknown metric kind"):
+    metrics.primary_metric("CoLA")
