@@ -339,17 +339,11 @@ def file_based_dataset(input_file, seq_length, is_training,
       "is_real_example": tf.io.FixedLenFeature([], tf.int64),
   }
 
-  def decode_record(record):
-    example = tf.io.parse_single_example(record, name_to_features)
-    # tf.train.Example only stores int64; int32 is what the model takes.
-    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t
-            for name, t in example.items()}
-
-  dataset = tf.data.TFRecordDataset([str(path) for path in files])
+  dataset = feature_cache.int32_records([str(path) for path in files], name_to_features)
   if is_training:
     dataset = dataset.repeat()
     dataset = dataset.shuffle(buffer_size=shuffle_buffer_size, seed=seed)
-  return dataset.map(decode_record, num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset
 
 
 # ----------------------------------------------------------------------------

@@ -28,6 +28,20 @@ def float_feature(values):
   return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
 
+def int32_records(files, spec):
+  """Unbatched dataset of the tf.train.Examples in `files`, parsed by `spec`.
+
+  tf.train.Example stores integers as int64 only; they come out as the int32
+  the model takes. Features outside `spec` are ignored.
+  """
+  def parse(record):
+    example = tf.io.parse_single_example(record, spec)
+    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t
+            for name, t in example.items()}
+
+  return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def meta_path(output_file):
   return str(output_file) + ".meta.json"
 

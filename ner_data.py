@@ -19,6 +19,7 @@ import tensorflow as tf
 import atomic_files
 import data_files
 import errors
+import feature_cache
 import tokenization
 import windows
 
@@ -231,20 +232,15 @@ def write_tfrecord(path, features):
   with atomic_files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
     for row in range(features.num_windows):
       example = tf.train.Example(features=tf.train.Features(feature={
-          key: tf.train.Feature(int64_list=tf.train.Int64List(
-              value=features.arrays[key][row].tolist())) for key in FEATURE_KEYS}))
+          key: feature_cache.int_feature(features.arrays[key][row].tolist())
+          for key in FEATURE_KEYS}))
       writer.write(example.SerializeToString())
 
 
 def tfrecord_dataset(path, max_seq_length):
   """Unbatched dataset of int32 [max_seq_length] feature dicts from write_tfrecord."""
   spec = {key: tf.io.FixedLenFeature([max_seq_length], tf.int64) for key in FEATURE_KEYS}
-
-  def decode_record(record):
-    parsed = tf.io.parse_single_example(record, spec)
-    return {key: tf.cast(value, tf.int32) for key, value in parsed.items()}
-
-  return tf.data.TFRecordDataset(path).map(decode_record)
+  return feature_cache.int32_records(path, spec)
 
 
 def write_predictions(path, sentences, predicted_tags):

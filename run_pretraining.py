@@ -23,6 +23,7 @@ import tensorflow as tf
 import checkpoint_utils
 import cli
 import errors
+import feature_cache
 import modeling
 import run_info
 import tasks
@@ -115,14 +116,8 @@ def check_record_shapes(path, max_seq_length, max_predictions_per_seq):
 
 def parse_records(files, max_seq_length, max_predictions_per_seq):
   """Unbatched dataset of parsed records (int64 features cast to int32)."""
-  spec = record_features(max_seq_length, max_predictions_per_seq)
-
-  def parse(record):
-    example = tf.io.parse_single_example(record, spec)
-    return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v
-            for k, v in example.items()}
-
-  return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+  return feature_cache.int32_records(
+      files, record_features(max_seq_length, max_predictions_per_seq))
 
 
 def _damaged(path, error):

@@ -20,6 +20,7 @@ import tensorflow as tf
 import atomic_files
 import data_files
 import errors
+import feature_cache
 import tokenization
 import windows
 
@@ -339,10 +340,6 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride
     output_fn(feature)
 
 
-def _int_feature(values):
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
-
-
 class FeatureWriter:
   """Writes InputFeatures to a TFRecord file with the reference's feature names.
 
@@ -360,14 +357,14 @@ class FeatureWriter:
 
   def process_feature(self, feature):
     values = collections.OrderedDict(
-        unique_ids=_int_feature([feature.unique_id]),
-        input_ids=_int_feature(feature.input_ids),
-        input_mask=_int_feature(feature.input_mask),
-        segment_ids=_int_feature(feature.segment_ids))
+        unique_ids=feature_cache.int_feature([feature.unique_id]),
+        input_ids=feature_cache.int_feature(feature.input_ids),
+        input_mask=feature_cache.int_feature(feature.input_mask),
+        segment_ids=feature_cache.int_feature(feature.segment_ids))
     if self.is_training:
-      values["start_positions"] = _int_feature([feature.start_position])
-      values["end_positions"] = _int_feature([feature.end_position])
-      values["is_impossible"] = _int_feature([int(bool(feature.is_impossible))])
+      values["start_positions"] = feature_cache.int_feature([feature.start_position])
+      values["end_positions"] = feature_cache.int_feature([feature.end_position])
+      values["is_impossible"] = feature_cache.int_feature([int(bool(feature.is_impossible))])
     example = tf.train.Example(features=tf.train.Features(feature=values))
     self._writer.write(example.SerializeToString())
     self.num_features += 1
@@ -385,7 +382,6 @@ class FeatureWriter:
 def train_records(path, seq_length):
   """Unbatched dataset of the parsed train.tf_record (int32 features)."""
   spec = {
-      "unique_ids": tf.io.FixedLenFeature([], tf.int64),
       "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
       "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
       "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
@@ -393,12 +389,7 @@ def train_records(path, seq_length):
       "end_positions": tf.io.FixedLenFeature([], tf.int64),
       "is_impossible": tf.io.FixedLenFeature([], tf.int64, default_value=0),
   }
-
-  def parse(record):
-    parsed = tf.io.parse_single_example(record, spec)
-    return {k: tf.cast(v, tf.int32) for k, v in parsed.items() if k != "unique_ids"}
-
-  return tf.data.TFRecordDataset(path).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+  return feature_cache.int32_records(path, spec)
 
 
 def feature_chunks(features, chunk_size=4096):
