@@ -117,16 +117,13 @@ def convert_example(example, max_seq_length, tokenizer):
   rows = {key: [] for key in FEATURE_KEYS}
   context = tokenizer.tokenize(example.context)
   for ending in example.endings:
-    tokens_a = list(context)
-    tokens_b = tokenizer.tokenize(f"{example.prefix} {ending}".strip())
-    # Account for [CLS], [SEP], [SEP]; truncated as run_classifier's pairs.
-    tokenization.truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
-    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
-    padding = [0] * (max_seq_length - len(tokens))
-    rows["input_ids"].append(tokenizer.convert_tokens_to_ids(tokens) + padding)
-    rows["input_mask"].append([1] * len(tokens) + padding)
-    rows["segment_ids"].append([0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-                               + padding)
+    # Always a pair (an empty ending too), truncated as run_classifier's pairs.
+    tokens, segment_ids = tokenization.encode_pair(
+        list(context), tokenizer.tokenize(f"{example.prefix} {ending}".strip()),
+        max_seq_length)
+    for key, value in zip(FEATURE_KEYS, tokenization.padded_ids(
+        tokenizer, tokens, segment_ids, max_seq_length)):
+      rows[key].append(value)
   return {key: np.array(value, np.int32) for key, value in rows.items()}
 
 

@@ -158,22 +158,10 @@ def _convert_example(example, label_map, max_seq_length, tokenizer, log=False):
                          is_real_example=False)
   tokens_a = tokenizer.tokenize(example.text_a)
   tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
-  if tokens_b:
-    # Account for [CLS], [SEP], [SEP] with "- 3".
-    tokenization.truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
-  elif len(tokens_a) > max_seq_length - 2:
-    tokens_a = tokens_a[:max_seq_length - 2]  # Account for [CLS] and [SEP].
-  tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-  segment_ids = [0] * len(tokens)
-  if tokens_b:
-    tokens += tokens_b + ["[SEP]"]
-    segment_ids += [1] * (len(tokens_b) + 1)
-  input_ids = tokenizer.convert_tokens_to_ids(tokens)
-  input_mask = [1] * len(input_ids)
-  padding = [0] * (max_seq_length - len(input_ids))
-  input_ids += padding
-  input_mask += padding
-  segment_ids += padding
+  # A text b with no word pieces is left out, as the reference does.
+  tokens, segment_ids = tokenization.encode_pair(tokens_a, tokens_b or None, max_seq_length)
+  input_ids, input_mask, segment_ids = tokenization.padded_ids(
+      tokenizer, tokens, segment_ids, max_seq_length)
   if not label_map:
     label_id = float(example.label)
   elif example.label in label_map:

@@ -240,17 +240,10 @@ def convert_examples_to_features(examples, max_seq_length, tokenizer):
   """Tokenizes examples into `[CLS] a [SEP] (b [SEP])` InputFeatures, truncated."""
   features = []
   for example in examples:
-    tokens_a = tokenizer.tokenize(example.text_a)
-    tokens_b = tokenizer.tokenize(example.text_b) if example.text_b is not None else None
-    if tokens_b is not None:
-      tokenization.truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)   # [CLS], [SEP], [SEP]
-    else:
-      tokens_a = tokens_a[:max_seq_length - 2]                    # [CLS], [SEP]
-    tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-    input_type_ids = [0] * len(tokens)
-    if tokens_b is not None:
-      tokens += tokens_b + ["[SEP]"]
-      input_type_ids += [1] * (len(tokens_b) + 1)
+    tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
+    # A text b with no word pieces is left out, as the reference does.
+    tokens, input_type_ids = tokenization.encode_pair(
+        tokenizer.tokenize(example.text_a), tokens_b or None, max_seq_length)
     features.append(InputFeatures(example.unique_id, tokens,
                                   tokenizer.convert_tokens_to_ids(tokens), input_type_ids))
   return features

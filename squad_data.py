@@ -312,13 +312,13 @@ def iter_features(examples, tokenizer, max_seq_length, doc_stride, max_query_len
     for span_index, span in enumerate(doc_spans):
       tokens, segment_ids, token_to_orig_map, token_is_max_context = _window(
           query_tokens, all_doc_tokens, tok_to_orig_index, doc_spans, span_index)
-      padding = [0] * (max_seq_length - len(tokens))
+      input_ids, input_mask, segment_ids = tokenization.padded_ids(
+          tokenizer, tokens, segment_ids, max_seq_length)
       feature = InputFeatures(
           unique_id=unique_id, example_index=example_index, doc_span_index=span_index,
           tokens=tokens, token_to_orig_map=token_to_orig_map,
-          token_is_max_context=token_is_max_context,
-          input_ids=tokenizer.convert_tokens_to_ids(tokens) + padding,
-          input_mask=[1] * len(tokens) + padding, segment_ids=segment_ids + padding,
+          token_is_max_context=token_is_max_context, input_ids=input_ids,
+          input_mask=input_mask, segment_ids=segment_ids,
           is_impossible=example.is_impossible)
       if is_training:
         feature.start_position = feature.end_position = 0

@@ -282,6 +282,29 @@ def truncate_seq_pair(tokens_a, tokens_b, max_length):
       tokens_b.pop()
 
 
+def encode_pair(tokens_a, tokens_b, max_seq_length):
+  """`[CLS] a [SEP]` (+ `b [SEP]`) within max_seq_length: (tokens, segment_ids).
+
+  tokens_b None is a single text, cut at its end; a list (even empty) makes a
+  pair, truncated by truncate_seq_pair. Truncates the lists in place.
+  """
+  if tokens_b is None:
+    del tokens_a[max_seq_length - 2:]                    # [CLS], [SEP]
+    tail = []
+  else:
+    truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)   # [CLS], [SEP], [SEP]
+    tail = tokens_b + ["[SEP]"]
+  tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tail
+  return tokens, [0] * (len(tokens_a) + 2) + [1] * len(tail)
+
+
+def padded_ids(tokenizer, tokens, segment_ids, max_seq_length):
+  """(input_ids, input_mask, segment_ids) of `tokens`, zero-padded to max_seq_length."""
+  padding = [0] * (max_seq_length - len(tokens))
+  return (tokenizer.convert_tokens_to_ids(tokens) + padding, [1] * len(tokens) + padding,
+          list(segment_ids) + padding)
+
+
 def whitespace_tokenize(text):
   """Splits `text` on any run of whitespace (str.split), dropping empties."""
   return text.split()

@@ -336,3 +336,28 @@ def test_blank_lines_are_examples_and_pairs_split_on_the_separator(tmp_path):
   examples = extract_features.read_examples(str(path))
   assert [(e.unique_id, e.text_a, e.text_b) for e in examples] == [
       (0, "a ||| b", "c"), (1, "", None), (2, "no|||split", None)]
+
+
+def test_a_text_b_without_word_pieces_is_left_out_as_run_classifier_does(tmp_path):
+  """`a ||| <zero-width space>`: b survives strip() but has no word pieces."""
+  import classifier_data  # pylint: disable=g-import-not-at-top
+  import tokenization  # pylint: disable=g-import-not-at-top
+  vocab = tmp_path / "vocab.txt"
+  vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\ncat\n")
+  tokenizer = tokenization.FullTokenizer(str(vocab))
+  path = tmp_path / "in.txt"
+  path.write_text("the cat ||| \u200b\nthe ||| cat\n", encoding="utf-8")
+  examples = extract_features.read_examples(str(path))
+  assert [e.text_b for e in examples] == ["\u200b", "cat"]
+  features = extract_features.convert_examples_to_features(examples, 8, tokenizer)
+  assert len(features) == 2
+  assert features[0].tokens == ["[CLS]", "the", "cat", "[SEP]"]
+  assert features[0].input_type_ids == [0, 0, 0, 0]
+  assert features[1].tokens == ["[CLS]", "the", "[SEP]", "cat", "[SEP]"]
+  assert features[1].input_type_ids == [0, 0, 0, 1, 1]
+  for feature, example in zip(features, examples):
+    expected = classifier_data.convert_single_example(
+        0, classifier_data.InputExample("x", example.text_a, example.text_b, "0"), ["0"],
+        8, tokenizer)
+    assert feature.input_ids == expected.input_ids[:len(feature.input_ids)]
+    assert feature.input_type_ids == expected.segment_ids[:len(feature.input_ids)]

@@ -518,3 +518,23 @@ def test_english_vocab_on_chinese_text_warns_and_on_english_text_does_not(
   english = _counted(tokenizer, mrpc)
   assert english.num_pieces > 10000
   assert english.log_warning("the train examples") is None
+
+
+def test_encode_pair_layouts_truncation_and_padding(tiny_vocab_file):
+  a, b = ["hello", "world", "!", "ok"], ["a", "##a"]
+  # A single text (None) is cut at its end to leave room for [CLS] and [SEP].
+  tokens, segments = tokenization.encode_pair(list(a), None, 5)
+  assert tokens == ["[CLS]", "hello", "world", "!", "[SEP]"]
+  assert segments == [0, 0, 0, 0, 0]
+  # A pair loses tokens from the longer text first.
+  tokens, segments = tokenization.encode_pair(list(a), list(b), 7)
+  assert tokens == ["[CLS]", "hello", "world", "[SEP]", "a", "##a", "[SEP]"]
+  assert segments == [0, 0, 0, 0, 1, 1, 1]
+  # An empty list is still a pair: its [SEP] stays.
+  tokens, segments = tokenization.encode_pair(["ok"], [], 8)
+  assert (tokens, segments) == (["[CLS]", "ok", "[SEP]", "[SEP]"], [0, 0, 0, 1])
+  tokenizer = tokenization.FullTokenizer(tiny_vocab_file)
+  ids, mask, segment_ids = tokenization.padded_ids(tokenizer, tokens, segments, 6)
+  assert len(ids) == len(mask) == len(segment_ids) == 6
+  assert ids == [TINY_IDS["[CLS]"], TINY_IDS["ok"], 3, 3, 0, 0]
+  assert mask == [1, 1, 1, 1, 0, 0] and segment_ids == [0, 0, 0, 1, 0, 0]
