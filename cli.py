@@ -6,7 +6,6 @@ conversion of flags into a `training.TrainingConfig`, and the wrapper that turns
 a user error into one readable line and a non-zero exit.
 """
 
-import json
 import os
 
 from absl import flags
@@ -284,9 +283,7 @@ _startup_strategies = {}
 def _needs_startup_strategy(f):
   if f.use_tpu or f.distribution_strategy in ("tpu", "multi_worker"):
     return True
-  cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
-  return (f.distribution_strategy == "auto" and isinstance(cluster, dict) and
-          sum(len(tasks) for tasks in cluster.values()) > 1)
+  return f.distribution_strategy == "auto" and distribution.cluster_size() > 1
 
 
 def strategy_from_flags(flag_values):

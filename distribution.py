@@ -9,6 +9,25 @@ import tensorflow as tf
 import errors
 
 
+def cluster_size():
+  """How many tasks the TF_CONFIG environment variable lists (0 when unset).
+
+  Raises:
+    errors.UserError: TF_CONFIG is not JSON.
+  """
+  text = os.environ.get("TF_CONFIG") or "{}"
+  try:
+    config = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise errors.UserError(
+        f"the environment variable TF_CONFIG is not JSON ({e.msg}, character {e.pos}): "
+        f"{text[:80]!r}; set it to {{\"cluster\": ..., \"task\": ...}} or unset it.") from None
+  cluster = config.get("cluster") if isinstance(config, dict) else None
+  if not isinstance(cluster, dict):
+    return 0
+  return sum(len(tasks) for tasks in cluster.values() if isinstance(tasks, (list, dict)))
+
+
 def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
                   tpu_zone=None, gcp_project=None, master=None):
   """Returns the tf.distribute strategy named by the flags.
@@ -26,9 +45,7 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
   if use_tpu or distribution_strategy == "tpu":
     return _tpu_strategy(tpu_name or master or "", tpu_zone, gcp_project)
   if distribution_strategy == "auto":
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    num_tasks = sum(len(v) for v in cluster.values()) if isinstance(cluster, dict) else 0
-    if num_tasks > 1:
+    if cluster_size() > 1:
       distribution_strategy = "multi_worker"
     elif len(tf.config.list_logical_devices("GPU")) > 1:
       distribution_strategy = "mirrored"

@@ -325,3 +325,22 @@ def test_two_classifier_workers_write_only_the_chiefs_files(tiny_model, tmp_path
   results = read_results(out / "eval_results.txt")
   assert set(results) == set(read_results(single_out / "eval_results.txt"))
   assert results["global_step"] == NUM_TRAIN // BATCH
+
+
+def test_tf_config_is_counted_and_a_malformed_one_is_one_error_line(monkeypatch):
+  """TF_CONFIG="" or a non-JSON value gave a JSONDecodeError traceback."""
+  import distribution  # pylint: disable=g-import-not-at-top
+  import errors  # pylint: disable=g-import-not-at-top
+  cases = [(None, 0), ("", 0), ("{}", 0), ('{"task": {"type": "worker"}}', 0),
+           ('{"cluster": {"worker": ["a:1", "b:2"], "chief": ["c:3"]}}', 3)]
+  for value, expected in cases:
+    if value is None:
+      monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+      monkeypatch.setenv("TF_CONFIG", value)
+    assert distribution.cluster_size() == expected, value
+  monkeypatch.setenv("TF_CONFIG", "{cluster: 1}")
+  with pytest.raises(errors.UserError, match=r"^the environment variable TF_CONFIG is not "
+                     r"JSON \(Expecting property name enclosed in double quotes, character "
+                     r"1\): '\{cluster: 1\}'; set it to"):
+    distribution.cluster_size()
