@@ -13,12 +13,10 @@ Each script keeps only what is its own: data, features, head, loss and metrics.
 
 import atexit
 import dataclasses
-import json
 import math
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 
@@ -602,8 +600,8 @@ class Trainer:
     def input_fn(ctx):
       return input_pipeline.training_dataset(
           examples(), num_examples, per_replica, c.seed, start * c.train_batch_size,
-          input_context=ctx, length_bucketing=self.length_bucketing,
-          sorted_group_size=self.sorted_group_size)
+          shuffle_buffer_size=c.shuffle_buffer_size, input_context=ctx,
+          length_bucketing=self.length_bucketing, sorted_group_size=self.sorted_group_size)
 
     return input_fn
 

@@ -218,6 +218,19 @@ def test_predict_keeps_input_order_and_equals_fixed_length_padding(tmp_path):
   np.testing.assert_allclose(dynamic, fixed.numpy(), atol=1e-5)
 
 
+def test_the_configs_shuffle_buffer_size_reaches_the_input_pipeline(tmp_path):
+  """It was a field nothing read: every run shuffled with the default 50,000."""
+  arrays = make_arrays()
+  firsts = {}
+  for size in (1, 50000):
+    trainer = make_trainer(tmp_path / str(size), shuffle_buffer_size=size)
+    batch = next(iter(trainer._input_fn(*examples_of(arrays), 0)(None)))
+    firsts[size] = batch["input_ids"].numpy()
+  assert firsts[1].shape == firsts[50000].shape == (4, SEQ)
+  np.testing.assert_array_equal(firsts[1], arrays["input_ids"][:4])   # a buffer of 1: in order
+  assert not np.array_equal(firsts[50000], arrays["input_ids"][:4])
+
+
 def test_training_dataset_resumes_at_the_same_batch():
   records = tf.data.Dataset.range(10)
   full = list(input_pipeline.training_dataset(records, 10, 3, seed=4).take(8).as_numpy_iterator())
