@@ -1050,10 +1050,6 @@ class ExampleSerializer(object):
     return [self._serialize(inst, input_ids[k], positions[k], label_ids[k])
             for k, inst in enumerate(instances)]
 
-  def serialize(self, instance):
-    """Returns the serialized tf.train.Example (bytes) of `instance`."""
-    return self.serialize_many([instance])[0]
-
   def _serialize(self, instance, packed_ids, packed_positions, packed_labels):
     n, a = len(instance.input_ids), instance.segment_a_length
     zeros = b"\x00" * (self.max_seq_length - n)
