@@ -384,7 +384,7 @@ def check_device_flags(f):
                            "scaling is for GPUs); use --compute_dtype=bfloat16.")
 
 
-def run(main):
+def run(main, words="every setting is a --flag."):
   """Runs a training program's main(argv) (see errors.run_program).
 
   A TPU or multi-worker strategy is made before main: it must exist before
@@ -395,14 +395,12 @@ def run(main):
       check_device_flags(flags.FLAGS)   # before connecting to the TPU
       strategy_from_flags(flags.FLAGS)
     return main(argv)
-  errors.run_program(with_strategy, main.__module__)
+  errors.run_program(with_strategy, main.__module__, words)
 
 
 def run_program(define_flags, run_fn):
   """A run_*.py command: defines its flags, then run_fn(FLAGS) with INFO logging."""
-  def main(argv):
-    if len(argv) > 1:
-      raise errors.UserError(f"unexpected arguments {argv[1:]}; every setting is a --flag.")
+  def main(_):
     logging.set_verbosity(logging.INFO)
     run_fn(flags.FLAGS)
   main.__module__ = run_fn.__module__   # the program whose flags --help lists

@@ -734,10 +734,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
   return summary
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}; every "
-                           "setting is a --flag.")
+def main(_):
   if FLAGS.direction == "hf_to_tf":
     for name in ("bert_config_file", "prefix_bert"):
       if FLAGS[name].value is not None:

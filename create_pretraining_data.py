@@ -1419,10 +1419,7 @@ def _log_summary(summary, num_workers):
     logging.info("  %s: %d instances", path, count)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError("unexpected arguments %s; every option is a --flag." %
-                           " ".join(argv[1:]))
+def main(_):
   logging.set_verbosity(logging.INFO)
   if not FLAGS.vocab_file:
     raise errors.UserError("--vocab_file is required: the vocab.txt of the model.")

@@ -233,15 +233,24 @@ def require_utf8_path(path, flag_name):
         "TensorFlow takes UTF-8 paths only; rename it with UTF-8 characters.") from None
 
 
-def run_program(main, program=None):
+def run_program(main, program=None, words="every setting is a --flag."):
   """absl's app.run(main) with report_errors and parse_flags_or_exit.
 
   Args:
     main: the program's main(argv).
     program: the name of the program's module, whose flags and docstring
       --help shows (default: main's module).
+    words: how the program takes its input, told when words that are not
+      flags are given (a flag's value after a space, a missing `--`); None
+      for a program that reads such words itself.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
   program = program or main.__module__
-  app.run(report_errors(main),
+
+  def checked(argv):
+    if words is not None and len(argv) > 1:
+      raise UserError(f"unexpected arguments {' '.join(argv[1:])}; {words}")
+    return main(argv)
+
+  app.run(report_errors(checked),
           flags_parser=lambda argv: parse_flags_or_exit(argv, program))

@@ -444,9 +444,7 @@ def write_atomically(path, lines):
   return count
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"unexpected arguments {argv[1:]}; every setting is a --flag.")
+def main(_):
   config = ExtractConfig(
       input_file=FLAGS.input_file, output_file=FLAGS.output_file,
       bert_config_file=FLAGS.bert_config_file, init_checkpoint=FLAGS.init_checkpoint,

@@ -110,9 +110,7 @@ def run(f):
       print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"unexpected arguments {argv[1:]}; every input is an --input.")
+def main(_):
   logging.set_verbosity(logging.WARNING)
   run(FLAGS)
 
@@ -120,7 +118,7 @@ def main(argv):
 def console_main():
   """The `bert-inference` command: the flags of `python inference.py`."""
   define_flags()
-  cli.run(main)
+  cli.run(main, words="every input is an --input.")
 
 
 if __name__ == "__main__":

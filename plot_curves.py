@@ -27,9 +27,7 @@ def define_flags(flag_values=FLAGS):
   flags.mark_flag_as_required("model_dir", flag_values=flag_values)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"unexpected arguments {argv[1:]}; every setting is a --flag.")
+def main(_):
   print(curves.write_curves(FLAGS.model_dir))
 
 

@@ -749,7 +749,7 @@ def main(argv):
 def console_main():
   """The `bert-run-grid` command: the flags of `python run_grid.py`."""
   define_flags()
-  errors.run_program(main)
+  errors.run_program(main, words=None)   # the program's flags come after --
 
 
 if __name__ == "__main__":

@@ -69,6 +69,23 @@ def test_user_error_is_one_line_and_exit_1():
   assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("program, required, words", [
+    ("extract_features.py", [], "every setting is a --flag."),
+    ("inference.py", [], "every input is an --input."),
+    ("convert_checkpoint.py", ["--direction=hf_to_tf", "--input=x", "--output_dir=o"],
+     "every setting is a --flag.")])
+def test_words_that_are_not_flags_are_one_line_before_any_work(program, required, words,
+                                                                tmp_path):
+  """`--do_train true` (a space for the '=' of a bool flag) leaves `true` a stray word."""
+  done = subprocess.run([sys.executable, os.path.join(REPO, program)] + required + [
+      "MRPC", "true"], cwd=tmp_path, capture_output=True, text=True,
+                        env=dict(os.environ, BERT_DEBUG=""))
+  assert done.returncode == 1, done.stderr[-2000:]
+  assert done.stderr.strip().splitlines()[-1] == (
+      f"{program}: error: unexpected arguments MRPC true; {words}")
+  assert os.listdir(tmp_path) == []
+
+
 def test_internal_bug_keeps_its_traceback():
   # A ValueError is a bug of ours now, not a user error: its traceback is printed.
   done = _run_program("raise ValueError('an internal bug')")
