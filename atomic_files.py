@@ -35,7 +35,8 @@ def is_remote(path):
   return "://" in str(path)
 
 
-def _gfile():
+def gfile():
+  """tf.io.gfile, loaded on first use: only remote paths need TensorFlow."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (remote paths only)
   return tf.io.gfile
 
@@ -43,7 +44,7 @@ def _gfile():
 def replace(source, target):
   """Renames `source` over `target` (a file, or a folder onto a missing name)."""
   if is_remote(target):
-    _gfile().rename(source, target, overwrite=True)
+    gfile().rename(source, target, overwrite=True)
   else:
     os.replace(source, target)
 
@@ -52,11 +53,11 @@ def remove_quietly(path):
   """Removes the file or folder `path` if it exists; never raises."""
   with contextlib.suppress(Exception):
     if is_remote(path):
-      gfile = _gfile()
-      if gfile.isdir(path):
-        gfile.rmtree(path)
-      elif gfile.exists(path):
-        gfile.remove(path)
+      tf_gfile = gfile()
+      if tf_gfile.isdir(path):
+        tf_gfile.rmtree(path)
+      elif tf_gfile.exists(path):
+        tf_gfile.remove(path)
     elif os.path.isdir(path) and not os.path.islink(path):
       shutil.rmtree(path)
     elif os.path.lexists(path):
@@ -89,14 +90,14 @@ def move_folder_in(staging, directory, last=(), stale=()):
 
 
 def _listdir(path):
-  return _gfile().listdir(path) if is_remote(path) else os.listdir(path)
+  return gfile().listdir(path) if is_remote(path) else os.listdir(path)
 
 
 def _remove_file(path):
   """Removes the file `path` if it exists (raising if that fails)."""
   if is_remote(path):
-    if _gfile().exists(path):
-      _gfile().remove(path)
+    if gfile().exists(path):
+      gfile().remove(path)
   elif os.path.lexists(path):
     os.remove(path)
 
@@ -127,7 +128,7 @@ def atomic_writer(path, mode="w"):
   """
   with atomic_path(path) as tmp:
     if is_remote(path):
-      writer = _gfile().GFile(tmp, mode)
+      writer = gfile().GFile(tmp, mode)
     elif "b" in mode:
       writer = open(tmp, mode)  # pylint: disable=unspecified-encoding
     else:

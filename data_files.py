@@ -2,7 +2,8 @@
 
 Every reader drops a UTF-8 byte-order mark, reports bytes that are not UTF-8
 with their line and a fix, and accepts local paths and tf.io.gfile URLs
-(gs://...).
+(gs://...). TensorFlow is loaded for remote paths only, so that
+create_pretraining_data.py's workers can read local files without it.
 """
 
 import csv
@@ -10,8 +11,7 @@ import io
 import json
 import os
 
-import tensorflow as tf
-
+import atomic_files
 import errors
 
 
@@ -20,22 +20,21 @@ class Row(list):
   __slots__ = ("line_number",)
 
 
-def is_remote(path):
-  return "://" in str(path)
-
-
 def file_exists(path):
   path = str(path)
-  return tf.io.gfile.exists(path) if is_remote(path) else os.path.isfile(path)
+  if atomic_files.is_remote(path):
+    return atomic_files.gfile().exists(path)
+  return os.path.isfile(path)
 
 
 def read_bytes(path, expected):
   """Returns the bytes of `path`; errors.DataError naming `expected` if absent."""
   path = str(path)
-  if is_remote(path):
-    if not tf.io.gfile.exists(path):
+  if atomic_files.is_remote(path):
+    gfile = atomic_files.gfile()
+    if not gfile.exists(path):
       raise errors.DataError("%s: file not found; expected %s" % (path, expected))
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with gfile.GFile(path, "rb") as f:
       return f.read()
   if not os.path.isfile(path):
     what = "is a directory" if os.path.isdir(path) else "file not found"
