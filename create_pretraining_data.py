@@ -78,7 +78,6 @@ import array
 import contextlib
 import dataclasses
 import functools
-import glob
 import hashlib
 import logging as python_logging
 import multiprocessing
@@ -93,6 +92,7 @@ from absl import logging
 import numpy as np
 
 import atomic_files
+import data_files
 import errors
 import tokenization
 
@@ -695,56 +695,6 @@ def read_documents(ranges, encoder, log_prefix=""):
   return documents, num_tokens
 
 
-def resolve_input_files(patterns):
-  """Expands a comma-separated list of paths and globs into file paths.
-
-  Args:
-    patterns: str, e.g. "a.txt,shards/*.txt". Empty items are ignored.
-
-  Returns:
-    List of str paths: each item's matches sorted, in the order of the items.
-
-  Raises:
-    errors.UserError: no pattern given, a path is missing, a glob matches nothing.
-  """
-  files = []
-  for pattern in (p.strip() for p in (patterns or "").split(",")):
-    if not pattern:
-      continue
-    if "://" in pattern:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      matches = sorted(tf.io.gfile.glob(pattern))
-    elif glob.has_magic(pattern) and not os.path.isfile(pattern):   # `g[1]/a.txt` is a name
-      matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-    else:
-      if os.path.isdir(pattern):
-        raise errors.UserError("--input_file=%s is a directory; pass its files, e.g. "
-                               "%s" % (pattern, os.path.join(pattern, "*.txt")))
-      matches = [pattern] if os.path.isfile(pattern) else []
-    if not matches:
-      raise errors.UserError("--input_file: %s %s; give text files (comma-separated "
-                             "paths or globs), one sentence per line." % (
-                           pattern, "matches no file" if glob.has_magic(pattern)
-                           else "not found"))
-    for path in matches:
-      _check_readable(path)
-    files.extend(matches)
-  if not files:
-    raise errors.UserError("--input_file is required: text files, one sentence per "
-                           "line, blank line between documents.")
-  return files
-
-
-def _check_readable(path):
-  """Opens `path` once, so that an unreadable file fails before any work."""
-  try:
-    with _open_binary(path):
-      pass
-  except PermissionError:
-    raise errors.UserError("--input_file: %s cannot be read: permission denied; make it "
-                           "readable (chmod a+r)." % path) from None
-
-
 # ----------------------------------------------------------------------------
 # Sharding the input for --num_workers.
 
@@ -1309,7 +1259,7 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
   """Creates the pre-training TFRecords (flag-free entry point).
 
   Args:
-    input_files: list of str, text files (see `resolve_input_files`).
+    input_files: list of str, text files (see `data_files.expand_input_files`).
     output_files: list of str, TFRecord files written round-robin.
     vocab_file: str, vocab.txt.
     config: PretrainingDataConfig.
@@ -1430,8 +1380,11 @@ def main(_):
   config = PretrainingDataConfig(**values)
   output_files = [p.strip() for p in (FLAGS.output_file or "").split(",")
                   if p.strip()]
-  run(resolve_input_files(FLAGS.input_file), output_files, FLAGS.vocab_file,
-      config, FLAGS.do_lower_case, FLAGS.num_workers)
+  input_files = data_files.expand_input_files(
+      FLAGS.input_file, "input_file", "text files, one sentence per line, a blank line "
+      "between documents", "*.txt")
+  run(input_files, output_files, FLAGS.vocab_file, config, FLAGS.do_lower_case,
+      FLAGS.num_workers)
 
 
 def console_main():

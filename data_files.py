@@ -7,6 +7,7 @@ create_pretraining_data.py's workers can read local files without it.
 """
 
 import csv
+import glob
 import io
 import json
 import os
@@ -25,6 +26,60 @@ def file_exists(path):
   if atomic_files.is_remote(path):
     return atomic_files.gfile().exists(path)
   return os.path.isfile(path)
+
+
+def expand_input_files(spec, flag_name, expected, example):
+  """Expands a flag's comma-separated paths and globs into the files they name.
+
+  Args:
+    spec: str, e.g. "a.txt,shards/*.txt"; empty items are skipped. A path that
+      exists is a name, not a pattern (`g[1]/a.txt`).
+    flag_name: str, the flag the errors name, e.g. "input_file".
+    expected: str, what the files hold, for the errors, e.g. "text files".
+    example: str, the glob suggested for a folder given by mistake, e.g. "*.txt".
+
+  Returns:
+    list of str paths: each glob's matches sorted, in the order of the items.
+
+  Raises:
+    errors.UserError: no item, a path not found, a glob that matches no file, a
+      folder (named or matched), a local file that cannot be read.
+  """
+  files = []
+  for pattern in (p.strip() for p in (spec or "").split(",")):
+    if pattern:
+      files.extend(_matching_files(pattern, flag_name, expected, example))
+  if not files:
+    raise errors.UserError("--%s is required: comma-separated paths or globs of %s."
+                           % (flag_name, expected))
+  return files
+
+
+def _matching_files(pattern, flag_name, expected, example):
+  """The files one item of expand_input_files names (see there)."""
+  if atomic_files.is_remote(pattern):
+    gfile = atomic_files.gfile()
+    exists, isdir, find = gfile.exists, gfile.isdir, gfile.glob
+  else:  # glob.glob skips hidden files as the shell does (macOS's ._x copies, .x.swp)
+    exists, isdir, find = os.path.exists, os.path.isdir, glob.glob
+  is_glob = glob.has_magic(pattern)
+  matches = [pattern] if exists(pattern) else sorted(find(pattern)) if is_glob else []
+  if not matches:
+    raise errors.UserError("--%s: %s %s; give comma-separated paths or globs of %s." % (
+        flag_name, pattern, "matches no file" if is_glob else "not found", expected))
+  for path in matches:
+    # A folder among a glob's matches is an error too, not skipped: the user
+    # meant its files, and reading fewer files than asked must not go unnoticed.
+    if isdir(path):
+      raise errors.UserError("--%s: %s is a directory; give the files in it, e.g. %s."
+                             % (flag_name, path, os.path.join(path, example)))
+    try:
+      if not atomic_files.is_remote(path):
+        open(path, "rb").close()  # an unreadable file fails before any work
+    except PermissionError:
+      raise errors.UserError("--%s: %s cannot be read: permission denied; make it "
+                             "readable (chmod a+r)." % (flag_name, path)) from None
+  return matches
 
 
 def read_bytes(path, expected):

@@ -10,7 +10,6 @@ schema) and trains from scratch or continues an official checkpoint:
     --num_warmup_steps=10 --learning_rate=2e-5
 """
 
-import os
 import re
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
@@ -22,6 +21,7 @@ import tensorflow as tf
 
 import checkpoint_utils
 import cli
+import data_files
 import errors
 import feature_cache
 import modeling
@@ -65,22 +65,9 @@ def record_features(max_seq_length, max_predictions_per_seq):
 
 
 def expand_input_files(spec, flag_name="input_file"):
-  """Comma-separated paths or globs -> sorted list of files; errors name the pattern."""
-  if not spec:
-    raise errors.UserError(f"--{flag_name} is required.")
-  files = []
-  for pattern in [p.strip() for p in spec.split(",") if p.strip()]:
-    # A path that exists is a name (`r[1]/a.tfrecord`), not a pattern.
-    matches = [pattern] if tf.io.gfile.exists(pattern) else sorted(tf.io.gfile.glob(pattern))
-    if not matches:
-      raise errors.UserError(f"--{flag_name}: {pattern} matches no file; give the "
-                             "TFRecord files of create_pretraining_data.py (paths or globs).")
-    folders = [m for m in matches if tf.io.gfile.isdir(m)]
-    if folders:
-      raise errors.UserError(f"--{flag_name}: {folders[0]} is a directory; give the files "
-                             f"in it, e.g. {os.path.join(folders[0], '*.tfrecord')}.")
-    files.extend(matches)
-  return files
+  """The files of --input_file or --eval_input_file (see data_files.expand_input_files)."""
+  return data_files.expand_input_files(
+      spec, flag_name, "the TFRecord files of create_pretraining_data.py", "*.tfrecord")
 
 
 def _reason(error):

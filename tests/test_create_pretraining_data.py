@@ -779,13 +779,3 @@ def test_missing_jieba_is_one_clear_error(tmp_path, vocab_file, monkeypatch):
     cpd.run([str(corpus)], outputs, vocab_file, cpd.PretrainingDataConfig(
         word_segmenter="jieba", do_whole_word_mask=True, word_boundaries="space"))
   assert os.listdir(tmp_path) == ["zh.txt"]
-
-
-def test_an_input_path_that_exists_is_a_name_not_a_pattern(tmp_path):
-  """`g[1]/corpus.txt` is read, not `g1/corpus.txt`, which the pattern matches."""
-  named, matched = tmp_path / "g[1]" / "corpus.txt", tmp_path / "g1" / "corpus.txt"
-  for path in (named, matched):
-    path.parent.mkdir()
-    path.write_text("a line .\n")
-  assert cpd.resolve_input_files(str(named)) == [str(named)]
-  assert cpd.resolve_input_files(str(tmp_path / "g[1]" / "*.txt")) == [str(matched)]

@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tensorflow as tf
 
 import data_files
+import errors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,12 +22,67 @@ def test_remote_paths_go_through_tensorflow_file_systems():
   assert data_files.read_rows(path) == [["a", "b"]]
 
 
+def expand(spec):
+  return data_files.expand_input_files(spec, "input_file", "text files", "*.txt")
+
+
+def test_input_files_keep_the_items_order_and_sort_each_globs_matches(tmp_path):
+  for name in ("b.txt", "a.txt", ".hidden.txt", "c.tsv"):
+    (tmp_path / name).write_text("a line .\n")
+  spec = f" {tmp_path / 'c.tsv'},, {tmp_path / '*.txt'} ,"
+  assert expand(spec) == [str(tmp_path / n) for n in ("c.tsv", "a.txt", "b.txt")]
+
+
+def test_an_input_path_that_exists_is_a_name_not_a_pattern(tmp_path):
+  """`g[1]/corpus.txt` is read, not `g1/corpus.txt`, which the pattern matches."""
+  named, matched = tmp_path / "g[1]" / "corpus.txt", tmp_path / "g1" / "corpus.txt"
+  for path in (named, matched):
+    path.parent.mkdir()
+    path.write_text("a line .\n")
+  assert expand(str(named)) == [str(named)]
+  assert expand(str(tmp_path / "g[1]" / "*.txt")) == [str(matched)]
+  assert expand(str(tmp_path / "g?" / "*.txt")) == [str(matched)]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("", "--input_file is required: comma-separated paths or globs of text files."),
+    (" , ,", "--input_file is required: comma-separated paths or globs of text files."),
+    ("{tmp}/nope.txt", "--input_file: {tmp}/nope.txt not found; give comma-separated "
+     "paths or globs of text files."),
+    ("{tmp}/*.none", "--input_file: {tmp}/*.none matches no file; give comma-separated "
+     "paths or globs of text files."),
+    ("{tmp}/shards", "--input_file: {tmp}/shards is a directory; give the files in it, "
+     "e.g. {tmp}/shards/*.txt."),
+    ("{tmp}/s*", "--input_file: {tmp}/shards is a directory; give the files in it, "
+     "e.g. {tmp}/shards/*.txt."),   # matched by a glob: not skipped in silence
+])
+def test_input_file_errors_name_the_flag_and_the_pattern(tmp_path, spec, message):
+  (tmp_path / "shards").mkdir()
+  (tmp_path / "shards" / "a.txt").write_text("a line .\n")
+  with pytest.raises(errors.UserError) as raised:
+    expand(spec.format(tmp=tmp_path))
+  assert str(raised.value) == message.format(tmp=tmp_path)
+
+
+def test_remote_input_globs_go_through_tensorflow_file_systems():
+  for name in ("b.tfrecord", "a.tfrecord"):
+    with tf.io.gfile.GFile(f"ram://expand_test/{name}", "w") as writer:
+      writer.write("x")
+  assert expand("ram://expand_test/*.tfrecord,ram://expand_test/b.tfrecord") == [
+      "ram://expand_test/a.tfrecord", "ram://expand_test/b.tfrecord",
+      "ram://expand_test/b.tfrecord"]
+  with pytest.raises(errors.UserError, match="ram://expand_test/c.txt not found"):
+    expand("ram://expand_test/c.txt")
+
+
 def test_the_module_does_not_load_tensorflow_for_local_files(tmp_path):
   # create_pretraining_data.py's worker processes read through it without TensorFlow.
   (tmp_path / "f.txt").write_text("x\n")
   code = ("import sys, data_files; text = data_files.read_text(sys.argv[1]); "
+          "files = data_files.expand_input_files(sys.argv[2], 'input_file', 'text', '*'); "
           "print(text == 'x\\n', data_files.file_exists(sys.argv[1]), "
-          "'tensorflow' in sys.modules)")
-  out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.txt")], cwd=REPO_ROOT,
-                       capture_output=True, text=True, check=True).stdout
-  assert out.split() == ["True", "True", "False"]
+          "files == [sys.argv[1]], 'tensorflow' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.txt"),
+                        str(tmp_path / "*.txt")], cwd=REPO_ROOT, capture_output=True,
+                       text=True, check=True).stdout
+  assert out.split() == ["True", "True", "True", "False"]

@@ -132,13 +132,3 @@ def test_missing_input_is_a_clear_error(model_dir):
   assert result.returncode == 1
   assert "matches no file" in result.stderr.strip().splitlines()[-1]
   assert not (model_dir / "bad2").exists()
-
-
-def test_an_input_file_that_exists_is_a_name_not_a_pattern(tmp_path):
-  """`r[1]/ex.tfrecord` is read, not `r1/ex.tfrecord`, which the pattern matches."""
-  named, matched = tmp_path / "r[1]" / "ex.tfrecord", tmp_path / "r1" / "ex.tfrecord"
-  for path in (named, matched):
-    path.parent.mkdir()
-    path.write_bytes(b"")
-  assert run_pretraining.expand_input_files(str(named)) == [str(named)]
-  assert run_pretraining.expand_input_files(str(tmp_path / "r?" / "*.tfrecord")) == [str(matched)]
