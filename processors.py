@@ -166,6 +166,12 @@ class _Layout:
 
 class _TableProcessor(DataProcessor):
   """Turns rows of a fixed `_Layout` into `InputExample`s."""
+  labels = ()
+
+  def get_labels(self, data_dir=None, label_dirs=()):
+    """The task's fixed labels; the arguments (see CsvProcessor) are unused."""
+    del data_dir, label_dirs
+    return list(self.labels)
 
   def _map_label(self, label):
     """Hook: rewrites a raw label before it is checked."""
@@ -173,6 +179,8 @@ class _TableProcessor(DataProcessor):
 
   def _examples_from_rows(self, rows, path, set_type, layout, keep=None):
     """Builds examples from `rows` (from read_rows) laid out as `layout`."""
+    if set_type == "test":
+      self.test_has_labels = layout.label is not None
     data_rows = rows[1:] if layout.header else rows
     needed = layout.min_columns
     label_set = frozenset(self.get_labels())
@@ -210,16 +218,12 @@ class _GlueProcessor(_TableProcessor):
   """
   name = ""
   origin = "as download_glue_data.py writes it"
-  labels = ()
   train_file, dev_file, test_file = "train.tsv", "dev.tsv", "test.tsv"
   labeled_layout = None    # _Layout of train/dev files.
   test_layout = None       # _Layout of the unlabeled test file.
-  labeled_marker = None    # (column, header cell) found only in labeled files.
-
-  def get_labels(self, data_dir=None, label_dirs=()):
-    """The task's fixed labels; the arguments (see CsvProcessor) are unused."""
-    del data_dir, label_dirs
-    return list(self.labels)
+  # (column, header cell) found only in labeled files; None for labeled files
+  # without a header, told by a known label in the label column.
+  labeled_marker = None
 
   def get_train_examples(self, data_dir):
     return self._read_split(data_dir, self.train_file, "train")
@@ -231,6 +235,10 @@ class _GlueProcessor(_TableProcessor):
     return self._read_split(data_dir, self.test_file, "test")
 
   def _is_labeled_test(self, first_row):
+    if self.labeled_marker is None:
+      layout = self.labeled_layout
+      return (len(first_row) >= layout.min_columns and
+              first_row[layout.label].strip() in self.labels)
     column, cell = self.labeled_marker
     if not -len(first_row) <= column < len(first_row):
       return False
@@ -247,7 +255,6 @@ class _GlueProcessor(_TableProcessor):
     if set_type == "test":
       if rows and self._is_labeled_test(rows[0]):
         layout = self.labeled_layout
-      self.test_has_labels = layout.label is not None
     return self._examples_from_rows(rows, path, set_type, layout)
 
 
@@ -271,10 +278,6 @@ class ColaProcessor(_GlueProcessor):
   labeled_layout = _Layout(text_a=3, label=1, header=False, description=(
       "no header; source, label, original label, sentence"))
   test_layout = _Layout(text_a=1, guid=0, description="header; index, sentence")
-
-  def _is_labeled_test(self, first_row):
-    # Only the test set has a header; a headerless 4-column file is labeled.
-    return len(first_row) >= 4 and first_row[1].strip() in self.labels
 
 
 class Sst2Processor(_GlueProcessor):
@@ -370,9 +373,6 @@ class LcqmcProcessor(_GlueProcessor):
                            description="no header; text_a, text_b, label")
   test_layout = labeled_layout.unlabeled("no header; text_a, text_b")
 
-  def _is_labeled_test(self, first_row):
-    return len(first_row) >= 3 and first_row[2].strip() in self.labels
-
 
 class ChnSentiCorpProcessor(_GlueProcessor):
   """ChnSentiCorp: sentiment of reviews, labels "0" (negative) / "1"; official metric accuracy.
@@ -398,8 +398,6 @@ class ChnSentiCorpProcessor(_GlueProcessor):
     column = lambda name: header.index(name) if name in header else None
     layout = _Layout(text_a=column("text_a"), label=column("label"),
                      guid=column("qid"), description=self._DESCRIPTION)
-    if set_type == "test":
-      self.test_has_labels = layout.label is not None
     return self._examples_from_rows(rows, path, set_type, layout)
 
 
@@ -428,11 +426,6 @@ class XnliProcessor(_TableProcessor):
 
   def __init__(self, language="zh"):
     self.language = language
-
-  def get_labels(self, data_dir=None, label_dirs=()):
-    """The task's fixed labels; the arguments (see CsvProcessor) are unused."""
-    del data_dir, label_dirs
-    return list(self.labels)
 
   def _map_label(self, label):
     return "contradiction" if label == "contradictory" else label
@@ -468,6 +461,4 @@ class XnliProcessor(_TableProcessor):
     else:
       raise errors.DataError("%s: unrecognised header %s; expected %s"
                              % (path, header, expected))
-    if set_type == "test":
-      self.test_has_labels = layout.label is not None
     return self._examples_from_rows(rows, path, set_type, layout, keep)
