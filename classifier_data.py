@@ -28,7 +28,7 @@ import tokenization
 # Names the reference's users import from run_classifier.py / this module.
 from feature_cache import make_cache_meta  # pylint: disable=unused-import
 from processors import (  # pylint: disable=unused-import
-    DataProcessor, InputExample, LABELS_FILE_NAME, PaddingInputExample, load_labels,
+    DataProcessor, InputExample, PaddingInputExample, load_labels,
     save_labels)
 
 

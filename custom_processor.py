@@ -6,7 +6,8 @@ from absl import logging
 
 import data_files
 import errors
-from processors import DataProcessor, InputExample, LABELS_FILE_NAME, load_labels
+import run_info
+from processors import DataProcessor, InputExample, load_labels
 
 
 def _column_option(value, option):
@@ -163,7 +164,7 @@ class CsvProcessor(DataProcessor):
     if self._labels is not None:
       return list(self._labels)
     for folder in label_dirs or ():
-      path = os.path.join(folder, LABELS_FILE_NAME)
+      path = os.path.join(folder, run_info.LABELS_FILE)
       if data_files.file_exists(path):
         self._labels = load_labels(path)
         logging.info("Labels from %s: %s", path, self._labels)
@@ -180,8 +181,8 @@ class CsvProcessor(DataProcessor):
         raise errors.DataError(
             "%s: no training file to read the labels from, and no %s in %s; "
             "pass labels=..., e.g. those the training run saved in its "
-            "output_dir/%s" % (path, LABELS_FILE_NAME,
-                               list(label_dirs or ()), LABELS_FILE_NAME))
+            "output_dir/%s" % (path, run_info.LABELS_FILE,
+                               list(label_dirs or ()), run_info.LABELS_FILE))
       self.get_train_examples(self.data_dir)
     return list(self._inferred_labels)
 

@@ -13,9 +13,7 @@ import atomic_files
 import data_files
 import errors
 import metrics
-
-# File a training run saves its label list to, one label a line.
-LABELS_FILE_NAME = "labels.txt"
+import run_info
 
 
 @dataclasses.dataclass
@@ -58,7 +56,7 @@ def load_labels(path):
   """Reads a label list saved by `save_labels`: list of str in id order."""
   text = data_files.read_text(path, "the %s a training run writes to its output_dir "
                     "(one label a line); or pass the labels explicitly"
-                    % LABELS_FILE_NAME)
+                    % run_info.LABELS_FILE)
   labels = [line.strip() for line in text.splitlines() if line.strip()]
   if not labels:
     raise errors.DataError("%s: no labels in the file" % path)

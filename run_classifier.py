@@ -235,7 +235,8 @@ def train(setup, trainer, eval_path):
   f = setup.flags
   if trainer.chief:
     run_info.write_run_info(f.output_dir, setup.info, f.vocab_file)
-    classifier_data.save_labels(os.path.join(f.output_dir, "labels.txt"), setup.label_list)
+    classifier_data.save_labels(os.path.join(f.output_dir, run_info.LABELS_FILE),
+                                setup.label_list)
   train_path = setup.features_for("train", setup.train_examples)
   num_examples = len(setup.train_examples)
 

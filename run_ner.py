@@ -45,12 +45,12 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import atomic_files
 import checkpoint_utils
 import cli
 import conlleval
 import crf
 import errors
+import processors
 import run_info
 import tasks
 import training
@@ -178,7 +178,7 @@ def load_label_list(f, train_sentences):
   for directory in search:
     path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):
-      return run_info.read_lines(path), path
+      return processors.load_labels(path), path
   raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
                          "--init_checkpoint: pass the trained run's tags with --labels.")
 
@@ -297,7 +297,7 @@ def build_run_info(f, bert_config, label_list, train_sentences):
 def train(f, trainer, features, label_list, chief, info=None):
   """Writes labels.txt, run_info.json and train.tf_record, then runs the training loop."""
   if chief:
-    atomic_files.write_lines(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
+    processors.save_labels(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
     if info is not None:
       run_info.write_run_info(f.output_dir, info, f.vocab_file)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")

@@ -17,6 +17,7 @@ import tensorflow as tf
 import classifier_data as cd
 import errors
 import metrics
+import run_info
 import tokenization
 
 # id = line number in the vocab file.
@@ -411,9 +412,9 @@ def test_labels_saved_by_training_serve_predict_only_run(data_dir, tmp_path):
   trained = cd.get_processor("csv", train_file="dev.txt", text_a_column=0,
                              text_b_column=1, label_column=2)
   trained.get_train_examples(folder)
-  cd.save_labels(str(tmp_path / cd.LABELS_FILE_NAME), trained.get_labels())
+  cd.save_labels(str(tmp_path / run_info.LABELS_FILE), trained.get_labels())
   assert (tmp_path / "labels.txt").read_text() == "0\n1\n"
-  labels = cd.load_labels(str(tmp_path / cd.LABELS_FILE_NAME))
+  labels = cd.load_labels(str(tmp_path / run_info.LABELS_FILE))
   predictor = cd.get_processor("csv", test_file="test.txt", text_a_column=0,
                                text_b_column=1, label_column=2, labels=labels)
   assert len(predictor.get_test_examples(folder)) == 12500
@@ -424,12 +425,19 @@ def test_labels_saved_by_training_serve_predict_only_run(data_dir, tmp_path):
       str(tmp_path / "elsewhere"), str(tmp_path)]) == ["0", "1"]
   assert len(searched.get_test_examples(folder)) == 12500
   # The saved list (the trained head's order) wins over the training file.
-  cd.save_labels(str(tmp_path / cd.LABELS_FILE_NAME), ["1", "0"])
+  cd.save_labels(str(tmp_path / run_info.LABELS_FILE), ["1", "0"])
   assert cd.get_processor(
       "csv", train_file="dev.txt", text_a_column=0, text_b_column=1,
       label_column=2).get_labels(folder, [str(tmp_path)]) == ["1", "0"]
   with pytest.raises(errors.DataError, match="labels.txt: file not found"):
     cd.load_labels(str(tmp_path / "missing" / "labels.txt"))
+  # A byte-order mark (a Windows editor's save) is not part of the first label,
+  # and an empty file is an error, not a model with no labels (run_ner read both as is).
+  (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfB-LOC\nO\n")
+  assert cd.load_labels(str(tmp_path / "bom.txt")) == ["B-LOC", "O"]
+  (tmp_path / "empty.txt").write_text("\n")
+  with pytest.raises(errors.DataError, match="empty.txt: no labels in the file"):
+    cd.load_labels(str(tmp_path / "empty.txt"))
 
 
 def test_custom_jsonl_unlabeled_test_and_placeholder(tmp_path):
