@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 
 import numpy as np
 
@@ -107,8 +108,20 @@ def atomic_path(path):
   """Yields a temporary path beside `path`; what the block writes there replaces it.
 
   On any error the temporary file is removed and `path` is left as it was; a
-  full disk becomes one UserError naming the path and the free space.
+  full disk becomes one UserError naming the path and the free space. A link
+  is followed: its target is replaced, the link stays. A device or a pipe
+  (`/dev/stdout`) is written in place: there is no file to replace.
   """
+  if not is_remote(path):
+    try:
+      mode = os.stat(path).st_mode
+    except OSError:
+      mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+      yield path
+      return
+    if os.path.islink(path):
+      path = os.path.realpath(path)
   tmp = temporary_path(path)
   try:
     yield tmp

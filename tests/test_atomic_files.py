@@ -125,3 +125,28 @@ def test_the_module_does_not_load_tensorflow_for_local_files(tmp_path):
                        capture_output=True, text=True, check=True).stdout
   assert out.strip() == "False"
   assert (tmp_path / "f").read_text() == "x"
+
+
+def test_a_link_is_followed_and_a_pipe_is_written_in_place(tmp_path):
+  """An output that is a link, /dev/stdout or a FIFO was replaced by a regular file."""
+  import threading  # pylint: disable=g-import-not-at-top
+  target = tmp_path / "results" / "real.jsonl"
+  target.parent.mkdir()
+  target.write_text("old\n")
+  link = tmp_path / "latest.jsonl"
+  link.symlink_to(target)
+  atomic_files.write_text(str(link), "new\n")
+  assert link.is_symlink() and os.readlink(link) == str(target)
+  assert target.read_text() == "new\n"
+  assert sorted(os.listdir(tmp_path)) == ["latest.jsonl", "results"]
+  assert os.listdir(target.parent) == ["real.jsonl"]
+  fifo = tmp_path / "pipe"
+  os.mkfifo(fifo)
+  received = []
+  reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+  reader.start()
+  atomic_files.write_text(str(fifo), "through the pipe\n")
+  reader.join(timeout=30)
+  assert received == ["through the pipe\n"]
+  assert fifo.is_fifo()
+  assert sorted(os.listdir(tmp_path)) == ["latest.jsonl", "pipe", "results"]
