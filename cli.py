@@ -426,11 +426,7 @@ def load_model_files(f):
   warning = tokenization.case_mismatch_warning(f.do_lower_case, tokenizer.vocab, f.vocab_file)
   if warning:
     logging.warning("%s", warning)
-  if len(tokenizer.vocab) != bert_config.vocab_size:
-    raise errors.UserError(
-        f"--vocab_file={f.vocab_file} has {len(tokenizer.vocab)} tokens but "
-        f"--bert_config_file says vocab_size={bert_config.vocab_size}; they belong "
-        "to different models.")
+  modeling.check_vocab_size(bert_config, tokenizer.vocab, f.vocab_file)
   return bert_config, tokenizer
 
 

@@ -609,6 +609,24 @@ def check_sequence_length(config, max_seq_length, flag_name="max_seq_length"):
         f"config. Use --{flag_name}<={config.max_position_embeddings}.")
 
 
+def check_vocab_size(config, vocab, vocab_file, flag_name="vocab_file"):
+  """Raises UserError when `vocab` (token -> id) is not the vocabulary of `config`.
+
+  Token ids must stay below vocab_size. A vocab_size rounded up beyond the
+  vocabulary (NVIDIA's BERT: 30528 rows for 30,522 tokens) is padding, as the
+  reference allows: a multiple of 8, at most 127 rows more. A larger gap means
+  another model's vocabulary (a 21,128-token Chinese vocab with an English model).
+  """
+  num_ids = max(vocab.values()) + 1 if vocab else 0    # lines, duplicates included
+  padding = config.vocab_size - num_ids
+  if padding == 0 or (0 < padding < 128 and config.vocab_size % 8 == 0):
+    return
+  raise errors.UserError(
+      f"--{flag_name}={vocab_file} has {num_ids} tokens but the model's bert_config.json "
+      f"says vocab_size={config.vocab_size}; they belong to different models: pass the "
+      "vocab.txt that came with the checkpoint.")
+
+
 class PretrainingHeads(tf.Module):
   """The masked-LM and next-sentence heads (`cls/predictions`, `cls/seq_relationship`).
 

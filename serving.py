@@ -904,10 +904,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
       vocab = graph_tokenization.write_vocab_asset(vocab_file, vocab_copy)
     except (ValueError, FileNotFoundError) as e:
       raise errors.UserError(str(e)) from None
-    if len(vocab) != info["bert_config"].vocab_size:
-      raise errors.UserError(
-          f"vocab file {vocab_file} has {len(vocab)} tokens but the model's "
-          f"vocab_size is {info['bert_config'].vocab_size}; pass the model's --vocab_file.")
+    modeling.check_vocab_size(info["bert_config"], vocab, vocab_file)
     task = load_task(info, checkpoint)
     tokenizer = graph_tokenization.GraphTokenizer(vocab_copy, info["do_lower_case"],
                                                   info["max_seq_length"])

@@ -603,3 +603,19 @@ def test_manager_keeps_the_last_few_and_latest_is_found(tmp_path):
   assert checkpoint_utils.resolve_checkpoint(str(tmp_path)).endswith("model.ckpt-12")
   assert checkpoint_utils.read_checkpoint(str(tmp_path))["global_step"] == 12
   assert not any(".tmp-" in name for name in os.listdir(tmp_path))
+
+
+def test_vocab_size_check_allows_padded_embeddings_and_refuses_other_models():
+  """vocab_size must cover the ids; rounding up (NVIDIA's 30528 for 30,522 tokens) is padding."""
+  english = {f"t{i}": i for i in range(30522)}
+  for vocab_size in (30522, 30528, 30592):
+    modeling.check_vocab_size(modeling.BertConfig(vocab_size=vocab_size), english, "v.txt")
+  for vocab_size in (30521, 30527, 30650, 21128):
+    with pytest.raises(errors.UserError, match=(
+        f"^--vocab_file=v.txt has 30522 tokens but the model's bert_config.json says "
+        f"vocab_size={vocab_size}; they belong to different models")):
+      modeling.check_vocab_size(modeling.BertConfig(vocab_size=vocab_size), english, "v.txt")
+  # A repeated line takes an id of its own: ids are lines, not distinct tokens.
+  repeated = dict(english, t5=30522)
+  assert len(repeated) == 30522
+  modeling.check_vocab_size(modeling.BertConfig(vocab_size=30523), repeated, "v.txt")
