@@ -19,6 +19,8 @@ is not is one error naming it.
 """
 
 import json
+import os
+import signal
 import sys
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
@@ -105,9 +107,15 @@ def run(f):
   cli.require_file(info["vocab_file"], "vocab_file")
   predictor = serving.PREDICTORS[info["task_kind"]](
       info, f.init_checkpoint or f.model_dir, f.batch_size)
-  for batch in inputs(f):
-    for result in predictor.answer(batch):
-      print(json.dumps(result, ensure_ascii=False), flush=True)
+  try:
+    for batch in inputs(f):
+      for result in predictor.answer(batch):
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+  except BrokenPipeError:
+    # The reader of the answers has gone (`| head -3`): stop without a word, as
+    # shell tools do, with their exit status (killed by SIGPIPE).
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(128 + signal.SIGPIPE)
 
 
 def main(_):

@@ -190,3 +190,19 @@ def test_squad_input_without_a_question_or_a_context_is_one_error_line(tmp_path)
         f"inference.py: error: input {text!r}: the question and the context must both "
         "be given: question ||| context.")
     assert done.stdout == b""
+
+
+def test_a_reader_that_goes_away_stops_the_answers_quietly(tmp_path):
+  """`inference.py ... | head -1` printed a BrokenPipeError traceback."""
+  folder = fake_run(tmp_path, "ner")
+  (tmp_path / "many.txt").write_text(SENTENCES[0] + "\n" * 1 + (SENTENCES[1] + "\n") * 300)
+  process = subprocess.Popen(
+      [sys.executable, REPO_ROOT / "inference.py", f"--model_dir={folder}",
+       f"--input_file={tmp_path / 'many.txt'}", "--batch_size=2"], cwd=tmp_path, env=env(),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  first = process.stdout.readline()
+  process.stdout.close()           # the reader goes, as `head -1` does
+  stderr = process.communicate(timeout=600)[1].decode()
+  assert json.loads(first)["words"] == SENTENCES[0].split()
+  assert process.returncode == 141, stderr[-3000:]
+  assert "Traceback" not in stderr and "BrokenPipe" not in stderr
