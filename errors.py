@@ -12,6 +12,7 @@ it): TensorFlow's errors are recognised when TensorFlow is loaded.
 """
 
 import errno
+import math
 import os
 import signal
 import sys
@@ -199,6 +200,12 @@ def parse_flags_or_exit(argv, program="__main__"):
           "(see --helpshort)", file=sys.stderr)
     sys.exit(1)
   expand_home(flags.FLAGS)
+  for name in flags.FLAGS:
+    value = flags.FLAGS[name].value
+    if isinstance(value, float) and not math.isfinite(value):
+      print(f"{os.path.basename(argv[0])}: error: --{name}={value} must be a finite "
+            "number (see --helpshort)", file=sys.stderr)
+      sys.exit(1)
   return remaining
 
 

@@ -86,6 +86,19 @@ def test_words_that_are_not_flags_are_one_line_before_any_work(program, required
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_float_flag_that_is_not_a_finite_number_is_one_line(value, tmp_path):
+  """--num_train_epochs=nan failed in int(nan) with a traceback; inf in the optimizer."""
+  done = subprocess.run([sys.executable, os.path.join(REPO, "run_classifier.py"),
+                         f"--learning_rate={value}", "--task_name=MRPC"], cwd=tmp_path,
+                        capture_output=True, text=True, env=dict(os.environ, BERT_DEBUG=""))
+  assert done.returncode == 1, done.stderr[-2000:]
+  assert done.stderr.strip().splitlines()[-1] == (
+      f"run_classifier.py: error: --learning_rate={float(value)} must be a finite number "
+      "(see --helpshort)")
+  assert os.listdir(tmp_path) == []
+
+
 def test_internal_bug_keeps_its_traceback():
   # A ValueError is a bug of ours now, not a user error: its traceback is printed.
   done = _run_program("raise ValueError('an internal bug')")
