@@ -168,19 +168,40 @@ def crf_learning_rate(f):
 
 
 def load_label_list(f, train_sentences):
-  """(labels, where they came from): --labels, the training file or a trained run."""
+  """(labels, where they came from): --labels, the training file or a trained run.
+
+  Tags that a trained run beside --init_checkpoint (or in --output_dir) saved in
+  another order are refused: its head's outputs are in its own order.
+  """
+  trained = _trained_labels(f)
   if f.labels:
-    return [label.strip() for label in f.labels], "--labels"
-  if train_sentences is not None:
-    return collect_labels(train_sentences), "the tags of the training file"
-  search = [f.output_dir, os.path.dirname(checkpoint_utils.resolve_checkpoint(
-      f.init_checkpoint))]
+    labels, source = [label.strip() for label in f.labels], "--labels"
+  elif train_sentences is not None:
+    labels, source = collect_labels(train_sentences), "the tags of the training file"
+  elif trained:
+    return trained
+  else:
+    raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
+                           "--init_checkpoint: pass the trained run's tags with --labels.")
+  if trained and labels != trained[0] and (source == "--labels" or
+                                           sorted(labels) == sorted(trained[0])):
+    raise errors.UserError(
+        f"{source} ({','.join(labels)}) differ from the tags of the trained run in "
+        f"{trained[1]} ({','.join(trained[0])}): its head's outputs are in that order; "
+        f"pass --labels={','.join(trained[0])}.")
+  return labels, source
+
+
+def _trained_labels(f):
+  """(labels, path) of the labels.txt in --output_dir or beside --init_checkpoint, or None."""
+  search = [f.output_dir]
+  if f.init_checkpoint:
+    search.append(os.path.dirname(checkpoint_utils.resolve_checkpoint(f.init_checkpoint)))
   for directory in search:
     path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):
       return processors.load_labels(path), path
-  raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
-                         "--init_checkpoint: pass the trained run's tags with --labels.")
+  return None
 
 
 def check_crf_checkpoint(f):

@@ -743,6 +743,20 @@ def test_eval_only_on_the_trained_folder(cli_runs, tmp_path):
       out / "eval_predictions.txt").read_text(encoding="utf-8")
   trained = read_results(out / "eval_results.txt")
   assert read_results(fresh / "eval_results.txt") == pytest.approx(trained, rel=1e-5)
+  # The same tags in another order would read the head's outputs as the wrong tags.
+  saved = (out / "labels.txt").read_text(encoding="utf-8").split()
+  shuffled = saved[1:] + saved[:1]
+  with pytest.raises(errors.UserError) as error:
+    run_ner.run(parse_flags([
+        f"--data_dir={data}", f"--vocab_file={bert / 'vocab.txt'}",
+        f"--bert_config_file={bert / 'bert_config.json'}", f"--init_checkpoint={out}",
+        f"--output_dir={tmp_path / 'reordered'}", f"--max_seq_length={MAX_SEQ_LENGTH}",
+        "--do_eval", "--labels=" + ",".join(shuffled)]))
+  assert str(error.value) == (
+      f"--labels ({','.join(shuffled)}) differ from the tags of the trained run in "
+      f"{out / 'labels.txt'} ({','.join(saved)}): its head's outputs are in that order; "
+      f"pass --labels={','.join(saved)}.")
+  assert not (tmp_path / "reordered").exists()
 
 
 # ---------------------------------------------------------------- real weights
