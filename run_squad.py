@@ -174,6 +174,12 @@ def predict(trainer, f, examples, features, articles):
     eval_results = squad_evaluate.evaluate(
         articles, predictions, null_odds if f.version_2_with_negative else None,
         language=f.eval_language, version_2=True if f.version_2_with_negative else None)
+  else:
+    gold, total = squad_evaluate.count_gold_answers(articles)
+    if gold:
+      logging.warning("%s: %d of %d questions have no \"answers\" list, so the predictions "
+                      "are not scored (no eval_results.txt); give every question its "
+                      "answers to score them.", f.predict_file, total - gold, total)
   if eval_results is not None:
     training.report_results(f.output_dir, eval_results, trainer.chief, step=(
         run_info.evaluated_step(trainer.global_step, f.init_checkpoint)))

@@ -215,6 +215,12 @@ def detect_language(dataset):
   return "zh" if cjk * 2 > answered else "en"
 
 
+def count_gold_answers(dataset):
+  """(questions with an "answers" list, questions) of a SQuAD dataset."""
+  answers = [qa.get("answers") for qa in _questions(dataset)]
+  return sum(isinstance(a, list) for a in answers), len(answers)
+
+
 def has_gold_answers(dataset):
   """True if every question has an "answers" list and at least one is not empty."""
   answers = [qa.get("answers") for qa in _questions(dataset)]

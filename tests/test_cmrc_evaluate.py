@@ -239,3 +239,16 @@ def test_stress_predictions_score_as_the_official_script(shared_dir):
   for qid, prediction in list(predictions.items())[::7]:
     assert f1_each[qid] == oracle.calc_f1_score(golds[qid], prediction, word_tokenize), qid
     assert exact[qid] == oracle.calc_em_score(golds[qid], prediction), qid
+
+
+def test_questions_without_answers_are_counted():
+  """run_squad.py says why a predict file with one question lacking answers is not scored."""
+  dataset = [{"paragraphs": [{"context": "c", "qas": [
+      {"id": "1", "question": "q", "answers": [{"text": "c", "answer_start": 0}]},
+      {"id": "2", "question": "q"},
+      {"id": "3", "question": "q", "answers": []}]}]}]
+  assert squad_evaluate.count_gold_answers(dataset) == (2, 3)
+  assert not squad_evaluate.has_gold_answers(dataset)
+  del dataset[0]["paragraphs"][0]["qas"][1]
+  assert squad_evaluate.count_gold_answers(dataset) == (2, 2)
+  assert squad_evaluate.has_gold_answers(dataset)
