@@ -300,6 +300,15 @@ def test_empty_input_and_shape_mismatch_leave_no_output(bert_dir, tmp_path):
     extract_features.run(make_config(bert_dir, output_file,
                                      bert_config_file=str(tmp_path / "other_config.json")))
   assert sorted(os.listdir(tmp_path)) == ["empty.txt", "other_config.json"]
+  # The input named as the output too (or through a link): refused, the text stays.
+  text = tmp_path / "in.txt"
+  text.write_text("the cat sat\n")
+  (tmp_path / "link.jsonl").symlink_to(text)
+  for output in (text, tmp_path / "link.jsonl"):
+    with pytest.raises(errors.UserError, match="is the --input_file: the features would "
+                       "replace the text"):
+      extract_features.run(make_config(bert_dir, output, input_file=str(text)))
+  assert text.read_text() == "the cat sat\n"
 
 
 def test_failure_while_writing_removes_the_temporary_file(bert_dir, tmp_path, monkeypatch):
