@@ -5,7 +5,6 @@ The library side of run_multiple_choice.py; inference.py uses the same code.
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -28,14 +27,15 @@ class MultipleChoiceExample:
   label: int = 0         # index of the right ending (0 for unlabeled test data)
 
 
-def _check_label(value, num_choices, path, line):
+def _check_label(value, num_choices, path, where):
+  """The label as a choice index; `where` is "line N" or "record N"."""
   try:
     label = int(str(value).strip())
   except ValueError:
     label = None
   if label is None or not 0 <= label < num_choices:
     raise errors.DataError(
-        f"{path}, line {line}: label {value!r} is not a choice index in "
+        f"{path}, {where}: label {value!r} is not a choice index in "
         f"0..{num_choices - 1} (--num_choices={num_choices}).")
   return label
 
@@ -63,8 +63,8 @@ def read_swag_csv(path, num_choices, labeled, split):
       raise errors.DataError(
           f"{path}, line {row.line_number}: {data_files.found_columns(row)}, the "
           f"header has {len(header)}.")
-    label = (_check_label(row[column["label"]], num_choices, path, row.line_number)
-             if labeled else 0)
+    label = (_check_label(row[column["label"]], num_choices, path,
+                          f"line {row.line_number}") if labeled else 0)
     examples.append(MultipleChoiceExample(
         f"{split}-{len(examples)}", row[column["sent1"]], row[column["sent2"]],
         [row[column[f"ending{i}"]] for i in range(num_choices)], label))
@@ -72,30 +72,31 @@ def read_swag_csv(path, num_choices, labeled, split):
 
 
 def read_json_lines(path, num_choices, labeled, split):
-  """Examples of a JSON-lines file of {context, prefix|question, endings, label}."""
-  lines = data_files.read_text(path, "a JSON-lines file").splitlines()
+  """Examples of JSON lines (or a JSON array) of {context, prefix|question, endings, label}."""
+  text = data_files.read_text(path, "a JSON-lines file")
   examples = []
-  for n, line in enumerate(lines, start=1):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-    except json.JSONDecodeError as e:
-      raise errors.DataError(f"{path}, line {n}: invalid JSON: {e.msg}") from None
-    endings = record.get("endings") if isinstance(record, dict) else None
-    if not isinstance(endings, list) or "context" not in record or (
+  for where, record in data_files.parse_json_records(text, path):
+    endings = record.get("endings")
+    prefix = record.get("prefix", record.get("question")) or ""
+    texts = [record.get("context"), prefix] + (endings if isinstance(endings, list) else [])
+    if not isinstance(endings, list) or not all(_is_text(t) for t in texts) or (
         labeled and "label" not in record):
       raise errors.DataError(
-          f"{path}, line {n}: expected an object with context, endings"
-          f"{', label' if labeled else ''} (and prefix or question).")
+          f"{path}, {where}: expected an object with context, endings"
+          f"{', label' if labeled else ''} (and prefix or question), the texts strings "
+          "or numbers.")
     if len(endings) != num_choices:
       raise errors.DataError(
-          f"{path}, line {n}: {len(endings)} endings; --num_choices={num_choices}.")
-    label = _check_label(record["label"], num_choices, path, n) if labeled else 0
-    prefix = record.get("prefix", record.get("question", ""))
-    examples.append(MultipleChoiceExample(f"{split}-{len(examples)}", record["context"],
-                                          prefix or "", [str(e) for e in endings], label))
+          f"{path}, {where}: {len(endings)} endings; --num_choices={num_choices}.")
+    label = _check_label(record["label"], num_choices, path, where) if labeled else 0
+    examples.append(MultipleChoiceExample(f"{split}-{len(examples)}", str(record["context"]),
+                                          str(prefix), [str(e) for e in endings], label))
   return examples
+
+
+def _is_text(value):
+  """A string, or a number read as its text (an ending "42"); not null, true or a list."""
+  return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def read_examples(data_dir, file_name, num_choices, labeled, split):

@@ -122,6 +122,19 @@ def test_json_lines_and_bad_labels(tmp_path):
   assert (example.context, example.prefix, example.endings) == ("c", "q", ["a", "b"])
   with pytest.raises(ValueError, match=r"line 1: 2 endings; --num_choices=3"):
     choice_data.read_examples(str(tmp_path), "d.jsonl", 3, labeled=False, split="test")
+  # A null or a list where a text belongs was a traceback or the text "None".
+  for bad in ('"context": null, "endings": ["a", "b"]', '"context": "c", "endings": [null, "b"]',
+              '"context": "c", "prefix": ["he"], "endings": ["a", "b"]'):
+    path.write_text('{"context": "c", "endings": ["a", 7]}\n{%s}\n' % bad)
+    with pytest.raises(ValueError, match=r"d.jsonl, line 2: expected an object with context, "
+                       r"endings \(and prefix or question\), the texts strings or numbers"):
+      choice_data.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")
+  # A JSON array of the same objects reads as JSON lines do; a number is its text.
+  path = tmp_path / "d.json"
+  path.write_text('[{"context": "c", "question": "q", "endings": ["a", 7], "label": 1}]')
+  example, = choice_data.read_examples(str(tmp_path), "d.json", 2, labeled=True, split="dev")
+  assert (example.context, example.prefix, example.endings, example.label) == (
+      "c", "q", ["a", "7"], 1)
 
 
 # ---------------------------------------------------------------------- head
