@@ -24,7 +24,7 @@ the window where it is tagged, the chain's positions) and gives tags there
 Words: run_ner.py reads one word a line; raw text is cut at whitespace (the
 characters BasicTokenizer turns into spaces: space, tab, newlines, category
 Zs), or, for models trained on one character a line (the Chinese sets, see
-run_ner.word_split), into single characters. Each word is tagged on its first
+ner_data.word_split), into single characters. Each word is tagged on its first
 word piece; a word without pieces is one [UNK]; a sentence longer than
 max_seq_length is cut into run_ner.py's overlapping windows and each word is
 tagged in the window where it has the most context.
@@ -129,7 +129,7 @@ def per_row(values, row, nrows):
 
 
 def window_layout(num_pieces, max_pieces, stride, allow_empty):
-  """The windows of run_ner.window_spans / run_squad.make_doc_spans, for a batch.
+  """The windows of windows.spans (run_ner.py, run_squad.py), for a batch.
 
   Window k of a row starts at piece k * stride and holds up to max_pieces pieces;
   the last one reaches the row's end.
@@ -243,7 +243,7 @@ class NerServer(tf.Module):
         windows' length.
       label_list: list of str, the tags in id order.
       window_stride: int, pieces between the starts of two windows.
-      word_split: "whitespace" or "characters" (see run_ner.word_split).
+      word_split: "whitespace" or "characters" (see ner_data.word_split).
     """
     super().__init__(name="ner")
     if word_split not in ("whitespace", "characters"):
@@ -347,7 +347,7 @@ class NerServer(tf.Module):
     return rows, window, column
 
   def signatures(self):
-    """{signature key: tf.function}; see export_savedmodel.ClassifierServer.signatures."""
+    """{signature key: tf.function}; see ClassifierServer.signatures."""
     serve_ids = self.serve_ids if self.crf is None else self.serve_ids_crf
     return {"serving_default": self.serve_text, "serve_ids": serve_ids}
 
@@ -638,7 +638,7 @@ class SquadServer(tf.Module):
     return tf.strings.strip(tf.strings.regex_replace(text, " +", " "))
 
   def _orig_text(self, chars, sentence, begin, limit):
-    """The words' text (run_squad.join_words) between begin and limit of the contexts.
+    """The words' text (squad_data.join_words) between begin and limit of the contexts.
 
     Each run of whitespace becomes one space, as between run_squad.py's words.
 
@@ -658,7 +658,7 @@ class SquadServer(tf.Module):
     return tf.ragged.boolean_mask(orig, keep), tf.ragged.boolean_mask(position, keep)
 
   def _final_text_bounds(self, pred_text, orig):
-    """run_squad.get_final_text as int64 [answered] first and last index into `orig`.
+    """squad_data.get_final_text as int64 [answered] first and last index into `orig`.
 
     As there, the whole of `orig` when the prediction cannot be found in, or
     aligned with, the basic tokens of `orig`.
@@ -698,7 +698,7 @@ class SquadServer(tf.Module):
     return (tf.where(aligned, first, 0), tf.where(aligned, last, orig.row_lengths() - 1))
 
   def signatures(self):
-    """{signature key: tf.function}; see export_savedmodel.ClassifierServer.signatures."""
+    """{signature key: tf.function}; see ClassifierServer.signatures."""
     return {"serving_default": self.serve_text, "serve_ids": self.serve_ids}
 
 
