@@ -103,6 +103,33 @@ def _remove_file(path):
     os.remove(path)
 
 
+def require_creatable_dir(path, flag_name, of_file=False):
+  """Refuses an output path that cannot be created because a file is in the way.
+
+  With `of_file`, `path` is an output file and its folder is checked. Remote
+  paths (gs://) pass: folders there are name prefixes.
+
+  Raises:
+    errors.UserError naming --flag_name: a file, or a link to a missing
+    folder, where a folder must be made.
+  """
+  if is_remote(path):
+    return
+  wanted = os.path.abspath(os.path.dirname(path) if of_file else path)
+  current = wanted
+  while not os.path.exists(current):
+    if os.path.islink(current):
+      raise errors.UserError(f"--{flag_name}={path}: {current} is a link to the missing "
+                             f"{os.readlink(current)}; create that folder or give another path.")
+    current = os.path.dirname(current)
+  if os.path.isdir(current):
+    return
+  if current == wanted and not of_file:
+    raise errors.UserError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
+  raise errors.UserError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
+                         "written inside it; give another path.")
+
+
 @contextlib.contextmanager
 def atomic_path(path):
   """Yields a temporary path beside `path`; what the block writes there replaces it.

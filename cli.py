@@ -12,6 +12,7 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
+import atomic_files
 import checkpoint_utils
 import errors
 import precision
@@ -325,29 +326,13 @@ def require_dir(path, flag_name):
 
 
 def require_creatable_dir(path, flag_name, of_file=False):
-  """Refuses an output path that cannot be created because a file is in the way.
+  """atomic_files.require_creatable_dir, and a path TensorFlow can take (UTF-8).
 
   Checked at start-up so that the run stops before any work (TensorFlow's
-  makedirs would fail only after the model is built). With `of_file`, `path`
-  is an output file and its folder is checked. A path that is not UTF-8 is
-  refused too (errors.require_utf8_path).
+  makedirs would fail only after the model is built).
   """
   errors.require_utf8_path(path, flag_name)
-  if "://" in path:    # gs://, hdfs://: folders there are name prefixes
-    return
-  wanted = os.path.abspath(os.path.dirname(path) if of_file else path)
-  current = wanted
-  while not os.path.exists(current):
-    if os.path.islink(current):
-      raise errors.UserError(f"--{flag_name}={path}: {current} is a link to the missing "
-                             f"{os.readlink(current)}; create that folder or give another path.")
-    current = os.path.dirname(current)
-  if os.path.isdir(current):
-    return
-  if current == wanted and not of_file:
-    raise errors.UserError(f"--{flag_name}={path} is a file, not a folder; give a folder path.")
-  raise errors.UserError(f"--{flag_name}={path}: {current} is a file, so nothing can be "
-                         "written inside it; give another path.")
+  atomic_files.require_creatable_dir(path, flag_name, of_file)
 
 
 def require_checkpoint_dir(path, flag_name):

@@ -50,6 +50,8 @@ import re
 import string
 import sys
 
+import atomic_files
+import errors
 import nltk_word_tokenize
 import tokenization
 
@@ -418,41 +420,22 @@ def main(argv=None):
     if args.out_file and os.path.isdir(args.out_file):
       raise EvaluationError(f"--out_file={args.out_file} is a directory; give a file "
                             "path such as out/eval.json.")
-    _check_writable_folder(args.out_file)
+    if args.out_file:
+      atomic_files.require_creatable_dir(args.out_file, "out_file", of_file=True)
     results = evaluate(data["data"], predictions, na_probs,
                        args.na_prob_thresh if na_probs is not None else None,
                        args.eval_language)
-  except (EvaluationError, KeyError, TypeError) as e:
-    message = e if isinstance(e, EvaluationError) else f"malformed data file: {e!r}"
+  except (EvaluationError, errors.UserError, KeyError, TypeError) as e:
+    message = (f"malformed data file: {e!r}" if isinstance(e, (KeyError, TypeError))
+               else e)
     print(f"squad_evaluate.py: error: {message}", file=sys.stderr)
     return 1
   text = json.dumps(official_layout(results), indent=2 if "total" in results else None)
   print(text)
   if args.out_file:
-    write_text_atomic(args.out_file, text + "\n")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out_file)), exist_ok=True)
+    atomic_files.write_text(args.out_file, text + "\n")
   return 0
-
-
-def _check_writable_folder(out_file):
-  """Raises EvaluationError when a file stands where out_file's folders would be."""
-  if not out_file:
-    return
-  folder = os.path.dirname(os.path.abspath(out_file))
-  while not os.path.exists(folder):
-    folder = os.path.dirname(folder)
-  if not os.path.isdir(folder):
-    raise EvaluationError(f"--out_file={out_file}: {folder} is a file, so nothing can be "
-                          "written inside it; give another path.")
-
-
-def write_text_atomic(path, text):
-  """Writes `path` via a temporary file (its folder is created if needed)."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as writer:
-    writer.write(text)
-  os.replace(tmp, path)
 
 
 if __name__ == "__main__":
