@@ -609,6 +609,20 @@ def check_sequence_length(config, max_seq_length, flag_name="max_seq_length"):
         f"config. Use --{flag_name}<={config.max_position_embeddings}.")
 
 
+def check_sentence_pairs(config, what):
+  """Raises UserError when the model has no segment embedding for a second text.
+
+  Its token_type table has type_vocab_size rows; the second text of a pair
+  takes segment id 1. Beyond the table a GPU reads zeros: training runs on,
+  wrong.
+  """
+  if config.type_vocab_size < 2:
+    raise errors.UserError(
+        f"{what} are text pairs (segment ids 0 and 1), but the model's bert_config.json "
+        f"says type_vocab_size={config.type_vocab_size}: it takes single texts only. Use "
+        "a BERT model with type_vocab_size=2, or single-text data.")
+
+
 def check_vocab_size(config, vocab, vocab_file, flag_name="vocab_file"):
   """Raises UserError when `vocab` (token -> id) is not the vocabulary of `config`.
 

@@ -204,14 +204,17 @@ def prepare(f):
               "bert_config": bert_config.to_dict(), "is_regression": is_regression,
               "vocab_file": os.path.abspath(f.vocab_file),
               "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
-  return Setup(
-      flags=f, bert_config=bert_config, tokenizer=tokenizer, task_name=task_name,
-      processor=processor, label_list=label_list, is_regression=is_regression,
+  examples = dict(
       train_examples=processor.get_train_examples(f.data_dir) if f.do_train else None,
       dev_examples=(processor.get_dev_examples(f.data_dir)
                     if f.do_eval or f.eval_every_steps else None),
-      test_examples=processor.get_test_examples(f.data_dir) if f.do_predict else None,
-      info=info)
+      test_examples=processor.get_test_examples(f.data_dir) if f.do_predict else None)
+  if any(e.text_b for split in examples.values() for e in split or ()):
+    modeling.check_sentence_pairs(bert_config, f"the {f.task_name} examples")
+  return Setup(
+      flags=f, bert_config=bert_config, tokenizer=tokenizer, task_name=task_name,
+      processor=processor, label_list=label_list, is_regression=is_regression,
+      info=info, **examples)
 
 
 def build_trainer(setup):

@@ -27,6 +27,7 @@ import tensorflow as tf
 import atomic_files
 import cli
 import errors
+import modeling
 import run_info
 import tasks
 import training
@@ -67,6 +68,7 @@ def prepare(f):
   """
   validate_flags(f)
   bert_config, tokenizer = cli.load_model_files(f)
+  modeling.check_sentence_pairs(bert_config, "Multiple-choice inputs (context, ending)")
   wanted = [("train", f.train_file, f.do_train), ("dev", f.dev_file, f.do_eval),
             ("test", f.test_file, f.do_predict)]
   splits = {}

@@ -42,6 +42,7 @@ from absl import logging
 
 import cli
 import errors
+import modeling
 import run_info
 import squad_evaluate
 import tasks
@@ -196,6 +197,7 @@ def run(f):
   """Train and/or predict as the flags say (parsed flags `f`)."""
   validate_flags(f)
   bert_config, tokenizer = cli.load_model_files(f)
+  modeling.check_sentence_pairs(bert_config, "SQuAD windows ([CLS] question [SEP] context)")
   # Read and convert every input before writing anything: bad data leaves no output.
   train_examples = predict_examples = predict_features = articles = None
   if f.do_train:

@@ -245,6 +245,9 @@ CASES = [
          ("bad_dropout.json", "hidden_dropout_prob=1.5", "[0, 1)")),
     Case("rc-vocab-size-not-config", RC, ("--bert_config_file={configs}/vocab_50.json",),
          ("--vocab_file=", f"{len(VOCAB)} tokens", "vocab_size=50")),
+    # A GPU reads zeros past the token-type table: the pairs' second texts train wrong.
+    Case("rc-pairs-on-a-one-segment-model", RC, ("--bert_config_file={configs}/one_segment.json",),
+         ("the MRPC examples are text pairs", "type_vocab_size=1", "single texts only")),
     Case("rc-checkpoint-hidden-size-differs", RC, ("--bert_config_file={configs}/wide.json",),
          ("--init_checkpoint=", "shape", "[8]", "[12]", "--bert_config_file")),
     Case("rp-checkpoint-hidden-size-differs", RP,
@@ -579,6 +582,7 @@ def _model_files(inputs):
                      ("odd_heads", dict(TINY, num_attention_heads=3)),
                      ("bad_dropout", dict(TINY, hidden_dropout_prob=1.5)),
                      ("vocab_50", dict(TINY, vocab_size=50)),
+                     ("one_segment", dict(TINY, type_vocab_size=1)),
                      ("wide", dict(TINY, hidden_size=12)),
                      ("two_layers", dict(TINY, num_hidden_layers=2))):
     _write(configs / f"{name}.json", json.dumps(data))
