@@ -136,19 +136,24 @@ def atomic_path(path):
 
   On any error the temporary file is removed and `path` is left as it was; a
   full disk becomes one UserError naming the path and the free space. A link
-  is followed: its target is replaced, the link stays. A device or a pipe
-  (`/dev/stdout`) is written in place: there is no file to replace.
+  is followed where its target's folder is writable: the target is replaced,
+  the link stays. A device or a pipe, and anything under /dev or /proc
+  (`/dev/stdout`, even when the shell sent it to a file), is written in place:
+  there is no file of ours to replace.
   """
   if not is_remote(path):
     try:
       mode = os.stat(path).st_mode
     except OSError:
       mode = None
-    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+    special = os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    if mode is not None and (special or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
       yield path
       return
     if os.path.islink(path):
-      path = os.path.realpath(path)
+      target = os.path.realpath(path)
+      if os.access(os.path.dirname(target), os.W_OK):
+        path = target
   tmp = temporary_path(path)
   try:
     yield tmp

@@ -79,6 +79,9 @@ def _matching_files(pattern, flag_name, expected, example):
     except PermissionError:
       raise errors.UserError("--%s: %s cannot be read: permission denied; make it "
                              "readable (chmod a+r)." % (flag_name, path)) from None
+    except OSError as e:   # a link to a file that is gone
+      raise errors.UserError("--%s: %s cannot be read: %s; restore it or leave it out."
+                             % (flag_name, path, e.strerror)) from None
   return matches
 
 

@@ -202,12 +202,17 @@ def parse_flags_or_exit(argv, program="__main__"):
   expand_home(flags.FLAGS)
   for name in flags.FLAGS:
     value = flags.FLAGS[name].value
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and (math.isnan(value) or (
+        math.isinf(value) and name not in _INFINITY_ALLOWED)):
       print(f"{os.path.basename(argv[0])}: error: --{name}={value} must be a finite "
             "number (see --helpshort)", file=sys.stderr)
       sys.exit(1)
   return remaining
 
+
+# Float flags where an infinity means something: never (inf) or always (-inf)
+# answer "" in SQuAD 2.0, as the reference accepts.
+_INFINITY_ALLOWED = ("null_score_diff_threshold",)
 
 # Flags whose values are paths (comma-separated for several files).
 _PATH_FLAG_SUFFIXES = ("_file", "_files", "_dir", "_checkpoint")

@@ -196,8 +196,8 @@ def validate(config):
   if tf.io.gfile.isdir(config.output_file):
     raise errors.UserError(f"--output_file={config.output_file} is a directory; give a "
                            "file path such as out/features.jsonl.")
-  if (os.path.exists(config.output_file) and
-      os.path.samefile(config.input_file, config.output_file)):
+  if (not atomic_files.is_remote(config.input_file) and os.path.exists(config.output_file)
+      and os.path.samefile(config.input_file, config.output_file)):
     raise errors.UserError(f"--output_file={config.output_file} is the --input_file: the "
                            "features would replace the text; give another output path.")
   return bert_config, layer_indexes

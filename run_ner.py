@@ -170,8 +170,9 @@ def crf_learning_rate(f):
 def load_label_list(f, train_sentences):
   """(labels, where they came from): --labels, the training file or a trained run.
 
-  Tags that a trained run beside --init_checkpoint (or in --output_dir) saved in
-  another order are refused: its head's outputs are in its own order.
+  Tags that the trained run (beside --init_checkpoint, or in --output_dir)
+  saved in another order are refused: its head's outputs are in its own order.
+  Training may change the tag set, not reorder it.
   """
   trained = _trained_labels(f)
   if f.labels:
@@ -183,8 +184,8 @@ def load_label_list(f, train_sentences):
   else:
     raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
                            "--init_checkpoint: pass the trained run's tags with --labels.")
-  if trained and labels != trained[0] and (source == "--labels" or
-                                           sorted(labels) == sorted(trained[0])):
+  if trained and labels != trained[0] and (
+      sorted(labels) == sorted(trained[0]) or (source == "--labels" and not f.do_train)):
     raise errors.UserError(
         f"{source} ({','.join(labels)}) differ from the tags of the trained run in "
         f"{trained[1]} ({','.join(trained[0])}): its head's outputs are in that order; "
@@ -196,7 +197,9 @@ def _trained_labels(f):
   """(labels, path) of the labels.txt in --output_dir or beside --init_checkpoint, or None."""
   search = [f.output_dir]
   if f.init_checkpoint:
-    search.append(os.path.dirname(checkpoint_utils.resolve_checkpoint(f.init_checkpoint)))
+    beside = os.path.dirname(checkpoint_utils.resolve_checkpoint(f.init_checkpoint))
+    # Without training, the run evaluated is the checkpoint's: its tags come first.
+    search.insert(0 if not f.do_train else 1, beside)
   for directory in search:
     path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):

@@ -177,7 +177,7 @@ def predict(trainer, f, examples, features, articles):
         language=f.eval_language, version_2=True if f.version_2_with_negative else None)
   else:
     gold, total = squad_evaluate.count_gold_answers(articles)
-    if gold:
+    if 0 < gold < total:
       logging.warning("%s: %d of %d questions have no \"answers\" list, so the predictions "
                       "are not scored (no eval_results.txt); give every question its "
                       "answers to score them.", f.predict_file, total - gold, total)

@@ -150,3 +150,15 @@ def test_a_link_is_followed_and_a_pipe_is_written_in_place(tmp_path):
   assert received == ["through the pipe\n"]
   assert fifo.is_fifo()
   assert sorted(os.listdir(tmp_path)) == ["latest.jsonl", "pipe", "results"]
+
+
+def test_dev_stdout_sent_to_a_log_file_is_written_in_place(tmp_path):
+  """`--output_file=/dev/stdout >> run.log`: renaming over the log lost what followed."""
+  log = tmp_path / "run.log"
+  with open(log, "a") as stdout:
+    subprocess.run([sys.executable, "-c", "import atomic_files, sys; "
+                    "atomic_files.write_text('/dev/stdout', 'features\\n'); "
+                    "print('after', flush=True)"],
+                   cwd=str(Path(atomic_files.__file__).parent), stdout=stdout, check=True)
+  assert log.read_text() == "features\nafter\n"
+  assert os.listdir(tmp_path) == ["run.log"]

@@ -86,3 +86,11 @@ def test_the_module_does_not_load_tensorflow_for_local_files(tmp_path):
                         str(tmp_path / "*.txt")], cwd=REPO_ROOT, capture_output=True,
                        text=True, check=True).stdout
   assert out.split() == ["True", "True", "True", "False"]
+
+
+def test_a_glob_matching_a_link_to_a_missing_file_is_one_error_line(tmp_path):
+  (tmp_path / "a.txt").write_text("a\n")
+  (tmp_path / "b.txt").symlink_to(tmp_path / "gone.txt")
+  with pytest.raises(errors.UserError, match=r"^--input_file: .*b.txt cannot be read: No such "
+                     r"file or directory; restore it or leave it out.$"):
+    data_files.expand_input_files(str(tmp_path / "*.txt"), "input_file", "text files", "*.txt")

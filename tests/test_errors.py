@@ -99,6 +99,25 @@ def test_a_float_flag_that_is_not_a_finite_number_is_one_line(value, tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+def test_an_infinite_null_score_threshold_is_accepted_as_the_reference_does():
+  code = textwrap.dedent("""
+      import sys
+      from absl import flags
+      import errors
+      flags.DEFINE_float("null_score_diff_threshold", 0.0, "")
+      flags.DEFINE_float("learning_rate", 1e-5, "")
+      errors.parse_flags_or_exit(sys.argv)
+      print(flags.FLAGS.null_score_diff_threshold)
+      """)
+  done = subprocess.run([sys.executable, "-c", code, "--null_score_diff_threshold=-inf"],
+                        cwd=REPO, capture_output=True, text=True)
+  assert done.returncode == 0 and done.stdout == "-inf\n", done.stderr[-2000:]
+  done = subprocess.run([sys.executable, "-c", code, "--null_score_diff_threshold=nan"],
+                        cwd=REPO, capture_output=True, text=True)
+  assert done.returncode == 1
+  assert "--null_score_diff_threshold=nan must be a finite number" in done.stderr
+
+
 def test_internal_bug_keeps_its_traceback():
   # A ValueError is a bug of ours now, not a user error: its traceback is printed.
   done = _run_program("raise ValueError('an internal bug')")
