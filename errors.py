@@ -195,19 +195,23 @@ def parse_flags_or_exit(argv, program="__main__"):
     sys.exit(0)
   try:
     remaining = flags.FLAGS(argv)
+    _check_finite(flags.FLAGS)
   except flags.Error as e:
     print(f"{os.path.basename(argv[0])}: error: {' '.join(str(e).split())} "
           "(see --helpshort)", file=sys.stderr)
     sys.exit(1)
   expand_home(flags.FLAGS)
-  for name in flags.FLAGS:
-    value = flags.FLAGS[name].value
+  return remaining
+
+
+def _check_finite(flag_values):
+  """Raises absl's flags.Error for a float flag that is nan, or inf where that means nothing."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  for name in flag_values:
+    value = flag_values[name].value
     if isinstance(value, float) and (math.isnan(value) or (
         math.isinf(value) and name not in _INFINITY_ALLOWED)):
-      print(f"{os.path.basename(argv[0])}: error: --{name}={value} must be a finite "
-            "number (see --helpshort)", file=sys.stderr)
-      sys.exit(1)
-  return remaining
+      raise flags.IllegalFlagValueError(f"--{name}={value} must be a finite number")
 
 
 # Float flags where an infinity means something: never (inf) or always (-inf)
