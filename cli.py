@@ -135,8 +135,6 @@ def define_task_flags(phases=("train", "eval", "predict"), max_seq_length=128,
     flag_values: absl FlagValues.
   """
   text = {"bert_config_file": "bert_config.json of the pre-trained model.",
-          "vocab_file": "vocab.txt of the pre-trained model.",
-          "do_lower_case": "Lower-case input (True for uncased models).",
           "max_seq_length": "Tokens per example after WordPiece, with [CLS]/[SEP]; "
                             "longer inputs are truncated.",
           "eval_batch_size": "Examples per evaluation batch.",
@@ -146,8 +144,7 @@ def define_task_flags(phases=("train", "eval", "predict"), max_seq_length=128,
           **{f"do_{phase}": PHASE_HELP[phase] for phase in phases}, **(help_text or {})}
   f = flag_values
   flags.DEFINE_string("bert_config_file", None, text["bert_config_file"], flag_values=f)
-  flags.DEFINE_string("vocab_file", None, text["vocab_file"], flag_values=f)
-  flags.DEFINE_bool("do_lower_case", True, text["do_lower_case"], flag_values=f)
+  tokenization.define_flags(f)
   flags.DEFINE_integer("max_seq_length", max_seq_length, text["max_seq_length"],
                        flag_values=f)
   for phase in phases:

@@ -107,10 +107,7 @@ def define_flags():
                       "documents.")
   flags.DEFINE_string("output_file", None, "Output TFRecord file(s), comma-separated; "
                       "instances are written round-robin.")
-  flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model "
-                      "was trained on.")
-  flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text. "
-                    "Should be True for uncased models and False for cased models.")
+  tokenization.define_flags(flags.FLAGS)
   flags.DEFINE_integer("num_workers", 1, "Processes creating instances. 1 = the "
                        "reference's exact output; N > 1 shards the input (output "
                        "deterministic for a given seed and N).")

@@ -64,9 +64,7 @@ def define_flags():
                        "longer inputs are truncated.")
   flags.DEFINE_string("init_checkpoint", None,
                       "Checkpoint prefix (e.g. .../bert_model.ckpt) or directory.")
-  flags.DEFINE_string("vocab_file", None, "The vocabulary file of the BERT model.")
-  flags.DEFINE_bool("do_lower_case", True,
-                    "Lower-case the input; True for uncased models, False for cased.")
+  tokenization.define_flags(flags.FLAGS)
   flags.DEFINE_integer("batch_size", 32, "Examples per forward pass.")
   flags.DEFINE_bool("use_tpu", False, "Run on a TPU (TPUStrategy).")
   flags.DEFINE_string("master", None, "TPU address (the TPU name or grpc:// URL) when --use_tpu.")

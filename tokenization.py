@@ -95,6 +95,20 @@ def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
   _check_case(do_lower_case, model_name, "init_checkpoint", init_checkpoint)
 
 
+def define_flags(flag_values):
+  """Defines --vocab_file and --do_lower_case, the tokenizer's two flags.
+
+  Args:
+    flag_values: the program's absl FlagValues.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flag_values
+  flags.DEFINE_string("vocab_file", None, "vocab.txt of the pre-trained model.",
+                      flag_values=f)
+  flags.DEFINE_bool("do_lower_case", True, "Lower-case the input: True for uncased "
+                    "models, False for cased ones.", flag_values=f)
+
+
 def validate_case_matches_vocab(do_lower_case, vocab_file):
   """Like validate_case_matches_checkpoint, for `<official model dir>/vocab.txt`.
 
