@@ -1,5 +1,6 @@
 """Shared pytest helpers: where the shared data lives, repo root on sys.path."""
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,14 @@ import tf_defaults  # noqa: E402,F401  pylint: disable=g-import-not-at-top
 # BERT_SHARED_DIR points elsewhere.
 SHARED_DIR = Path(os.environ.get(
     "BERT_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def load_script(name):
+  """scripts/<name>.py as a module, by its path (scripts/ is not a package)."""
+  spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def truncate_to_half(path):

@@ -4,7 +4,6 @@ The peers' virtualenvs are not built here (they download torch and friends);
 `python benchmark.py --config=base` is run by hand for the README figures.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import benchmark
 import errors
 import flops
+from conftest import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,10 +42,7 @@ def test_flops_count_every_matmul_of_bert_base():
 
 def test_gemm_floor_times_the_matmuls_of_a_training_step():
   """gemm_floor's products of one block add up to the benchmark's training count."""
-  spec = importlib.util.spec_from_file_location(
-      "gemm_floor", os.path.join(REPO, "scripts", "gemm_floor.py"))
-  gemm_floor = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(gemm_floor)
+  gemm_floor = load_script("gemm_floor")
   config, batch, seq = flops.CONFIGS["base"], 8, 128
   products = gemm_floor.block_products(config, batch, seq)
   block = sum(gemm_floor.product_flops(*p[1:]) for p in products)
