@@ -111,11 +111,12 @@ def validate_flags(f):
         f"{f.max_query_length} + 3 ([CLS] and two [SEP]) to leave room for the context.")
   room = f.max_seq_length - f.max_query_length - 3
   if f.doc_stride >= room:
-    raise errors.UserError(
-        f"--doc_stride={f.doc_stride} must be less than --max_seq_length - "
-        f"--max_query_length - 3 = {room}: consecutive windows must overlap, or an "
-        "answer across a window boundary is never seen whole. Lower --doc_stride or "
-        "raise --max_seq_length.")
+    # Accepted, as by the reference: a window then starts where the one before ends.
+    logging.warning(
+        "--doc_stride=%d is not less than --max_seq_length - --max_query_length - 3 = %d: "
+        "windows of a long context do not overlap, so an answer across a window boundary "
+        "is never seen whole. Lower --doc_stride or raise --max_seq_length.",
+        f.doc_stride, room)
 
 
 def build_run_info(f, bert_config):

@@ -83,8 +83,8 @@ _BIG = 2 ** 40
 
 
 Words = collections.namedtuple("Words", ["chars", "row", "start_char", "count"])
-Windows = collections.namedtuple("Windows", ["sentence", "start", "length", "count",
-                                             "first"])
+Windows = collections.namedtuple("Windows", ["sentence", "index", "start", "length",
+                                             "count", "first"])
 
 
 # ------------------------------------------------------------ words and windows
@@ -131,29 +131,32 @@ def per_row(values, row, nrows):
 def window_layout(num_pieces, max_pieces, stride, allow_empty):
   """The windows of windows.spans (run_ner.py, run_squad.py), for a batch.
 
-  Window k of a row starts at piece k * stride and holds up to max_pieces pieces;
-  the last one reaches the row's end.
+  Window k of a row starts at piece k * min(stride, max_pieces) and holds up to
+  max_pieces pieces; the last one reaches the row's end.
 
   Args:
     num_pieces: int64 [batch], the pieces of each row.
     max_pieces: int64 [batch], the pieces a window holds.
-    stride: int, pieces between window starts (<= max_pieces).
+    stride: int, pieces between window starts; a window never starts past the
+      end of the one before (a larger stride steps max_pieces).
     allow_empty: bool, a row without pieces has no window (run_squad.py) rather
       than one empty window (run_ner.py).
 
   Returns:
-    Windows of int64 Tensors: sentence, start, length [windows]; count, first
-    [batch] (the number of windows of each row and the index of its first).
+    Windows of int64 Tensors: sentence, index (within the row), start, length
+    [windows]; count, first [batch] (the number of windows of each row and the
+    index of its first).
   """
-  extra = tf.maximum((num_pieces - max_pieces + stride - 1) // stride, 0)
+  step = tf.minimum(tf.cast(stride, tf.int64), max_pieces)            # [batch]
+  extra = tf.maximum((num_pieces - max_pieces + step - 1) // step, 0)
   count = 1 + extra
   if allow_empty:
     count = tf.where(num_pieces > 0, count, 0)
   k = tf.ragged.range(count)                                      # [batch, (windows)]
   sentence = k.value_rowids()
-  start = k.flat_values * stride
+  start = k.flat_values * tf.gather(step, sentence)
   length = tf.minimum(tf.gather(num_pieces, sentence) - start, tf.gather(max_pieces, sentence))
-  return Windows(sentence, start, length, count, k.row_starts())
+  return Windows(sentence, k.flat_values, start, length, count, k.row_starts())
 
 
 def best_windows(windows, sentence, position):
@@ -343,7 +346,7 @@ class NerServer(tf.Module):
     first_piece = tf.cumsum(per_word, exclusive=True) - tf.gather(piece_start, words.row)
     best = best_windows(windows, words.row, first_piece)
     window = tf.gather(windows.first, words.row) + best
-    column = 1 + first_piece - best * self._stride
+    column = 1 + first_piece - tf.gather(windows.start, window)
     return rows, window, column
 
   def signatures(self):
@@ -436,9 +439,9 @@ class SquadServer(tf.Module):
     """
     super().__init__(name="squad")
     room = tokenizer.max_seq_length - max_query_length - 3
-    if not 0 < doc_stride < room:
-      raise ValueError(f"doc_stride={doc_stride} must be in (0, max_seq_length - "
-                       f"max_query_length - 3 = {room}).")
+    if doc_stride <= 0 or room <= 0:
+      raise ValueError(f"doc_stride={doc_stride} and max_seq_length - max_query_length - 3"
+                       f" = {room} must be positive.")
     if max_answer_length <= 0 or n_best_size <= 0:
       raise ValueError(f"max_answer_length={max_answer_length} and n_best_size="
                        f"{n_best_size} must be positive.")
@@ -556,8 +559,7 @@ class SquadServer(tf.Module):
              _frames(tf.cast(end_logits, tf.float64), length, 0.0))
     score = tf.where(valid, score, _NEG_INF)
     # Ties go to the first candidate in squad_data.py's order: window, start rank, end rank.
-    k_window = windows.start // self._doc_stride
-    order = (k_window[:, None, None] * width * width + start_rank[:, :, tf.newaxis] * width +
+    order = (windows.index[:, None, None] * width * width + start_rank[:, :, tf.newaxis] * width +
              _frames(end_rank, length, 0))
     nrows = tf.size(windows.count, out_type=tf.int64)
     answered = tf.math.unsorted_segment_max(
@@ -582,8 +584,7 @@ class SquadServer(tf.Module):
     piece = (tf.gather(doc["piece_start"], windows.sentence) + windows.start)[:, tf.newaxis]
     piece = piece + columns - context_begin[:, tf.newaxis]
     piece = tf.where(in_context, piece, tf.size(best, out_type=tf.int64) - 1)
-    k_window = windows.start // self._doc_stride
-    return tf.gather(best, piece) == k_window[:, tf.newaxis]
+    return tf.gather(best, piece) == windows.index[:, tf.newaxis]
 
   def _null_scores(self, logits, windows, nrows):
     """float64 [batch]: the lowest [CLS] start + end logit over each question's windows."""

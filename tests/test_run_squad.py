@@ -484,8 +484,6 @@ TRAIN = "--do_train", "--train_file={dir}/f.json"
     (["--do_predict", "--predict_file={dir}/nowhere.json"],
      ["--predict_file=", "nowhere.json: file not found"]),
     ([*TRAIN, "--max_seq_length=67"], ["--max_seq_length=67", "--max_query_length=64 + 3"]),
-    ([*TRAIN, "--doc_stride=317"],
-     ["--doc_stride=317", "--max_seq_length - --max_query_length - 3 = 317"]),
     ([*TRAIN, "--doc_stride=0"], ["--doc_stride=0 must be positive"]),
     (["--do_predict", "--predict_file={dir}/f.json"],
      ["--do_predict without --do_train needs --init_checkpoint"]),
@@ -500,6 +498,23 @@ def test_bad_flags_are_usage_errors_before_any_work(tmp_path, args, expected):
     run_squad.run(f)
   for text in expected:
     assert text in str(error.value)
+
+
+@pytest.mark.parametrize("doc_stride", [317, 500])
+def test_a_doc_stride_not_below_the_room_is_accepted_with_a_warning(tmp_path, caplog,
+                                                                   doc_stride):
+  """As the reference accepts it (its windows then abut); the graph does the same."""
+  for name in ("vocab.txt", "bert_config.json", "f.json"):
+    (tmp_path / name).write_text("{}")
+  f = parse_flags(f"--vocab_file={tmp_path / 'vocab.txt'}", "--bert_config_file="
+                  f"{tmp_path / 'bert_config.json'}", f"--output_dir={tmp_path / 'out'}",
+                  *[a.format(dir=tmp_path) for a in TRAIN], f"--doc_stride={doc_stride}")
+  caplog.set_level(logging.WARNING)
+  run_squad.validate_flags(f)
+  warnings = [r.getMessage() for r in caplog.records if "--doc_stride" in r.getMessage()]
+  assert len(warnings) == 1
+  assert f"--doc_stride={doc_stride} is not less than" in warnings[0]
+  assert "- 3 = 317: windows of a long context do not overlap" in warnings[0]
   assert not (tmp_path / "out").exists()
 
 

@@ -264,9 +264,10 @@ def test_crf_export_tags_equal_run_ner_predictions(uncased_vocab, tmp_path):
   assert argmax != expected
 
 
-def _run_squad_predictions(task, examples, tokenizer, do_lower_case, **options):
+def _run_squad_predictions(task, examples, tokenizer, do_lower_case, doc_stride=16,
+                           **options):
   """run_squad.py's predictions and null odds of `task` on `examples`."""
-  features = list(squad_data.iter_features(examples, tokenizer, 64, 16, 16, False))
+  features = list(squad_data.iter_features(examples, tokenizer, 64, doc_stride, 16, False))
   start, end = task.logits({name: tf.constant([getattr(f, name) for f in features])
                             for name in ("input_ids", "input_mask", "segment_ids")},
                            training=False)
@@ -278,6 +279,38 @@ def _run_squad_predictions(task, examples, tokenizer, do_lower_case, **options):
       options.get("version_2_with_negative", False),
       options.get("null_score_diff_threshold", 0.0))
   return predictions, null_odds
+
+
+@pytest.mark.parametrize("doc_stride", [45, 60, 200])
+def test_a_doc_stride_not_below_the_room_gives_run_squads_answers(uncased_vocab, tmp_path,
+                                                                  doc_stride):
+  """--doc_stride >= max_seq_length - max_query_length - 3, accepted as the reference does.
+
+  The room (64 - 16 - 3 = 45 pieces with the longest question) is larger for
+  shorter questions: a stride of 45 or 60 overlaps the windows of some contexts
+  and not of others; 200 always steps a full window.
+  """
+  rng = np.random.default_rng(doc_stride)
+  words = "the man went to store and bought gallon of milk river paris city old".split()
+  examples, contexts = [], []
+  for index in range(12):
+    question = " ".join(rng.choice(words, size=1 + index % 14))
+    context = " ".join(rng.choice(words, size=int(rng.integers(20, 160))))
+    examples.append(squad_data.SquadExample(f"q{index}", question, context.split()))
+    contexts.append(context)
+  task = _random_task(tasks.SpanTask(modeling.BertConfig(**TINY)), 5)
+  predictions, _ = _run_squad_predictions(
+      task, examples, tokenization.FullTokenizer(str(uncased_vocab), True), True,
+      doc_stride=doc_stride)
+  server = serving.SquadServer(
+      task, _graph_tokenizer(uncased_vocab, True, 64, tmp_path), doc_stride=doc_stride,
+      max_query_length=16, max_answer_length=30, n_best_size=20)
+  outputs = server.serve_text(tf.constant([e.question_text for e in examples]),
+                              tf.constant(contexts))
+  answers = _strings(outputs["answer_text"].numpy())
+  assert len(answers) == len(examples) == 12
+  assert answers == [predictions[e.qas_id] for e in examples]
+  assert all(answers)
 
 
 @pytest.mark.slow

@@ -35,9 +35,11 @@ def test_every_piece_is_covered_and_the_last_window_reaches_the_end():
   rng = random.Random(3)
   for _ in range(300):
     num_pieces, max_pieces = rng.randint(1, 60), rng.randint(1, 12)
-    stride = rng.randint(1, max_pieces)
+    # A stride above max_pieces (SQuAD's --doc_stride may be) steps one full window.
+    stride = rng.randint(1, max_pieces + 5)
     spans = windows.spans(num_pieces, max_pieces, stride)
     assert spans[0].start == 0 and sum(spans[-1]) == num_pieces
+    assert all(b.start <= a.start + a.length for a, b in zip(spans, spans[1:]))
     assert all(0 < length <= max_pieces for _, length in spans)
     for position in range(num_pieces):
       assert windows.best_window(spans, position) is not None
@@ -49,7 +51,8 @@ def test_the_graph_computes_the_same_windows_and_best_windows():
     batch = rng.randint(1, 6)
     num_pieces = [rng.choice([0, rng.randint(1, 50)]) for _ in range(batch)]
     max_pieces = [rng.randint(2, 12) for _ in range(batch)]
-    stride = rng.randint(1, min(max_pieces))
+    # Rows where the stride exceeds max_pieces step one full window.
+    stride = rng.randint(1, max(max_pieces) + 3)
     layout = serving.window_layout(tf.constant(num_pieces, tf.int64),
                                         tf.constant(max_pieces, tf.int64), stride,
                                         allow_empty=True)
