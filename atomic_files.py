@@ -130,6 +130,23 @@ def require_creatable_dir(path, flag_name, of_file=False):
                          "written inside it; give another path.")
 
 
+def require_output_file(path, flag_name, example):
+  """Refuses an output file path that is a folder, or whose folder cannot be made.
+
+  Args:
+    path: the output file (local or remote).
+    flag_name: the flag that gave it, for the message.
+    example: a file name suggested inside the folder, e.g. "features.jsonl".
+
+  Raises:
+    errors.UserError naming --flag_name and the fix.
+  """
+  if (gfile().isdir(path) if is_remote(path) else os.path.isdir(path)):
+    raise errors.UserError(f"--{flag_name}={path} is a directory; give a file path such as "
+                           f"{os.path.join(path, example)}.")
+  require_creatable_dir(path, flag_name, of_file=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
   """Yields a temporary path beside `path`; what the block writes there replaces it.

@@ -1228,9 +1228,7 @@ def _check_outputs(output_files):
     raise errors.UserError("--output_file lists a file twice: %s" %
                            ",".join(output_files))
   for path in output_files:
-    if os.path.isdir(path):
-      raise errors.UserError("--output_file=%s is a directory; give a file path such as "
-                             "%s." % (path, os.path.join(path, "examples.tfrecord")))
+    atomic_files.require_output_file(path, "output_file", "examples.tfrecord")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
       kind = "is a file" if os.path.exists(directory) else "does not exist"

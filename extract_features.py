@@ -190,10 +190,8 @@ def validate(config):
   _require_file(config.input_file, "input_file", "input text file")
   _require_file(config.vocab_file, "vocab_file", "vocab.txt of the model")
   checkpoint_utils.resolve_checkpoint(config.init_checkpoint)
-  cli.require_creatable_dir(config.output_file, "output_file", of_file=True)
-  if tf.io.gfile.isdir(config.output_file):
-    raise errors.UserError(f"--output_file={config.output_file} is a directory; give a "
-                           "file path such as out/features.jsonl.")
+  errors.require_utf8_path(config.output_file, "output_file")
+  atomic_files.require_output_file(config.output_file, "output_file", "features.jsonl")
   if (not atomic_files.is_remote(config.input_file) and os.path.exists(config.output_file)
       and os.path.samefile(config.input_file, config.output_file)):
     raise errors.UserError(f"--output_file={config.output_file} is the --input_file: the "

@@ -417,11 +417,8 @@ def main(argv=None):
     check_predictions(predictions, data["data"], args.pred_file, args.data_file)
     na_probs = (_load_mapping(args.na_prob_file, "no-answer file")
                 if args.na_prob_file else None)
-    if args.out_file and os.path.isdir(args.out_file):
-      raise EvaluationError(f"--out_file={args.out_file} is a directory; give a file "
-                            "path such as out/eval.json.")
     if args.out_file:
-      atomic_files.require_creatable_dir(args.out_file, "out_file", of_file=True)
+      atomic_files.require_output_file(args.out_file, "out_file", "eval.json")
     results = evaluate(data["data"], predictions, na_probs,
                        args.na_prob_thresh if na_probs is not None else None,
                        args.eval_language)
