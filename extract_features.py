@@ -146,15 +146,6 @@ def parse_layer_indexes(layers, num_hidden_layers):
   return indexes
 
 
-def _require_file(path, flag_name, what):
-  if not path:
-    raise errors.UserError(f"--{flag_name} is required: the {what}.")
-  if tf.io.gfile.isdir(path):
-    raise errors.UserError(f"--{flag_name}={path} is a directory; give the path of the {what}.")
-  if not tf.io.gfile.exists(path):
-    raise errors.UserError(f"--{flag_name}={path}: file not found; give the path of the {what}.")
-
-
 def validate(config):
   """Checks every setting before any work; returns (bert_config, layer_indexes).
 
@@ -187,8 +178,8 @@ def validate(config):
   bert_config = modeling.BertConfig.from_json_file(config.bert_config_file)
   modeling.check_sequence_length(bert_config, config.max_seq_length)
   layer_indexes = parse_layer_indexes(config.layers, bert_config.num_hidden_layers)
-  _require_file(config.input_file, "input_file", "input text file")
-  _require_file(config.vocab_file, "vocab_file", "vocab.txt of the model")
+  cli.require_file(config.input_file, "input_file", "input text file")
+  cli.require_file(config.vocab_file, "vocab_file", "vocab.txt of the model")
   checkpoint_utils.resolve_checkpoint(config.init_checkpoint)
   errors.require_utf8_path(config.output_file, "output_file")
   atomic_files.require_output_file(config.output_file, "output_file", "features.jsonl")
