@@ -27,6 +27,7 @@ from google.protobuf import message
 
 import atomic_files
 import errors
+import run_info
 
 CURVES_FILE = "curves.png"
 # The training scalars drawn (training.py also logs grad_norm,
@@ -180,21 +181,15 @@ def read_results_blocks(path):
   Raises:
     errors.UserError naming the file and line that is not `key = value`.
   """
-  blocks = [{}]
-  with tf.io.gfile.GFile(path) as reader:
-    for number, line in enumerate(reader.read().splitlines(), 1):
-      if not line.strip():
-        blocks.append({})
-        continue
-      key, sep, value = line.partition(" = ")
-      if not sep:
-        raise errors.UserError(f"{path}:{number}: expected `key = value`, got {line!r}; "
-                               "fix or delete that line.")
+  numbers = []
+  for block in run_info.read_results(path):
+    numbers.append({})
+    for key, value in block.items():
       try:
-        blocks[-1][key.strip()] = float(value)
+        numbers[-1][key] = float(value)
       except ValueError:
         pass   # a text field: nothing to draw
-  return [block for block in blocks if block]
+  return [block for block in numbers if block]
 
 
 def read_eval_history(path):

@@ -460,12 +460,8 @@ def read_metric(folder, metric):
     raise errors.UserError(
         f"{path}: the program ended without writing it, so the run has no dev result "
         "(run_squad.py writes it only for a --predict_file with answers).")
-  results = {}
-  for number, line in enumerate(run_info.read_lines(path), 1):
-    key, sep, value = line.partition("=")
-    if not sep:
-      raise errors.UserError(f"{path}:{number}: {line!r} is not a `key = value` line.")
-    results[key.strip()] = value.strip()
+  results = {key: value for block in run_info.read_results(path)
+             for key, value in block.items()}
   if metric not in results:
     raise errors.UserError(f"{path} has no {metric} (it has {', '.join(sorted(results))}); "
                            "give --metric=<one of them>.")

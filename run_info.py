@@ -36,6 +36,27 @@ def write_results(path, results):
   atomic_files.write_lines(path, [f"{key} = {results[key]}" for key in sorted(results)])
 
 
+def read_results(path):
+  """The `key = value` blocks of eval_history.txt (blank-line separated), or one of
+  eval_results.txt: a list of {key: value str}, empty blocks left out.
+
+  Raises:
+    errors.UserError naming the file and line that is not `key = value`.
+  """
+  blocks = [{}]
+  with tf.io.gfile.GFile(path) as reader:
+    for number, line in enumerate(reader.read().splitlines(), 1):
+      if not line.strip():
+        blocks.append({})
+        continue
+      key, sep, value = line.partition("=")
+      if not sep:
+        raise errors.UserError(f"{path}:{number}: expected `key = value`, got {line!r}; "
+                               "fix or delete that line.")
+      blocks[-1][key.strip()] = value.strip()
+  return [block for block in blocks if block]
+
+
 def format_results(results):
   return ", ".join(f"{k} = {v}" for k, v in sorted(results.items()))
 

@@ -836,8 +836,7 @@ def _read_best_results(output_dir):
   path = os.path.join(output_dir, "best", "eval_results.txt")
   if not tf.io.gfile.exists(path):
     return {}
-  lines = [line.partition(" = ") for line in run_info.read_lines(path)]
-  return {key: value for key, sep, value in lines if sep}
+  return {key: value for block in run_info.read_results(path) for key, value in block.items()}
 
 
 class _BestTracker:

@@ -127,6 +127,18 @@ def test_a_damaged_eval_history_line_is_named(tmp_path):
     curves.read_curves(str(tmp_path))
 
 
+def test_results_blocks_are_read_as_written(tmp_path):
+  path = tmp_path / "eval_history.txt"
+  run_info.append_results(str(path), {"eval_accuracy": 0.5, "global_step": 2, "task": "a b"})
+  run_info.append_results(str(path), {"eval_accuracy": 0.75, "global_step": 4, "task": "c"})
+  blocks = run_info.read_results(str(path))
+  assert blocks == [{"eval_accuracy": "0.5", "global_step": "2", "task": "a b"},
+                    {"eval_accuracy": "0.75", "global_step": "4", "task": "c"}]
+  run_info.write_results(str(tmp_path / "eval_results.txt"), {"loss": 0.25, "x": "y = z"})
+  assert run_info.read_results(str(tmp_path / "eval_results.txt")) == [
+      {"loss": "0.25", "x": "y = z"}]
+
+
 def test_the_best_checkpoint_step_and_results_come_from_best(tmp_path):
   write_resumed_run(tmp_path)
   os.makedirs(tmp_path / "best")
