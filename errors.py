@@ -142,6 +142,31 @@ def report_errors(main):
   return wrapped
 
 
+# The signals that stop a run cleanly. SIGHUP: the SSH session of a run started
+# without nohup dropped; save and stop as for SIGTERM rather than die.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def install_stop_handler(handler):
+  """Sets `handler(signum, frame)` for STOP_SIGNALS; returns what to restore.
+
+  Only the main thread can set handlers; elsewhere nothing changes ({}).
+  """
+  previous = {}
+  for signum in STOP_SIGNALS:
+    try:
+      previous[signum] = signal.signal(signum, handler)
+    except ValueError:   # not the main thread: leave signals alone
+      pass
+  return previous
+
+
+def restore_handlers(previous):
+  """Puts back the handlers install_stop_handler replaced."""
+  for signum, handler in previous.items():
+    signal.signal(signum, handler)
+
+
 # Asking for help: the program's own flags and the shared ones; --helpfull adds
 # absl's and TensorFlow's.
 _HELP_ARGUMENTS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")

@@ -52,7 +52,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
@@ -481,21 +480,17 @@ class _Stopper:
   The program runs in a session of its own, so that a Ctrl-C in the terminal
   reaches it once (through here), not twice.
   """
-  SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
   def __init__(self):
     self.process = None
     self.signum = None
     self.previous = {}
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    self.previous = errors.install_stop_handler(self._handle)
     return self
 
   def __exit__(self, *unused):
-    for signum, handler in self.previous.items():
-      signal.signal(signum, handler)
+    errors.restore_handlers(self.previous)
 
   def _handle(self, signum, unused_frame):
     self.signum = self.signum or signum

@@ -480,15 +480,7 @@ class Trainer:
     self._stop_signal = self._signal_received = None
     def handler(signum, _):
       self._signal_received = signal.Signals(signum).name
-    previous = {}
-    # SIGHUP: the SSH session of a run started without nohup dropped; save and stop
-    # as for SIGTERM rather than die without a checkpoint.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-      try:
-        previous[signum] = signal.signal(signum, handler)
-      except ValueError:   # not the main thread: leave signals alone
-        pass
-    return previous
+    return errors.install_stop_handler(handler)
 
   def _next_boundary(self, step):
     """The next step at which the host must log, save, evaluate or stop."""
@@ -585,8 +577,7 @@ class Trainer:
         if stop:
           break
     finally:
-      for signum, handler in previous_handlers.items():
-        signal.signal(signum, handler)
+      errors.restore_handlers(previous_handlers)
       writer.flush()
       if self.chief:
         curves.write_curves_quietly(c.output_dir)
