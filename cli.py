@@ -262,6 +262,27 @@ def sorted_splits(value):
                            "integer (1 = off).") from None
 
 
+def build_trainer(f, task, num_train_examples, info, what="training examples",
+                  **config_options):
+  """A fine-tuning program's Trainer with its weights restored, before output_dir is made.
+
+  Args:
+    f: the parsed flags.
+    task: the tasks.Task to train or run.
+    num_train_examples: what one epoch holds (ignored without --do_train).
+    info: the run_info dict this run writes (see check_resume).
+    what: what num_train_examples counts, for the too-few-examples error.
+    **config_options: eval_every_steps, early_stopping_patience (training_config).
+  """
+  num_train_steps, num_warmup_steps = train_steps(f, num_train_examples, what)
+  config = training_config(f, num_train_steps, num_warmup_steps, **config_options)
+  config.validate()
+  check_resume(f, config, info)
+  trainer = training.Trainer(task, config, strategy_from_flags(f))
+  restore(trainer, f)
+  return trainer
+
+
 def restore(trainer, f):
   """trainer.restore as the flags say (see training.Trainer.restore).
 

@@ -220,17 +220,11 @@ def prepare(f):
 def build_trainer(setup):
   """The Trainer with weights restored; raises before output_dir is created."""
   f = setup.flags
-  num_train_steps, num_warmup_steps = cli.train_steps(
-      f, len(setup.train_examples) if f.do_train else 0)
-  config = cli.training_config(f, num_train_steps, num_warmup_steps,
-                               f.eval_every_steps, f.early_stopping_patience)
-  config.validate()
-  cli.check_resume(f, config, setup.info)
   num_labels = 1 if setup.is_regression else len(setup.label_list)
   task = tasks.ClassifierTask(setup.bert_config, num_labels, setup.is_regression)
-  trainer = training.Trainer(task, config, cli.strategy_from_flags(f))
-  cli.restore(trainer, f)
-  return trainer
+  return cli.build_trainer(f, task, len(setup.train_examples) if f.do_train else 0,
+                           setup.info, eval_every_steps=f.eval_every_steps,
+                           early_stopping_patience=f.early_stopping_patience)
 
 
 def train(setup, trainer, eval_path):

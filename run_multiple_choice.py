@@ -91,13 +91,8 @@ def build_run_info(f, bert_config):
 
 def build_trainer(f, bert_config, num_train_examples, info):
   """The Trainer with weights restored; raises before output_dir is created."""
-  num_train_steps, num_warmup_steps = cli.train_steps(f, num_train_examples)
-  config = cli.training_config(f, num_train_steps, num_warmup_steps)
-  cli.check_resume(f, config, info)
-  trainer = training.Trainer(tasks.MultipleChoiceTask(bert_config), config,
-                             cli.strategy_from_flags(f))
-  cli.restore(trainer, f)
-  return trainer
+  return cli.build_trainer(f, tasks.MultipleChoiceTask(bert_config), num_train_examples,
+                           info)
 
 
 def train(f, trainer, features, info):

@@ -271,18 +271,13 @@ def run(f):
   for split, feats in features.items():
     logging.info("%s: %d windows for %d sentences.", split, feats.num_windows,
                  len(splits[split][1]))
-  num_train_steps, num_warmup_steps = cli.train_steps(
-      f, features["train"].num_windows if f.do_train else 0, "training windows")
-  config = cli.training_config(f, num_train_steps, num_warmup_steps)
-  config.validate()
   info = build_run_info(f, bert_config, label_list, train_sentences)
-  cli.check_resume(f, config, info)
-  strategy = cli.strategy_from_flags(f)
   check_crf_checkpoint(f)
-  task = tasks.TaggingTask(bert_config, len(label_list), use_crf=f.crf,
-                           crf_lr_multiplier=crf_learning_rate(f) / f.learning_rate)
-  trainer = training.Trainer(task, config, strategy)
-  cli.restore(trainer, f)
+  # A --learning_rate of 0 or less is refused by cli.build_trainer, with the flag named.
+  task = tasks.TaggingTask(bert_config, len(label_list), use_crf=f.crf, crf_lr_multiplier=(
+      crf_learning_rate(f) / f.learning_rate if f.learning_rate > 0 else 1.0))
+  trainer = cli.build_trainer(f, task, features["train"].num_windows if f.do_train else 0,
+                              info, "training windows")
   # Created only now: a bad file or checkpoint must leave no output_dir behind.
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   chief = trainer.chief
