@@ -114,8 +114,9 @@ def validate_flags(f):
     # Accepted, as by the reference: a window then starts where the one before ends.
     logging.warning(
         "--doc_stride=%d is not less than --max_seq_length - --max_query_length - 3 = %d: "
-        "windows of a long context do not overlap, so an answer across a window boundary "
-        "is never seen whole. Lower --doc_stride or raise --max_seq_length.",
+        "for a question of --max_query_length pieces the windows of a long context do not "
+        "overlap, so an answer across a window boundary is never seen whole. Lower "
+        "--doc_stride or raise --max_seq_length.",
         f.doc_stride, room)
 
 
@@ -212,13 +213,9 @@ def run(f):
                                           source=f"--predict_file={f.predict_file}")
     predict_features = list(iter_features(predict_examples, tokenizer, f.max_seq_length,
                                           f.doc_stride, f.max_query_length, False))
-  num_train_steps, num_warmup_steps = cli.train_steps(
-      f, len(train_examples or []), "training questions")
-  config = cli.training_config(f, num_train_steps, num_warmup_steps)
   info = build_run_info(f, bert_config)
-  cli.check_resume(f, config, info)
-  trainer = training.Trainer(tasks.SpanTask(bert_config), config, cli.strategy_from_flags(f))
-  cli.restore(trainer, f)
+  trainer = cli.build_trainer(f, tasks.SpanTask(bert_config), len(train_examples or []),
+                              info, "training questions")
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
     train(trainer, f, train_examples, tokenizer, info)

@@ -514,7 +514,7 @@ def test_a_doc_stride_not_below_the_room_is_accepted_with_a_warning(tmp_path, ca
   warnings = [r.getMessage() for r in caplog.records if "--doc_stride" in r.getMessage()]
   assert len(warnings) == 1
   assert f"--doc_stride={doc_stride} is not less than" in warnings[0]
-  assert "- 3 = 317: windows of a long context do not overlap" in warnings[0]
+  assert "- 3 = 317: for a question of --max_query_length pieces the windows" in warnings[0]
   assert not (tmp_path / "out").exists()
 
 
