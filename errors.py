@@ -144,7 +144,8 @@ def report_errors(main):
 
 # The signals that stop a run cleanly. SIGHUP: the SSH session of a run started
 # without nohup dropped; save and stop as for SIGTERM rather than die.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))   # Windows has no SIGHUP
 
 
 def install_stop_handler(handler):
@@ -196,8 +197,11 @@ def print_help(program):
   own = {}
   for name in (program, sys.argv[0], os.path.abspath(sys.argv[0])):
     own.update({flag.name: flag for flag in by_module.get(name, [])})
-  groups = [(f"flags of {os.path.basename(sys.argv[0])}", list(own.values()))]
   shared = {flag.name: flag for flag in by_module.get("cli", [])}
+  # tokenization.define_flags' two: shared when the program uses cli's flags, else its own.
+  (shared if shared else own).update(
+      {flag.name: flag for flag in by_module.get("tokenization", [])})
+  groups = [(f"flags of {os.path.basename(sys.argv[0])}", list(own.values()))]
   for heading, names in getattr(sys.modules.get("cli"), "HELP_SECTIONS", []):
     names = [n for n in shared if n in names] if names is not None else list(shared)
     groups.append((heading, [shared.pop(n) for n in names]))

@@ -165,6 +165,20 @@ def test_help_lists_the_programs_flags_and_the_shared_ones(program, own_flag):
   assert "(default: 5e-05)" in done.stdout or "(default: 2e-05)" in done.stdout
 
 
+@pytest.mark.parametrize("program", ["run_classifier.py", "create_pretraining_data.py",
+                                     "extract_features.py"])
+def test_help_lists_the_tokenizer_flags(program):
+  """tokenization.define_flags' flags: with the shared ones, or the program's own."""
+  done = subprocess.run([sys.executable, os.path.join(REPO, program), "--help"], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  flags_listed = [line.split(":")[0].strip() for line in done.stdout.splitlines()
+                  if line.startswith("  --")]
+  assert len(flags_listed) == len(set(flags_listed)), "a flag is listed twice"
+  assert "--vocab_file" in flags_listed and "--do_lower_case" in flags_listed
+  assert "--input_file" in flags_listed or "--task_name" in flags_listed
+
+
 def test_an_output_dir_that_is_a_dangling_link_is_refused_naming_the_target(tmp_path):
   import cli  # pylint: disable=g-import-not-at-top
   link = tmp_path / "out"
