@@ -145,17 +145,23 @@ CORE_FLAGS = ("--output_dir", "--init_checkpoint", "--learning_rate", "--train_b
               "--distribution_strategy", "--use_tpu")
 
 
-@pytest.mark.parametrize("program, own_flag", [
-    ("run_classifier.py", "--task_name"), ("run_pretraining.py", "--max_predictions_per_seq"),
-    ("run_squad.py", "--doc_stride"), ("run_ner.py", "--window_stride"),
-    ("run_multiple_choice.py", "--num_choices")])
-def test_help_lists_the_programs_flags_and_the_shared_ones(program, own_flag):
+def program_help(program):
+  """`program --help`: the finished process and the flags listed, each listed once."""
   done = subprocess.run([sys.executable, os.path.join(REPO, program), "--help"], cwd=REPO,
                         capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]
   flags_listed = [line.split(":")[0].strip() for line in done.stdout.splitlines()
                   if line.startswith("  --")]
   assert len(flags_listed) == len(set(flags_listed)), "a flag is listed twice"
+  return done, flags_listed
+
+
+@pytest.mark.parametrize("program, own_flag", [
+    ("run_classifier.py", "--task_name"), ("run_pretraining.py", "--max_predictions_per_seq"),
+    ("run_squad.py", "--doc_stride"), ("run_ner.py", "--window_stride"),
+    ("run_multiple_choice.py", "--num_choices")])
+def test_help_lists_the_programs_flags_and_the_shared_ones(program, own_flag):
+  done, flags_listed = program_help(program)
   for flag in CORE_FLAGS + (own_flag,):
     assert flag in flags_listed, (program, flag)
   # absl's and TensorFlow's own flags stay in --helpfull.
@@ -169,12 +175,7 @@ def test_help_lists_the_programs_flags_and_the_shared_ones(program, own_flag):
                                      "extract_features.py"])
 def test_help_lists_the_tokenizer_flags(program):
   """tokenization.define_flags' flags: with the shared ones, or the program's own."""
-  done = subprocess.run([sys.executable, os.path.join(REPO, program), "--help"], cwd=REPO,
-                        capture_output=True, text=True, timeout=300)
-  assert done.returncode == 0, done.stderr[-2000:]
-  flags_listed = [line.split(":")[0].strip() for line in done.stdout.splitlines()
-                  if line.startswith("  --")]
-  assert len(flags_listed) == len(set(flags_listed)), "a flag is listed twice"
+  _, flags_listed = program_help(program)
   assert "--vocab_file" in flags_listed and "--do_lower_case" in flags_listed
   assert "--input_file" in flags_listed or "--task_name" in flags_listed
 
