@@ -13,6 +13,7 @@ import os
 import re
 from typing import List
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -71,6 +72,8 @@ def read_conll(path, strip_digits=None):
   if strip_digits is None:
     strip_digits = os.path.basename(path).lower().startswith("weiboner")
   sentences, current = [], []
+  first_line = None   # (columns, number) of the first token line
+  columns_differ = False
 
   def close_sentence():
     if current:
@@ -92,6 +95,15 @@ def read_conll(path, strip_digits=None):
     if len(fields) < 2:
       raise errors.DataError(f"{path}, line {number}: expected a token and its tag (last column), "
                              f"separated by spaces or a tab; received {line!r}.")
+    if first_line is None:
+      first_line = (len(fields), number)
+    elif len(fields) != first_line[0] and not columns_differ:
+      # Said once a file: a line cut short (`EU NNP` of `EU NNP B-NP B-ORG`) gives
+      # a wrong tag (NNP) that no later check catches.
+      columns_differ = True
+      logging.warning("%s, line %d has %d columns where line %d has %d; the tag is the last "
+                      "column, so check that the line is not cut short.", path, number,
+                      len(fields), first_line[1], first_line[0])
     current.append((fields[0], fields[-1], number))
   close_sentence()
   if not sentences:

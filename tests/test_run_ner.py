@@ -8,6 +8,7 @@ and WeiboNER files; both start at once (the test machine has two cores).
 """
 
 import json
+import logging
 import os
 import random
 import re
@@ -199,6 +200,23 @@ def test_read_conll_columns_separators_and_docstart(tmp_path):
   assert sentence.tokens == ["我0", ".10", "\ufffd\ufffd0", "12"]
   assert ner_data.read_conll(str(weibo), strip_digits=False)[0].words == sentence.tokens
   assert ner_data.collect_labels(sentences) == ["O", "B-LOC", "B-ORG", "I-LOC"]
+
+
+def test_a_line_with_other_columns_than_the_first_is_named_in_a_warning(tmp_path, caplog):
+  """A file cut off mid-line (`german JJ`) would read the tag JJ: the log names the line."""
+  path = tmp_path / "train.txt"
+  path.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\ngerman JJ B-NP B-MISC\n"
+                  "call NN I-NP O\n\nto TO B-PP O\nboycott VB\n", encoding="utf-8")
+  caplog.set_level(logging.WARNING)
+  sentences = ner_data.read_conll(str(path))
+  assert [s.tags for s in sentences] == [["B-ORG", "O"], ["B-MISC", "O"], ["O", "VB"]]
+  warnings = [r.getMessage() for r in caplog.records if "columns" in r.getMessage()]
+  assert len(warnings) == 1
+  assert "train.txt, line 8 has 2 columns where line 1 has 4" in warnings[0]
+  caplog.clear()
+  path.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n", encoding="utf-8")
+  assert len(ner_data.read_conll(str(path))) == 1
+  assert not [r for r in caplog.records if "columns" in r.getMessage()]
 
 
 # ---------------------------------------------------------------- conlleval
