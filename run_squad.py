@@ -111,7 +111,8 @@ def validate_flags(f):
         f"{f.max_query_length} + 3 ([CLS] and two [SEP]) to leave room for the context.")
   room = f.max_seq_length - f.max_query_length - 3
   if f.doc_stride >= room:
-    # Accepted, as by the reference: a window then starts where the one before ends.
+    # Accepted, as by the reference: for the longest questions a window then starts
+    # where the one before ends.
     logging.warning(
         "--doc_stride=%d is not less than --max_seq_length - --max_query_length - 3 = %d: "
         "for a question of --max_query_length pieces the windows of a long context do not "
