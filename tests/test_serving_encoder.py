@@ -49,16 +49,25 @@ def oracle_pooled(task, ids, mask, segments):
 @pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "relu", "swish"])
 def test_pooled_output_equals_the_numpy_oracle(hidden_act):
   task = build_task(hidden_act=hidden_act)
-  encoder = serving_encoder.ServingEncoder(task.model)
-  ids, mask, segments = batch()
-  expected = oracle_pooled(task, ids, mask, segments)
-  got = tf.function(encoder)(ids, mask, segments).numpy()
-  assert got.shape == expected.shape == (5, TINY["hidden_size"])
+  encoder = tf.function(serving_encoder.ServingEncoder(task.model))
+  got, expected, bert_model = [], [], []
+  for seed in range(4):
+    ids, mask, segments = batch(seed=seed)
+    expected.append(oracle_pooled(task, ids, mask, segments))
+    got.append(encoder(ids, mask, segments).numpy())
+    bert_model.append(task.model(ids, mask, segments).pooled_output.numpy())
+  got, expected, bert_model = map(np.concatenate, (got, expected, bert_model))
+  assert got.shape == expected.shape == bert_model.shape == (20, TINY["hidden_size"])
   np.testing.assert_allclose(got, expected, atol=5e-5)
   # As close to the float64 oracle as BertModel's own float32 pass is (these
-  # large weights amplify rounding: BertModel is 0.7-2e-5 away).
-  bert_model = task.model(ids, mask, segments).pooled_output.numpy()
-  assert np.abs(got - expected).max() <= 3 * np.abs(bert_model - expected).max()
+  # large weights amplify rounding: BertModel is up to 2e-5 away), in RMS over
+  # four batches. One batch's largest error is too few numbers: with oneDNN on
+  # an AVX2 CPU (fused matmul + GELU or swish) its ratio to BertModel's reached
+  # 3.4x on one batch and 0.4x on the next; over four batches the RMS ratio
+  # stays under 1.4x (under 1.1x without oneDNN).
+  def rms(error):
+    return np.sqrt(np.mean(np.square(error)))
+  assert rms(got - expected) <= 2 * rms(bert_model - expected)
   # The comparison sees the rows apart.
   assert np.abs(expected[1] - expected[2]).max() > 0.1
 
