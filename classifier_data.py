@@ -257,8 +257,7 @@ def file_based_convert_examples_to_features(examples, label_list,
           "label_ids": label_feature([feature.label_id]),
           "is_real_example": feature_cache.int_feature([int(feature.is_real_example)]),
       }
-      writer.write(tf.train.Example(features=tf.train.Features(
-          feature=features)).SerializeToString())
+      writer.write(feature_cache.serialize_example(features))
   counter.log_warning("the examples of %s" % os.path.basename(output_file))
   written = dict(meta or {})
   written.update(

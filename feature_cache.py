@@ -28,6 +28,16 @@ def float_feature(values):
   return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
 
+def serialize_example(features):
+  """A tf.train.Example of {name: tf.train.Feature} as bytes, features in name order.
+
+  Deterministic: protobuf writes a map in an order that changes from process to
+  process, so the same features would give other TFRecord bytes on every run.
+  """
+  return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(
+      deterministic=True)
+
+
 def int32_records(files, spec):
   """Unbatched dataset of the tf.train.Examples in `files`, parsed by `spec`.
 

@@ -243,10 +243,9 @@ def write_tfrecord(path, features):
   """Writes the windows as tf.train.Examples (int64 features), atomically."""
   with atomic_files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
     for row in range(features.num_windows):
-      example = tf.train.Example(features=tf.train.Features(feature={
+      writer.write(feature_cache.serialize_example({
           key: feature_cache.int_feature(features.arrays[key][row].tolist())
           for key in FEATURE_KEYS}))
-      writer.write(example.SerializeToString())
 
 
 def tfrecord_dataset(path, max_seq_length):

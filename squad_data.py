@@ -365,8 +365,7 @@ class FeatureWriter:
       values["start_positions"] = feature_cache.int_feature([feature.start_position])
       values["end_positions"] = feature_cache.int_feature([feature.end_position])
       values["is_impossible"] = feature_cache.int_feature([int(bool(feature.is_impossible))])
-    example = tf.train.Example(features=tf.train.Features(feature=values))
-    self._writer.write(example.SerializeToString())
+    self._writer.write(feature_cache.serialize_example(values))
     self.num_features += 1
 
   def close(self):

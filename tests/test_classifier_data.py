@@ -924,3 +924,24 @@ def test_custom_dev_file_after_a_headerless_train_file_keeps_its_first_row(tmp_p
     processor.get_dev_examples(str(tmp_path))
   (tmp_path / "dev.tsv").write_text("the cat sat\tpos\nthe dog ran\tneg\n")
   assert len(processor.get_dev_examples(str(tmp_path))) == 2
+
+
+def test_feature_records_are_the_same_bytes_in_every_process():
+  """serialize_example: the same features give the same TFRecord bytes on every run."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = ("import feature_cache as c, hashlib\n"
+          "names = ['input_ids', 'input_mask', 'segment_ids', 'label_ids', 'is_real_example']\n"
+          "data = c.serialize_example({n: c.int_feature([i, 7]) for i, n in enumerate(names)})\n"
+          "print(hashlib.sha256(data).hexdigest())\n")
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  digests = [subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,
+                            text=True, timeout=300, check=True).stdout.strip()
+             for _ in range(3)]
+  assert len(digests) == 3 and len(digests[0]) == 64
+  assert len(set(digests)) == 1
+  import feature_cache  # pylint: disable=g-import-not-at-top
+  example = tf.train.Example.FromString(feature_cache.serialize_example(
+      {"b": feature_cache.int_feature([2]), "a": feature_cache.float_feature([0.5])}))
+  assert list(example.features.feature["b"].int64_list.value) == [2]
+  assert list(example.features.feature["a"].float_list.value) == [0.5]
