@@ -1231,8 +1231,7 @@ def _check_outputs(output_files):
     atomic_files.require_output_file(path, "output_file", "examples.tfrecord")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-      kind = "is a file" if os.path.exists(directory) else "does not exist"
-      raise errors.UserError("--output_file=%s: directory %s %s." % (path, directory, kind))
+      raise errors.UserError("--output_file=%s: directory %s does not exist." % (path, directory))
 
 
 def _warn_about_quirks(config):
