@@ -459,8 +459,7 @@ def read_metric(folder, metric):
     raise errors.UserError(
         f"{path}: the program ended without writing it, so the run has no dev result "
         "(run_squad.py writes it only for a --predict_file with answers).")
-  results = {key: value for block in run_info.read_results(path)
-             for key, value in block.items()}
+  results = run_info.read_merged_results(path)
   if metric not in results:
     raise errors.UserError(f"{path} has no {metric} (it has {', '.join(sorted(results))}); "
                            "give --metric=<one of them>.")

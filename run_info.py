@@ -57,6 +57,12 @@ def read_results(path):
   return [block for block in blocks if block]
 
 
+def read_merged_results(path):
+  """{key: value str} of all the `key = value` lines of `path` (eval_results.txt);
+  a key given in more than one block keeps its last value."""
+  return {key: value for block in read_results(path) for key, value in block.items()}
+
+
 def format_results(results):
   return ", ".join(f"{k} = {v}" for k, v in sorted(results.items()))
 

@@ -827,7 +827,7 @@ def _read_best_results(output_dir):
   path = os.path.join(output_dir, "best", "eval_results.txt")
   if not tf.io.gfile.exists(path):
     return {}
-  return {key: value for block in run_info.read_results(path) for key, value in block.items()}
+  return run_info.read_merged_results(path)
 
 
 class _BestTracker:
