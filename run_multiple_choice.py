@@ -89,12 +89,6 @@ def build_run_info(f, bert_config):
           "do_lower_case": f.do_lower_case, "max_seq_length": f.max_seq_length}
 
 
-def build_trainer(f, bert_config, num_train_examples, info):
-  """The Trainer with weights restored; raises before output_dir is created."""
-  return cli.build_trainer(f, tasks.MultipleChoiceTask(bert_config), num_train_examples,
-                           info)
-
-
 def train(f, trainer, features, info):
   """Writes run_info.json and fine-tunes (resuming if output_dir has a run)."""
   if trainer.chief:
@@ -119,8 +113,9 @@ def run(f):
   """Train / evaluate / predict as the flags say (parsed flags `f`)."""
   bert_config, splits = prepare(f)
   info = build_run_info(f, bert_config)
-  trainer = build_trainer(f, bert_config, len(splits["train"]["label_ids"])
-                          if "train" in splits else 0, info)
+  trainer = cli.build_trainer(f, tasks.MultipleChoiceTask(bert_config),
+                              len(splits["train"]["label_ids"]) if "train" in splits else 0,
+                              info)
   # Created only now: bad data or a bad checkpoint must leave no output_dir.
   run_info.claim_run_folder(f.output_dir, trainer.chief)
   if f.do_train:
