@@ -25,7 +25,7 @@ conlleval.pl since 2004. One deviation, on purpose: a tag without a prefix
 import argparse
 import dataclasses
 import sys
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List
 
 OUTSIDE = "O"
 
