@@ -183,6 +183,36 @@ def atomic_path(path):
 
 
 @contextlib.contextmanager
+def atomic_local_path(path):
+  """As `atomic_path`, but the path yielded is always local, for writers of plain
+  files (create_pretraining_data.py's workers, which never load TensorFlow).
+
+  A remote `path` (gs://) is written in a local temporary folder ($TMPDIR), then
+  copied in under a temporary name and renamed; on any error it is left as it was.
+  """
+  if not is_remote(path):
+    with atomic_path(path) as tmp:
+      yield tmp
+    return
+  import tempfile  # pylint: disable=g-import-not-at-top  (remote paths only)
+  staging = tempfile.mkdtemp(prefix="bert-output-")
+  local = os.path.join(staging, path.rstrip("/").rsplit("/", 1)[-1])
+  try:
+    try:
+      yield local
+    except BaseException as e:
+      if errors.is_disk_full(e):
+        raise errors.UserError(
+            f"{local} (the local copy of {path}): no space left on the device; set "
+            "TMPDIR to a folder with room for the output. Earlier outputs were kept.") from None
+      raise
+    with atomic_path(path) as tmp:
+      gfile().copy(local, tmp, overwrite=True)
+  finally:
+    remove_quietly(staging)
+
+
+@contextlib.contextmanager
 def atomic_writer(path, mode="w"):
   """A writable file object whose file replaces `path` when the block succeeds.
 

@@ -1229,6 +1229,8 @@ def _check_outputs(output_files):
                            ",".join(output_files))
   for path in output_files:
     atomic_files.require_output_file(path, "output_file", "examples.tfrecord")
+    if atomic_files.is_remote(path):
+      continue  # gs:// folders are name prefixes
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
       raise errors.UserError("--output_file=%s: directory %s does not exist." % (path, directory))
@@ -1302,9 +1304,10 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
 
 def _write_outputs(input_files, output_files, vocab_file, do_lower_case,
                    config, pool, num_workers):
-  """Writes temporary files beside `output_files`, renamed only if everything worked."""
+  """Writes temporary files beside `output_files` (remote ones: in $TMPDIR), renamed
+  (copied) only if everything worked."""
   with contextlib.ExitStack() as outputs:
-    tmp_outputs = [outputs.enter_context(atomic_files.atomic_path(path))
+    tmp_outputs = [outputs.enter_context(atomic_files.atomic_local_path(path))
                    for path in output_files]
     if pool is None:
       task = ShardTask(0, 1, tuple(plan_shards(input_files, 1)[0]), vocab_file,
@@ -1312,7 +1315,7 @@ def _write_outputs(input_files, output_files, vocab_file, do_lower_case,
                        tuple(tmp_outputs), log_instances=True)
       result = build_shard(task)
       return result.stats, result.instances_per_file
-    return _run_sharded(input_files, output_files[0], tmp_outputs, vocab_file,
+    return _run_sharded(input_files, tmp_outputs[0], tmp_outputs, vocab_file,
                         do_lower_case, config, pool, num_workers * _SHARDS_PER_WORKER)
 
 
@@ -1320,7 +1323,7 @@ def _run_sharded(input_files, first_output, tmp_outputs, vocab_file, do_lower_ca
                  config, pool, num_shards):
   """Runs the shards on the worker pool, then merges them into `tmp_outputs`.
 
-  The shards are temporary files beside `first_output`, removed at the end.
+  The shards are temporary files beside `first_output` (a local path), removed at the end.
   """
   shards = plan_shards(input_files, num_shards)
   parts = [atomic_files.temporary_path("%s.shard-%05d-of-%05d" % (first_output, k, num_shards))

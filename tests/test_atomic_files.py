@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import atomic_files
+import errors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,6 +116,36 @@ def test_remote_paths_go_through_tensorflow_file_systems():
   with tf.io.gfile.GFile(path) as reader:
     assert reader.read().startswith('{\n  "a"')
   assert tf.io.gfile.listdir("ram://atomic_files_test/") == ["results.json"]
+
+
+def test_a_local_path_stands_in_for_a_remote_one_until_the_block_succeeds(tmp_path,
+                                                                         monkeypatch):
+  staging = tmp_path / "tmpdir"
+  staging.mkdir()
+  monkeypatch.setattr("tempfile.tempdir", str(staging))
+  path = "ram://atomic_local_test/x.tfrecord"
+  with atomic_files.atomic_local_path(path) as local:
+    assert not atomic_files.is_remote(local) and local.startswith(str(staging))
+    Path(local).write_bytes(b"new")
+  with tf.io.gfile.GFile(path, "rb") as reader:
+    assert reader.read() == b"new"
+  for error, raised in ((RuntimeError("killed"), RuntimeError),
+                        (OSError(28, "No space left on device"), errors.UserError)):
+    with pytest.raises(raised) as caught:
+      with atomic_files.atomic_local_path(path) as local:
+        Path(local).write_bytes(b"half")
+        raise error
+    if raised is not RuntimeError:
+      assert "set TMPDIR to a folder with room" in str(caught.value) and path in str(caught.value)
+    with tf.io.gfile.GFile(path, "rb") as reader:
+      assert reader.read() == b"new"
+  assert tf.io.gfile.listdir("ram://atomic_local_test/") == ["x.tfrecord"]
+  assert os.listdir(staging) == []
+  local_path = tmp_path / "y.tfrecord"
+  with atomic_files.atomic_local_path(str(local_path)) as local:
+    assert os.path.dirname(local) == str(tmp_path)   # beside it, as atomic_path
+    Path(local).write_bytes(b"y")
+  assert local_path.read_bytes() == b"y"
 
 
 def test_the_module_does_not_load_tensorflow_for_local_files(tmp_path):

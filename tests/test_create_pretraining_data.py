@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 import create_pretraining_data as cpd
+import errors
 import reference_pretraining_oracle as oracle
 import tokenization
 from conftest import SHARED_DIR, load_script, minilm_dir
@@ -560,6 +561,37 @@ def test_parallel_workers_are_deterministic_and_use_every_document(tmp_path, voc
   assert 0.12 < np.mean([sum(r["masked_lm_weights"]) / (sum(r["input_mask"]) - 3)
                          for r in records]) < 0.25
   assert "*** Example ***" in results["w2_first"][1]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_remote_outputs_hold_the_bytes_of_local_ones(tmp_path, vocab_file, monkeypatch,
+                                                     workers):
+  # ram:// is one of TensorFlow's file systems, as gs:// is on a TPU VM; the workers
+  # write plain local files, which reach the remote path only when all are complete.
+  staging = tmp_path / "tmpdir"
+  staging.mkdir()
+  monkeypatch.setattr("tempfile.tempdir", str(staging))
+  config = cpd.PretrainingDataConfig(dupe_factor=2, max_seq_length=64,
+                                     max_predictions_per_seq=10)
+  local = [str(tmp_path / "x.tfrecord"), str(tmp_path / "y.tfrecord")]
+  remote = [f"ram://cpd{workers}/data/x.tfrecord", f"ram://cpd{workers}/data/y.tfrecord"]
+  cpd.run([str(DEMO_CORPUS)], local, vocab_file, config, num_workers=workers)
+  summary = cpd.run([str(DEMO_CORPUS)], remote, vocab_file, config, num_workers=workers)
+  assert sorted(tf.io.gfile.listdir(f"ram://cpd{workers}/data")) == ["x.tfrecord",
+                                                                    "y.tfrecord"]
+  for local_path, remote_path in zip(local, remote):
+    with tf.io.gfile.GFile(remote_path, "rb") as f:
+      assert f.read() == Path(local_path).read_bytes()
+  assert sorted(summary.instances_per_file) == sorted(remote)
+  assert os.listdir(staging) == []
+
+  bad = tmp_path / "bad.txt"
+  bad.write_bytes(b"fine line\nanother fine line\n\nthird caf\xe9 line\n")
+  failed = f"ram://cpd{workers}/failed/x.tfrecord"
+  with pytest.raises(errors.UserError, match="line 4 is not valid UTF-8"):
+    cpd.run([str(bad)], [failed], vocab_file, config, num_workers=workers)
+  assert tf.io.gfile.glob(f"ram://cpd{workers}/failed/*") == []
+  assert os.listdir(staging) == []
 
 
 def test_sharding_cuts_at_document_boundaries(tmp_path):
