@@ -27,16 +27,12 @@ import re
 
 import tensorflow as tf
 
+import modeling
+
 # Regexes searched in variable names; a match means no weight decay (the reference's list).
 DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 OPTIMIZER_TYPES = ("adamw", "lamb")
 SLOT_NAMES = ("adam_m", "adam_v")
-
-
-def variable_name(variable):
-  """Returns the checkpoint name of `variable`: its `.name` without the ":N" suffix."""
-  match = re.match(r"^(.*):\d+$", variable.name)
-  return match.group(1) if match else variable.name
 
 
 def _is_int(value):
@@ -307,7 +303,7 @@ class AdamWeightDecay(tf.Module):
 
   def _slots_for(self, variable):
     """Returns the (adam_m, adam_v) slot variables of `variable`, created if needed."""
-    name = variable_name(variable)
+    name = modeling.variable_name(variable)
     known = self._variable_refs.get(name)
     if known is None:
       self._create_slots(name, variable)
@@ -399,7 +395,7 @@ class AdamWeightDecay(tf.Module):
         m, v = self._slots_for(variable)
         strategy.extended.update(
             variable, self._update_variable, args=(grad, m, v, coefficients),
-            kwargs=self._variable_options(variable_name(variable)), group=False)
+            kwargs=self._variable_options(modeling.variable_name(variable)), group=False)
       return tf.constant(True)
 
     if apply_update is None:
@@ -496,10 +492,10 @@ def _filter_gradients(grads_and_vars):
   pairs = list(grads_and_vars)
   kept = [(grad, var) for grad, var in pairs if grad is not None]
   if not kept:
-    names = [variable_name(var) for _, var in pairs]
+    names = [modeling.variable_name(var) for _, var in pairs]
     raise ValueError(f"No gradient for any of the {len(names)} variables "
                      f"({names[:5]}...): does the loss depend on them?")
-  names = [variable_name(var) for _, var in kept]
+  names = [modeling.variable_name(var) for _, var in kept]
   repeated = sorted({name for name in names if names.count(name) > 1})
   if repeated:
     raise ValueError(f"Variables given twice to apply_gradients: {repeated}.")

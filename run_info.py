@@ -95,12 +95,6 @@ def read_json(path, what="JSON file"):
                            f"{what}.") from None
 
 
-def read_lines(path):
-  """The non-blank lines of a text file, stripped (labels.txt)."""
-  with tf.io.gfile.GFile(path) as reader:
-    return [line.strip() for line in reader.read().splitlines() if line.strip()]
-
-
 # ------------------------------------------------------------ the lock
 
 
