@@ -29,7 +29,7 @@ def cluster_size():
 
 
 def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
-                  tpu_zone=None, gcp_project=None, master=None):
+                  tpu_zone=None, gcp_project=None, master=None, tpu_flag="tpu_name"):
   """Returns the tf.distribute strategy named by the flags.
 
   Args:
@@ -37,13 +37,15 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
       names several tasks, mirrored if several GPUs, else the default
       strategy), "one_device", "mirrored", "multi_worker" or "tpu".
     use_tpu, tpu_name, tpu_zone, gcp_project, master: the values of the TPU flags.
+    tpu_flag: the flag that names the TPU, for the message when none answers
+      ("master" in extract_features.py, which has no --tpu_name).
   """
   choices = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
   if distribution_strategy not in choices:
     raise errors.UserError(f"--distribution_strategy={distribution_strategy} must be one of "
                            f"{', '.join(choices)}.")
   if use_tpu or distribution_strategy == "tpu":
-    return _tpu_strategy(tpu_name or master or "", tpu_zone, gcp_project)
+    return _tpu_strategy(tpu_name or master or "", tpu_zone, gcp_project, tpu_flag)
   if distribution_strategy == "auto":
     if cluster_size() > 1:
       distribution_strategy = "multi_worker"
@@ -64,7 +66,7 @@ def make_strategy(distribution_strategy="auto", use_tpu=False, tpu_name=None,
 _TPU_CONNECT_TIMEOUT = 30
 
 
-def _tpu_strategy(tpu, zone, project):
+def _tpu_strategy(tpu, zone, project, flag):
   """TPUStrategy on the Cloud TPU `tpu`; a ValueError saying what to pass if none answers."""
   try:
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
@@ -78,11 +80,12 @@ def _tpu_strategy(tpu, zone, project):
   except (ValueError, OSError, tf.errors.OpError) as e:
     # The first sentence: TF appends the attributes of the op that failed.
     reason = str(getattr(e, "message", None) or e).splitlines()[0].split(". ")[0][:200]
+    outside = (" (with --tpu_zone and --gcp_project from outside its project)"
+               if flag == "tpu_name" else "")
     raise errors.UserError(
-        f"--use_tpu: no TPU answered at --tpu_name={tpu or '(empty)'} ({reason}). Give "
-        "--tpu_name=<Cloud TPU name> (with --tpu_zone and --gcp_project from outside "
-        "its project), --tpu_name=local on a TPU VM, or --tpu_name=grpc://<ip>:8470; "
-        "without a TPU drop --use_tpu.") from None
+        f"--use_tpu: no TPU answered at --{flag}={tpu or '(empty)'} ({reason}). Give "
+        f"--{flag}=<Cloud TPU name>{outside}, --{flag}=local on a TPU VM, or "
+        f"--{flag}=grpc://<ip>:8470; without a TPU drop --use_tpu.") from None
   return tf.distribute.TPUStrategy(resolver)
 
 

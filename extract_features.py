@@ -44,6 +44,7 @@ import tensorflow as tf
 import atomic_files
 import checkpoint_utils
 import cli
+import distribution
 import errors
 import modeling
 import tokenization
@@ -356,16 +357,6 @@ def format_example(feature, values, layer_indexes, pooling="none"):
   return json.dumps({"linex_index": feature.unique_id, "features": token_features})
 
 
-def make_strategy(use_tpu, master):
-  """A TPUStrategy when use_tpu, else None (the default device)."""
-  if not use_tpu:
-    return None
-  resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=master or "")
-  tf.config.experimental_connect_to_cluster(resolver)
-  tf.tpu.experimental.initialize_tpu_system(resolver)
-  return tf.distribute.TPUStrategy(resolver)
-
-
 def build_model(bert_config, init_checkpoint, compute_dtype="float32", strategy=None,
                 config_flag="the model's bert_config"):
   """Creates a BertModel and loads `init_checkpoint` into it.
@@ -405,7 +396,9 @@ def run(config):
                                                config.vocab_file)
   if warning:
     logging.warning("%s", warning)
-  strategy = make_strategy(config.use_tpu, config.master)
+  # The TPU at --master (one answer within 30 s, or one line saying what to pass).
+  strategy = (distribution.make_strategy(use_tpu=True, master=config.master, tpu_flag="master")
+              if config.use_tpu else None)
   model = build_model(bert_config, config.init_checkpoint, config.compute_dtype, strategy,
                       f"--bert_config_file={config.bert_config_file}")
   # Fixed shapes on TPU: XLA compiles one program per shape.

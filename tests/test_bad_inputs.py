@@ -407,6 +407,8 @@ CASES = [
          ("--length_sorted_splits=2", "not a mean over examples", "run_classifier.py")),
     Case("rc-float16-on-tpu", RC, ("--use_tpu=true", "--compute_dtype=float16"),
          ("--compute_dtype=float16", "TPU", "bfloat16")),
+    Case("ef-use-tpu-without-a-tpu", EF, ("--use_tpu=true", "--master=grpc://127.0.0.1:1"),
+         ("--use_tpu: no TPU answered at --master=grpc://127.0.0.1:1", "--master=local")),
     Case("rp-float16-on-tpu", RP, ("--distribution_strategy=tpu", "--compute_dtype=float16"),
          ("--compute_dtype=float16", "TPU", "bfloat16")),
     Case("rc-negative-learning-rate", RC, ("--learning_rate=-2e-5",),
