@@ -359,6 +359,19 @@ def require_checkpoint_dir(path, flag_name):
   checkpoint_utils.check_checkpoint_path(path, flag_name)
 
 
+def trained_label_dirs(f):
+  """The folders that may hold the labels.txt of the head being trained or evaluated.
+
+  --output_dir, and the folder of --init_checkpoint; without --do_train the run
+  evaluated is the checkpoint's, so its folder comes first.
+  """
+  search = [f.output_dir]
+  if f.init_checkpoint:
+    beside = os.path.dirname(checkpoint_utils.resolve_checkpoint(f.init_checkpoint))
+    search.insert(1 if f.do_train else 0, beside)
+  return search
+
+
 def check_resume(f, config, info):
   """Refuses an --output_dir whose checkpoints belong to another run (before any work).
 

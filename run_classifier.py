@@ -20,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 
 import atomic_files
-import checkpoint_utils
 import classifier_data
 import cli
 import errors
@@ -157,11 +156,7 @@ def load_label_list(processor, f):
   """The task's labels; custom tasks read them from data or a trained run's labels.txt."""
   if processor.is_regression:
     return []
-  search = [f.output_dir]
-  if f.init_checkpoint:
-    prefix = checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
-    search.append(os.path.dirname(prefix))
-  return processor.get_labels(data_dir=f.data_dir, label_dirs=search)
+  return processor.get_labels(data_dir=f.data_dir, label_dirs=cli.trained_label_dirs(f))
 
 
 @dataclasses.dataclass

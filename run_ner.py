@@ -195,12 +195,7 @@ def load_label_list(f, train_sentences):
 
 def _trained_labels(f):
   """(labels, path) of the labels.txt in --output_dir or beside --init_checkpoint, or None."""
-  search = [f.output_dir]
-  if f.init_checkpoint:
-    beside = os.path.dirname(checkpoint_utils.resolve_checkpoint(f.init_checkpoint))
-    # Without training, the run evaluated is the checkpoint's: its tags come first.
-    search.insert(0 if not f.do_train else 1, beside)
-  for directory in search:
+  for directory in cli.trained_label_dirs(f):
     path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):
       return processors.load_labels(path), path

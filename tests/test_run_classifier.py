@@ -20,6 +20,7 @@ import random
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
+import classifier_data
 import modeling
+import run_classifier
 import tokenization
 from conftest import SHARED_DIR
 
@@ -667,3 +670,21 @@ def test_bad_input_is_one_error_line_and_leaves_no_output(runs, case):
     assert not out.exists(), sorted(p.name for p in out.rglob("*"))
   else:
     assert snapshot(out) == before
+
+
+def test_an_evaluated_checkpoint_keeps_the_label_order_of_its_own_run(tmp_path):
+  # Evaluating another run's checkpoint into a folder that holds a labels.txt:
+  # the head's outputs follow the checkpoint's run, so its labels.txt comes first.
+  trained = tmp_path / "trained"
+  out = tmp_path / "out"
+  for folder, labels in ((trained, ["pos", "neg"]), (out, ["neg", "pos"])):
+    folder.mkdir()
+    (folder / "labels.txt").write_text("\n".join(labels) + "\n")
+  (trained / "model.ckpt-7.index").write_bytes(b"")
+  (tmp_path / "train.tsv").write_text("good\tpos\nbad\tneg\n")
+  for do_train, expected in ((False, ["pos", "neg"]), (True, ["neg", "pos"])):
+    f = types.SimpleNamespace(output_dir=str(out), init_checkpoint=str(trained / "model.ckpt-7"),
+                              do_train=do_train, data_dir=str(tmp_path))
+    processor = classifier_data.get_processor("csv", train_file="train.tsv", text_a_column=0,
+                                              label_column=1)
+    assert run_classifier.load_label_list(processor, f) == expected, do_train
