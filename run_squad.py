@@ -44,6 +44,7 @@ import cli
 import errors
 import modeling
 import run_info
+import squad_data
 import squad_evaluate
 import tasks
 import training
@@ -166,12 +167,8 @@ def predict(trainer, f, examples, features, articles):
   logging.info("Predicting: %d questions, %d windows, batch %d.", len(examples),
                len(features), f.predict_batch_size)
   outputs = trainer.predict(feature_chunks(features), f.predict_batch_size)
-  results = [RawResult(feature.unique_id,
-                       outputs["start_logits"][i, :len(feature.tokens)].tolist(),
-                       outputs["end_logits"][i, :len(feature.tokens)].tolist())
-             for i, feature in enumerate(features)]
   predictions, nbest, null_odds = compute_predictions(
-      examples, features, results, f.n_best_size, f.max_answer_length, f.do_lower_case,
+      examples, features, squad_data.raw_results(features, outputs), f.n_best_size, f.max_answer_length, f.do_lower_case,
       f.version_2_with_negative, f.null_score_diff_threshold, f.verbose_logging)
   eval_results = None
   if squad_evaluate.has_gold_answers(articles):

@@ -1046,12 +1046,8 @@ class SquadPredictor(Predictor):
                                   {"input_ids": np.zeros([0, 1], np.int32),
                                    "input_mask": np.zeros([0, 1], np.int32),
                                    "segment_ids": np.zeros([0, 1], np.int32)}))
-    results = [squad_data.RawResult(f.unique_id,
-                                    outputs["start_logits"][i, :len(f.tokens)].tolist(),
-                                    outputs["end_logits"][i, :len(f.tokens)].tolist())
-               for i, f in enumerate(features)]
     predictions, nbest, _ = squad_data.compute_predictions(
-        examples, features, results, info["n_best_size"], info["max_answer_length"],
+        examples, features, squad_data.raw_results(features, outputs), info["n_best_size"], info["max_answer_length"],
         info["do_lower_case"], info["version_2_with_negative"],
         info["null_score_diff_threshold"], False)
     answers = []

@@ -403,6 +403,21 @@ def feature_chunks(features, chunk_size=4096):
 
 
 RawResult = collections.namedtuple("RawResult", ["unique_id", "start_logits", "end_logits"])
+
+
+def raw_results(features, outputs):
+  """A RawResult per window: its start and end logits over its own tokens.
+
+  Args:
+    features: the InputFeatures the model ran on, in order.
+    outputs: {"start_logits", "end_logits"}: arrays [windows, padded length].
+  """
+  return [RawResult(feature.unique_id,
+                    outputs["start_logits"][i, :len(feature.tokens)].tolist(),
+                    outputs["end_logits"][i, :len(feature.tokens)].tolist())
+          for i, feature in enumerate(features)]
+
+
 _PrelimPrediction = collections.namedtuple(
     "PrelimPrediction", ["feature_index", "start_index", "end_index", "start_logit",
                          "end_logit"])
