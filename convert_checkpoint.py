@@ -637,6 +637,19 @@ def _check_shard_contents(weights, found_in):
           f"index come from different or incomplete downloads: {_REDOWNLOAD}.")
 
 
+def _require_local(**paths):
+  """Refuses remote paths: conversion reads and writes local files only.
+
+  Without it a gs:// --output_dir became a local folder named `gs:` (exit 0).
+  """
+  for flag, path in paths.items():
+    if path and atomic_files.is_remote(path):
+      raise errors.UserError(
+          f"--{flag}={path}: convert_checkpoint.py works on local files; copy the model "
+          "to a local folder first (gsutil -m cp -r), and copy the converted folder to "
+          "remote storage afterwards.")
+
+
 def hf_to_tf(input_path, output_dir, overwrite=False):
   """Converts a Hugging Face BERT to bert_model.ckpt + bert_config.json (+ vocab.txt).
 
@@ -654,6 +667,7 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   Raises:
     errors.UserError, OSError.
   """
+  _require_local(input=input_path, output_dir=output_dir)
   weights = find_hf_weights(input_path)
   model_dir = weights.model_dir
   config_path = os.path.join(model_dir, HF_CONFIG)
@@ -705,6 +719,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
     errors.CheckpointError, errors.UserError
     (all ValueError), OSError.
   """
+  _require_local(input=input_path, output_dir=output_dir, bert_config_file=bert_config_file)
   prefix = checkpoint_utils.resolve_checkpoint(input_path, flag_name="input")
   ckpt_dir = os.path.dirname(prefix)
   if not bert_config_file:
