@@ -18,6 +18,7 @@ The features and decoding are those of the program's own --do_predict
 is not is one error naming it.
 """
 
+import io
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ from absl import flags
 from absl import logging
 
 import cli
+import data_files
 import errors
 import run_info
 import serving
@@ -84,9 +86,8 @@ def inputs(f):
     return [list(f.input)]
   if f.input_file:
     cli.require_file(f.input_file, "input_file")
-    with open(f.input_file, "rb") as stream:
-      return list(batches(read_lines(stream, f"--input_file={f.input_file}"),
-                          f.batch_size))
+    stream = io.BytesIO(data_files.read_bytes(f.input_file, "one input per line"))
+    return list(batches(read_lines(stream, f"--input_file={f.input_file}"), f.batch_size))
   # Interactive: answer each line at once; piped: batch for speed.
   size = 1 if sys.stdin.isatty() else f.batch_size
   return batches(read_lines(sys.stdin.buffer, "standard input"), size)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
+import inference
 import modeling
 import run_info
 import serving
@@ -206,3 +208,12 @@ def test_a_reader_that_goes_away_stops_the_answers_quietly(tmp_path):
   assert json.loads(first)["words"] == SENTENCES[0].split()
   assert process.returncode == 141, stderr[-3000:]
   assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_an_input_file_on_remote_storage_is_read():
+  # ram:// is one of TensorFlow's file systems, as gs:// is on a TPU VM.
+  path = "ram://inference_test/inputs.txt"
+  with tf.io.gfile.GFile(path, "wb") as writer:
+    writer.write("\ufefffirst line\r\n\nsecond line\nthird line\n".encode("utf-8"))
+  f = types.SimpleNamespace(input=None, input_file=path, batch_size=2)
+  assert inference.inputs(f) == [["first line", "second line"], ["third line"]]
