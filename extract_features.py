@@ -167,9 +167,7 @@ def validate(config):
                            "or float16.") from None
   if config.batch_size < 1:
     raise errors.UserError(f"--batch_size={config.batch_size}: must be at least 1.")
-  if config.max_seq_length < 3:
-    raise errors.UserError(f"--max_seq_length={config.max_seq_length}: must be at least 3 "
-                           "([CLS] a [SEP] b [SEP] needs three special tokens).")
+  cli.check_room_for_text(config.max_seq_length)
   if config.use_tpu and config.compute_dtype == "float16":
     raise errors.UserError("--compute_dtype=float16 is not supported on TPU; use "
                            "--compute_dtype=bfloat16.")

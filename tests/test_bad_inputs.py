@@ -326,6 +326,8 @@ CASES = [
          ("--max_seq_length=40", "max_position_embeddings=32")),
     Case("rc-max-seq-length-too-small", RC, ("--max_seq_length=2",),
          ("--max_seq_length=2", "at least 3")),
+    Case("ef-max-seq-length-too-small", EF, ("--max_seq_length=2",),
+         ("--max_seq_length=2", "no room for text", "at least 3")),
     Case("cpd-max-seq-length-too-small", CPD, ("--max_seq_length=4",),
          ("--max_seq_length=4", "at least 5"), start_from=""),
     Case("rs-query-longer-than-sequence", RS, ("--max_query_length=24",),
