@@ -243,20 +243,22 @@ def _read_json(path, flag):
 
 
 def _vocab_to_copy(model_dir, output_dir):
-  """vocab.txt of the input folder, or None if absent or already the output's."""
+  """vocab.txt of the input folder (local or gs://), or None if absent or already the output's."""
   vocab = os.path.join(model_dir, VOCAB)
   destination = os.path.join(output_dir, VOCAB)
-  if not os.path.isfile(vocab):
+  gfile = atomic_files.gfile()
+  if not gfile.exists(vocab) or gfile.isdir(vocab):
     return None
-  if os.path.exists(destination) and os.path.samefile(vocab, destination):
+  if (not atomic_files.is_remote(vocab) and os.path.exists(destination)
+      and os.path.samefile(vocab, destination)):
     return None   # converting in place: the vocabulary is already there
   return vocab
 
 
 def _check_vocab(vocab_path, config):
   """Warns when vocab.txt and vocab_size disagree (not fatal: some vocabs are padded)."""
-  with open(vocab_path, encoding="utf-8") as f:
-    lines = sum(1 for _ in f)
+  with atomic_files.gfile().GFile(vocab_path, "rb") as f:
+    lines = len(f.read().splitlines())
   if lines != config.vocab_size:
     logging.warning("%s has %d lines but vocab_size=%d.", vocab_path, lines, config.vocab_size)
 
@@ -638,10 +640,9 @@ def _check_shard_contents(weights, found_in):
 
 
 def _require_local(**paths):
-  """Refuses remote paths: conversion reads and writes local files only.
-
-  Without it a gs:// --output_dir became a local folder named `gs:` (exit 0).
-  """
+  """Refuses remote paths where conversion needs local files: the output folder
+  (without this a gs:// --output_dir became a local folder named `gs:`, exit 0) and
+  Hugging Face weights (read as memory-mapped local files)."""
   for flag, path in paths.items():
     if path and atomic_files.is_remote(path):
       raise errors.UserError(
@@ -687,7 +688,7 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
     checkpoint_utils.save_tensors(os.path.join(staging, TF_PREFIX), tf_tensors)
     config.to_json_file(os.path.join(staging, TF_CONFIG))
     if vocab:
-      shutil.copyfile(vocab, os.path.join(staging, VOCAB))
+      atomic_files.gfile().copy(vocab, os.path.join(staging, VOCAB), overwrite=True)
 
   stale = [os.path.basename(p) for p in glob.glob(os.path.join(
       glob.escape(output_dir), TF_PREFIX + ".data-*"))]
@@ -719,12 +720,12 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
     errors.CheckpointError, errors.UserError
     (all ValueError), OSError.
   """
-  _require_local(input=input_path, output_dir=output_dir, bert_config_file=bert_config_file)
+  _require_local(output_dir=output_dir)
   prefix = checkpoint_utils.resolve_checkpoint(input_path, flag_name="input")
   ckpt_dir = os.path.dirname(prefix)
   if not bert_config_file:
     bert_config_file = os.path.join(ckpt_dir, TF_CONFIG)
-    if not os.path.isfile(bert_config_file):
+    if not atomic_files.gfile().exists(bert_config_file):
       raise errors.UserError(f"--input={input_path}: no {TF_CONFIG} next to the "
                              "checkpoint; pass --bert_config_file=<the model's "
                              f"{TF_CONFIG}>.")
@@ -742,7 +743,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
       json.dump(hf_config_from_bert(config, architectures), f, indent=2, sort_keys=True)
       f.write("\n")
     if vocab:
-      shutil.copyfile(vocab, os.path.join(staging, VOCAB))
+      atomic_files.gfile().copy(vocab, os.path.join(staging, VOCAB), overwrite=True)
 
   summary.files = _install(output_dir, write_files)
   _log_summary(summary, "tf_to_hf")

@@ -620,6 +620,24 @@ def test_tf_to_hf_skips_optimizer_state_and_task_heads(tmp_path):
   assert not (tmp_path / "hf" / "vocab.txt").exists()
 
 
+def test_tf_to_hf_reads_a_checkpoint_on_remote_storage(tmp_path):
+  # file:// goes through TensorFlow's file systems, as gs:// does; vocab.txt and
+  # bert_config.json beside the checkpoint are found there too.
+  folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=True, prefix=True))
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
+  convert_checkpoint.tf_to_hf(str(tmp_path / "tf" / "bert_model.ckpt"), str(tmp_path / "local"))
+  convert_checkpoint.tf_to_hf("file://" + str(tmp_path / "tf" / "bert_model.ckpt"),
+                              str(tmp_path / "remote"))
+  names = sorted(os.listdir(tmp_path / "local"))
+  assert names == ["config.json", "model.safetensors", "vocab.txt"]
+  assert sorted(os.listdir(tmp_path / "remote")) == names
+  for name in names:
+    assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+  with pytest.raises(errors.UserError, match="works on local files"):
+    convert_checkpoint.tf_to_hf(str(tmp_path / "tf"), "file://" + str(tmp_path / "out"))
+  assert not (tmp_path / "out").exists()
+
+
 def test_tf_to_hf_needs_a_config(tmp_path):
   model = modeling.BertModel(modeling.BertConfig(**TINY_CONFIG), seed=2)
   checkpoint_utils.save_tensors(str(tmp_path / "ckpt" / "bert_model.ckpt"),
