@@ -94,7 +94,7 @@ def read_bytes(path, expected):
       raise errors.DataError("%s: file not found; expected %s" % (path, expected))
     with gfile.GFile(path, "rb") as f:
       return f.read()
-  if not os.path.isfile(path):
+  if os.path.isdir(path) or not os.path.exists(path):   # a pipe (<(zcat f.gz)) is read
     what = "is a directory" if os.path.isdir(path) else "file not found"
     raise errors.DataError("%s: %s; expected %s" % (path, what, expected))
   try:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -217,3 +218,15 @@ def test_an_input_file_on_remote_storage_is_read():
     writer.write("\ufefffirst line\r\n\nsecond line\nthird line\n".encode("utf-8"))
   f = types.SimpleNamespace(input=None, input_file=path, batch_size=2)
   assert inference.inputs(f) == [["first line", "second line"], ["third line"]]
+
+
+def test_an_input_file_that_is_a_pipe_is_read(tmp_path):
+  # --input_file=<(zcat inputs.gz): the shell passes a pipe.
+  pipe = str(tmp_path / "fifo")
+  os.mkfifo(pipe)
+  writer = threading.Thread(target=lambda: Path(pipe).write_bytes(b"one\ntwo\nthree\n"),
+                            daemon=True)
+  writer.start()
+  f = types.SimpleNamespace(input=None, input_file=pipe, batch_size=2)
+  assert inference.inputs(f) == [["one", "two"], ["three"]]
+  writer.join(timeout=10)
