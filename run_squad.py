@@ -168,8 +168,9 @@ def predict(trainer, f, examples, features, articles):
                len(features), f.predict_batch_size)
   outputs = trainer.predict(feature_chunks(features), f.predict_batch_size)
   predictions, nbest, null_odds = compute_predictions(
-      examples, features, squad_data.raw_results(features, outputs), f.n_best_size, f.max_answer_length, f.do_lower_case,
-      f.version_2_with_negative, f.null_score_diff_threshold, f.verbose_logging)
+      examples, features, squad_data.raw_results(features, outputs), f.n_best_size,
+      f.max_answer_length, f.do_lower_case, f.version_2_with_negative,
+      f.null_score_diff_threshold, f.verbose_logging)
   eval_results = None
   if squad_evaluate.has_gold_answers(articles):
     eval_results = squad_evaluate.evaluate(

@@ -1047,8 +1047,8 @@ class SquadPredictor(Predictor):
                                    "input_mask": np.zeros([0, 1], np.int32),
                                    "segment_ids": np.zeros([0, 1], np.int32)}))
     predictions, nbest, _ = squad_data.compute_predictions(
-        examples, features, squad_data.raw_results(features, outputs), info["n_best_size"], info["max_answer_length"],
-        info["do_lower_case"], info["version_2_with_negative"],
+        examples, features, squad_data.raw_results(features, outputs), info["n_best_size"],
+        info["max_answer_length"], info["do_lower_case"], info["version_2_with_negative"],
         info["null_score_diff_threshold"], False)
     answers = []
     for i, (question, context) in enumerate(pairs):
