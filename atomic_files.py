@@ -183,33 +183,48 @@ def atomic_path(path):
 
 
 @contextlib.contextmanager
-def atomic_local_path(path):
-  """As `atomic_path`, but the path yielded is always local, for writers of plain
-  files (create_pretraining_data.py's workers, which never load TensorFlow).
+def atomic_local_paths(paths):
+  """As `atomic_path` for several files, with local paths yielded for all of them, for
+  writers of plain files (create_pretraining_data.py's workers never load TensorFlow).
 
-  A remote `path` (gs://) is written in a local temporary folder ($TMPDIR), then
-  copied in under a temporary name and renamed; on any error it is left as it was.
+  Remote paths (gs://) are written in a local temporary folder ($TMPDIR, which must
+  hold them), then copied in under temporary names, all before the first is renamed;
+  on any error no remote path changes and the copies are removed.
+
+  Yields:
+    A list of local paths, one per path of `paths`.
   """
-  if not is_remote(path):
-    with atomic_path(path) as tmp:
-      yield tmp
-    return
-  import tempfile  # pylint: disable=g-import-not-at-top  (remote paths only)
-  staging = tempfile.mkdtemp(prefix="bert-output-")
-  local = os.path.join(staging, path.rstrip("/").rsplit("/", 1)[-1])
-  try:
+  with contextlib.ExitStack() as stack:
+    staging, local_paths, remote = None, [], []
+    for path in paths:
+      if not is_remote(path):
+        local_paths.append(stack.enter_context(atomic_path(path)))
+        continue
+      if staging is None:
+        import tempfile  # pylint: disable=g-import-not-at-top  (remote paths only)
+        staging = tempfile.mkdtemp(prefix="bert-output-")
+        stack.callback(remove_quietly, staging)
+      local_paths.append(os.path.join(staging, f"{len(local_paths)}.part"))
+      remote.append((local_paths[-1], path))
     try:
-      yield local
+      yield local_paths
     except BaseException as e:
-      if errors.is_disk_full(e):
+      if staging is not None and errors.is_disk_full(e):
         raise errors.UserError(
-            f"{local} (the local copy of {path}): no space left on the device; set "
-            "TMPDIR to a folder with room for the output. Earlier outputs were kept.") from None
+            f"{staging}: no space left on the device for the local copies of "
+            f"{', '.join(path for _, path in remote)}; set TMPDIR to a folder with room "
+            "for the outputs. Earlier outputs were kept.") from None
       raise
-    with atomic_path(path) as tmp:
-      gfile().copy(local, tmp, overwrite=True)
-  finally:
-    remove_quietly(staging)
+    copies = [temporary_path(path) for _, path in remote]
+    try:
+      for (local, _), copy in zip(remote, copies):
+        gfile().copy(local, copy, overwrite=True)
+      for (_, path), copy in zip(remote, copies):
+        replace(copy, path)
+    except BaseException:
+      for copy in copies:
+        remove_quietly(copy)
+      raise
 
 
 @contextlib.contextmanager

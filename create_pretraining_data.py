@@ -65,17 +65,18 @@ random streams) but is the same on every run with the same inputs, seed and
 N, whichever worker ran which shard. A worker holds one shard in memory at a
 time; the parent holds none of the corpus.
 
-Beyond the reference: TensorFlow is not imported (TFRecords and Examples are
-written by a small encoder here; CRC-32C by google-crc32c's C code when it is
-installed, else NumPy), user errors are one line
-`create_pretraining_data.py: error: ...` with exit code 1, outputs are
-written to `<file>.tmp-<pid>` and renamed only when everything succeeded, and
+Beyond the reference: the workers never import TensorFlow (TFRecords and Examples
+are written by a small encoder here; CRC-32C by google-crc32c's C code when it is
+installed, else NumPy; the parent loads TensorFlow only to read or write gs:// paths),
+user errors are one line `create_pretraining_data.py: error: ...` with exit code 1,
+outputs are written to `<file>.tmp-<pid>` (a gs:// output: in $TMPDIR, which needs
+room for the outputs and, with --num_workers, the shards as well) and renamed only
+when everything succeeded, and
 a closing summary reports documents, instances, tokens, masked fraction, NSP
 balance, instances per file and speed.
 """
 
 import array
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -106,7 +107,8 @@ def define_flags():
                       "paths or globs. One sentence per line, blank line between "
                       "documents.")
   flags.DEFINE_string("output_file", None, "Output TFRecord file(s), comma-separated; "
-                      "instances are written round-robin.")
+                      "instances are written round-robin. gs:// outputs are written in "
+                      "$TMPDIR first, which needs room for them.")
   tokenization.define_flags(flags.FLAGS)
   flags.DEFINE_integer("num_workers", 1, "Processes creating instances. 1 = the "
                        "reference's exact output; N > 1 shards the input (output "
@@ -1306,9 +1308,7 @@ def _write_outputs(input_files, output_files, vocab_file, do_lower_case,
                    config, pool, num_workers):
   """Writes temporary files beside `output_files` (remote ones: in $TMPDIR), renamed
   (copied) only if everything worked."""
-  with contextlib.ExitStack() as outputs:
-    tmp_outputs = [outputs.enter_context(atomic_files.atomic_local_path(path))
-                   for path in output_files]
+  with atomic_files.atomic_local_paths(output_files) as tmp_outputs:
     if pool is None:
       task = ShardTask(0, 1, tuple(plan_shards(input_files, 1)[0]), vocab_file,
                        do_lower_case, config, config.random_seed,
@@ -1345,6 +1345,10 @@ def _run_sharded(input_files, first_output, tmp_outputs, vocab_file, do_lower_ca
     for shard, index in first:
       logging.info("*** Example ***\n%s", results[shard].instance_texts[index])
     return stats, counts
+  except BaseException:
+    pool.terminate()   # the other workers stop before their part files are removed
+    pool.join()
+    raise
   finally:
     for part in parts:
       atomic_files.remove_quietly(part)

@@ -118,34 +118,58 @@ def test_remote_paths_go_through_tensorflow_file_systems():
   assert tf.io.gfile.listdir("ram://atomic_files_test/") == ["results.json"]
 
 
-def test_a_local_path_stands_in_for_a_remote_one_until_the_block_succeeds(tmp_path,
-                                                                         monkeypatch):
+def test_local_paths_stand_in_for_remote_ones_until_all_are_complete(tmp_path, monkeypatch):
   staging = tmp_path / "tmpdir"
   staging.mkdir()
   monkeypatch.setattr("tempfile.tempdir", str(staging))
-  path = "ram://atomic_local_test/x.tfrecord"
-  with atomic_files.atomic_local_path(path) as local:
-    assert not atomic_files.is_remote(local) and local.startswith(str(staging))
-    Path(local).write_bytes(b"new")
-  with tf.io.gfile.GFile(path, "rb") as reader:
-    assert reader.read() == b"new"
-  for error, raised in ((RuntimeError("killed"), RuntimeError),
-                        (OSError(28, "No space left on device"), errors.UserError)):
-    with pytest.raises(raised) as caught:
-      with atomic_files.atomic_local_path(path) as local:
-        Path(local).write_bytes(b"half")
-        raise error
-    if raised is not RuntimeError:
-      assert "set TMPDIR to a folder with room" in str(caught.value) and path in str(caught.value)
-    with tf.io.gfile.GFile(path, "rb") as reader:
-      assert reader.read() == b"new"
-  assert tf.io.gfile.listdir("ram://atomic_local_test/") == ["x.tfrecord"]
+  folder = "ram://atomic_local_test"
+  paths = [f"{folder}/x.tfrecord", str(tmp_path / "y.tfrecord"), f"{folder}/z.tfrecord"]
+
+  def write_all(contents):
+    with atomic_files.atomic_local_paths(paths) as local_paths:
+      assert len(local_paths) == len(paths)
+      assert not any(atomic_files.is_remote(p) for p in local_paths)
+      assert local_paths[0].startswith(str(staging)) and local_paths[2].startswith(str(staging))
+      assert os.path.dirname(local_paths[1]) == str(tmp_path)   # beside it, as atomic_path
+      for local in local_paths:
+        Path(local).write_bytes(contents)
+
+  def contents():
+    return [tf.io.gfile.GFile(path, "rb").read() for path in paths]
+
+  write_all(b"old")
+  assert contents() == [b"old"] * 3
+  # A failure in the block, a full disk, and a copy that fails after the first
+  # remote file was copied: no path changes, no copy is left.
+  with pytest.raises(RuntimeError, match="killed"):
+    with atomic_files.atomic_local_paths(paths) as local_paths:
+      Path(local_paths[0]).write_bytes(b"half")
+      raise RuntimeError("killed")
+  with pytest.raises(errors.UserError, match="set TMPDIR to a folder with room") as caught:
+    with atomic_files.atomic_local_paths(paths):
+      raise OSError(28, "No space left on device")
+  assert paths[0] in str(caught.value) and paths[2] in str(caught.value)
+  real_copy = tf.io.gfile.copy
+  calls = []
+
+  def copy_then_fail(source, target, overwrite=False):
+    calls.append(target)
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+    real_copy(source, target, overwrite=overwrite)
+
+  monkeypatch.setattr(tf.io.gfile, "copy", copy_then_fail)
+  with pytest.raises(KeyboardInterrupt):
+    write_all(b"new")
+  assert len(calls) == 2
+  assert contents() == [b"old"] * 3
+  monkeypatch.setattr(tf.io.gfile, "copy", real_copy)
+  assert sorted(tf.io.gfile.listdir(folder)) == ["x.tfrecord", "z.tfrecord"]
+  assert sorted(os.listdir(tmp_path)) == ["tmpdir", "y.tfrecord"]
   assert os.listdir(staging) == []
-  local_path = tmp_path / "y.tfrecord"
-  with atomic_files.atomic_local_path(str(local_path)) as local:
-    assert os.path.dirname(local) == str(tmp_path)   # beside it, as atomic_path
-    Path(local).write_bytes(b"y")
-  assert local_path.read_bytes() == b"y"
+  write_all(b"new")
+  assert contents() == [b"new"] * 3
+  assert os.listdir(staging) == []
 
 
 def test_the_module_does_not_load_tensorflow_for_local_files(tmp_path):
