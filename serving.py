@@ -944,17 +944,10 @@ class Predictor:
     self._predict = tf.function(self.task.predict, reduce_retracing=True, autograph=False)
 
   def run_model(self, arrays, length_key="input_mask"):
-    """task.predict over numpy feature arrays [n, ..., S], batched and cut to length."""
-    count = len(arrays[length_key])
-    outputs = []
-    for begin in range(0, count, self.batch_size):
-      batch = {k: v[begin:begin + self.batch_size] for k, v in arrays.items()}
-      longest = max(int(batch[length_key].sum(-1).max()), 1)
-      batch = {k: v[..., :longest] if k in self.task.sequence_keys else v
-               for k, v in batch.items()}
-      outputs.append({k: v.numpy() for k, v in self._predict(batch).items()})
-    return {k: training.concat_ragged([o[k] for o in outputs]) for k in outputs[0]} if (
-        outputs) else {}
+    """task.predict over numpy feature arrays [n, ..., S], batched by length."""
+    return training.predict_by_length(
+        lambda batch: {k: v.numpy() for k, v in self._predict(batch).items()}, arrays,
+        self.batch_size, self.task.sequence_keys, length_key)
 
 
 class ClassifierPredictor(Predictor):

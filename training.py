@@ -715,25 +715,11 @@ class Trainer:
     Returns:
       {name: np.ndarray [total, ...]} concatenated over chunks.
     """
-    dynamic = self._dynamic_padding
-    results = []
-    for chunk in chunks:
-      mask = chunk[length_key]
-      seq_length = mask.shape[-1]
-      lengths = mask.reshape(len(mask), -1, seq_length).sum(-1).max(-1)
-      order = np.argsort(-lengths, kind="stable") if dynamic else np.arange(len(mask))
-      outputs = []
-      for begin in range(0, len(order), batch_size):
-        index = order[begin:begin + batch_size]
-        longest = max(int(lengths[index].max()), 1) if dynamic else seq_length
-        if dynamic and self.config.jit_compile:   # XLA compiles once per length
-          longest = min(-(-longest // 16) * 16, seq_length)
-        batch = {k: (v[index][..., :longest] if k in self.task.sequence_keys
-                     else v[index]) for k, v in chunk.items()}
-        outputs.append(self._predict_batch(batch))
-      inverse = np.argsort(order, kind="stable")
-      results.append({k: concat_ragged([o[k] for o in outputs])[inverse]
-                      for k in outputs[0]})
+    results = [predict_by_length(self._predict_batch, chunk, batch_size,
+                                 self.task.sequence_keys, length_key, self._dynamic_padding,
+                                 self.config.jit_compile)
+               for chunk in chunks]
+    results = [r for r in results if r]
     if not results:
       return {}
     return {k: concat_ragged([r[k] for r in results]) for k in results[0]}
@@ -753,6 +739,43 @@ def _add_gradients(a, b):
     return tf.IndexedSlices(tf.concat([a.values, b.values], 0),
                             tf.concat([a.indices, b.indices], 0), a.dense_shape)
   return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
+
+
+def predict_by_length(predict_batch, arrays, batch_size, sequence_keys,
+                      length_key="input_mask", dynamic=True, jit_compile=False):
+  """predict_batch over numpy arrays, in batches of examples of similar length.
+
+  The examples are sorted by length and every batch is cut to its longest
+  example, so short sentences cost little; the results equal fixed-length
+  padding (padding is masked out) and come back in input order.
+
+  Args:
+    predict_batch: {name: array [b, ..., s]} -> {name: np.ndarray [b, ...]}.
+    arrays: {name: np.ndarray [n, ...]}.
+    sequence_keys: the names cut along their last axis.
+    length_key: [n, ..., S] 0/1 array whose row sums are the lengths.
+    dynamic: False keeps the input order and the full length (TPU: fixed shapes).
+    jit_compile: lengths rounded up to a multiple of 16 (XLA compiles once per length).
+
+  Returns:
+    {name: np.ndarray [n, ...]}, or {} when there are no examples.
+  """
+  mask = arrays[length_key]
+  if not len(mask):
+    return {}
+  seq_length = mask.shape[-1]
+  lengths = mask.reshape(len(mask), -1, seq_length).sum(-1).max(-1)
+  order = np.argsort(-lengths, kind="stable") if dynamic else np.arange(len(mask))
+  outputs = []
+  for begin in range(0, len(order), batch_size):
+    index = order[begin:begin + batch_size]
+    longest = max(int(lengths[index].max()), 1) if dynamic else seq_length
+    if dynamic and jit_compile:
+      longest = min(-(-longest // 16) * 16, seq_length)
+    outputs.append(predict_batch({k: v[index][..., :longest] if k in sequence_keys
+                                  else v[index] for k, v in arrays.items()}))
+  inverse = np.argsort(order, kind="stable")
+  return {k: concat_ragged([o[k] for o in outputs])[inverse] for k in outputs[0]}
 
 
 def concat_ragged(arrays):

@@ -218,6 +218,31 @@ def test_predict_keeps_input_order_and_equals_fixed_length_padding(tmp_path):
   np.testing.assert_allclose(dynamic, fixed.numpy(), atol=1e-5)
 
 
+def test_predict_by_length_batches_similar_lengths_and_keeps_the_input_order():
+  lengths = np.array([3, 9, 1, 9, 5, 2, 7])
+  mask = (np.arange(10)[None, :] < lengths[:, None]).astype(np.int32)
+  arrays = {"input_mask": mask, "row": np.arange(7)}
+  seen = []
+
+  def predict_batch(batch):
+    seen.append((batch["input_mask"].shape[1], batch["row"].tolist()))
+    return {"length": batch["input_mask"].sum(-1), "row": batch["row"]}
+
+  outputs = training.predict_by_length(predict_batch, arrays, 3, ("input_mask",))
+  assert outputs["row"].tolist() == list(range(7))
+  assert outputs["length"].tolist() == lengths.tolist()
+  assert seen == [(9, [1, 3, 6]), (5, [4, 0, 5]), (1, [2])]
+  seen.clear()
+  fixed = training.predict_by_length(predict_batch, arrays, 3, ("input_mask",), dynamic=False)
+  assert fixed["row"].tolist() == list(range(7))
+  assert seen == [(10, [0, 1, 2]), (10, [3, 4, 5]), (10, [6])]
+  seen.clear()
+  training.predict_by_length(predict_batch, arrays, 3, ("input_mask",), jit_compile=True)
+  assert [length for length, _ in seen] == [10, 10, 10]   # 9, 5 and 1 rounded up to 16, cut at 10
+  empty = {k: v[:0] for k, v in arrays.items()}
+  assert training.predict_by_length(predict_batch, empty, 3, ("input_mask",)) == {}
+
+
 def test_the_configs_shuffle_buffer_size_reaches_the_input_pipeline(tmp_path):
   """It was a field nothing read: every run shuffled with the default 50,000."""
   arrays = make_arrays()
