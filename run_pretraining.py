@@ -177,6 +177,9 @@ def validate_flags(f):
   if f.max_predictions_per_seq <= 0 or f.max_predictions_per_seq > f.max_seq_length:
     raise errors.UserError(f"--max_predictions_per_seq={f.max_predictions_per_seq} must "
                            f"be in [1, max_seq_length={f.max_seq_length}].")
+  for name in ("eval_batch_size", "max_eval_steps"):
+    if getattr(f, name) <= 0:
+      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   if f.init_checkpoint:
     checkpoint_utils.resolve_checkpoint(f.init_checkpoint)
   train_files = expand_input_files(f.input_file) if f.do_train else []
@@ -186,9 +189,6 @@ def validate_flags(f):
   # Every file: files made with other lengths would fail mid-run otherwise.
   for path in sorted(set(train_files + eval_files)):
     check_record_shapes(path, f.max_seq_length, f.max_predictions_per_seq)
-  for name in ("eval_batch_size", "max_eval_steps"):
-    if getattr(f, name) <= 0:
-      raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
   return bert_config, train_files, eval_files
 
 
