@@ -974,23 +974,20 @@ class ClassifierPredictor(Predictor):
                                              self.labels[0] if self.labels else "0")
       rows.append(classifier_data.convert_single_example(
           10 ** 9, example, self.labels or None, length, self.tokenizer))   # not logged
-    results = []
-    for begin in range(0, len(rows), self.batch_size):
-      batch = rows[begin:begin + self.batch_size]
-      longest = max(max(sum(r.input_mask) for r in batch), 1)
-      ids, mask, types = (np.array([getattr(r, k)[:longest] for r in batch], np.int32)
-                          for k in ("input_ids", "input_mask", "segment_ids"))
-      outputs = self.server.serve_ids(ids, mask, types)
-      texts_here = texts[begin:begin + self.batch_size]
-      if self.task.is_regression:
-        results += [{"text": t, "score": float(s)}
-                    for t, s in zip(texts_here, outputs["scores"].numpy())]
-        continue
-      for text, p in zip(texts_here, outputs["probabilities"].numpy()):
-        results.append({"text": text, "label": self.labels[int(np.argmax(p))],
-                        "probabilities": {l: round(float(x), 6)
-                                          for l, x in zip(self.labels, p)}})
-    return results
+    if not rows:
+      return []
+    names = ("input_ids", "input_mask", "segment_ids")
+    output = "scores" if self.task.is_regression else "probabilities"
+    values = training.predict_by_length(
+        lambda batch: {output: self.server.serve_ids(*(batch[k] for k in names))[output]
+                       .numpy()},
+        {k: np.array([getattr(r, k) for r in rows], np.int32) for k in names},
+        self.batch_size, names)[output]
+    if self.task.is_regression:
+      return [{"text": t, "score": float(s)} for t, s in zip(texts, values)]
+    return [{"text": text, "label": self.labels[int(np.argmax(p))],
+             "probabilities": {l: round(float(x), 6) for l, x in zip(self.labels, p)}}
+            for text, p in zip(texts, values)]
 
 
 class TaggerPredictor(Predictor):

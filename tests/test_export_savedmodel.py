@@ -586,6 +586,31 @@ def test_regression_task_serves_scores(uncased_vocab, tokenizers):
   np.testing.assert_allclose(outputs["scores"].numpy(), expected.numpy()[:, 0], atol=1e-6)
 
 
+def test_inference_predictor_serves_regression_scores_in_input_order(uncased_vocab,
+                                                                      tokenizers, tmp_path):
+  config = modeling.BertConfig(**TINY)
+  task = tasks.ClassifierTask(config, 1, is_regression=True)
+  task.build("float32", seed=1)
+  checkpoint_utils.save_tensors(str(tmp_path / "model.ckpt-1"), task.variables())
+  info = {"task_kind": "classifier", "bert_config": config, "is_regression": True,
+          "label_list": [], "vocab_file": str(uncased_vocab), "do_lower_case": True,
+          "max_seq_length": 20}
+  predictor = serving.ClassifierPredictor(info, str(tmp_path), batch_size=2)
+  pairs = [("A man is playing a flute.", "A man plays."), ("Hi.", None),
+           ("The cat sat on the mat near the open door.", "A cat sat."), ("Yes.", "No."),
+           ("Someone is slicing an onion in the kitchen.", None)]
+  results = predictor.answer([a if b is None else f"{a} ||| {b}" for a, b in pairs])
+  _, reference = tokenizers.get(uncased_vocab, True, 20)
+  examples = [classifier_data.InputExample(str(i), a, b, 0.0) for i, (a, b) in enumerate(pairs)]
+  features = {k: tf.constant(v) for k, v in
+              reference_features(examples, 20, reference, label_list=()).items()}
+  expected = task.logits(features, training=False).numpy()[:, 0]
+  assert len(results) == len(pairs)
+  assert [r["text"] for r in results] == [a if b is None else f"{a} ||| {b}" for a, b in pairs]
+  np.testing.assert_allclose([r["score"] for r in results], expected, atol=1e-5)
+  assert predictor.answer([]) == []
+
+
 # ------------------------------------------------------------- errors
 
 
