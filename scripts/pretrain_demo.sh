@@ -34,12 +34,12 @@ common=(--bert_config_file="$BERT_BASE_DIR/bert_config.json"
         --max_eval_steps=20)
 echo "== Held-out MLM loss before pretraining"
 "$VENV_PY" run_pretraining.py "${common[@]}" --do_eval=true --output_dir="$OUT/before" \
-  2>&1 | grep -E "Eval results|error" || true
+  2>&1 | grep -E "\*\*\*\*\* eval_results|error" || true
 echo "== run_pretraining.py: $STEPS steps"
 "$VENV_PY" run_pretraining.py "${common[@]}" --do_train=true --do_eval=true \
   --output_dir="$OUT/after" --train_batch_size=16 --num_train_steps="$STEPS" \
   --num_warmup_steps=6 --learning_rate=1e-4 --log_steps=10 --save_checkpoints_steps=1000 \
-  2>&1 | grep -E "step [0-9]+/|Eval results|error" || true
+  2>&1 | grep -E "step [0-9]+/|\*\*\*\*\* eval_results|error" || true
 [ -f "$OUT/after/eval_results.txt" ] || { echo "pretrain_demo: failed" >&2; exit 1; }
 echo "== $OUT/before/eval_results.txt"; cat "$OUT/before/eval_results.txt"
 echo "== $OUT/after/eval_results.txt"; cat "$OUT/after/eval_results.txt"

@@ -41,7 +41,7 @@ echo "== Fine-tuning ${DATA_ARGS[0]#--task_name=} from $BERT_BASE_DIR into $OUT"
   --init_checkpoint="$BERT_BASE_DIR/bert_model.ckpt" \
   --max_seq_length="$MAX_SEQ_LENGTH" --train_batch_size="$BATCH" \
   --learning_rate=5e-5 --num_train_epochs="$EPOCHS" --log_steps=10 \
-  --output_dir="$OUT" 2>&1 | grep -E "step [0-9]+/|Eval results|Wrote|error" || true
+  --output_dir="$OUT" 2>&1 | grep -E "step [0-9]+/|\*\*\*\*\* eval_results|Wrote|error" || true
 
 [ -f "$OUT/eval_results.txt" ] || { echo "quickstart: fine-tuning failed" >&2; exit 1; }
 echo "== $OUT/eval_results.txt"

@@ -315,7 +315,7 @@ def test_two_classifier_workers_write_only_the_chiefs_files(tiny_model, tmp_path
   for code, log in zip(codes, logs):
     assert code == 0, f"{log.name} (exit {code}):\n{log.read_text()[-3000:]}"
   assert step_lines(logs[1]) == step_lines(logs[2]) and step_lines(logs[1])
-  assert "Eval results" in logs[2].read_text()
+  assert "***** eval_results.txt *****" in logs[2].read_text()
   # The non-chief built its caches in a private folder, removed when it exited.
   caches = re.findall(r"Feature cache (\S+) is stale", logs[2].read_text())
   assert len(caches) == 2 and not any(c.startswith(str(out)) for c in caches), caches

@@ -89,3 +89,25 @@ def test_the_demo_corpus_regenerates_byte_for_byte(tmp_path):
   shipped = (REPO_ROOT / "scripts" / "pretrain_corpus.txt").read_bytes()
   assert len(shipped) > 50_000
   assert out.read_bytes() == shipped
+
+
+def test_the_scripts_log_filters_keep_the_results_line(tmp_path, caplog):
+  """quickstart.sh and pretrain_demo.sh show a run's results through `grep -E`."""
+  import logging
+  import re
+  import training
+  caplog.set_level(logging.INFO)
+  training.report_results(str(tmp_path), {"eval_accuracy": 0.5, "global_step": 3},
+                          chief=False)
+  results_lines = [r.getMessage() for r in caplog.records if "eval_accuracy" in r.getMessage()]
+  assert len(results_lines) == 1
+  filters = []
+  for script in ("quickstart.sh", "pretrain_demo.sh"):
+    filters += [pattern for pattern in re.findall(
+        r'grep -E "([^"]+)"', (REPO_ROOT / "scripts" / script).read_text())
+                if "Summary:" not in pattern]    # create_pretraining_data's log
+  assert len(filters) == 3
+  for pattern in filters:
+    done = subprocess.run(["grep", "-E", pattern], input=results_lines[0] + "\n",
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == results_lines[0], pattern
