@@ -201,6 +201,14 @@ REQUIRED_KEYS = {
 # model and its task (never changeable) and the settings that change the
 # result (changeable with --allow_setting_changes). A tagger's crf (run_ner.py
 # --crf) is part of the model: it adds the CRF's variable to the checkpoint.
+# The type of each value inference and export read; counts and lengths are
+# positive (a window stride too).
+VALUE_TYPES = {
+    "do_lower_case": bool, "vocab_file": str, "label_list": list, "is_regression": bool,
+    "crf": bool, "word_split": str, "version_2_with_negative": bool,
+    "null_score_diff_threshold": (int, float)}
+POSITIVE_KEYS = ("max_seq_length", "window_stride", "doc_stride", "max_query_length",
+                 "max_answer_length", "n_best_size", "num_choices")
 MODEL_KEYS = ("task_kind", "task_name", "label_list", "bert_config", "crf")
 SETTING_KEYS = ("max_seq_length", "do_lower_case", "training", "crf_learning_rate")
 
@@ -283,7 +291,13 @@ def read_run_info(model_dir, flag_name="model_dir"):
   if missing:
     raise errors.UserError(f"{path} lacks {', '.join(missing)}; it was not written by "
                            f"{WRITERS[kind]}.")
+  _check_values(info, path)
   info["bert_config"] = modeling.BertConfig.from_dict(info["bert_config"], source=path)
+  if info["max_seq_length"] > info["bert_config"].max_position_embeddings:
+    raise errors.UserError(
+        f"{path}: max_seq_length={info['max_seq_length']} is longer than the model "
+        f"supports (max_position_embeddings={info['bert_config'].max_position_embeddings} "
+        "in its bert_config); restore the file the training run wrote.")
   info["vocab_file"] = _vocab_path(model_dir, info["vocab_file"])
   if kind == "classifier":
     info.setdefault("is_regression", not info["label_list"])
@@ -293,9 +307,29 @@ def read_run_info(model_dir, flag_name="model_dir"):
     if not info["label_list"]:
       raise errors.UserError(f"{path}: label_list is empty; a tagger needs its tags.")
     info.setdefault("crf", False)   # folders written before run_ner.py --crf
-    if not isinstance(info["crf"], bool):
-      raise errors.UserError(f"{path}: crf={info['crf']!r} must be true or false.")
   return info
+
+
+def _check_values(info, path):
+  """Raises UserError for a recorded value of the wrong type (a hand-edited file)."""
+  for key, value in info.items():
+    if key in POSITIVE_KEYS:
+      wrong = isinstance(value, bool) or not isinstance(value, int) or value <= 0
+      expected = "a positive integer"
+    elif key in VALUE_TYPES:
+      wanted = VALUE_TYPES[key]
+      wrong = not isinstance(value, wanted) or (isinstance(value, bool) and wanted is not bool)
+      expected = {bool: "true or false", str: "a string", list: "a list"}.get(
+          wanted, "a number")
+    else:
+      continue
+    if key == "label_list" and not wrong:
+      wrong = not all(isinstance(label, str) and label for label in value) or (
+          len(set(value)) != len(value))
+      expected = "a list of distinct, non-empty strings"
+    if wrong:
+      raise errors.UserError(f"{path}: {key}={value!r} must be {expected}; restore the "
+                             "file the training run wrote.")
 
 
 def check_resumable(output_dir, info, checkpoint, training=True,

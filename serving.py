@@ -898,7 +898,6 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
   if tf.io.gfile.exists(target):
     raise errors.UserError(f"{target} exists already; TF Serving versions are never "
                            "overwritten: give another --export_version.")
-  modeling.check_sequence_length(info["bert_config"], info["max_seq_length"])
   with tempfile.TemporaryDirectory() as scratch:
     vocab_copy = os.path.join(scratch, VOCAB_ASSET)
     try:
@@ -940,6 +939,7 @@ class Predictor:
     self.info = info
     self.batch_size = batch_size
     self.tokenizer = tokenization.FullTokenizer(info["vocab_file"], info["do_lower_case"])
+    modeling.check_vocab_size(info["bert_config"], self.tokenizer.vocab, info["vocab_file"])
     self.task = load_task(info, checkpoint)
     self._predict = tf.function(self.task.predict, reduce_retracing=True, autograph=False)
 

@@ -692,6 +692,47 @@ def test_incomplete_or_unknown_run_info_is_named(runs, tmp_path):
   assert "task_kind='pretraining' cannot be exported" in message
 
 
+def _classifier_folder(folder, vocab_size=6, **changes):
+  """A classifier run folder's record (no checkpoint), with `changes` to run_info.json."""
+  folder.mkdir(exist_ok=True)
+  (folder / "vocab.txt").write_text("".join(f"t{i}\n" for i in range(6)))
+  config = modeling.BertConfig(vocab_size=vocab_size, hidden_size=8, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=11,
+                               max_position_embeddings=32)
+  info = {"task_kind": "classifier", "label_list": ["neg", "pos"],
+          "bert_config": config.to_dict(), "do_lower_case": True, "max_seq_length": 16,
+          "vocab_file": "vocab.txt", **changes}
+  (folder / "run_info.json").write_text(json.dumps(info))
+  return str(folder)
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("max_seq_length", "16", "a positive integer"), ("max_seq_length", True, "a positive"),
+    ("max_seq_length", 0, "a positive integer"), ("vocab_file", None, "a string"),
+    ("label_list", "10", "a list"), ("label_list", [0, 1], "distinct, non-empty strings"),
+    ("label_list", ["a", "a"], "distinct"), ("do_lower_case", "false", "true or false"),
+    ("is_regression", 0, "true or false"), ("max_seq_length", 64, "is longer than the model "
+                                            "supports (max_position_embeddings=32")])
+def test_run_info_values_of_the_wrong_type_are_named(tmp_path, key, value, expected):
+  """A hand-edited run_info.json is refused before it is used (it was a traceback)."""
+  assert run_info.read_run_info(_classifier_folder(tmp_path / "good"))["label_list"] == [
+      "neg", "pos"]
+  folder = _classifier_folder(tmp_path / "bad", **{key: value})
+  with pytest.raises(errors.UserError) as caught:
+    run_info.read_run_info(folder)
+  assert f"run_info.json: {key}=" in str(caught.value) or key == "max_seq_length"
+  assert expected in str(caught.value)
+
+
+def test_a_predictor_refuses_a_vocabulary_of_another_size(tmp_path):
+  """inference.py served a cut vocab.txt silently, or failed in a Gather on a longer one."""
+  for vocab_size in (41, 4):
+    folder = _classifier_folder(tmp_path / f"run{vocab_size}", vocab_size=vocab_size)
+    with pytest.raises(errors.UserError, match=r"vocab.txt has 6 tokens but the model's "
+                       f"bert_config.json says vocab_size={vocab_size}"):
+      serving.ClassifierPredictor(run_info.read_run_info(folder), folder)
+
+
 def test_bad_window_stride_is_a_usage_error(runs, tmp_path):
   run = tmp_path / "run"
   shutil.copytree(runs["ner"].out, run, ignore=shutil.ignore_patterns("*.tf_record*"))
