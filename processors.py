@@ -60,7 +60,32 @@ def load_labels(path):
   labels = [line.strip() for line in text.splitlines() if line.strip()]
   if not labels:
     raise errors.DataError("%s: no labels in the file" % path)
+  repeated = sorted({label for label in labels if labels.count(label) > 1})
+  if repeated:
+    raise errors.DataError("%s: %s listed more than once; a label list names each label "
+                           "once, in the order of the head's outputs" % (path, ", ".join(repeated)))
+  _check_recorded_labels(path, labels)
   return labels
+
+
+def _check_recorded_labels(path, labels):
+  """Raises DataError when the run_info.json beside `path` records other labels.
+
+  A training run writes both; the trained head's outputs follow them, so a
+  labels.txt edited or copied from another run would swap the classes.
+  """
+  record = os.path.join(os.path.dirname(path), run_info.RUN_INFO_FILE)
+  if not data_files.file_exists(record):
+    return
+  try:
+    recorded = run_info.read_json(record, run_info.RUN_INFO_FILE)
+  except errors.UserError:
+    return   # a damaged record is reported where it is read as the run's record
+  recorded = recorded.get("label_list") if isinstance(recorded, dict) else None
+  if isinstance(recorded, list) and recorded and recorded != labels:
+    raise errors.DataError("%s (%s) and %s (%s) list different labels; the trained head "
+                           "follows the training run's: restore the labels file it wrote"
+                           % (path, ",".join(labels), record, ",".join(map(str, recorded))))
 
 
 

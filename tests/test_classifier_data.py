@@ -440,6 +440,27 @@ def test_labels_saved_by_training_serve_predict_only_run(data_dir, tmp_path):
     cd.load_labels(str(tmp_path / "empty.txt"))
 
 
+def test_a_labels_file_must_agree_with_its_runs_record(tmp_path):
+  """labels.txt edited or copied from another run would swap the trained classes."""
+  path = str(tmp_path / run_info.LABELS_FILE)
+  cd.save_labels(path, ["pos", "neg"])
+  record = tmp_path / run_info.RUN_INFO_FILE
+  record.write_text(json.dumps({"task_kind": "classifier", "label_list": ["pos", "neg"]}))
+  assert cd.load_labels(path) == ["pos", "neg"]
+  cd.save_labels(path, ["neg", "pos"])
+  with pytest.raises(errors.DataError, match=r"labels.txt \(neg,pos\) and .*run_info.json "
+                     r"\(pos,neg\) list different labels"):
+    cd.load_labels(path)
+  # A record without labels (regression) or a damaged one does not stop the labels.
+  record.write_text(json.dumps({"task_kind": "classifier", "label_list": []}))
+  assert cd.load_labels(path) == ["neg", "pos"]
+  record.write_text("{")
+  assert cd.load_labels(path) == ["neg", "pos"]
+  (tmp_path / "twice.txt").write_text("pos\nneg\npos\n")
+  with pytest.raises(errors.DataError, match="twice.txt: pos listed more than once"):
+    cd.load_labels(str(tmp_path / "twice.txt"))
+
+
 def test_custom_jsonl_unlabeled_test_and_placeholder(tmp_path):
   (tmp_path / "train.jsonl").write_text(
       '{"q": "好", "y": "pos"}\n\n{"q": "坏", "y": "neg"}\n', encoding="utf-8")
