@@ -156,8 +156,11 @@ def atomic_path(path):
   is followed where its target's folder is writable: the target is replaced,
   the link stays. A device or a pipe, and anything under /dev or /proc
   (`/dev/stdout`, even when the shell sent it to a file), is written in place:
-  there is no file of ours to replace.
+  there is no file of ours to replace. A directory where the file goes is a
+  UserError, before the block runs.
   """
+  if is_remote(path) and gfile().isdir(path):
+    raise errors.directory_in_the_way(path)
   if not is_remote(path):
     try:
       mode = os.stat(path).st_mode
@@ -167,6 +170,8 @@ def atomic_path(path):
     if mode is not None and (special or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
       yield path
       return
+    if mode is not None and stat.S_ISDIR(mode):
+      raise errors.directory_in_the_way(path)
     if os.path.islink(path):
       target = os.path.realpath(path)
       if os.access(os.path.dirname(target), os.W_OK):

@@ -357,6 +357,9 @@ def require_checkpoint_dir(path, flag_name):
   """An output folder for checkpoints: creatable, and readable back by TensorFlow."""
   require_creatable_dir(path, flag_name)
   checkpoint_utils.check_checkpoint_path(path, flag_name)
+  state = os.path.join(path, "checkpoint")   # the checkpoint list, rewritten at each save
+  if tf.io.gfile.isdir(state):
+    raise errors.directory_in_the_way(state)
 
 
 def trained_label_dirs(f):

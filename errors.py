@@ -98,6 +98,12 @@ def no_space_error(path):
                    "some space or write to another folder. Earlier outputs were kept.")
 
 
+def directory_in_the_way(path):
+  """A UserError for a folder found where a file is to be read or written."""
+  return UserError(f"{path} is a directory where a file belongs; move or remove it, then "
+                   "run again.")
+
+
 def is_input_error(error):
   """True for the errors printed as one line rather than with a traceback."""
   return (isinstance(error, (UserError,) + _OS_INPUT_ERRORS) or is_disk_full(error) or

@@ -14,6 +14,7 @@ import json
 from absl import logging
 import tensorflow as tf
 
+import errors
 
 
 # ----------------------------------------------------------------------------
@@ -119,6 +120,8 @@ def read_cache_meta(output_file):
   path = meta_path(output_file)
   if not tf.io.gfile.exists(path):
     return None
+  if tf.io.gfile.isdir(path):
+    raise errors.directory_in_the_way(path)
   try:
     with tf.io.gfile.GFile(path, "r") as f:
       meta = json.load(f)

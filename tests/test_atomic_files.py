@@ -217,3 +217,33 @@ def test_dev_stdout_sent_to_a_log_file_is_written_in_place(tmp_path):
                    cwd=str(Path(atomic_files.__file__).parent), stdout=stdout, check=True)
   assert log.read_text() == "features\nafter\n"
   assert os.listdir(tmp_path) == ["run.log"]
+
+
+def test_a_folder_where_a_file_goes_is_one_error_before_any_writing(tmp_path):
+  """It was `[Errno 21] Is a directory: '...tmp-N' -> '...'`, after the work."""
+  for target in (str(tmp_path / "eval.tf_record"), "ram://atomic/grid_results.tsv"):
+    tf.io.gfile.makedirs(target)
+    written = []
+    with pytest.raises(errors.UserError, match=r"is a directory where a file belongs; "
+                       "move or remove it"):
+      with atomic_files.atomic_path(target):
+        written.append(True)
+    assert written == [] and tf.io.gfile.isdir(target)
+  assert sorted(os.listdir(tmp_path)) == ["eval.tf_record"]
+
+
+def test_an_output_folder_with_a_folder_named_checkpoint_is_refused_at_start(tmp_path):
+  import cli  # pylint: disable=g-import-not-at-top
+  cli.require_checkpoint_dir(str(tmp_path), "output_dir")
+  (tmp_path / "checkpoint").mkdir()
+  with pytest.raises(errors.UserError, match="checkpoint is a directory where a file"):
+    cli.require_checkpoint_dir(str(tmp_path), "output_dir")
+
+
+def test_a_folder_in_place_of_a_cache_sidecar_is_named(tmp_path):
+  import feature_cache  # pylint: disable=g-import-not-at-top
+  cache = str(tmp_path / "eval.tf_record")
+  assert feature_cache.read_cache_meta(cache) is None
+  os.mkdir(feature_cache.meta_path(cache))
+  with pytest.raises(errors.UserError, match="meta.json is a directory where a file"):
+    feature_cache.read_cache_meta(cache)
