@@ -157,7 +157,11 @@ def event_files(folder):
   """The TensorBoard event files directly in `folder` (sorted by name; [] if none)."""
   if not tf.io.gfile.isdir(folder):
     return []
-  return sorted(tf.io.gfile.glob(os.path.join(glob.escape(folder), EVENT_FILE_PATTERN)))
+  paths = sorted(tf.io.gfile.glob(os.path.join(glob.escape(folder), EVENT_FILE_PATTERN)))
+  for path in paths:
+    if tf.io.gfile.isdir(path):
+      logging.warning("%s is a directory, not an event file; skipped.", path)
+  return [path for path in paths if not tf.io.gfile.isdir(path)]
 
 
 def read_event_scalars(folder):
@@ -192,9 +196,18 @@ def read_results_blocks(path):
   return [block for block in numbers if block]
 
 
+def _global_step(block, path):
+  """The global_step of a results block: a whole number, else UserError naming `path`."""
+  step = block["global_step"]
+  if not (math.isfinite(step) and step >= 0 and step == int(step)):
+    raise errors.UserError(f"{path}: global_step = {step} is not a step number; restore "
+                           "the file or delete it.")
+  return int(step)
+
+
 def read_eval_history(path):
   """{metric: Series} of eval_history.txt (one block per evaluation), resumes merged."""
-  records = [(int(block["global_step"]), key, value)
+  records = [(_global_step(block, path), key, value)
              for block in read_results_blocks(path) if "global_step" in block
              for key, value in sorted(block.items()) if key != "global_step"]
   return merge_runs([records])
@@ -227,7 +240,7 @@ def read_curves(output_dir):
     blocks = read_results_blocks(best)
     if blocks and "global_step" in blocks[0]:
       curves.best_results = blocks[0]
-      curves.best_step = int(blocks[0]["global_step"])
+      curves.best_step = _global_step(blocks[0], best)
   return curves
 
 

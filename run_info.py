@@ -22,6 +22,7 @@ from absl import logging
 import tensorflow as tf
 
 import atomic_files
+import data_files
 import errors
 import modeling
 
@@ -44,16 +45,16 @@ def read_results(path):
     errors.UserError naming the file and line that is not `key = value`.
   """
   blocks = [{}]
-  with tf.io.gfile.GFile(path) as reader:
-    for number, line in enumerate(reader.read().splitlines(), 1):
-      if not line.strip():
-        blocks.append({})
-        continue
-      key, sep, value = line.partition("=")
-      if not sep:
-        raise errors.UserError(f"{path}:{number}: expected `key = value`, got {line!r}; "
-                               "fix or delete that line.")
-      blocks[-1][key.strip()] = value.strip()
+  text = data_files.read_text(path, "`key = value` lines")
+  for number, line in enumerate(text.splitlines(), 1):
+    if not line.strip():
+      blocks.append({})
+      continue
+    key, sep, value = line.partition("=")
+    if not sep:
+      raise errors.UserError(f"{path}:{number}: expected `key = value`, got {line!r}; "
+                             "fix or delete that line.")
+    blocks[-1][key.strip()] = value.strip()
   return [block for block in blocks if block]
 
 
@@ -87,9 +88,9 @@ def append_results(path, results):
 
 def read_json(path, what="JSON file"):
   """The JSON value in `path`; a UserError naming the file when it is not JSON."""
+  data = data_files.read_bytes(path, what)
   try:
-    with tf.io.gfile.GFile(path, "rb") as reader:
-      return json.loads(reader.read().decode("utf-8"))
+    return json.loads(data.decode("utf-8"))
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
     raise errors.UserError(f"{path} is not valid JSON ({e}); restore or delete the "
                            f"{what}.") from None

@@ -127,6 +127,37 @@ def test_a_damaged_eval_history_line_is_named(tmp_path):
     curves.read_curves(str(tmp_path))
 
 
+def test_damaged_results_files_are_named(tmp_path):
+  """A step that is no number, bytes that are not UTF-8, a folder in a file's place."""
+  write_events(tmp_path / "train", [(1, "loss", 2.0)])
+  history = tmp_path / "eval_history.txt"
+  for step in ("nan", "inf", "-1", "2.5"):
+    history.write_text(f"eval_accuracy = 0.5\nglobal_step = {step}\n")
+    with pytest.raises(errors.UserError, match="eval_history.txt: global_step = "):
+      curves.read_curves(str(tmp_path))
+  history.unlink()
+  (tmp_path / "best").mkdir()
+  (tmp_path / "best" / "eval_results.txt").write_text("eval_accuracy = 0.5\nglobal_step = nan\n")
+  with pytest.raises(errors.UserError, match="best/eval_results.txt: global_step = nan"):
+    curves.read_curves(str(tmp_path))
+  (tmp_path / "best" / "eval_results.txt").write_bytes(b"eval_f1 = 0.5\xe9\n")
+  with pytest.raises(errors.UserError, match=r"eval_results.txt, line 1: not valid UTF-8"):
+    curves.read_curves(str(tmp_path))
+  (tmp_path / "best" / "eval_results.txt").unlink()
+  (tmp_path / "best" / "eval_results.txt").mkdir()
+  with pytest.raises(errors.UserError, match=r"eval_results.txt: is a directory"):
+    curves.read_curves(str(tmp_path))
+
+
+def test_a_folder_named_like_an_event_file_is_skipped(tmp_path, caplog):
+  write_events(tmp_path / "train", [(1, "loss", 2.0)])
+  (tmp_path / "train" / "events.out.tfevents.999.x").mkdir()
+  caplog.set_level(logging.WARNING)
+  result = curves.read_curves(str(tmp_path))
+  assert_series(result.train["loss"], [1], [2.0])
+  assert [r for r in caplog.records if "is a directory, not an event file" in r.getMessage()]
+
+
 def test_results_blocks_are_read_as_written(tmp_path):
   path = tmp_path / "eval_history.txt"
   run_info.append_results(str(path), {"eval_accuracy": 0.5, "global_step": 2, "task": "a b"})
