@@ -427,6 +427,9 @@ def run_state(config, run):
                              "away or give another --output_dir.")
     return "new"
   record = run_info.read_json(record_path, RUN_RECORD)
+  if not (isinstance(record, dict) and isinstance(record.get("args", []), list)):
+    raise errors.UserError(f"{record_path} is not the record run_grid.py writes; restore "
+                           "it, or delete the folder to run it again.")
   old = record.get("args") or []
   if not same_flags(old, run.args):
     added = [a for a in run.args if a not in old]

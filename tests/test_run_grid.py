@@ -469,6 +469,22 @@ def test_an_unfinished_run_is_started_again_a_finished_one_is_not(tmp_path, fake
   assert run_info.read_json(str(record))["finished"] is True
 
 
+def test_a_damaged_run_record_is_named(tmp_path, fake_program):
+  config = fake_config(fake_program, tmp_path, "learning_rate=0.002")
+  run_grid.run(config)
+  record = tmp_path / "learning_rate=0.002" / "grid_run.json"
+  for damage in ("[1]", '{"args": "--learning_rate=0.002"}'):
+    record.write_text(damage)
+    with pytest.raises(errors.UserError, match="grid_run.json is not the record run_grid.py "
+                       "writes; restore it, or delete the folder"):
+      run_grid.run(config)
+  record.unlink()
+  record.mkdir()
+  with pytest.raises(errors.UserError, match="grid_run.json: is a directory"):
+    run_grid.run(config)
+  assert len(calls(tmp_path / "learning_rate=0.002")) == 1
+
+
 def test_sigterm_is_passed_on_and_stops_the_grid(tmp_path, fake_program):
   config = fake_config(fake_program, tmp_path, "learning_rate=slow,0.003")
   started = tmp_path / "learning_rate=slow" / "started"
