@@ -386,11 +386,24 @@ def check_predictions(predictions, dataset, pred_file, data_file):
           f"{type(answer).__name__}, not a string; give the predictions.json of "
           "run_squad.py (not nbest_predictions.json).")
   qids = [qa.get("id") for qa in _questions(dataset) if isinstance(qa, dict)]
+  if qids and not predictions:
+    raise EvaluationError(
+        f"predictions file {pred_file} holds no answers; give the predictions.json "
+        f"run_squad.py wrote for data file {data_file}.")
   if predictions and qids and not set(predictions) & set(qids):
     raise EvaluationError(
         f"predictions file {pred_file} answers none of the {len(qids)} question ids "
         f"of data file {data_file} (e.g. {next(iter(predictions))!r} vs. {qids[0]!r}); "
         "give the predictions made for this data file.")
+
+
+def check_no_answer_scores(na_probs, path):
+  """Raises EvaluationError for a no-answer score that is not a number."""
+  for qid, score in na_probs.items():
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+      raise EvaluationError(
+          f"no-answer file {path}: the score of question id {qid!r} is {score!r}, not a "
+          "number; give the null_odds.json run_squad.py wrote.")
 
 
 def main(argv=None):
@@ -417,6 +430,8 @@ def main(argv=None):
     check_predictions(predictions, data["data"], args.pred_file, args.data_file)
     na_probs = (_load_mapping(args.na_prob_file, "no-answer file")
                 if args.na_prob_file else None)
+    if na_probs is not None:
+      check_no_answer_scores(na_probs, args.na_prob_file)
     if args.out_file:
       atomic_files.require_output_file(args.out_file, "out_file", "eval.json")
     results = evaluate(data["data"], predictions, na_probs,

@@ -232,6 +232,10 @@ CASES = [
     Case("se-nbest-instead-of-predictions", SE,
          ("{squad}/train.json", "{squad}/nbest_predictions.json"),
          ("nbest_predictions.json", "'q1'", "not nbest_predictions.json"), base=False),
+    Case("se-empty-predictions", SE, ("{squad}/train.json", "{squad}/empty_predictions.json"),
+         ("empty_predictions.json", "holds no answers", "train.json"), base=False),
+    Case("se-no-answer-score-not-a-number", SE, ("--na_prob_file={squad}/null_odds_text.json",),
+         ("null_odds_text.json", "'q1'", "'nan', not a number", "null_odds.json")),
     Case("se-files-swapped", SE, ("{squad}/predictions.json", "{squad}/train.json"),
          ("data file", "predictions.json", '"data": [articles]'), base=False),
     # ---- model files that do not fit
@@ -561,6 +565,8 @@ def _data_files(inputs):
   _write(squad / "no_paragraphs.json", json.dumps({"version": "1.1", "data": [{"title": "t"}]}))
   _write(squad / "predictions.json", json.dumps({"q1": "paris", "q2": "peter"}))
   _write(squad / "other_predictions.json", json.dumps({"x1": "paris", "x2": "peter"}))
+  _write(squad / "empty_predictions.json", "{}")
+  _write(squad / "null_odds_text.json", json.dumps({"q1": "nan", "q2": 0.5}))
   _write(squad / "nbest_predictions.json", json.dumps(
       {"q1": [{"text": "paris", "probability": 0.9}], "q2": [{"text": "peter"}]}))
   paths["squad"] = squad
