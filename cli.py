@@ -446,6 +446,7 @@ def load_model_files(f):
   if warning:
     logging.warning("%s", warning)
   modeling.check_vocab_size(bert_config, tokenizer.vocab, f.vocab_file)
+  tokenization.require_tokens(tokenizer.vocab, f.vocab_file)
   return bert_config, tokenizer
 
 

@@ -1205,10 +1205,7 @@ def _check_vocab(vocab_file, do_lower_case):
     raise errors.UserError("--vocab_file=%s: file not found." % vocab_file) from None
   except ValueError as e:
     raise errors.UserError("--vocab_file=%s: %s" % (vocab_file, e)) from None
-  missing = [t for t in _SPECIAL_TOKENS if t not in tokenizer.vocab]
-  if missing:
-    raise errors.UserError("--vocab_file=%s has no %s token; pre-training needs %s." %
-                           (vocab_file, "/".join(missing), ", ".join(_SPECIAL_TOKENS)))
+  tokenization.require_tokens(tokenizer.vocab, vocab_file, _SPECIAL_TOKENS)
   warning = tokenization.case_mismatch_warning(do_lower_case, tokenizer.vocab, vocab_file)
   if warning:
     logging.warning("%s", warning)

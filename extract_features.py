@@ -390,6 +390,7 @@ def run(config):
   bert_config, layer_indexes = validate(config)
   examples = read_examples(config.input_file)
   tokenizer = tokenization.FullTokenizer(config.vocab_file, config.do_lower_case)
+  tokenization.require_tokens(tokenizer.vocab, config.vocab_file)
   warning = tokenization.case_mismatch_warning(config.do_lower_case, tokenizer.vocab,
                                                config.vocab_file)
   if warning:

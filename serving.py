@@ -940,6 +940,7 @@ class Predictor:
     self.batch_size = batch_size
     self.tokenizer = tokenization.FullTokenizer(info["vocab_file"], info["do_lower_case"])
     modeling.check_vocab_size(info["bert_config"], self.tokenizer.vocab, info["vocab_file"])
+    tokenization.require_tokens(self.tokenizer.vocab, info["vocab_file"])
     self.task = load_task(info, checkpoint)
     self._predict = tf.function(self.task.predict, reduce_retracing=True, autograph=False)
 

@@ -109,6 +109,19 @@ def define_flags(flag_values):
                     "models, False for cased ones.", flag_values=f)
 
 
+# The tokens every BERT input is made of, besides the words.
+INPUT_TOKENS = ("[CLS]", "[SEP]", "[UNK]")
+
+
+def require_tokens(vocab, vocab_file, tokens=INPUT_TOKENS, flag_name="vocab_file"):
+  """Raises UserError naming the file when `vocab` (token -> id) lacks one of `tokens`."""
+  missing = [token for token in tokens if token not in vocab]
+  if missing:
+    raise errors.UserError(
+        f"--{flag_name}={vocab_file} has no {'/'.join(missing)} token; the inputs need "
+        f"{', '.join(tokens)}: pass the vocab.txt that came with the checkpoint.")
+
+
 def validate_case_matches_vocab(do_lower_case, vocab_file):
   """Like validate_case_matches_checkpoint, for `<official model dir>/vocab.txt`.
 

@@ -202,6 +202,13 @@ CASES = [
          ("latin1/vocab.txt", "line 8", "UTF-8")),
     Case("cpd-non-utf8-corpus", CPD, ("--input_file={corpus_latin1}",),
          ("corpus_latin1.txt", "line 3", "UTF-8"), start_from=""),
+    Case("rc-vocab-without-cls", RC, ("--vocab_file={vocab_without_cls}",),
+         ("--vocab_file=", "no_cls/vocab.txt has no [CLS] token", "came with the checkpoint")),
+    Case("ef-vocab-without-unk", EF, ("--vocab_file={vocab_without_unk}",),
+         ("--vocab_file=", "no_unk/vocab.txt has no [UNK] token", "came with the checkpoint")),
+    Case("cpd-vocab-without-mask", CPD, ("--vocab_file={vocab_without_mask}",),
+         ("--vocab_file=", "no_mask/vocab.txt has no [MASK] token", "[CLS], [SEP], [MASK]"),
+         start_from=""),
     Case("cpd-non-utf8-vocab", CPD, ("--vocab_file={latin1_vocab}",),
          ("latin1/vocab.txt", "line 8", "UTF-8"), start_from=""),
     Case("cpd-empty-corpus", CPD, ("--input_file={corpus_empty}",),
@@ -581,6 +588,10 @@ def _data_files(inputs):
   paths["empty_records"] = _write(inputs / "records" / "empty.tfrecord", b"")
   paths["latin1_vocab"] = _write(inputs / "latin1" / "vocab.txt",
                                  _latin1_at_line("\n".join(VOCAB) + "\n", 8))
+  for token, twin in (("[CLS]", "[CLX]"), ("[UNK]", "[UNX]"), ("[MASK]", "[MASX]")):
+    paths[f"vocab_without_{token[1:-1].lower()}"] = _write(
+        inputs / f"no_{token[1:-1].lower()}" / "vocab.txt",
+        "".join((twin if t == token else t) + "\n" for t in VOCAB))
   return paths
 
 
