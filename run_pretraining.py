@@ -113,12 +113,50 @@ def _damaged(path, error):
       "create_pretraining_data.py, or leave it out of the input files.")
 
 
-def count_records(files):
-  """Number of records in `files`, reading each whole (a damaged one is named)."""
+def check_record_values(features, path, bert_config, max_seq_length):
+  """Raises UserError when parsed records hold ids beyond the model's tables.
+
+  Records made with another vocabulary (or edited) would stop training in a
+  Gather, steps in; here the file, the feature and the value are named.
+
+  Args:
+    features: {name: int array [num_records, ...]} of records parsed by
+      record_features.
+    path: the file they came from.
+    bert_config: modeling.BertConfig of the model trained or evaluated.
+    max_seq_length: the records' sequence length.
+  """
+  limits = (("input_ids", "vocab_size", bert_config.vocab_size),
+            ("masked_lm_ids", "vocab_size", bert_config.vocab_size),
+            ("segment_ids", "type_vocab_size", bert_config.type_vocab_size),
+            ("masked_lm_positions", "max_seq_length", max_seq_length),
+            ("next_sentence_labels", "the two classes of next-sentence prediction", 2))
+  for name, limit_name, limit in limits:
+    values = features[name]
+    bad = values[(values < 0) | (values >= limit)]
+    if bad.size:
+      raise errors.UserError(
+          f"{path}: {name} holds {int(bad[0])}, outside [0, {limit}) ({limit_name}); the "
+          "records were made for another model or vocabulary: recreate them with "
+          "create_pretraining_data.py and this model's vocab.txt.")
+
+
+def scan_records(files, bert_config, max_seq_length, max_predictions_per_seq):
+  """Number of records in `files`, each read, parsed and checked before training.
+
+  A damaged file, records of another schema (a feature of another length or
+  type) and ids beyond the model's tables are named here, not met mid-run.
+  """
+  spec = record_features(max_seq_length, max_predictions_per_seq)
   count = 0
   for path in files:
+    batches = tf.data.TFRecordDataset(path).batch(4096).map(
+        lambda records: tf.io.parse_example(records, spec),
+        num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
     try:
-      count += int(tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda n, _: n + 1))
+      for features in batches.as_numpy_iterator():
+        check_record_values(features, path, bert_config, max_seq_length)
+        count += len(features["input_ids"])
     except tf.errors.OpError as e:
       raise _damaged(path, e) from None
   logging.info("%d records in %d input files.", count, len(files))
@@ -143,8 +181,12 @@ def pretraining_metrics(outputs, features):
   }
 
 
-def evaluate(trainer, files, f):
-  """Evaluates `max_eval_steps` batches of the eval records (file by file, to name a damaged one)."""
+def read_eval_features(files, f, bert_config):
+  """The first `max_eval_steps` batches of the eval records, checked file by file.
+
+  Read before any work, so that a damaged or foreign file is named before
+  training and before the run folder is made.
+  """
   wanted, features = f.max_eval_steps * f.eval_batch_size, []
   for path in files:
     remaining = wanted - sum(len(c["input_ids"]) for c in features)
@@ -152,12 +194,19 @@ def evaluate(trainer, files, f):
       break
     dataset = parse_records([path], f.max_seq_length, f.max_predictions_per_seq)
     try:
-      features += list(dataset.take(remaining).batch(8192).as_numpy_iterator())
+      chunks = list(dataset.take(remaining).batch(8192).as_numpy_iterator())
     except tf.errors.OpError as e:
       raise _damaged(path, e) from None
+    for chunk in chunks:
+      check_record_values(chunk, path, bert_config, f.max_seq_length)
+    features += chunks
   if not features:
     raise errors.UserError("The evaluation records are empty.")
-  merged = {k: np.concatenate([c[k] for c in features]) for k in features[0]}
+  return {k: np.concatenate([c[k] for c in features]) for k in features[0]}
+
+
+def evaluate(trainer, merged, f):
+  """eval_results.txt's values on the features of read_eval_features."""
   outputs = trainer.predict([merged], f.eval_batch_size)
   results = pretraining_metrics(outputs, merged)
   results["global_step"] = run_info.evaluated_step(trainer.global_step, f.init_checkpoint)
@@ -199,7 +248,9 @@ def run(f):
                                f.num_warmup_steps if f.do_train else 0)
   config.validate()
   # Every training record is read once now: a damaged file stops the run here.
-  num_records = count_records(train_files) if f.do_train else 0
+  num_records = (scan_records(train_files, bert_config, f.max_seq_length,
+                              f.max_predictions_per_seq) if f.do_train else 0)
+  eval_features = read_eval_features(eval_files, f, bert_config) if f.do_eval else None
   info = {"task_kind": "pretraining", "bert_config": bert_config.to_dict(),
           "max_seq_length": f.max_seq_length,
           "max_predictions_per_seq": f.max_predictions_per_seq}
@@ -218,7 +269,8 @@ def run(f):
                   num_records, description=f"{num_records} records in "
                   f"{len(train_files)} files")
   if f.do_eval:
-    training.report_results(f.output_dir, evaluate(trainer, eval_files, f), trainer.chief)
+    training.report_results(f.output_dir, evaluate(trainer, eval_features, f),
+                            trainer.chief)
 
 
 def console_main():

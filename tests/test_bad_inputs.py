@@ -359,6 +359,16 @@ CASES = [
     Case("rp-second-file-of-another-length", RP, ("--input_file={records},{records_24}",),
          ("--max_seq_length=16", "records_24.tfrecord", "max_seq_length=24")),
     # A record damaged in the middle of a file: named before training starts.
+    Case("rp-records-of-another-vocabulary", RP, ("--input_file={records_foreign_id}",),
+         ("foreign_id.tfrecord: input_ids holds 500, outside [0, 41) (vocab_size)",
+          "this model's vocab.txt")),
+    Case("rp-eval-records-of-another-vocabulary", RP,
+         ("--do_train=false", "--do_eval=true", "--input_file={records_foreign_id}"),
+         ("foreign_id.tfrecord: input_ids holds 500, outside [0, 41)",)),
+    Case("rp-record-with-a-short-list", RP, ("--input_file={records_short_list}",),
+         ("short_list.tfrecord: damaged TFRecord file", "masked_lm_ids", "recreate it")),
+    Case("rp-record-with-a-float-label", RP, ("--input_file={records_float_label}",),
+         ("float_label.tfrecord: damaged TFRecord file", "next_sentence_labels")),
     Case("rp-damaged-record", RP, ("--input_file={records},{records_damaged}",),
          ("damaged.tfrecord", "damaged TFRecord file", "create_pretraining_data.py")),
     # ---- output folders of other runs
@@ -846,7 +856,37 @@ def _derived_records(paths, inputs, server, cwd):
   data = bytearray(records.read_bytes())
   data[len(data) // 2] ^= 0xFF    # a flipped byte in the middle of a record
   damaged = _write(inputs / "records" / "damaged.tfrecord", bytes(data))
-  return {"records_24": other, "records_damaged": damaged}
+  return {"records_24": other, "records_damaged": damaged,
+          **_edited_records(records, inputs / "records")}
+
+
+def _edited_records(records, folder):
+  """Copies of the records with the second record edited: readable, but not this model's."""
+  import tensorflow as tf   # pylint: disable=g-import-not-at-top
+
+  def foreign_id(feature):
+    feature["input_ids"].int64_list.value[1] = 500   # beyond the 41-token vocab
+
+  def short_list(feature):
+    del feature["masked_lm_ids"].int64_list.value[-1]
+
+  def float_label(feature):
+    label = feature["next_sentence_labels"].int64_list.value[0]
+    feature["next_sentence_labels"].Clear()
+    feature["next_sentence_labels"].float_list.value.append(label)
+
+  paths = {}
+  for name, edit in (("foreign_id", foreign_id), ("short_list", short_list),
+                     ("float_label", float_label)):
+    path = folder / f"{name}.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+      for number, data in enumerate(tf.data.TFRecordDataset(str(records)).as_numpy_iterator()):
+        example = tf.train.Example.FromString(data)
+        if number == 1:
+          edit(example.features.feature)
+        writer.write(example.SerializeToString())
+    paths[f"records_{name}"] = path
+  return paths
 
 
 @pytest.fixture(scope="module")
