@@ -118,10 +118,11 @@ class BertConfig:
       raise errors.UserError(f"--bert_config_file={json_file}: file not found.")
     try:
       with tf.io.gfile.GFile(json_file, "rb") as reader:
-        text = reader.read().decode("utf-8")
+        text = reader.read().decode("utf-8-sig")   # a Windows editor's byte-order mark
       data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-      raise errors.UserError(f"--bert_config_file={json_file}: not valid UTF-8 JSON ({e}).") from None
+      raise errors.UserError(
+          f"--bert_config_file={json_file}: not valid UTF-8 JSON ({e}).") from None
     return cls.from_dict(data, source=json_file)
 
   def to_dict(self):

@@ -47,6 +47,8 @@ def test_config_round_trips_through_json_with_unknown_keys(tmp_path):
   config = modeling.BertConfig.from_json_file(str(path))
   assert config.extra == {"directionality": "bidi", "pooler_type": "first_token_transform"}
   assert json.loads(config.to_json_string()) == data
+  path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())   # saved by a Windows editor
+  assert modeling.BertConfig.from_json_file(str(path)).to_dict() == data
   again = modeling.BertConfig.from_dict(json.loads(config.to_json_string()))
   assert again == config
 
