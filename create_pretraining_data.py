@@ -194,7 +194,8 @@ class PretrainingDataConfig:
     checks = (
         (self.max_seq_length >= 5, "max_seq_length", "at least 5 "
          "([CLS] A [SEP] B [SEP] with a random target length of 2 or more)"),
-        (self.max_predictions_per_seq >= 0, "max_predictions_per_seq", ">= 0"),
+        (self.max_predictions_per_seq >= 1, "max_predictions_per_seq", "at least 1 "
+         "(run_pretraining.py reads no records without masked positions)"),
         (0.0 <= self.masked_lm_prob <= 1.0, "masked_lm_prob", "in [0, 1]"),
         (0.0 <= self.short_seq_prob <= 1.0, "short_seq_prob", "in [0, 1]"),
         (self.dupe_factor >= 1, "dupe_factor", ">= 1"),

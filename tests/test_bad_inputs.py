@@ -209,6 +209,8 @@ CASES = [
     Case("cpd-vocab-without-mask", CPD, ("--vocab_file={vocab_without_mask}",),
          ("--vocab_file=", "no_mask/vocab.txt has no [MASK] token", "[CLS], [SEP], [MASK]"),
          start_from=""),
+    Case("cpd-no-masked-positions", CPD, ("--max_predictions_per_seq=0",),
+         ("--max_predictions_per_seq=0", "at least 1"), start_from=""),
     Case("cpd-non-utf8-vocab", CPD, ("--vocab_file={latin1_vocab}",),
          ("latin1/vocab.txt", "line 8", "UTF-8"), start_from=""),
     Case("cpd-empty-corpus", CPD, ("--input_file={corpus_empty}",),
