@@ -87,7 +87,11 @@ def inputs(f):
   if f.input_file:
     cli.require_file(f.input_file, "input_file")
     stream = io.BytesIO(data_files.read_bytes(f.input_file, "one input per line"))
-    return list(batches(read_lines(stream, f"--input_file={f.input_file}"), f.batch_size))
+    lines = list(read_lines(stream, f"--input_file={f.input_file}"))
+    if not lines:
+      raise errors.UserError(f"--input_file={f.input_file} holds no input (empty or blank "
+                             "lines only); give one input per line.")
+    return list(batches(lines, f.batch_size))
   # Interactive: answer each line at once; piped: batch for speed.
   size = 1 if sys.stdin.isatty() else f.batch_size
   return batches(read_lines(sys.stdin.buffer, "standard input"), size)
@@ -106,10 +110,11 @@ def run(f):
   info = run_info.read_run_info(f.model_dir)
   info["vocab_file"] = f.vocab_file or info["vocab_file"]
   cli.require_file(info["vocab_file"], "vocab_file")
+  batches_in = inputs(f)   # an --input_file is read (and checked) before the model loads
   predictor = serving.PREDICTORS[info["task_kind"]](
       info, f.init_checkpoint or f.model_dir, f.batch_size)
   try:
-    for batch in inputs(f):
+    for batch in batches_in:
       for result in predictor.answer(batch):
         print(json.dumps(result, ensure_ascii=False), flush=True)
   except BrokenPipeError:

@@ -375,6 +375,9 @@ CASES = [
          ("damaged.tfrecord", "damaged TFRecord file", "create_pretraining_data.py")),
     # ---- output folders of other runs
     Case("inf-empty-input", INF, ("--input=  ",), ("--input (number 2) is empty",)),
+    Case("inf-blank-input-file", INF, ("--model_dir={mrpc_out}", "--input_file={blank_lines}"),
+         ("--input_file=", "blank_lines.txt holds no input", "one input per line"),
+         base=False),
     Case("es-export-dir-is-a-file", ES, ("--export_dir={model}/vocab.txt",),
          ("--export_dir=", "vocab.txt is a file, not a folder")),
     Case("cpd-output-file-is-a-folder", CPD, ("--output_file={model}",),
@@ -597,6 +600,7 @@ def _data_files(inputs):
   paths["sentences"] = _write(inputs / "sentences.txt", sentences)
   paths["sentences_latin1"] = _write(inputs / "sentences_latin1.txt",
                                      _latin1_at_line(sentences, 2))
+  paths["blank_lines"] = _write(inputs / "blank_lines.txt", "\n  \n\n")
   paths["empty_records"] = _write(inputs / "records" / "empty.tfrecord", b"")
   paths["latin1_vocab"] = _write(inputs / "latin1" / "vocab.txt",
                                  _latin1_at_line("\n".join(VOCAB) + "\n", 8))
