@@ -59,7 +59,7 @@ def read_swag_csv(path, num_choices, labeled, split):
   column = {name: header.index(name) for name in required}
   examples = []
   for row in rows[1:]:
-    if len(row) < len(header):
+    if len(row) != len(header):   # more: an unquoted comma shifted the fields
       raise errors.DataError(
           f"{path}, line {row.line_number}: {data_files.found_columns(row)}, the "
           f"header has {len(header)}.")

@@ -293,7 +293,7 @@ def test_eval_only_on_the_trained_folder_reproduces_eval(trained, tiny_bert, swa
                              rtol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["label out of range", "missing columns"])
+@pytest.mark.parametrize("case", ["label out of range", "missing columns", "extra column"])
 def test_bad_data_is_one_error_line_and_leaves_no_output(case, tiny_bert, tmp_path):
   data = tmp_path / "data"
   data.mkdir()
@@ -301,9 +301,13 @@ def test_bad_data_is_one_error_line_and_leaves_no_output(case, tiny_bert, tmp_pa
   if case == "label out of range":
     rows[4][-1] = "4"
     expected = ["train.csv, line 6", "label '4'", "0..3"]
-  else:
+  elif case == "missing columns":
     rows[2] = rows[2][:7]
     expected = ["train.csv, line 4", "7 columns"]
+  else:   # an unquoted comma in a sentence: the endings and the label shift by one
+    rows[3].insert(5, "shifted")
+    expected = ["train.csv, line 5", f"found {len(rows[0]) + 1} columns, the header has "
+                f"{len(rows[0])}"]
   write_csv(data / "train.csv", rows)
   out = tmp_path / "out"
   result = run_cli(model_args(tiny_bert, data) + [
