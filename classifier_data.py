@@ -269,7 +269,8 @@ def file_based_convert_examples_to_features(examples, label_list,
       max_seq_length=max_seq_length,
       label_list=list(label_list or []),
       is_regression=bool(is_regression),
-      tfrecord_size=tf.io.gfile.stat(output_file).length)
+      tfrecord_size=tf.io.gfile.stat(output_file).length,
+      tfrecord_sha256=feature_cache.file_digest(output_file)["sha256"])
   written = feature_cache.json_round_trip(written)
   atomic_files.write_text(feature_cache.meta_path(output_file),
                      json.dumps(written, indent=2, ensure_ascii=False) + "\n")

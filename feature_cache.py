@@ -64,10 +64,13 @@ def json_round_trip(value):
 
 
 def file_digest(path):
-  """{"size", "sha256"} of a file's bytes."""
+  """{"size", "sha256"} of a file's bytes (read in 16 MiB blocks)."""
+  digest, size = hashlib.sha256(), 0
   with tf.io.gfile.GFile(str(path), "rb") as reader:
-    data = reader.read()
-  return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    for block in iter(lambda: reader.read(1 << 24), b""):
+      digest.update(block)
+      size += len(block)
+  return {"size": size, "sha256": digest.hexdigest()}
 
 
 def examples_digest(examples):
@@ -134,9 +137,10 @@ def cache_is_valid(output_file, expected_meta):
   """Whether the TFRecord cache `output_file` can be reused.
 
   True when the file and its sidecar exist, the file has the size the
-  sidecar recorded (it was not rewritten by another run) and every key of
-  `expected_meta` (its "format" too) has the same value in the sidecar. The
-  reason for a False is logged.
+  sidecar recorded (it was not rewritten by another run), every key of
+  `expected_meta` (its "format" too) has the same value in the sidecar, and
+  the file's bytes still have the recorded SHA-256 (a damaged disk block would
+  stop training at the record). The reason for a False is logged.
   """
   output_file = str(output_file)
   meta = read_cache_meta(output_file)
@@ -152,6 +156,9 @@ def cache_is_valid(output_file, expected_meta):
       if meta.get(key) != value:
         reason = "%s differs: cached %r, now %r" % (key, meta.get(key), value)
         break
+    else:
+      if meta.get("tfrecord_sha256") != file_digest(output_file)["sha256"]:
+        reason = "its bytes differ from those its sidecar recorded"
   if reason:
     logging.info("Feature cache %s is stale (%s); rebuilding it.",
                  output_file, reason)

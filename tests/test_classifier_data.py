@@ -811,6 +811,17 @@ def test_cache_meta_and_staleness(tokenizer, vocab_file, tmp_path):
   other_label = [cd.InputExample("t-0", "the cat sat on the mat", "a dog", "0")] + EXAMPLES[1:]
   assert not cd.cache_is_valid(output_file, expected(examples=other_label))
   assert cd.cache_is_valid(output_file, expected(examples=list(EXAMPLES)))
+  # A flipped byte (a damaged disk block): same size, other bytes; reading it
+  # would stop training with "corrupted record".
+  data = bytearray(open(output_file, "rb").read())
+  data[len(data) // 2] ^= 0x01
+  with open(output_file, "wb") as f:
+    f.write(bytes(data))
+  assert not cd.cache_is_valid(output_file, expected())
+  data[len(data) // 2] ^= 0x01
+  with open(output_file, "wb") as f:
+    f.write(bytes(data))
+  assert cd.cache_is_valid(output_file, expected())
   # The vocab changes.
   with open(vocab_file, "a", encoding="utf-8") as f:
     f.write("extra\n")
