@@ -75,7 +75,7 @@ def define_training_flags(flag_values=flags.FLAGS, defaults=None):
                     "(same results, less work; always off on TPU).", flag_values=f)
   flags.DEFINE_bool("length_bucketing", False, "Fine-tuning: batch examples of similar "
                     "length together (random order across windows of 32 batches), so "
-                    "dynamic padding removes most padding (3x faster on MRPC; off by "
+                    "dynamic padding removes most padding (2.33x faster on MRPC; off by "
                     "default until accuracy parity is shown).", flag_values=f)
   flags.DEFINE_string("length_sorted_splits", "auto", "Classifier and multiple choice: "
                       "sort each batch by length and run it as this many equal "

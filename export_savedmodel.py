@@ -22,7 +22,7 @@ Text is tokenized inside the graph, with the same pieces as tokenization.py
 encoder runs only on the real tokens of a batch, with its weights laid out for
 inference once, here (serving_encoder.py); `--serving_dtype=bfloat16` runs its
 matmuls in bfloat16 (faster on CPUs with AVX-512 BF16 or AMX, at the accuracy
-cost the README states). Loading the model
+cost docs/SERVING.md states). Loading the model
 needs TensorFlow and `import tensorflow_text` (its WordPiece op), not this code.
 The export is written to a temporary folder beside the target and renamed at
 the end: a failed export leaves no version folder behind.
@@ -60,7 +60,7 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_enum("serving_dtype", "float32", list(serving_encoder.SERVING_DTYPES),
                     "Classifier encoder dtype: float32 (the trained model's values) or "
                     "bfloat16 (faster on CPUs with AVX-512 BF16 or AMX; LayerNorm and "
-                    "softmax stay float32; see the README for its accuracy).",
+                    "softmax stay float32; docs/SERVING.md states its accuracy).",
                     flag_values=f)
 
 

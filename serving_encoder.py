@@ -3,7 +3,7 @@
 `modeling.BertModel` is written for training, where a batch is large and its
 costs are amortised. Serving one request, or a batch of requests of mixed
 lengths, pays for three of its choices (measured on BERT-base, 2 threads,
-MRPC dev pairs; see the README's serving section):
+MRPC dev pairs; see docs/SERVING.md):
   * the fused query/key/value kernel is concatenated from the three checkpoint
     variables on every call: a copy of three H x H matrices per layer;
   * a batch padded to its longest pair runs every dense layer on the padding

@@ -3,8 +3,8 @@
 all-MiniLM-L6-v2 (real weights) is fine-tuned on the first real MRPC training
 rows by `run_classifier.py --do_train --do_predict`, then exported twice: float32
 (the default) must give test_results.tsv's probabilities to 1e-5 on all 1725
-test pairs; `--serving_dtype=bfloat16` must stay within the bound stated in the
-README (BF16_MAX_ABS_ERROR) and agree on the labels, and its dev accuracy must
+test pairs; `--serving_dtype=bfloat16` must stay within the bound stated in
+docs/SERVING.md (BF16_MAX_ABS_ERROR) and agree on the labels, and its dev accuracy must
 be the float32 export's to within BF16_DEV_ACCURACY points.
 """
 
