@@ -42,6 +42,8 @@ sequence (attention scores and context, forward and backward); inference =
   python benchmark.py --config=base --workloads=serving --peers=ort --rounds=3
 """
 
+import tf_defaults  # noqa: F401  (first: TensorFlow's CPU settings, read when it loads)
+
 import json
 import os
 import re

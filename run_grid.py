@@ -1,4 +1,4 @@
-"""Fine-tune over a grid of flag values, as the BERT paper selects them on dev, and keep the best.
+r"""Fine-tune over a grid of flag values, as the BERT paper selects them on dev, and keep the best.
 
   python run_grid.py --program=run_classifier.py \
     --grid="learning_rate=5e-5,3e-5,2e-5;train_batch_size=16,32;num_train_epochs=2,3,4" \
@@ -29,7 +29,7 @@ Written in --output_dir:
   feature_cache/     run_classifier.py's feature caches (its --cache_dir): settings that
                      differ only in training flags (TRAINING_ONLY_FLAGS) share one folder,
                      others get a subfolder per feature-changing value. The other
-                     programs featurize in memory.
+                     programs keep their features in each run's folder.
 
 Run the same command again to go on: a run is finished when the grid recorded
 the program's exit 0 in <run>/grid_run.json (written atomically, after

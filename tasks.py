@@ -131,8 +131,8 @@ class TaggingTask(Task):
 
   With `use_crf`, a linear-chain CRF (crf.py) sits on the dense layer's
   scores: its transition matrix is the variable `crf/transitions [num_labels,
-  num_labels]` (the SPEC names no CRF variable; "crf/" is the head's own scope,
-  beside the classifiers' top-level output_weights), saved in the checkpoint
+  num_labels]` (official checkpoints have no CRF variable; "crf/" is the head's
+  own scope, beside the classifiers' top-level output_weights), saved in the checkpoint
   with the rest. The chain runs over the label_mask positions of each window,
   in order, so a transition links two consecutive scored words. The loss is
   the negative CRF log-likelihood summed over the batch's windows and divided
@@ -283,7 +283,7 @@ class MultipleChoiceTask(Task):
 
 
 class PretrainingTask(Task):
-  """The masked-LM and next-sentence heads (SPEC section 4)."""
+  """The masked-LM and next-sentence heads (`cls/predictions`, `cls/seq_relationship`)."""
 
   head_variable = "cls/predictions/output_bias"
   head_name = "pretraining"

@@ -1,7 +1,7 @@
 """Independent MRPC fine-tuning with Hugging Face transformers, for comparison.
 
 Not part of the toolkit (it needs torch and transformers, which the toolkit does
-not): the same recipe as README's MRPC figure, run in a separate virtualenv:
+not): the same recipe as docs/PERFORMANCE.md's MRPC figure, in a separate virtualenv:
 
   python3 -m venv /tmp/venv-hf && /tmp/venv-hf/bin/pip install torch==2.13.0 'transformers<5'
   /tmp/venv-hf/bin/python scripts/compare_mrpc_hf.py <hf model folder> [<MRPC folder>]

@@ -1,4 +1,4 @@
-"""An independent NumPy forward pass of BERT, written from SPEC section 1: the test oracle.
+"""An independent NumPy forward pass of BERT, from ../shared/SPEC.md §1: the test oracle.
 
 Deliberately plain: float64 throughout, one head at a time, the exact erf GELU
 through `math.erf`, and no code shared with `modeling.py`. Tests compare the

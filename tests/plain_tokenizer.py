@@ -1,4 +1,4 @@
-"""Plain BERT tokenizer written from SPEC section 2: the test oracle.
+"""Plain BERT tokenizer from ../shared/SPEC.md §2: the test oracle.
 
 Deliberately naive: one Python call per character and a WordPiece search
 that starts from the whole remaining word, like google-research/bert. It is
