@@ -143,7 +143,7 @@ _WRITE_BATCH = 256
 # out, and a worker holds a smaller part of the corpus at a time.
 _SHARDS_PER_WORKER = 4
 
-_SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]")
+_SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[UNK]", "[MASK]")
 
 # Values of --word_segmenter ("none": lines are tokenized as they are).
 WORD_SEGMENTERS = ("none", "jieba")
@@ -1206,7 +1206,8 @@ def _check_vocab(vocab_file, do_lower_case):
     raise errors.UserError("--vocab_file=%s: file not found." % vocab_file) from None
   except ValueError as e:
     raise errors.UserError("--vocab_file=%s: %s" % (vocab_file, e)) from None
-  tokenization.require_tokens(tokenizer.vocab, vocab_file, _SPECIAL_TOKENS)
+  tokenization.require_tokens(tokenizer.vocab, vocab_file, _SPECIAL_TOKENS,
+                              fix="give the vocab.txt of the model to pre-train")
   warning = tokenization.case_mismatch_warning(do_lower_case, tokenizer.vocab, vocab_file)
   if warning:
     logging.warning("%s", warning)

@@ -317,10 +317,7 @@ def load_vocab_lines(vocab_file):
   for token, index in vocab.items():
     if token:
       lines[index] = token
-  for token in (UNK, CLS, SEP):
-    if token not in vocab:
-      raise errors.UserError(f"Vocabulary file {vocab_file} has no {token} token; the "
-                             "classifier inputs need [CLS], [SEP] and [UNK].")
+  tokenization.require_tokens(vocab, vocab_file)
   return lines, vocab
 
 

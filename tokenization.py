@@ -113,13 +113,13 @@ def define_flags(flag_values):
 INPUT_TOKENS = ("[CLS]", "[SEP]", "[UNK]")
 
 
-def require_tokens(vocab, vocab_file, tokens=INPUT_TOKENS, flag_name="vocab_file"):
+def require_tokens(vocab, vocab_file, tokens=INPUT_TOKENS,
+                   fix="pass the vocab.txt that came with the checkpoint"):
   """Raises UserError naming the file when `vocab` (token -> id) lacks one of `tokens`."""
   missing = [token for token in tokens if token not in vocab]
   if missing:
-    raise errors.UserError(
-        f"--{flag_name}={vocab_file} has no {'/'.join(missing)} token; the inputs need "
-        f"{', '.join(tokens)}: pass the vocab.txt that came with the checkpoint.")
+    raise errors.UserError(f"--vocab_file={vocab_file} has no {'/'.join(missing)} token; "
+                           f"the inputs need {', '.join(tokens)}: {fix}.")
 
 
 def validate_case_matches_vocab(do_lower_case, vocab_file):
