@@ -62,7 +62,7 @@ def read_swag_csv(path, num_choices, labeled, split):
     if len(row) != len(header):   # more: an unquoted comma shifted the fields
       raise errors.DataError(
           f"{path}, line {row.line_number}: {data_files.found_columns(row)}, the "
-          f"header has {len(header)}.")
+          f"header has {len(header)}; quote the fields that hold commas.")
     label = (_check_label(row[column["label"]], num_choices, path,
                           f"line {row.line_number}") if labeled else 0)
     examples.append(MultipleChoiceExample(

@@ -227,7 +227,7 @@ def hf_config_from_bert(config, architectures):
 def _read_json(path, flag):
   """The JSON object in `path` (config.json, the shard index) as a dict."""
   try:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:   # a byte-order mark is dropped
       value = json.load(f)
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
     raise errors.UserError(f"{flag}: {path} is not valid UTF-8 JSON ({e}); "

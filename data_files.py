@@ -167,7 +167,7 @@ def parse_rows(text, path, delimiter, quotechar):
 
 
 def found_columns(row):
-  """How a row too narrow for its layout reads in an error: 'found N columns',
+  """How a row that does not fit its layout reads in an error: 'found N columns',
   or, for a line of spaces only, that the line looks blank but is not."""
   if not "".join(row).strip():
     return "found a line of spaces only (delete it)"

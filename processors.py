@@ -84,7 +84,8 @@ def _check_recorded_labels(path, labels):
   recorded = recorded.get("label_list") if isinstance(recorded, dict) else None
   if isinstance(recorded, list) and recorded and recorded != labels:
     raise errors.DataError("%s (%s) and %s (%s) list different labels; the trained head "
-                           "follows the training run's: restore the labels file it wrote"
+                           "follows the training run's: restore the labels file it wrote "
+                           "(or, in a folder without checkpoints, delete both)"
                            % (path, ",".join(labels), record, ",".join(map(str, recorded))))
 
 

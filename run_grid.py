@@ -29,7 +29,7 @@ Written in --output_dir:
   feature_cache/     run_classifier.py's feature caches (its --cache_dir): settings that
                      differ only in training flags (TRAINING_ONLY_FLAGS) share one folder,
                      others get a subfolder per feature-changing value. The other
-                     programs keep their features in each run's folder.
+                     programs build their features in each run.
 
 Run the same command again to go on: a run is finished when the grid recorded
 the program's exit 0 in <run>/grid_run.json (written atomically, after
@@ -427,7 +427,8 @@ def run_state(config, run):
                              "away or give another --output_dir.")
     return "new"
   record = run_info.read_json(record_path, RUN_RECORD)
-  if not (isinstance(record, dict) and isinstance(record.get("args", []), list)):
+  args = record.get("args", []) if isinstance(record, dict) else None
+  if not (isinstance(args, list) and all(isinstance(arg, str) for arg in args)):
     raise errors.UserError(f"{record_path} is not the record run_grid.py writes; restore "
                            "it, or delete the folder to run it again.")
   old = record.get("args") or []

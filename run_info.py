@@ -90,7 +90,7 @@ def read_json(path, what="JSON file"):
   """The JSON value in `path`; a UserError naming the file when it is not JSON."""
   data = data_files.read_bytes(path, what)
   try:
-    return json.loads(data.decode("utf-8"))
+    return json.loads(data.decode("utf-8-sig"))   # a hand edit may add a byte-order mark
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
     raise errors.UserError(f"{path} is not valid JSON ({e}); restore or delete the "
                            f"{what}.") from None
@@ -198,10 +198,6 @@ REQUIRED_KEYS = {
               "version_2_with_negative", "null_score_diff_threshold"),
     "multiple_choice": ("num_choices",),
 }
-# What a resumed run must share with the run that wrote its checkpoints: the
-# model and its task (never changeable) and the settings that change the
-# result (changeable with --allow_setting_changes). A tagger's crf (run_ner.py
-# --crf) is part of the model: it adds the CRF's variable to the checkpoint.
 # The type of each value inference and export read; counts and lengths are
 # positive (a window stride too).
 VALUE_TYPES = {
@@ -210,6 +206,10 @@ VALUE_TYPES = {
     "null_score_diff_threshold": (int, float)}
 POSITIVE_KEYS = ("max_seq_length", "window_stride", "doc_stride", "max_query_length",
                  "max_answer_length", "n_best_size", "num_choices")
+# What a resumed run must share with the run that wrote its checkpoints: the
+# model and its task (never changeable) and the settings that change the
+# result (changeable with --allow_setting_changes). A tagger's crf (run_ner.py
+# --crf) is part of the model: it adds the CRF's variable to the checkpoint.
 MODEL_KEYS = ("task_kind", "task_name", "label_list", "bert_config", "crf")
 SETTING_KEYS = ("max_seq_length", "do_lower_case", "training", "crf_learning_rate")
 
@@ -283,7 +283,7 @@ def read_run_info(model_dir, flag_name="model_dir"):
   if not isinstance(info, dict):
     raise errors.UserError(f"{path} holds no JSON object; restore or delete it.")
   kind = info.setdefault("task_kind", "classifier")
-  if kind not in WRITERS:
+  if not isinstance(kind, str) or kind not in WRITERS:
     raise errors.UserError(f"{path}: task_kind={kind!r} cannot be exported or served "
                            f"(no fine-tuned head); accepted: {', '.join(WRITERS)}.")
   required = ("bert_config",) + REQUIRED_KEYS[kind] + (

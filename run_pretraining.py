@@ -109,8 +109,8 @@ def parse_records(files, max_seq_length, max_predictions_per_seq):
 
 def _damaged(path, error):
   return errors.UserError(
-      f"{path}: damaged TFRecord file ({_reason(error)}); recreate it with "
-      "create_pretraining_data.py, or leave it out of the input files.")
+      f"{path}: damaged TFRecord file or records of another schema ({_reason(error)}); "
+      "recreate it with create_pretraining_data.py, or leave it out of the input files.")
 
 
 def check_record_values(features, path, bert_config, max_seq_length):
@@ -126,19 +126,24 @@ def check_record_values(features, path, bert_config, max_seq_length):
     bert_config: modeling.BertConfig of the model trained or evaluated.
     max_seq_length: the records' sequence length.
   """
-  limits = (("input_ids", "vocab_size", bert_config.vocab_size),
-            ("masked_lm_ids", "vocab_size", bert_config.vocab_size),
-            ("segment_ids", "type_vocab_size", bert_config.type_vocab_size),
-            ("masked_lm_positions", "max_seq_length", max_seq_length),
-            ("next_sentence_labels", "the two classes of next-sentence prediction", 2))
-  for name, limit_name, limit in limits:
+  vocabulary = ("the records were made with another vocabulary: recreate them with "
+                "create_pretraining_data.py and this model's vocab.txt")
+  limits = (
+      ("input_ids", "vocab_size", bert_config.vocab_size, vocabulary),
+      ("masked_lm_ids", "vocab_size", bert_config.vocab_size, vocabulary),
+      ("segment_ids", "type_vocab_size", bert_config.type_vocab_size,
+       "the model has no segment embedding for a second text, and next-sentence "
+       "pretraining needs one: use a bert_config.json with type_vocab_size=2"),
+      ("masked_lm_positions", "max_seq_length", max_seq_length,
+       "the records were not written by create_pretraining_data.py: recreate them"),
+      ("next_sentence_labels", "the two next-sentence classes", 2,
+       "the records were not written by create_pretraining_data.py: recreate them"))
+  for name, limit_name, limit, fix in limits:
     values = features[name]
     bad = values[(values < 0) | (values >= limit)]
     if bad.size:
-      raise errors.UserError(
-          f"{path}: {name} holds {int(bad[0])}, outside [0, {limit}) ({limit_name}); the "
-          "records were made for another model or vocabulary: recreate them with "
-          "create_pretraining_data.py and this model's vocab.txt.")
+      raise errors.UserError(f"{path}: {name} holds {int(bad[0])}, outside [0, {limit}) "
+                             f"({limit_name}); {fix}.")
 
 
 def scan_records(files, bert_config, max_seq_length, max_predictions_per_seq):

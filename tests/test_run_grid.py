@@ -473,7 +473,7 @@ def test_a_damaged_run_record_is_named(tmp_path, fake_program):
   config = fake_config(fake_program, tmp_path, "learning_rate=0.002")
   run_grid.run(config)
   record = tmp_path / "learning_rate=0.002" / "grid_run.json"
-  for damage in ("[1]", '{"args": "--learning_rate=0.002"}'):
+  for damage in ("[1]", '{"args": "--learning_rate=0.002"}', '{"args": [1]}'):
     record.write_text(damage)
     with pytest.raises(errors.UserError, match="grid_run.json is not the record run_grid.py "
                        "writes; restore it, or delete the folder"):
