@@ -229,7 +229,7 @@ def file_based_convert_examples_to_features(examples, label_list,
     is_regression: bool, must agree with an empty label_list.
     meta: dict or None, what the cache was built from (see make_cache_meta),
       stored in the sidecar with num_examples, max_seq_length, label_list,
-      is_regression, format, the TFRecord's size and the [UNK] counts
+      is_regression, format, the TFRecord's size and SHA-256 and the [UNK] counts
       (`unknown_tokens`, see tokenization.UnknownTokenCounter.summary).
     log_examples: int, the features of this many first examples are logged
       (the reference's 5).

@@ -1,8 +1,8 @@
 """Feature caches: TFRecord files of features with a sidecar saying what built them.
 
 A cache is reused only when its sidecar (`<file>.meta.json`) matches what
-the run would build it from, and the file still has the size recorded when
-it was written; anything else rebuilds it. The sidecar is removed before a
+the run would build it from, and the file still has the size and SHA-256
+recorded when it was written; anything else rebuilds it. The sidecar is removed before a
 rebuild and written after it, so an interrupted run leaves no cache that
 looks valid.
 """

@@ -822,6 +822,13 @@ def test_cache_meta_and_staleness(tokenizer, vocab_file, tmp_path):
   with open(output_file, "wb") as f:
     f.write(bytes(data))
   assert cd.cache_is_valid(output_file, expected())
+  # A sidecar of an older version, without the digest, is rebuilt once.
+  meta_file = tmp_path / "train.tf_record.meta.json"
+  sidecar = json.loads(meta_file.read_text())
+  meta_file.write_text(json.dumps({k: v for k, v in sidecar.items() if k != "tfrecord_sha256"}))
+  assert not cd.cache_is_valid(output_file, expected())
+  meta_file.write_text(json.dumps(sidecar))
+  assert cd.cache_is_valid(output_file, expected())
   # The vocab changes.
   with open(vocab_file, "a", encoding="utf-8") as f:
     f.write("extra\n")
