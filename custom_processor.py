@@ -1,5 +1,6 @@
 """The users' own data: TSV, CSV, JSON lines or a JSON array (task_name custom)."""
 
+import collections
 import os
 
 from absl import logging
@@ -51,6 +52,28 @@ def _has_header_option(value):
   raise errors.DataError("has_header=%r: expected true, false or auto" % value)
 
 
+def _char_option(value, name):
+  """A one-character `delimiter` or `quotechar` option, or None (the default).
+
+  A backslash-t or "tab" is a tab: the shell passes `--delimiter='\\t'` as two
+  characters.
+  """
+  if value is None:
+    return None
+  if name == "delimiter" and str(value).lower() in ("\\t", "tab"):
+    return "\t"
+  if not isinstance(value, str) or len(value) != 1:
+    raise errors.DataError("%s=%r: expected one character, e.g. ',' or ';' (a tab: "
+                           "\\t or tab)" % (name, value))
+  return value
+
+
+def _filled_width(row):
+  """Columns up to the last non-empty cell (a trailing separator adds none)."""
+  filled = [n for n, cell in enumerate(row) if cell.strip()]
+  return filled[-1] + 1 if filled else 0
+
+
 def _is_number(text):
   try:
     float(text)
@@ -93,8 +116,11 @@ class CsvProcessor(DataProcessor):
   is not a known label (for regression: not a number). While the labels are
   still unknown (reading the training file), it is guessed - with a warning -
   to be a header when its label cell occurs nowhere else in the column and
-  is not a number among numbers. An unlabeled test file reuses the training
-  file's decision.
+  is not a number among numbers. An unlabeled test file has a header when
+  the training file had one and its first row repeats that header's text
+  cells; when the training file had a header and the test file's first row
+  differs from it, has_header must say (one dropped or added row would shift
+  every prediction line).
   """
   metric_kind = "multiclass"
 
@@ -140,10 +166,11 @@ class CsvProcessor(DataProcessor):
       raise errors.DataError("file_format=%r: expected tsv, csv, json or None (from "
                              "the file extension)" % file_format)
     self.file_format = file_format
-    self.delimiter = delimiter
-    self.quotechar = quotechar
+    self.delimiter = _char_option(delimiter, "delimiter")
+    self.quotechar = _char_option(quotechar, "quotechar")
     self._inferred_labels = None
     self._header_decision = None
+    self._header_row = None   # the training file's, when it has one
 
   def get_labels(self, data_dir=None, label_dirs=()):
     """The label list (see the class docstring), [] for regression.
@@ -259,15 +286,21 @@ class CsvProcessor(DataProcessor):
                              % (path, self._expected()))
     has_header, index = self._resolve_columns(rows, path, set_type)
     needed = max(index.values()) + 1
-    width = len(rows[0]) if has_header else None
+    data = rows[1:] if has_header else rows
+    if has_header:
+      width, others = len(rows[0]), "the header has"
+    else:  # The rows' usual width; of a tie, the narrower (the wider one is shifted).
+      counts = collections.Counter(_filled_width(row) for row in data)
+      width = min(counts, key=lambda n: (-counts[n], n))
+      others = "most rows have"
     records = []
-    for row in rows[1:] if has_header else rows:
-      if width is not None and any(cell.strip() for cell in row[width:]):
+    for row in data:
+      if _filled_width(row) > width:
         raise errors.DataError(
-            "%s, line %d: found %d columns, the header has %d; a text holding the "
+            "%s, line %d: found %d columns, %s %d; a text holding the "
             "separator (a tab or an unquoted comma) shifts the columns after it: "
             "quote that text or remove the separator from it"
-            % (path, row.line_number, len(row), width))
+            % (path, row.line_number, _filled_width(row), others, width))
       if len(row) < needed:
         raise errors.DataError(
             "%s, line %d: %s, need at least %d (%s)"
@@ -314,18 +347,14 @@ class CsvProcessor(DataProcessor):
       del index["label"]  # An unlabeled test file.
     has_header = self.has_header
     if has_header is None:
-      has_header = self._detect_header(rows, index.get("label"), path)
+      has_header = self._detect_header(rows, index, path)
     return has_header, index
 
-  def _detect_header(self, rows, label_index, path):
+  def _detect_header(self, rows, index, path):
     """Whether the first row is a header (see the class docstring)."""
+    label_index = index.get("label")
     if label_index is None:
-      if self._header_decision is None:
-        logging.warning("%s: cannot tell whether the first row is a header "
-                        "(no label column); reading it as data. Set "
-                        "has_header to be sure.", path)
-        return False
-      return self._header_decision
+      return self._detect_unlabeled_header(rows[0], index, path)
     cell = rows[0][label_index].strip()
     known = self._labels or self._inferred_labels
     if self.is_regression:
@@ -345,8 +374,29 @@ class CsvProcessor(DataProcessor):
                         "to be sure.", path, cell, rows[0])
     if header:
       logging.info("%s: reading the first row as a header: %s", path, rows[0])
+      self._header_row = rows[0]
     self._header_decision = header
     return header
+
+  def _detect_unlabeled_header(self, first, index, path):
+    """Whether the first row of a file without labels is a header."""
+    if self._header_decision is None:
+      logging.warning("%s: cannot tell whether the first row is a header "
+                      "(no label column); reading it as data. Set "
+                      "has_header to be sure.", path)
+      return False
+    if not self._header_decision:
+      return False
+    header = self._header_row
+    if all(len(first) > i and len(header) > i and first[i].strip() == header[i].strip()
+           for i in index.values()):
+      logging.info("%s: reading the first row as a header, as the training "
+                   "file's: %s", path, first)
+      return True
+    raise errors.DataError(
+        "%s, line %d: cannot tell whether this first row is a header: the training "
+        "file had a header (%s) and this row differs from it: %s. Set has_header "
+        "(true or false)." % (path, first.line_number, header, first))
 
   def _examples_from_records(self, records, path, set_type, labeled):
     infer = labeled and not self.is_regression and \

@@ -984,3 +984,55 @@ def test_feature_records_are_the_same_bytes_in_every_process():
       {"b": feature_cache.int_feature([2]), "a": feature_cache.float_feature([0.5])}))
   assert list(example.features.feature["b"].int64_list.value) == [2]
   assert list(example.features.feature["a"].float_list.value) == [0.5]
+
+
+def test_custom_headerless_row_wider_than_the_others_is_an_error_naming_the_line(tmp_path):
+  """Without a header, a tab inside a text made the rest of the row the label: a new class."""
+  (tmp_path / "train.tsv").write_text("the cat sat\tpos\nbad\tplot\tneg\nthe mat\tneg\t\n"
+                                      "a dog\tpos\n")
+  processor = cd.get_processor("csv", text_a_column=0, label_column=1, has_header=False)
+  with pytest.raises(errors.DataError) as error:
+    processor.get_train_examples(str(tmp_path))
+  assert str(error.value).startswith(
+      f"{tmp_path / 'train.tsv'}, line 2: found 3 columns, most rows have 2; a text "
+      "holding the separator")
+  # Of two rows of different widths, the wider is the shifted one, wherever it is.
+  (tmp_path / "train.tsv").write_text("bad\tplot\tneg\nthe cat sat\tpos\n")
+  with pytest.raises(errors.DataError, match="line 1: found 3 columns, most rows have 2"):
+    processor.get_train_examples(str(tmp_path))
+  # Trailing separators and rows of the usual width pass.
+  (tmp_path / "train.tsv").write_text("the cat sat\tpos\t\nthe mat\tneg\n")
+  rows = processor.get_train_examples(str(tmp_path))
+  assert [(e.text_a, e.label) for e in rows] == [("the cat sat", "pos"), ("the mat", "neg")]
+
+
+def test_custom_unlabeled_test_file_keeps_a_first_row_unlike_the_training_header(tmp_path):
+  """The training file's header decision dropped an unlabeled test file's first sentence."""
+  (tmp_path / "train.csv").write_text("sentence,label\ngood,pos\nbad,neg\nfine,pos\n")
+  (tmp_path / "test.csv").write_text("sentence\ngreat\nterrible\n")
+
+  def test_texts(**options):
+    processor = cd.get_processor("csv", train_file="train.csv", test_file="test.csv",
+                                 text_a_column=0, label_column=1, **options)
+    processor.get_train_examples(str(tmp_path))
+    return [e.text_a for e in processor.get_test_examples(str(tmp_path))]
+
+  assert test_texts() == ["great", "terrible"]   # the header repeated: dropped
+  (tmp_path / "test.csv").write_text("great\nterrible\nmeh\n")
+  with pytest.raises(errors.DataError, match=(
+      r"test\.csv, line 1: cannot tell whether this first row is a header: the training "
+      r"file had a header \(\['sentence', 'label'\]\) .* Set has_header")):
+    test_texts()
+  assert test_texts(has_header=False) == ["great", "terrible", "meh"]
+  # After a headerless training file, the test file's first row is data, as before.
+  (tmp_path / "train.csv").write_text("good,pos\nbad,neg\nfine,pos\n")
+  assert test_texts() == ["great", "terrible", "meh"]
+
+
+def test_custom_delimiter_is_one_character_or_a_tab():
+  assert cd.get_processor("csv", delimiter="\\t").delimiter == "\t"
+  assert cd.get_processor("csv", delimiter="TAB").delimiter == "\t"
+  assert cd.get_processor("csv", delimiter=";").delimiter == ";"
+  for bad in (";;", ""):
+    with pytest.raises(errors.DataError, match=r"delimiter=.*: expected one character"):
+      cd.get_processor("csv", delimiter=bad)
