@@ -97,6 +97,15 @@ def validate_flags(f):
     cli.require_creatable_dir(f.cache_dir, "cache_dir")
   if f.eval_every_steps and not f.do_train:
     raise errors.UserError("--eval_every_steps needs --do_train.")
+  custom = [name for name in [*CUSTOM_TASK_OPTIONS, "labels"] if getattr(f, name) is not None]
+  if f.has_header != "auto":
+    custom.append("has_header")
+  if custom and f.task_name.lower() not in ("csv", "custom"):
+    # Ignored, a GLUE task would read its own files and labels silently.
+    raise errors.UserError(
+        f"--{custom[0]} is an option of --task_name=custom (your own data); "
+        f"--task_name={f.task_name} reads its own files and labels from --data_dir. "
+        "Drop the flag, or use --task_name=custom.")
   if f.glue_submission_dir:
     if not f.do_predict:
       raise errors.UserError("--glue_submission_dir needs --do_predict.")
