@@ -103,6 +103,9 @@ def run(f):
     raise errors.UserError("--model_dir is required: the output folder of a fine-tuning run.")
   if f.batch_size <= 0:
     raise errors.UserError(f"--batch_size={f.batch_size} must be positive.")
+  if f.input and f.input_file:
+    raise errors.UserError("--input and --input_file both given; answer the texts of one: "
+                           "drop --input, or put its texts into the file.")
   for number, text in enumerate(f.input or (), 1):
     if not text.strip():   # lines of --input_file and stdin: blank ones are skipped
       raise errors.UserError(f"--input (number {number}) is empty; give the text to "

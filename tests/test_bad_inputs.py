@@ -380,6 +380,8 @@ CASES = [
     Case("inf-blank-input-file", INF, ("--model_dir={mrpc_out}", "--input_file={blank_lines}"),
          ("--input_file=", "blank_lines.txt holds no input", "one input per line"),
          base=False),
+    Case("inf-input-and-input-file", INF, ("--input_file={sentences}",),
+         ("--input and --input_file both given", "drop --input")),
     Case("es-export-dir-is-a-file", ES, ("--export_dir={model}/vocab.txt",),
          ("--export_dir=", "vocab.txt is a file, not a folder")),
     Case("cpd-output-file-is-a-folder", CPD, ("--output_file={model}",),
