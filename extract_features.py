@@ -389,6 +389,11 @@ def run(config):
   """
   bert_config, layer_indexes = validate(config)
   examples = read_examples(config.input_file)
+  pair = next((e for e in examples if e.text_b is not None), None)
+  if pair is not None:
+    modeling.check_sentence_pairs(
+        bert_config, f"--input_file={config.input_file}: line {pair.unique_id + 1} and "
+        "the other lines with ' ||| '")
   tokenizer = tokenization.FullTokenizer(config.vocab_file, config.do_lower_case)
   tokenization.require_tokens(tokenizer.vocab, config.vocab_file)
   warning = tokenization.case_mismatch_warning(config.do_lower_case, tokenizer.vocab,

@@ -970,6 +970,9 @@ class ClassifierPredictor(Predictor):
       if len(fields) > 2:
         raise errors.UserError(f"input {text[:60]!r}: at most one ' ||| ' (text_a ||| "
                                "text_b) for a classifier.")
+      if len(fields) == 2:
+        modeling.check_sentence_pairs(self.task.bert_config,
+                                      f"inputs with ' ||| ' ({text[:60]!r})")
       example = classifier_data.InputExample(f"input-{row}", fields[0],
                                              fields[1] if len(fields) > 1 else None,
                                              self.labels[0] if self.labels else "0")

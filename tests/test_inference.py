@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoint_utils
+import errors
 import inference
 import modeling
 import run_info
@@ -27,6 +28,7 @@ CONFIG = dict(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1,
               num_attention_heads=2, intermediate_size=19, max_position_embeddings=64,
               type_vocab_size=2)
 SETTINGS = {
+    "classifier": dict(label_list=["neg", "pos"], is_regression=False, max_seq_length=16),
     "ner": dict(label_list=["O", "B-PER", "I-PER", "B-LOC"], window_stride=4,
                 word_split="whitespace", max_seq_length=10),
     "squad": dict(doc_stride=6, max_query_length=6, max_answer_length=5, n_best_size=5,
@@ -57,9 +59,10 @@ def fake_run(root, kind, **settings):
   folder = root / kind
   folder.mkdir()
   (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-  info = dict(task_kind=kind, bert_config=CONFIG, do_lower_case=True,
+  config = settings.pop("bert_config", CONFIG)
+  info = dict(task_kind=kind, bert_config=config, do_lower_case=True,
               **dict(SETTINGS[kind], **settings))
-  task = serving.make_task(dict(info, bert_config=modeling.BertConfig(**CONFIG)))
+  task = serving.make_task(dict(info, bert_config=modeling.BertConfig(**config)))
   task.build("float32", seed=3)
   for variable in task.head.variables_by_name().values():
     variable.assign(tf.random.stateless_normal(variable.shape, seed=[4, 5]))
@@ -156,6 +159,18 @@ def test_multiple_choice_probabilities_are_run_multiple_choice_results(tmp_path)
   assert got.shape == expected.shape == (2, 3)
   np.testing.assert_allclose(got, expected, atol=1e-5)
   assert [r["choice"] for r in results] == expected.argmax(1).tolist()
+
+
+def test_a_pair_for_a_one_segment_classifier_is_refused(tmp_path):
+  """Segment id 1 is beyond a type_vocab_size=1 table: a Gather error on CPU, zeros on GPU."""
+  folder = fake_run(tmp_path, "classifier", bert_config=dict(CONFIG, type_vocab_size=1))
+  predictor = serving.ClassifierPredictor(run_info.read_run_info(str(folder)), str(folder))
+  answers = predictor.answer(["a good movie", "it was bad"])
+  assert [sorted(a["probabilities"]) for a in answers] == [["neg", "pos"]] * 2
+  with pytest.raises(errors.UserError, match=(
+      r"inputs with ' \|\|\| ' \('a good movie \|\|\| it was bad'\) are text pairs .* "
+      r"type_vocab_size=1: it takes single texts only")):
+    predictor.answer(["a good movie", "a good movie ||| it was bad"])
 
 
 def test_non_utf8_input_is_one_error_line_and_output_stays_json(tmp_path):
