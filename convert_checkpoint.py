@@ -683,6 +683,10 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   tf_tensors, summary = hf_tensors_to_tf(load_hf_tensors(weights), config, f"--input={input_path}")
   if vocab:
     _check_vocab(vocab, config)
+  elif not os.path.exists(os.path.join(output_dir, VOCAB)):
+    logging.warning("%s has no %s (a tokenizer.json only?): %s gets none; the programs "
+                    "need the model's WordPiece vocab.txt as --vocab_file.",
+                    model_dir, VOCAB, output_dir)
 
   def write_files(staging):
     checkpoint_utils.save_tensors(os.path.join(staging, TF_PREFIX), tf_tensors)

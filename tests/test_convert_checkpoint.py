@@ -661,6 +661,23 @@ def test_hf_to_tf_in_place_keeps_the_vocab(tmp_path):
   assert not [n for n in os.listdir(folder) if n.startswith(".convert-")]
 
 
+def test_hf_to_tf_without_a_vocab_says_so(tmp_path, monkeypatch):
+  """A folder with only tokenizer.json converted silently into one the programs cannot use."""
+  warnings = []
+  monkeypatch.setattr(convert_checkpoint.logging, "warning",
+                      lambda message, *args: warnings.append(message % args))
+  state = _tiny_hf_state(heads=False, prefix=False)
+  with_vocab = _write_hf_folder(tmp_path / "hf", state)
+  convert_checkpoint.hf_to_tf(str(with_vocab), str(tmp_path / "tf"))
+  assert not [w for w in warnings if "vocab.txt" in w]
+  folder = _write_hf_folder(tmp_path / "hf_no_vocab", state, vocab=False)
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf2"))
+  assert "vocab.txt" not in os.listdir(tmp_path / "tf2")
+  assert [w for w in warnings if "vocab.txt" in w] == [
+      f"{folder} has no vocab.txt (a tokenizer.json only?): {tmp_path / 'tf2'} gets none; "
+      "the programs need the model's WordPiece vocab.txt as --vocab_file."]
+
+
 # --------------------------------------------------------------------------
 # Command line
 
