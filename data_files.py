@@ -174,25 +174,34 @@ def found_columns(row):
   return "found %d columns" % len(row)
 
 
+def parse_json(text, where, fix=""):
+  """The JSON value of `text`; a DataError naming `where` (a file or flag) if it is not JSON.
+
+  Besides syntax errors, an integer of thousands of digits and nesting deeper
+  than the parser's recursion limit are reported this way (not as tracebacks).
+  """
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError as e:
+    problem = f"{e.msg} at line {e.lineno} column {e.colno} (char {e.pos})"
+  except (ValueError, RecursionError) as e:
+    problem = str(e).split(";")[0] or type(e).__name__
+  raise errors.DataError(f"{where}: not valid JSON: {problem}.{fix}")
+
+
 def parse_json_records(text, path):
   """Parses a JSON array of objects or JSON lines: list of (location, dict)."""
   if text.lstrip().startswith("["):
-    try:
-      records = json.loads(text)
-    except json.JSONDecodeError as e:
-      raise errors.DataError("%s, line %d: invalid JSON: %s"
-                             % (path, e.lineno, e.msg)) from None
+    records = parse_json(text, path)
     located = [("record %d" % (i + 1), r) for i, r in enumerate(records)]
   else:
     located = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: a JSON string may hold U+2028 or U+0085 unescaped.
+    for n, line in enumerate(text.split("\n"), start=1):
+      line = line.rstrip("\r")
       if not line.strip():
         continue
-      try:
-        located.append(("line %d" % n, json.loads(line)))
-      except json.JSONDecodeError as e:
-        raise errors.DataError("%s, line %d: invalid JSON line: %s"
-                               % (path, n, e.msg)) from None
+      located.append(("line %d" % n, parse_json(line, "%s, line %d" % (path, n))))
   for where, record in located:
     if not isinstance(record, dict):
       raise errors.DataError("%s, %s: expected a JSON object with the text and "

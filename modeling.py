@@ -15,6 +15,7 @@ import math
 
 import tensorflow as tf
 
+import data_files
 import errors
 
 # LayerNorm epsilon: TF1 `layer_norm`'s default, which BERT checkpoints were trained with.
@@ -119,10 +120,10 @@ class BertConfig:
     try:
       with tf.io.gfile.GFile(json_file, "rb") as reader:
         text = reader.read().decode("utf-8-sig")   # a Windows editor's byte-order mark
-      data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except UnicodeDecodeError as e:
       raise errors.UserError(
           f"--bert_config_file={json_file}: not valid UTF-8 JSON ({e}).") from None
+    data = data_files.parse_json(text, f"--bert_config_file={json_file}")
     return cls.from_dict(data, source=json_file)
 
   def to_dict(self):

@@ -90,10 +90,11 @@ def read_json(path, what="JSON file"):
   """The JSON value in `path`; a UserError naming the file when it is not JSON."""
   data = data_files.read_bytes(path, what)
   try:
-    return json.loads(data.decode("utf-8-sig"))   # a hand edit may add a byte-order mark
-  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    text = data.decode("utf-8-sig")   # a hand edit may add a byte-order mark
+  except UnicodeDecodeError as e:
     raise errors.UserError(f"{path} is not valid JSON ({e}); restore or delete the "
                            f"{what}.") from None
+  return data_files.parse_json(text, path, f" Restore or delete the {what}.")
 
 
 # ------------------------------------------------------------ the lock

@@ -10,7 +10,6 @@ with the deliberate differences run_squad.py's docstring lists.
 import collections
 import contextlib
 import dataclasses
-import json
 import math
 
 from absl import logging
@@ -118,11 +117,7 @@ def join_words(words, follows_space=None):
 def load_squad_data(path, flag_name):
   """Reads a SQuAD-format JSON file; returns its "data" list of articles."""
   text = data_files.read_text(path, f"the SQuAD JSON file of --{flag_name}")
-  try:
-    data = json.loads(text)
-  except json.JSONDecodeError as e:
-    raise errors.DataError(f"--{flag_name}={path}: not valid JSON: {e.msg} at line "
-                           f"{e.lineno} column {e.colno} (char {e.pos}).") from None
+  data = data_files.parse_json(text, f"--{flag_name}={path}")
   if not isinstance(data, dict) or not isinstance(data.get("data"), list):
     raise errors.DataError(f"--{flag_name}={path}: expected a SQuAD JSON object "
                            '{"version": ..., "data": [articles]}.')

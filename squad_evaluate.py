@@ -51,6 +51,7 @@ import string
 import sys
 
 import atomic_files
+import data_files
 import errors
 import nltk_word_tokenize
 import tokenization
@@ -355,14 +356,11 @@ def load_json(path, what):
   try:
     with open(path, "rb") as reader:
       text = reader.read().decode("utf-8-sig")
-    return json.loads(text)
   except OSError as e:
     raise EvaluationError(f"{what} {path}: cannot read it ({e.strerror}).") from None
   except UnicodeDecodeError as e:
     raise EvaluationError(f"{what} {path}: not UTF-8 text (byte {e.start}).") from None
-  except json.JSONDecodeError as e:
-    raise EvaluationError(f"{what} {path}: not valid JSON: {e.msg} at line {e.lineno} "
-                          f"column {e.colno} (char {e.pos}).") from None
+  return data_files.parse_json(text, f"{what} {path}")
 
 
 def _load_mapping(path, what):

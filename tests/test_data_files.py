@@ -94,3 +94,32 @@ def test_a_glob_matching_a_link_to_a_missing_file_is_one_error_line(tmp_path):
   with pytest.raises(errors.UserError, match=r"^--input_file: .*b.txt cannot be read: No such "
                      r"file or directory; restore it or leave it out.$"):
     data_files.expand_input_files(str(tmp_path / "*.txt"), "input_file", "text files", "*.txt")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"a": [1, 2}', "Expecting ',' delimiter at line 1 column 12"),
+    ('{"a": ' + "7" * 5000 + "}", "Exceeds the limit (4300 digits)"),
+    ("[" * 100_000 + "]" * 100_000, "maximum recursion depth exceeded"),
+])
+def test_text_that_is_not_json_is_a_data_error_naming_where(text, problem):
+  with pytest.raises(errors.DataError) as caught:
+    data_files.parse_json(text, "--predict_file=p.json", " Give a JSON file.")
+  message = str(caught.value)
+  assert message.startswith("--predict_file=p.json: not valid JSON: ")
+  assert problem in message and message.endswith(" Give a JSON file.")
+
+
+def test_json_lines_errors_name_the_line(tmp_path):
+  text = '{"text": "a", "label": "x"}\n{"text": "b", "label": ' + "9" * 5000 + "}\n"
+  with pytest.raises(errors.DataError, match=r"^d\.jsonl, line 2: not valid JSON: Exceeds"):
+    data_files.parse_json_records(text, "d.jsonl")
+  assert len(data_files.parse_json_records(text.splitlines()[0], "d.jsonl")) == 1
+
+
+def test_json_lines_end_at_line_feeds_only():
+  text = ('{"text": "one\u2028two", "label": "a"}\r\n'
+          '{"text": "three\u0085four\u2029", "label": "b"}\n\n')
+  records = data_files.parse_json_records(text, "d.jsonl")
+  assert len(records) == 2
+  assert records == [("line 1", {"text": "one\u2028two", "label": "a"}),
+                     ("line 2", {"text": "three\u0085four\u2029", "label": "b"})]
