@@ -210,6 +210,9 @@ def run(f):
     articles = load_squad_data(f.predict_file, "predict_file")
     predict_examples = examples_from_data(articles, False,
                                           source=f"--predict_file={f.predict_file}")
+    if not predict_examples:
+      raise errors.UserError(f"--predict_file={f.predict_file} holds no questions.")
+    squad_evaluate.check_dataset(articles, f"--predict_file={f.predict_file}")
     predict_features = list(iter_features(predict_examples, tokenizer, f.max_seq_length,
                                           f.doc_stride, f.max_query_length, False))
   info = build_run_info(f, bert_config)

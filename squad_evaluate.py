@@ -64,7 +64,7 @@ _ASCII_PUNCTUATION = frozenset(string.punctuation)
 _CMRC_PUNCTUATION = frozenset("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(errors.UserError):
   """Unreadable data or predictions; the message names the file and the problem."""
 
 
@@ -183,6 +183,36 @@ def _questions(dataset):
   for article in dataset:
     for paragraph in article.get("paragraphs", []):
       yield from paragraph.get("qas", [])
+
+
+def check_dataset(dataset, source):
+  """Raises EvaluationError where `dataset` is not a SQuAD "data" list this scorer reads.
+
+  Every question needs a string "id"; its "answers", when present, must be a
+  list of objects with a string "text" (a question without "answers" is only
+  left unscored, see count_gold_answers).
+  """
+  for a_index, article in enumerate(dataset):
+    paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+    if not isinstance(paragraphs, list):
+      raise EvaluationError(f'{source}: article {a_index} has no "paragraphs" list.')
+    for p_index, paragraph in enumerate(paragraphs):
+      where = f"{source}: article {a_index}, paragraph {p_index}"
+      qas = paragraph.get("qas") if isinstance(paragraph, dict) else None
+      if not isinstance(qas, list):
+        raise EvaluationError(f'{where} has no "qas" list.')
+      for qa in qas:
+        if not isinstance(qa, dict) or not isinstance(qa.get("id"), str):
+          raise EvaluationError(f'{where}: a question has no string "id" '
+                                f"({str(qa)[:60]}).")
+        answers = qa.get("answers")
+        if answers is not None and not (isinstance(answers, list) and all(
+            isinstance(answer, dict) and isinstance(answer.get("text"), str)
+            for answer in answers)):
+          raise EvaluationError(
+              f'{where}, question id {qa["id"]!r}: "answers" must be a list of objects '
+              f'with a "text" string, e.g. [{{"text": "Paris", "answer_start": 12}}]; '
+              f"got {json.dumps(answers)[:60]}.")
 
 
 def gold_answers(dataset, language="en"):
@@ -424,6 +454,7 @@ def main(argv=None):
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
       raise EvaluationError(f"data file {args.data_file}: expected a SQuAD JSON object "
                             '{"version": ..., "data": [articles]}.')
+    check_dataset(data["data"], f"data file {args.data_file}")
     predictions = _load_mapping(args.pred_file, "predictions file")
     check_predictions(predictions, data["data"], args.pred_file, args.data_file)
     na_probs = (_load_mapping(args.na_prob_file, "no-answer file")
@@ -435,10 +466,8 @@ def main(argv=None):
     results = evaluate(data["data"], predictions, na_probs,
                        args.na_prob_thresh if na_probs is not None else None,
                        args.eval_language)
-  except (EvaluationError, errors.UserError, KeyError, TypeError) as e:
-    message = (f"malformed data file: {e!r}" if isinstance(e, (KeyError, TypeError))
-               else e)
-    print(f"squad_evaluate.py: error: {message}", file=sys.stderr)
+  except errors.UserError as e:
+    print(f"squad_evaluate.py: error: {e}", file=sys.stderr)
     return 1
   text = json.dumps(official_layout(results), indent=2 if "total" in results else None)
   print(text)

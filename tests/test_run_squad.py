@@ -253,6 +253,40 @@ def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected
     assert text in str(error.value)
 
 
+@pytest.mark.parametrize("qa, training, expected", [
+    ({"id": 1, "question": "?", "answers": []}, False, "question id 1 is a int; write it"),
+    ({"id": ["a"], "question": "?", "answers": []}, True, "question id ['a'] is a list"),
+    ({"id": "q", "question": "?", "is_impossible": "false", "answers": []}, True,
+     "question id 'q': is_impossible='false' must be true or false"),
+])
+def test_an_id_or_is_impossible_of_another_type_is_refused(qa, training, expected):
+  data = squad_json([{"context": "red green", "qas": [qa]}])
+  with pytest.raises(errors.DataError) as error:
+    squad_data.examples_from_data(data["data"], training, version_2_with_negative=True,
+                                  source="f.json")
+  assert "f.json: article 0" in str(error.value) and expected in str(error.value)
+
+
+@pytest.mark.parametrize("answers, valid", [
+    (None, True), ([], True), ([{"text": "Paris", "answer_start": 0}], True),
+    ([{"text": "Paris"}], True), (["Paris"], False), ([None], False),
+    ([{"text": None}], False), ([{"text": 7, "answer_start": 0}], False), ("Paris", False),
+])
+def test_gold_answers_the_scorer_cannot_read_are_named(answers, valid):
+  qa = {"id": "q5", "question": "?"}
+  if answers is not None:
+    qa["answers"] = answers
+  data = squad_json([{"context": "Paris", "qas": [qa]}])["data"]
+  if valid:
+    squad_evaluate.check_dataset(data, "p.json")
+    return
+  with pytest.raises(squad_evaluate.EvaluationError) as error:
+    squad_evaluate.check_dataset(data, "p.json")
+  assert str(error.value).startswith("p.json: article 0, paragraph 0, question id 'q5': "
+                                     '"answers" must be a list of objects')
+  assert isinstance(error.value, errors.UserError)
+
+
 def test_malformed_json_names_file_and_position(tmp_path):
   path = tmp_path / "bad.json"
   path.write_text('{"data": [\n  {"title": "x",}\n]}', encoding="utf-8")
@@ -463,6 +497,13 @@ def test_evaluate_cli_prints_the_official_layouts(tmp_path):
   out = cli_run(v1, preds)
   assert out.returncode == 1 and out.stderr.count("\n") == 1
   assert "p.json: not valid JSON" in out.stderr and "line 1 column 16" in out.stderr
+  for data, expected in ((["article"], 'article 0 has no "paragraphs" list'),
+                         ([{"paragraphs": [{"qas": [{"id": "q1", "answers": ["Paris"]}]}]}],
+                          "article 0, paragraph 0, question id 'q1': \"answers\" must be a list of objects")):
+    v1.write_text(json.dumps({"data": data}), encoding="utf-8")
+    out = cli_run(v1, preds)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert f"error: data file {v1}: {expected}" in out.stderr
 
 
 # ===================================================================== flags
