@@ -30,10 +30,12 @@ def write_records(path, count, seed=0, seq=SEQ, preds=PREDS):
       start = 20 * rng.randint(0, 2)
       ids = [start + i + 5 for i in range(length)]
       ids[0], ids[-1] = 2, 3                       # [CLS] ... [SEP]
-      positions = sorted(rng.choice(np.arange(1, length - 1), preds, replace=False))
+      real = min(preds, length - 2)               # more slots than tokens: padding slots
+      positions = sorted(rng.choice(np.arange(1, length - 1), real, replace=False))
       labels = [ids[p] for p in positions]
       for p in positions:
         ids[p] = 4                                 # [MASK]
+      positions, labels = positions + [0] * (preds - real), labels + [0] * (preds - real)
       is_random = int(rng.rand() < 0.5)
       pad = seq - length
       feature = {
@@ -45,7 +47,7 @@ def write_records(path, count, seed=0, seq=SEQ, preds=PREDS):
           **{k: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(x) for x in v]))
              for k, v in feature.items()},
           "masked_lm_weights": tf.train.Feature(
-              float_list=tf.train.FloatList(value=[1.0] * preds))}))
+              float_list=tf.train.FloatList(value=[1.0] * real + [0.0] * (preds - real)))}))
       writer.write(example.SerializeToString())
 
 
@@ -124,6 +126,17 @@ def test_inconsistent_max_predictions_is_a_clear_error(model_dir):
   assert last.startswith("run_pretraining.py: error:")
   assert "max_predictions_per_seq=3" in last and "Traceback" not in result.stderr
   assert not (model_dir / "bad").exists()
+
+
+def test_records_with_more_prediction_slots_than_tokens_train(model_dir):
+  """create_pretraining_data.py's default of 20 slots with --max_seq_length=16 is valid."""
+  write_records(str(model_dir / "wide.tfrecord"), 32, seed=4, preds=20)
+  result = run_cli(model_dir, model_dir / "wide", "--do_train=true", "--do_eval=true",
+                   "--num_train_steps=2", "--num_warmup_steps=1", "--max_predictions_per_seq=20",
+                   f"--input_file={model_dir / 'wide.tfrecord'}",
+                   f"--eval_input_file={model_dir / 'wide.tfrecord'}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert read_results(model_dir / "wide" / "eval_results.txt")["global_step"] == 2
 
 
 def test_missing_input_is_a_clear_error(model_dir):
