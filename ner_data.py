@@ -85,6 +85,10 @@ def read_conll(path, strip_digits=None):
 
   for number, line in enumerate(data_files.read_text(path, "a CoNLL file").split("\n"), 1):
     line = line.rstrip("\r")
+    if "\r" in line:   # lines ending in \r alone: the file would read as one line
+      raise errors.DataError(f"{path}, line {number}: a carriage return (\\r) inside the "
+                             "line; if the lines end in \\r alone, convert the file with "
+                             "`tr '\\r' '\\n'` (mac2unix), else delete it.")
     if not line.strip():
       close_sentence()
       continue
@@ -95,6 +99,9 @@ def read_conll(path, strip_digits=None):
     if len(fields) < 2:
       raise errors.DataError(f"{path}, line {number}: expected a token and its tag (last column), "
                              f"separated by spaces or a tab; received {line!r}.")
+    if len(fields[-1].split()) > 1:   # a space after a tab: the tag would be "B-ORG x"
+      raise errors.DataError(f"{path}, line {number}: the tag {fields[-1]!r} holds a space; "
+                             "separate every column by one tab, or every column by spaces.")
     if first_line is None:
       first_line = (len(fields), number)
     elif len(fields) != first_line[0] and not columns_differ:

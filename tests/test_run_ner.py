@@ -219,6 +219,21 @@ def test_a_line_with_other_columns_than_the_first_is_named_in_a_warning(tmp_path
   assert not [r for r in caplog.records if "columns" in r.getMessage()]
 
 
+@pytest.mark.parametrize("content, expected", [
+    (b"EU\tB-ORG\nrejects\tO x\n", "line 2: the tag 'O x' holds a space"),
+    ("EU\tB-ORG  \t\nrejects\t  B-MISC\u3000I\n".encode(),
+     "line 2: the tag 'B-MISC\\u3000I' holds a space"),
+    (b"EU B-ORG\rrejects O\r\rgerman B-MISC\r", "line 1: a carriage return (\\r) inside"),
+])
+def test_a_tag_with_a_space_or_a_bare_carriage_return_is_a_named_error(tmp_path, content,
+                                                                        expected):
+  path = tmp_path / "train.txt"
+  path.write_bytes(content)
+  with pytest.raises(errors.DataError) as error:
+    ner_data.read_conll(str(path))
+  assert str(error.value).startswith(f"{path}, {expected}")
+
+
 # ---------------------------------------------------------------- conlleval
 
 
