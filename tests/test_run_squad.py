@@ -499,7 +499,7 @@ def test_evaluate_cli_prints_the_official_layouts(tmp_path):
   assert "p.json: not valid JSON" in out.stderr and "line 1 column 16" in out.stderr
   for data, expected in ((["article"], 'article 0 has no "paragraphs" list'),
                          ([{"paragraphs": [{"qas": [{"id": "q1", "answers": ["Paris"]}]}]}],
-                          "article 0, paragraph 0, question id 'q1': \"answers\" must be a list of objects")):
+                          "article 0, paragraph 0, question id 'q1': \"answers\" must be")):
     v1.write_text(json.dumps({"data": data}), encoding="utf-8")
     out = cli_run(v1, preds)
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
