@@ -715,11 +715,36 @@ def _next_document_start(path, offset, size):
   return size
 
 
+def _documents_in(path, low, high, limit):
+  """Documents (runs of text lines) in bytes [low, high) of `path`, counted up to `limit`.
+
+  `low` is a line start; the scan stops at `limit`, so it reads little of a
+  corpus of many documents.
+  """
+  count, in_text, position = 0, False, low
+  with _open_binary(path) as f:
+    f.seek(low)
+    for raw in f:
+      if position >= high:
+        break
+      position += len(raw)
+      text = bool(raw.decode("utf-8", "replace").strip())
+      if text and not in_text:
+        count += 1
+        if count >= limit:
+          break
+      in_text = text
+  return count
+
+
 def plan_shards(input_files, num_shards):
   """Cuts the inputs (one stream, file after file) into contiguous shards.
 
   Cut points are near equal byte offsets, moved forward to the next document
-  start (the line after a blank line, or the start of a file).
+  start (the line after a blank line, or the start of a file). A cut that
+  would leave a shard with a single document is dropped (the shards after it
+  are empty): a shard draws its random next segments from its own other
+  documents, and with one it would label segments of the same document random.
 
   Args:
     input_files: list of str paths.
@@ -741,7 +766,24 @@ def plan_shards(input_files, num_shards):
     local = _next_document_start(input_files[f], target - int(starts[f]),
                                  sizes[f])
     cuts.append(int(starts[f]) + local)
-  cuts.append(total)
+
+  def two_documents(begin, end):
+    found = 0
+    for path, file_start, size in zip(input_files, starts, sizes):
+      low, high = max(begin - file_start, 0), min(end - file_start, size)
+      if low < high:
+        found += _documents_in(path, int(low), int(high), 2 - found)
+        if found >= 2:
+          return True
+    return False
+
+  kept = [0]
+  for cut in cuts[1:]:
+    if cut > kept[-1] and two_documents(kept[-1], cut):
+      kept.append(cut)
+  if len(kept) > 1 and not two_documents(kept[-1], total):
+    kept.pop()   # the last shard joins the one before it
+  cuts = kept + [total] * (num_shards + 1 - len(kept))
   shards = []
   for begin, end in zip(cuts[:-1], cuts[1:]):
     ranges = []

@@ -615,6 +615,42 @@ def test_sharding_cuts_at_document_boundaries(tmp_path):
     assert lines == [l for d in documents for l in d.split("\n")]
 
 
+def shard_texts(shards):
+  texts = []
+  for ranges in shards:
+    text = b""
+    for r in ranges:
+      with open(r.path, "rb") as f:
+        f.seek(r.start)
+        text += f.read(r.end - r.start)
+    texts.append(text.decode())
+  return texts
+
+
+@pytest.mark.parametrize("document_lines, num_shards, expected_sizes", [
+    ([400, 400, 400], 8, [3]),             # each cut would leave one document
+    ([400, 3, 3, 3, 3, 400], 8, [2, 4]),   # the last shard would hold one
+    ([2] * 40, 8, None),                   # many small documents: eight shards
+])
+def test_no_shard_holds_a_single_document(tmp_path, document_lines, num_shards,
+                                          expected_sizes):
+  """A shard's random next segments come from its other documents: it needs two."""
+  documents = ["\n".join("doc %d line %d" % (d, l) for l in range(n))
+               for d, n in enumerate(document_lines)]
+  path = tmp_path / "books.txt"
+  path.write_text("\n\n\n".join(documents) + "\n")
+  shards = cpd.plan_shards([str(path)], num_shards)
+  assert len(shards) == num_shards
+  texts = [t for t in shard_texts(shards) if t.strip()]
+  sizes = [len([d for d in t.split("\n\n") if d.strip()]) for t in texts]
+  if expected_sizes is None:
+    assert len(sizes) == num_shards and min(sizes) >= 2 and sum(sizes) == 40, sizes
+  else:
+    assert sizes == expected_sizes
+  assert "".join(texts) == path.read_text()
+  assert all(t == "" for t in shard_texts(shards)[len(texts):])
+
+
 def test_errors_are_one_line_and_leave_no_output(tmp_path, vocab_file):
   good = tmp_path / "good.txt"
   good.write_text("One sentence here.\nAnother one.\n\nA second document.\n")
@@ -802,3 +838,4 @@ def test_missing_jieba_is_one_clear_error(tmp_path, vocab_file, monkeypatch):
     cpd.run([str(corpus)], outputs, vocab_file, cpd.PretrainingDataConfig(
         word_segmenter="jieba", do_whole_word_mask=True, word_boundaries="space"))
   assert os.listdir(tmp_path) == ["zh.txt"]
+
