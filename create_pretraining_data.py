@@ -666,19 +666,21 @@ def read_documents(ranges, encoder, log_prefix=""):
   num_tokens = 0
   for file_range in ranges:
     with _open_binary(file_range.path) as reader:
-      reader.seek(file_range.start)
+      if file_range.start:   # a pipe (<(zcat f.gz)) is read from its start, unseekable
+        reader.seek(file_range.start)
       position = file_range.start
-      for raw in reader:
+      for number, raw in enumerate(reader, 1):
         if file_range.end is not None and position >= file_range.end:
           break
         try:
           line = raw.decode("utf-8").strip()
         except UnicodeDecodeError as e:
+          if file_range.start:   # a shard: count the lines before it
+            number = _line_number(file_range.path, position)
           raise errors.UserError(
               "Input file %s line %d is not valid UTF-8 (byte 0x%02x at byte "
               "column %d); re-save the file as UTF-8." %
-              (file_range.path, _line_number(file_range.path, position),
-               raw[e.start], e.start + 1)) from None
+              (file_range.path, number, raw[e.start], e.start + 1)) from None
         position += len(raw)
         if not line:
           if documents[-1]:
@@ -1317,6 +1319,13 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
   if num_workers < 1:
     raise errors.UserError("Received --num_workers=%d; expected >= 1." % num_workers)
   _check_outputs(output_files)
+  pipes = [path for path in input_files if not atomic_files.is_remote(path)
+           and os.path.exists(path) and not os.path.isfile(path)]
+  if num_workers > 1 and pipes:
+    raise errors.UserError(
+        "--input_file: %s is a pipe, not a file; --num_workers=%d cuts the input into "
+        "shards by byte offsets. Pass --num_workers=1, or write the text to a file "
+        "first." % (pipes[0], num_workers))
   pool = None
   if num_workers > 1:
     # Started first: workers import and load the vocabulary while the parent
@@ -1329,7 +1338,7 @@ def run(input_files, output_files, vocab_file, config, do_lower_case=True,
     _check_vocab(vocab_file, do_lower_case)
     _check_word_segmenter(config.word_segmenter)
     _warn_about_quirks(config)
-    if sum(_file_size(path) for path in input_files) == 0:
+    if not pipes and sum(_file_size(path) for path in input_files) == 0:
       raise _empty_corpus_error(input_files)
     logging.info("*** Reading from input files ***\n  %s", "\n  ".join(input_files))
     logging.info("*** Writing to output files ***\n  %s", "\n  ".join(output_files))

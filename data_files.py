@@ -74,8 +74,12 @@ def _matching_files(pattern, flag_name, expected, example):
       raise errors.UserError("--%s: %s is a directory; give the files in it, e.g. %s."
                              % (flag_name, path, os.path.join(path, example)))
     try:
-      if not atomic_files.is_remote(path):
+      if atomic_files.is_remote(path):
+        pass
+      elif os.path.isfile(path) or not os.path.exists(path):
         open(path, "rb").close()  # an unreadable file fails before any work
+      elif not os.access(path, os.R_OK):   # opening a pipe (<(zcat f.gz)) would drain it
+        raise PermissionError
     except PermissionError:
       raise errors.UserError("--%s: %s cannot be read: permission denied; make it "
                              "readable (chmod a+r)." % (flag_name, path)) from None

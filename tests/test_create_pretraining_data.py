@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 import create_pretraining_data as cpd
+import data_files
 import errors
 import reference_pretraining_oracle as oracle
 import tokenization
@@ -839,3 +841,44 @@ def test_missing_jieba_is_one_clear_error(tmp_path, vocab_file, monkeypatch):
         word_segmenter="jieba", do_whole_word_mask=True, word_boundaries="space"))
   assert os.listdir(tmp_path) == ["zh.txt"]
 
+
+def _pipe(tmp_path, name, data):
+  """A named pipe that a thread fills with `data` once (what `<(zcat f.gz)` gives)."""
+  path = tmp_path / name
+  os.mkfifo(path)
+
+  def fill():
+    with open(path, "wb") as f:
+      f.write(data)
+  threading.Thread(target=fill, daemon=True).start()
+  return str(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_is_read_as_its_text_with_one_worker(tmp_path, vocab_file):
+  text = DEMO_CORPUS.read_bytes()
+  config = dict(dupe_factor=2, max_seq_length=64, max_predictions_per_seq=10)
+  from_file, _ = run_library(tmp_path, [str(DEMO_CORPUS)], vocab_file,
+                             outputs=("file.tfrecord",), **config)
+  pipe = _pipe(tmp_path, "corpus.pipe", text)
+  spec = data_files.expand_input_files(pipe, "input_file", "text files", "*.txt")
+  assert spec == [pipe]   # checking it is readable does not drain it
+  from_pipe, summary = run_library(tmp_path, spec, vocab_file, outputs=("pipe.tfrecord",),
+                                   **config)
+  assert summary.stats.documents == 260
+  assert Path(from_pipe[0]).read_bytes() == Path(from_file[0]).read_bytes()
+  bad = _pipe(tmp_path, "bad.pipe", b"fine line\n\nthird caf\xe9 line\n")
+  with pytest.raises(errors.UserError, match=r"bad\.pipe line 3 is not valid UTF-8"):
+    run_library(tmp_path, [bad], vocab_file, outputs=("bad.tfrecord",), **config)
+  assert not (tmp_path / "bad.tfrecord").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_with_several_workers_is_refused(tmp_path, vocab_file):
+  pipe = tmp_path / "corpus.pipe"
+  os.mkfifo(pipe)
+  with pytest.raises(errors.UserError, match=r"corpus\.pipe is a pipe, not a file; "
+                     r"--num_workers=2 .* Pass --num_workers=1"):
+    cpd.run([str(pipe)], [str(tmp_path / "out.tfrecord")], vocab_file,
+            cpd.PretrainingDataConfig(), num_workers=2)
+  assert not (tmp_path / "out.tfrecord").exists()
