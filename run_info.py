@@ -338,6 +338,10 @@ def check_resumable(output_dir, info, checkpoint, training=True,
                     allow_setting_changes=False):
   """Refuses to resume a run of another model, task or (unless allowed) settings.
 
+  A run that does not train (it evaluates or predicts) is refused too when the
+  folder holds the record of another model, task or labels, whether or not it
+  resumes a checkpoint there: its result files would sit among that run's.
+
   Args:
     output_dir: the run folder.
     info: the run_info dict this run would write (bert_config as a dict).
@@ -346,7 +350,7 @@ def check_resumable(output_dir, info, checkpoint, training=True,
     allow_setting_changes: resume although SETTING_KEYS differ.
   """
   path = os.path.join(output_dir, RUN_INFO_FILE)
-  if not checkpoint or not tf.io.gfile.exists(path):
+  if not (checkpoint or not training) or not tf.io.gfile.exists(path):
     return
   previous = read_json(path, RUN_INFO_FILE)
   previous = previous if isinstance(previous, dict) else {}
@@ -368,6 +372,11 @@ def check_resumable(output_dir, info, checkpoint, training=True,
     return found
 
   model = differences(MODEL_KEYS)
+  if model and not checkpoint:
+    raise errors.UserError(
+        f"--output_dir={output_dir} holds the run of another model, task or labels "
+        f"({'; '.join(model)}); this run's results would be written among its files. "
+        "Use a new --output_dir.")
   if model:
     raise errors.UserError(
         f"--output_dir={output_dir} holds the checkpoints of another model, task or "

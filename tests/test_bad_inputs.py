@@ -409,6 +409,9 @@ CASES = [
     Case("rp-into-a-classifier-output-dir", RP, (),
          ("--output_dir=", "model.ckpt-2", "task_kind", "new --output_dir"),
          start_from="mrpc_out"),
+    Case("rs-predict-only-into-a-classifier-output-dir", RS, ("--do_train=false",),
+         ("--output_dir=", "task_kind: 'classifier' -> 'squad'", "results would be written "
+          "among its files", "new --output_dir"), start_from="mrpc_out"),
     Case("rn-into-a-classifier-output-dir", RN, (),
          ("--output_dir=", "labels", "new --output_dir"), start_from="mrpc_out"),
     # ---- output paths with a file in the way
