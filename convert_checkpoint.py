@@ -36,6 +36,7 @@ import numpy as np
 import atomic_files
 import checkpoint_utils
 import cli
+import data_files
 import errors
 import modeling
 import safetensors_io
@@ -228,14 +229,11 @@ def _read_json(path, flag):
   """The JSON object in `path` (config.json, the shard index) as a dict."""
   try:
     with open(path, encoding="utf-8-sig") as f:   # a byte-order mark is dropped
-      value = json.load(f)
-  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+      text = f.read()
+  except UnicodeDecodeError as e:
     raise errors.UserError(f"{flag}: {path} is not valid UTF-8 JSON ({e}); "
                            f"{_REDOWNLOAD}.") from None
-  except RecursionError:
-    # Python's json recurses once per level: a crafted file exhausts the stack.
-    raise errors.UserError(f"{flag}: {path} is nested too deeply to be a Hugging Face "
-                           f"config or index; {_REDOWNLOAD}.") from None
+  value = data_files.parse_json(text, f"{flag}: {path}", " Re-download the model.")
   if not isinstance(value, dict):
     raise errors.UserError(f"{flag}: {path} holds a JSON {_JSON_TYPES[type(value)]}, "
                            f"expected an object; {_REDOWNLOAD}.")

@@ -11,6 +11,7 @@ import glob
 import io
 import json
 import os
+import re
 
 import atomic_files
 import errors
@@ -188,8 +189,10 @@ def parse_json(text, where, fix=""):
     return json.loads(text)
   except json.JSONDecodeError as e:
     problem = f"{e.msg} at line {e.lineno} column {e.colno} (char {e.pos})"
-  except (ValueError, RecursionError) as e:
-    problem = str(e).split(";")[0] or type(e).__name__
+  except RecursionError:   # Python's parser recurses once per level
+    problem = "nested too deeply to parse"
+  except ValueError as e:   # an integer of more digits than Python converts
+    problem = str(e).split(";")[0]
   raise errors.DataError(f"{where}: not valid JSON: {problem}.{fix}")
 
 
@@ -200,9 +203,8 @@ def parse_json_records(text, path):
     located = [("record %d" % (i + 1), r) for i, r in enumerate(records)]
   else:
     located = []
-    # Lines end at "\n" only: a JSON string may hold U+2028 or U+0085 unescaped.
-    for n, line in enumerate(text.split("\n"), start=1):
-      line = line.rstrip("\r")
+    # Lines end at \n, \r\n or \r only: a JSON string may hold U+2028 or U+0085.
+    for n, line in enumerate(re.split(r"\r\n?|\n", text), start=1):
       if not line.strip():
         continue
       located.append(("line %d" % n, parse_json(line, "%s, line %d" % (path, n))))

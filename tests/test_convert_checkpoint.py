@@ -511,6 +511,7 @@ def test_index_must_say_which_shard_holds_each_tensor(tmp_path, case):
     ("model.safetensors.index.json", '{"weight_map": ' * 200_000 + "{}" + "}" * 200_000,
      "nested too deeply"),
     ("config.json", "[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    ("config.json", '{"hidden_size": ' + "3" * 5000 + "}", "Exceeds the limit"),
     ("model.safetensors.index.json", "[1, 2]", "a JSON array, expected an object"),
     ("config.json", '"bert"', "a JSON string, expected an object"),
     ("model.safetensors.index.json", '{"weight_map": {"a": 7}}', "maps tensor 'a' to 7"),

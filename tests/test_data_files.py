@@ -97,9 +97,10 @@ def test_a_glob_matching_a_link_to_a_missing_file_is_one_error_line(tmp_path):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ('{"a": [1, 2}', "Expecting ',' delimiter at line 1 column 12"),
+    ('{"a": [1, 2}', "Expecting ',' delimiter at line 1 column 12 (char 11)."),
     ('{"a": ' + "7" * 5000 + "}", "Exceeds the limit (4300 digits)"),
-    ("[" * 100_000 + "]" * 100_000, "maximum recursion depth exceeded"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply to parse"),
+    ('{"a":\n [1, 2}', "Expecting ',' delimiter at line 2 column 7 (char 12)"),
 ])
 def test_text_that_is_not_json_is_a_data_error_naming_where(text, problem):
   with pytest.raises(errors.DataError) as caught:
@@ -118,8 +119,11 @@ def test_json_lines_errors_name_the_line(tmp_path):
 
 def test_json_lines_end_at_line_feeds_only():
   text = ('{"text": "one\u2028two", "label": "a"}\r\n'
-          '{"text": "three\u0085four\u2029", "label": "b"}\n\n')
+          '{"text": "three\u0085four\u2029", "label": "b"}\n\n'
+          '{"text": "five", "label": "a"}\r{"text": "six", "label": "b"}\r')
   records = data_files.parse_json_records(text, "d.jsonl")
-  assert len(records) == 2
+  assert len(records) == 4
   assert records == [("line 1", {"text": "one\u2028two", "label": "a"}),
-                     ("line 2", {"text": "three\u0085four\u2029", "label": "b"})]
+                     ("line 2", {"text": "three\u0085four\u2029", "label": "b"}),
+                     ("line 4", {"text": "five", "label": "a"}),
+                     ("line 5", {"text": "six", "label": "b"})]
