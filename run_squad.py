@@ -158,8 +158,31 @@ def train(trainer, f, train_examples, tokenizer, info):
       f"{f.num_train_epochs * questions / num_features:.2f} times"))
 
 
-def predict(trainer, f, examples, features, articles):
-  """Runs the model on every window, decodes, scores, writes the result files."""
+def scorable(articles, predict_file):
+  """Whether the predictions of --predict_file's `articles` are scored (said before any work).
+
+  They are when every question has gold answers; answers the scorer cannot
+  read (not {"text": ...} objects) are named in a warning and not scored, as
+  the reference, which never reads them, would predict.
+  """
+  if squad_evaluate.has_gold_answers(articles):
+    try:
+      squad_evaluate.check_dataset(articles, f"--predict_file={predict_file}")
+      return True
+    except squad_evaluate.EvaluationError as e:
+      logging.warning("%s The predictions are written but not scored (no eval_results.txt).",
+                      e)
+      return False
+  gold, total = squad_evaluate.count_gold_answers(articles)
+  if 0 < gold < total:
+    logging.warning("%s: %d of %d questions have no \"answers\" list, so the predictions "
+                    "are not scored (no eval_results.txt); give every question its "
+                    "answers to score them.", predict_file, total - gold, total)
+  return False
+
+
+def predict(trainer, f, examples, features, articles, scored):
+  """Runs the model on every window, decodes, scores (if `scored`), writes the result files."""
   if trainer.chief:   # the reference's cache of the prediction windows, for its tools
     with FeatureWriter(os.path.join(f.output_dir, "eval.tf_record"), False) as writer:
       for feature in features:
@@ -171,18 +194,10 @@ def predict(trainer, f, examples, features, articles):
       examples, features, squad_data.raw_results(features, outputs), f.n_best_size,
       f.max_answer_length, f.do_lower_case, f.version_2_with_negative,
       f.null_score_diff_threshold, f.verbose_logging)
-  eval_results = None
-  if squad_evaluate.has_gold_answers(articles):
+  if scored:
     eval_results = squad_evaluate.evaluate(
         articles, predictions, null_odds if f.version_2_with_negative else None,
         language=f.eval_language, version_2=True if f.version_2_with_negative else None)
-  else:
-    gold, total = squad_evaluate.count_gold_answers(articles)
-    if 0 < gold < total:
-      logging.warning("%s: %d of %d questions have no \"answers\" list, so the predictions "
-                      "are not scored (no eval_results.txt); give every question its "
-                      "answers to score them.", f.predict_file, total - gold, total)
-  if eval_results is not None:
     training.report_results(f.output_dir, eval_results, trainer.chief, step=(
         run_info.evaluated_step(trainer.global_step, f.init_checkpoint)))
   if not trainer.chief:
@@ -200,7 +215,7 @@ def run(f):
   bert_config, tokenizer = cli.load_model_files(f)
   modeling.check_sentence_pairs(bert_config, "SQuAD windows ([CLS] question [SEP] context)")
   # Read and convert every input before writing anything: bad data leaves no output.
-  train_examples = predict_examples = predict_features = articles = None
+  train_examples = predict_examples = predict_features = articles = scored = None
   if f.do_train:
     train_examples = read_squad_examples(f.train_file, True, f.version_2_with_negative)
     if not train_examples:
@@ -212,7 +227,7 @@ def run(f):
                                           source=f"--predict_file={f.predict_file}")
     if not predict_examples:
       raise errors.UserError(f"--predict_file={f.predict_file} holds no questions.")
-    squad_evaluate.check_dataset(articles, f"--predict_file={f.predict_file}")
+    scored = scorable(articles, f.predict_file)
     predict_features = list(iter_features(predict_examples, tokenizer, f.max_seq_length,
                                           f.doc_stride, f.max_query_length, False))
   info = build_run_info(f, bert_config)
@@ -222,7 +237,7 @@ def run(f):
   if f.do_train:
     train(trainer, f, train_examples, tokenizer, info)
   if f.do_predict:
-    predict(trainer, f, predict_examples, predict_features, articles)
+    predict(trainer, f, predict_examples, predict_features, articles, scored)
 
 
 def console_main():

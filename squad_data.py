@@ -20,6 +20,7 @@ import atomic_files
 import data_files
 import errors
 import feature_cache
+import squad_evaluate
 import tokenization
 import windows
 
@@ -164,18 +165,19 @@ def _read_paragraph(paragraph, where, is_training, version_2, examples):
   for qa in qas:
     if not isinstance(qa, dict) or "id" not in qa:
       raise errors.DataError(f"{where}: a question is missing key 'id'.")
-    if not isinstance(qa["id"], str):   # predictions.json's keys are strings: 1 would be "1"
-      raise errors.DataError(f"{where}: question id {qa['id']!r} is a "
-                             f"{type(qa['id']).__name__}; write it as a JSON string.")
+    if not squad_evaluate.valid_question_id(qa["id"]):
+      raise errors.DataError(f"{where}: question id {qa['id']!r} is not a string; write "
+                             "it as a JSON string.")
     q_where = f"{where}, question id {qa['id']!r}"
     question = _require(qa, "question", str, q_where)
-    example = SquadExample(qa["id"], question, words, doc_token_follows_space=spaced)
+    example = SquadExample(squad_evaluate.question_id(qa), question, words,
+                           doc_token_follows_space=spaced)
     if is_training:
-      impossible = qa.get("is_impossible", False)
-      if not isinstance(impossible, bool):   # "false" would read as true
+      impossible = qa.get("is_impossible") if version_2 else False
+      if impossible not in (True, False, None, 0, 1):   # "false" would read as true
         raise errors.DataError(f"{q_where}: is_impossible={impossible!r} must be true or "
                                "false (JSON, without quotes).")
-      example.is_impossible = version_2 and impossible
+      example.is_impossible = bool(impossible)
       if example.is_impossible:
         example.start_position = example.end_position = -1
         example.orig_answer_text = ""

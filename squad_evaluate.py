@@ -185,10 +185,21 @@ def _questions(dataset):
       yield from paragraph.get("qas", [])
 
 
+def question_id(qa):
+  """qa["id"] as predictions.json keys it (JSON keys are strings): 7 is "7"."""
+  qid = qa["id"]
+  return str(qid) if isinstance(qid, int) and not isinstance(qid, bool) else qid
+
+
+def valid_question_id(qid):
+  """Whether `qid` can be a question id: a string, or an integer (read as its text)."""
+  return isinstance(qid, str) or (isinstance(qid, int) and not isinstance(qid, bool))
+
+
 def check_dataset(dataset, source):
   """Raises EvaluationError where `dataset` is not a SQuAD "data" list this scorer reads.
 
-  Every question needs a string "id"; its "answers", when present, must be a
+  Every question needs a string (or integer) "id"; its "answers", when present, must be a
   list of objects with a string "text" (a question without "answers" is only
   left unscored, see count_gold_answers).
   """
@@ -202,7 +213,7 @@ def check_dataset(dataset, source):
       if not isinstance(qas, list):
         raise EvaluationError(f'{where} has no "qas" list.')
       for qa in qas:
-        if not isinstance(qa, dict) or not isinstance(qa.get("id"), str):
+        if not isinstance(qa, dict) or not valid_question_id(qa.get("id")):
           raise EvaluationError(f'{where}: a question has no string "id" '
                                 f"({str(qa)[:60]}).")
         answers = qa.get("answers")
@@ -228,13 +239,13 @@ def gold_answers(dataset, language="en"):
     texts = [a["text"] for a in qa.get("answers", [])]
     if language == "en":
       texts = [t for t in texts if normalize_answer(t)]
-    golds[qa["id"]] = texts or [""]
+    golds[question_id(qa)] = texts or [""]
   return golds
 
 
 def has_answer_map(dataset):
   """{question id: bool}: whether its "answers" list is non-empty (official v2.0)."""
-  return {qa["id"]: bool(qa.get("answers")) for qa in _questions(dataset)}
+  return {question_id(qa): bool(qa.get("answers")) for qa in _questions(dataset)}
 
 
 def detect_language(dataset):
@@ -413,7 +424,7 @@ def check_predictions(predictions, dataset, pred_file, data_file):
           f"predictions file {pred_file}: the answer of question id {qid!r} is a "
           f"{type(answer).__name__}, not a string; give the predictions.json of "
           "run_squad.py (not nbest_predictions.json).")
-  qids = [qa.get("id") for qa in _questions(dataset) if isinstance(qa, dict)]
+  qids = [question_id(qa) for qa in _questions(dataset) if isinstance(qa, dict) and "id" in qa]
   if qids and not predictions:
     raise EvaluationError(
         f"predictions file {pred_file} holds no answers; give the predictions.json "

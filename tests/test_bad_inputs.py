@@ -228,8 +228,6 @@ CASES = [
          ("--predict_file=", "list.json", '"data": [articles]')),
     Case("rs-json-article-without-paragraphs", RS, ("--train_file={squad}/no_paragraphs.json",),
          ("no_paragraphs.json", "article 0", "'paragraphs'")),
-    Case("rs-gold-answer-without-text", RS, ("--predict_file={squad}/answer_strings.json",),
-         ("--predict_file=", "answer_strings.json", "question id 'q2'", '"answers" must be')),
     Case("rs-predict-file-without-questions", RS, ("--predict_file={squad}/no_questions.json",),
          ("--predict_file=", "no_questions.json", "holds no questions")),
     Case("rn-row-without-tag", RN, ("--data_dir={conll_bad_row}",),
@@ -603,9 +601,6 @@ def _data_files(inputs):
   _write(squad / "truncated.json", '{"version": "1.1",\n "data": [\n  {"title": "t",,}\n')
   _write(squad / "list.json", json.dumps(SQUAD["data"]))
   _write(squad / "no_paragraphs.json", json.dumps({"version": "1.1", "data": [{"title": "t"}]}))
-  answer_strings = json.loads(json.dumps(SQUAD))
-  answer_strings["data"][0]["paragraphs"][0]["qas"][1]["answers"] = ["peter"]
-  _write(squad / "answer_strings.json", json.dumps(answer_strings))
   _write(squad / "no_questions.json", json.dumps({"version": "1.1", "data": [
       {"title": "t", "paragraphs": [{"context": "peter lives in paris .", "qas": []}]}]}))
   _write(squad / "predictions.json", json.dumps({"q1": "paris", "q2": "peter"}))

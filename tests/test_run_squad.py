@@ -254,8 +254,8 @@ def test_a_missing_key_names_article_paragraph_and_question(paragraphs, expected
 
 
 @pytest.mark.parametrize("qa, training, expected", [
-    ({"id": 1, "question": "?", "answers": []}, False, "question id 1 is a int; write it"),
-    ({"id": ["a"], "question": "?", "answers": []}, True, "question id ['a'] is a list"),
+    ({"id": ["a"], "question": "?", "answers": []}, False, "question id ['a'] is not a string"),
+    ({"id": None, "question": "?", "answers": []}, True, "question id None is not a string"),
     ({"id": "q", "question": "?", "is_impossible": "false", "answers": []}, True,
      "question id 'q': is_impossible='false' must be true or false"),
 ])
@@ -265,6 +265,29 @@ def test_an_id_or_is_impossible_of_another_type_is_refused(qa, training, expecte
     squad_data.examples_from_data(data["data"], training, version_2_with_negative=True,
                                   source="f.json")
   assert "f.json: article 0" in str(error.value) and expected in str(error.value)
+
+
+def test_integer_ids_and_is_impossible_as_the_reference_reads_them(caplog):
+  """The reference takes any id and, with version 2, is_impossible's truth value."""
+  answer = [{"text": "red", "answer_start": 0}]
+  data = squad_json([{"context": "red green", "qas": [
+      {"id": 7, "question": "?", "is_impossible": 0, "answers": answer},
+      {"id": "8", "question": "?", "is_impossible": 1, "answers": answer},
+      {"id": "9", "question": "?", "is_impossible": None, "answers": answer},
+      {"id": "10", "question": "?", "is_impossible": "yes", "answers": answer}]}])["data"]
+  examples = squad_data.examples_from_data(data, True, version_2_with_negative=False)
+  assert len(examples) == 4   # without version 2, is_impossible is not read
+  assert [e.qas_id for e in examples] == ["7", "8", "9", "10"]
+  assert not any(e.is_impossible for e in examples)
+  data[0]["paragraphs"][0]["qas"].pop()
+  examples = squad_data.examples_from_data(data, True, version_2_with_negative=True)
+  assert len(examples) == 3
+  assert [e.is_impossible for e in examples] == [False, True, False]
+  assert squad_evaluate.gold_answers(data) == {"7": ["red"], "8": ["red"], "9": ["red"]}
+  data[0]["paragraphs"][0]["qas"][1]["id"] = "7"   # 7 and "7": one predictions.json key
+  caplog.set_level(logging.WARNING)
+  squad_data.examples_from_data(data, False, source="p.json")
+  assert "1 question ids occur more than once (e.g. '7')" in caplog.text
 
 
 @pytest.mark.parametrize("answers, valid", [
@@ -285,6 +308,24 @@ def test_gold_answers_the_scorer_cannot_read_are_named(answers, valid):
   assert str(error.value).startswith("p.json: article 0, paragraph 0, question id 'q5': "
                                      '"answers" must be a list of objects')
   assert isinstance(error.value, errors.UserError)
+
+
+def test_predictions_are_scored_only_with_gold_answers_the_scorer_reads(caplog):
+  answer = [{"text": "red", "answer_start": 0}]
+  data = squad_json([{"context": "red green", "qas": [
+      {"id": "a", "question": "?", "answers": answer},
+      {"id": "b", "question": "?", "answers": answer}]}])["data"]
+  caplog.set_level(logging.WARNING)
+  assert run_squad.scorable(data, "p.json") and not caplog.records
+  data[0]["paragraphs"][0]["qas"][1]["answers"] = ["red"]
+  assert not run_squad.scorable(data, "p.json")
+  assert len(caplog.records) == 1
+  assert ("--predict_file=p.json: article 0, paragraph 0, question id 'b': \"answers\" must "
+          "be") in caplog.text and "written but not scored" in caplog.text
+  caplog.clear()
+  del data[0]["paragraphs"][0]["qas"][1]["answers"]
+  assert not run_squad.scorable(data, "p.json")
+  assert len(caplog.records) == 1 and "1 of 2 questions have no" in caplog.text
 
 
 def test_malformed_json_names_file_and_position(tmp_path):
