@@ -717,26 +717,29 @@ def _next_document_start(path, offset, size):
   return size
 
 
-def _documents_in(path, low, high, limit):
-  """Documents (runs of text lines) in bytes [low, high) of `path`, counted up to `limit`.
+def _second_document_start(input_files, starts, sizes, begin):
+  """Global offset where the second document from `begin` starts, else the end.
 
-  `low` is a line start; the scan stops at `limit`, so it reads little of a
-  corpus of many documents.
+  `begin` is a line start. Documents are runs of text lines ended by a blank
+  line; as read_documents reads them, a document goes on past a file's end.
+  The scan stops at the second document, so it reads little of most corpora.
   """
-  count, in_text, position = 0, False, low
-  with _open_binary(path) as f:
-    f.seek(low)
-    for raw in f:
-      if position >= high:
-        break
-      position += len(raw)
-      text = bool(raw.decode("utf-8", "replace").strip())
-      if text and not in_text:
-        count += 1
-        if count >= limit:
-          break
-      in_text = text
-  return count
+  documents, in_text = 0, False
+  for path, file_start, size in zip(input_files, starts, sizes):
+    position = max(begin - int(file_start), 0)
+    if position >= size:
+      continue
+    with _open_binary(path) as f:
+      f.seek(position)
+      for raw in f:
+        text = bool(raw.decode("utf-8", "replace").strip())
+        if text and not in_text:
+          documents += 1
+          if documents == 2:
+            return int(file_start) + position
+        in_text = text
+        position += len(raw)
+  return int(starts[-1])
 
 
 def plan_shards(input_files, num_shards):
@@ -769,21 +772,13 @@ def plan_shards(input_files, num_shards):
                                  sizes[f])
     cuts.append(int(starts[f]) + local)
 
-  def two_documents(begin, end):
-    found = 0
-    for path, file_start, size in zip(input_files, starts, sizes):
-      low, high = max(begin - file_start, 0), min(end - file_start, size)
-      if low < high:
-        found += _documents_in(path, int(low), int(high), 2 - found)
-        if found >= 2:
-          return True
-    return False
-
-  kept = [0]
+  kept = [0]   # the cuts that leave two documents or more in the shard before them
+  second = _second_document_start(input_files, starts, sizes, 0)
   for cut in cuts[1:]:
-    if cut > kept[-1] and two_documents(kept[-1], cut):
+    if cut > second:
       kept.append(cut)
-  if len(kept) > 1 and not two_documents(kept[-1], total):
+      second = _second_document_start(input_files, starts, sizes, cut)
+  if len(kept) > 1 and second >= total:
     kept.pop()   # the last shard joins the one before it
   cuts = kept + [total] * (num_shards + 1 - len(kept))
   shards = []

@@ -10,6 +10,7 @@ import importlib.util
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -653,6 +654,22 @@ def test_no_shard_holds_a_single_document(tmp_path, document_lines, num_shards,
   assert all(t == "" for t in shard_texts(shards)[len(texts):])
 
 
+@pytest.mark.parametrize("ending, expected_sizes", [("\n", [1]), ("\n\n", [2, 2])])
+def test_a_document_goes_on_across_files_when_shards_are_planned(tmp_path, vocab_file,
+                                                                 ending, expected_sizes):
+  """As read_documents reads them: a file that does not end in a blank line goes on."""
+  paths = []
+  for f in range(4):
+    paths.append(str(tmp_path / ("book%d.txt" % f)))
+    Path(paths[-1]).write_text("\n".join("book %d line %d" % (f, l) for l in range(300))
+                               + ending)
+  shards = [s for s in cpd.plan_shards(paths, 2) if s]
+  assert len(shards) == len(expected_sizes)
+  encoder = cpd.SentenceEncoder(tokenization.FullTokenizer(vocab_file), mark_words=False)
+  sizes = [len(cpd.read_documents(ranges, encoder)[0]) for ranges in shards]
+  assert sizes == expected_sizes
+
+
 def test_errors_are_one_line_and_leave_no_output(tmp_path, vocab_file):
   good = tmp_path / "good.txt"
   good.write_text("One sentence here.\nAnother one.\n\nA second document.\n")
@@ -842,6 +859,18 @@ def test_missing_jieba_is_one_clear_error(tmp_path, vocab_file, monkeypatch):
   assert os.listdir(tmp_path) == ["zh.txt"]
 
 
+@pytest.fixture
+def alarm():
+  """Fails a test that blocks (opening a drained pipe) instead of hanging for ever."""
+  def expire(signum, frame):
+    raise TimeoutError("blocked for 60 s")
+  previous = signal.signal(signal.SIGALRM, expire)
+  signal.alarm(60)
+  yield
+  signal.alarm(0)
+  signal.signal(signal.SIGALRM, previous)
+
+
 def _pipe(tmp_path, name, data):
   """A named pipe that a thread fills with `data` once (what `<(zcat f.gz)` gives)."""
   path = tmp_path / name
@@ -855,7 +884,7 @@ def _pipe(tmp_path, name, data):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
-def test_a_pipe_is_read_as_its_text_with_one_worker(tmp_path, vocab_file):
+def test_a_pipe_is_read_as_its_text_with_one_worker(tmp_path, vocab_file, alarm):
   text = DEMO_CORPUS.read_bytes()
   config = dict(dupe_factor=2, max_seq_length=64, max_predictions_per_seq=10)
   from_file, _ = run_library(tmp_path, [str(DEMO_CORPUS)], vocab_file,
@@ -874,7 +903,7 @@ def test_a_pipe_is_read_as_its_text_with_one_worker(tmp_path, vocab_file):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
-def test_a_pipe_with_several_workers_is_refused(tmp_path, vocab_file):
+def test_a_pipe_with_several_workers_is_refused(tmp_path, vocab_file, alarm):
   pipe = tmp_path / "corpus.pipe"
   os.mkfifo(pipe)
   with pytest.raises(errors.UserError, match=r"corpus\.pipe is a pipe, not a file; "
