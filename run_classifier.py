@@ -71,6 +71,9 @@ def define_flags():
                     "Custom task: whether the first row is a header.")
   flags.DEFINE_string("labels", None, "Custom task: comma-separated label list "
                       "(default: read from the training file).")
+  flags.DEFINE_boolean("regression", False, "Custom task: the labels are numbers, e.g. "
+                       "similarity scores (one output, mean squared error; Pearson and "
+                       "Spearman correlations, as STS-B).")
   flags.DEFINE_integer("log_examples", 0, "Log the tokens and ids of this many first "
                        "examples of each split (the reference logged 5).")
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
@@ -85,7 +88,7 @@ def _custom_options(f):
   header = {"auto": None, "true": True, "false": False}[f.has_header]
   labels = [x.strip() for x in f.labels.split(",")] if f.labels else None
   options = {name: getattr(f, name) for name in CUSTOM_TASK_OPTIONS}
-  options.update(has_header=header, labels=labels)
+  options.update(has_header=header, labels=labels, is_regression=f.regression or None)
   return {k: v for k, v in options.items() if v is not None}
 
 
@@ -100,6 +103,11 @@ def validate_flags(f):
   custom = [name for name in [*CUSTOM_TASK_OPTIONS, "labels"] if getattr(f, name) is not None]
   if f.has_header != "auto":
     custom.append("has_header")
+  if f.regression:
+    custom.append("regression")
+    if f.labels is not None:
+      raise errors.UserError("--labels is for classes; --regression reads numbers as labels. "
+                             "Drop one of the two.")
   if custom and f.task_name.lower() not in ("csv", "custom"):
     # Ignored, a GLUE task would read its own files and labels silently.
     raise errors.UserError(

@@ -63,6 +63,7 @@ TASKS = {  # task name: the task's own eval_results.txt keys
     "ChnSentiCorp": ACCURACY_ONLY,
     "custom": {"eval_accuracy", "eval_macro_f1", "eval_micro_f1"} |
               {f"eval_f1_{label}" for label in SMP_LABELS},
+    "custom_regression": {"eval_pearson", "eval_spearmanr", "eval_corr"},   # STS-B's rows
 }
 SLOW_TASKS = ("SST-2", "RTE", "WNLI", "QNLI", "ChnSentiCorp")
 ERROR_CASES = ["missing data_dir", "unknown task", "unknown label", "missing columns",
@@ -186,6 +187,11 @@ def _task_data(task, root):
                                encoding="utf-8")
     return data, ["--train_file=virus_train.txt", "--dev_file=virus_eval_labeled.txt",
                   "--text_a_column=content", "--label_column=label"]
+  if task == "custom_regression":   # STS-B's rows as the users' own scored pairs
+    for split, count in (("train.tsv", NUM_TRAIN), ("dev.tsv", NUM_DEV)):
+      copy_rows(DATA / "STS-B" / split, data / split, (0, count), header=True)
+    return data, ["--text_a_column=sentence1", "--text_b_column=sentence2",
+                  "--label_column=score", "--regression=true"]
   source = DATA / {"XNLI": "XNLI-zh-ERNIE"}.get(task, task)
   if task == "LCQMC":
     # The HIT layout (headerless .txt); the copy lacks train.txt: disjoint dev rows serve.
@@ -367,7 +373,7 @@ def runs(request, tiny_bert, tmp_path_factory):
   for task in [t for t in TASKS if t in wanted]:
     data, extra = _task_data(task, root / "data")
     futures[task] = pool.submit(run_cli, [
-        f"--task_name={task}", "--do_train=true", "--do_eval=true", f"--data_dir={data}"] +
+        f"--task_name={task.split('_')[0]}", "--do_train=true", "--do_eval=true", f"--data_dir={data}"] +
         model_args(tiny_bert) + extra +
         ["--train_batch_size=8", "--num_train_epochs=1", f"--output_dir={root / task}"])
   if "predict" in wanted:
@@ -640,6 +646,18 @@ def test_sts_b_is_regression_with_one_score_per_test_line(runs):
   assert [index for index, _ in rows[1:]] == [str(i) for i in range(NUM_TEST)]
   assert [prediction for _, prediction in rows[1:]] == [
       "%.3f" % float(line) for line in lines]
+
+
+@uses("custom_regression")
+def test_custom_regression_trains_on_the_scores_as_numbers(runs):
+  check_ok(result_of(runs, "custom_regression"))
+  out = runs["root"] / "custom_regression"
+  info = json.loads((out / "run_info.json").read_text())
+  assert info["is_regression"] is True and info["label_list"] == []
+  assert (out / "labels.txt").read_text() == ""
+  first = (DATA / "STS-B" / "train.tsv").read_text(encoding="utf-8").splitlines()[1]
+  np.testing.assert_allclose(first_record(out / "train.tf_record")["label_ids"],
+                             [float(first.split("\t")[9])], rtol=1e-6)
 
 
 @uses("custom")
