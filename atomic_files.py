@@ -141,7 +141,7 @@ def require_output_file(path, flag_name, example):
   Raises:
     errors.UserError naming --flag_name and the fix.
   """
-  if (gfile().isdir(path) if is_remote(path) else os.path.isdir(path)):
+  if (gfile().isdir(path) if is_remote(path) else os.path.isdir(path)) or path.endswith("/"):
     raise errors.UserError(f"--{flag_name}={path} is a directory; give a file path such as "
                            f"{os.path.join(path, example)}.")
   require_creatable_dir(path, flag_name, of_file=True)

@@ -44,6 +44,7 @@ import tensorflow as tf
 import atomic_files
 import checkpoint_utils
 import cli
+import data_files
 import distribution
 import errors
 import modeling
@@ -198,8 +199,7 @@ def read_examples(input_file):
   Raises:
     errors.UserError: the file is empty or not UTF-8 (naming the line).
   """
-  with tf.io.gfile.GFile(input_file, "rb") as reader:
-    raw = reader.read()
+  raw = data_files.read_bytes(input_file, "one `text` or `text_a ||| text_b` per line")
   if not raw:
     raise errors.UserError(f"--input_file={input_file}: the file is empty; expected one "
                            "`text` or `text_a ||| text_b` per line.")
@@ -396,6 +396,7 @@ def run(config):
         "the other lines with ' ||| '")
   tokenizer = tokenization.FullTokenizer(config.vocab_file, config.do_lower_case)
   tokenization.require_tokens(tokenizer.vocab, config.vocab_file)
+  modeling.check_vocab_size(bert_config, tokenizer.vocab, config.vocab_file)
   warning = tokenization.case_mismatch_warning(config.do_lower_case, tokenizer.vocab,
                                                config.vocab_file)
   if warning:

@@ -5,6 +5,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -370,3 +371,36 @@ def test_a_text_b_without_word_pieces_is_left_out_as_run_classifier_does(tmp_pat
         8, tokenizer)
     assert feature.input_ids == expected.input_ids[:len(feature.input_ids)]
     assert feature.input_type_ids == expected.segment_ids[:len(feature.input_ids)]
+
+
+def test_a_vocabulary_of_another_size_than_the_model_is_refused(bert_dir, tmp_path):
+  """More tokens than vocab_size was a Gather traceback; fewer gave wrong features."""
+  output_file = tmp_path / "sub" / "out.jsonl"
+  for name, tokens in (("long.txt", VOCAB + ["zebra", "yak"]), ("short.txt", VOCAB[:-3])):
+    (tmp_path / name).write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    with pytest.raises(errors.UserError) as error:
+      extract_features.run(make_config(bert_dir, output_file,
+                                       vocab_file=str(tmp_path / name)))
+    assert (f"--vocab_file={tmp_path / name} has {len(tokens)} tokens but the model's "
+            f"bert_config.json says vocab_size={len(VOCAB)}") in str(error.value)
+  assert not (tmp_path / "sub").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_is_read_and_a_path_ending_in_a_slash_is_refused(bert_dir, extracted,
+                                                                 tmp_path):
+  pipe = tmp_path / "input.pipe"
+  os.mkfifo(pipe)
+  text = (bert_dir / "input.txt").read_bytes()
+
+  def fill():
+    with open(pipe, "wb") as f:
+      f.write(text)
+  threading.Thread(target=fill, daemon=True).start()
+  output_file = tmp_path / "from_pipe.jsonl"
+  assert extract_features.run(make_config(bert_dir, output_file,
+                                          input_file=str(pipe))) == len(LINES)
+  assert output_file.read_bytes() == Path(extracted).read_bytes()
+  with pytest.raises(errors.UserError, match=r"--output_file=.*/slash/ is a directory"):
+    extract_features.run(make_config(bert_dir, f"{tmp_path}/slash/"))
+  assert not (tmp_path / "slash").exists()
