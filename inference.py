@@ -54,8 +54,12 @@ def define_flags():
                       "folders written before runs kept a copy, whose path is gone).")
 
 
-def read_lines(stream, source):
-  """Yields the non-blank lines of a binary stream, decoded as UTF-8 (one error naming a bad line)."""
+def read_lines(stream, source, check_text=None):
+  """Yields the non-blank lines of a binary stream, decoded as UTF-8.
+
+  A line that is not UTF-8, or that `check_text(text)` refuses (UserError), is
+  one error naming `source` and the line.
+  """
   for number, raw in enumerate(stream, 1):
     try:
       text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -65,6 +69,11 @@ def read_lines(stream, source):
                              "GB18030 -t UTF-8.") from None
     text = text.rstrip("\r\n")
     if text.strip():
+      try:
+        if check_text is not None:
+          check_text(text)
+      except errors.UserError as e:
+        raise errors.UserError(f"{source}, line {number}: {e}") from None
       yield text
 
 
@@ -80,14 +89,18 @@ def batches(lines, size):
     yield batch
 
 
-def inputs(f):
-  """The batches of inputs the flags name: --input, --input_file or standard input."""
+def inputs(f, check_text=None):
+  """The batches of inputs the flags name: --input, --input_file or standard input.
+
+  An --input_file is read whole and each line checked with `check_text` (see
+  read_lines) before any is answered.
+  """
   if f.input:
     return [list(f.input)]
   if f.input_file:
     cli.require_file(f.input_file, "input_file")
     stream = io.BytesIO(data_files.read_bytes(f.input_file, "one input per line"))
-    lines = list(read_lines(stream, f"--input_file={f.input_file}"))
+    lines = list(read_lines(stream, f"--input_file={f.input_file}", check_text))
     if not lines:
       raise errors.UserError(f"--input_file={f.input_file} holds no input (empty or blank "
                              "lines only); give one input per line.")
@@ -110,12 +123,20 @@ def run(f):
     if not text.strip():   # lines of --input_file and stdin: blank ones are skipped
       raise errors.UserError(f"--input (number {number}) is empty; give the text to "
                              "answer.")
+    try:
+      text.encode("utf-8")
+    except UnicodeEncodeError:   # argv bytes that are not UTF-8 arrive as surrogates
+      raise errors.UserError(f"--input (number {number}) is not valid UTF-8; give UTF-8 "
+                             "text (check the terminal's or the script's encoding).") from None
   info = run_info.read_run_info(f.model_dir)
   info["vocab_file"] = f.vocab_file or info["vocab_file"]
   cli.require_file(info["vocab_file"], "vocab_file")
-  batches_in = inputs(f)   # an --input_file is read (and checked) before the model loads
-  predictor = serving.PREDICTORS[info["task_kind"]](
-      info, f.init_checkpoint or f.model_dir, f.batch_size)
+  predictor_class = serving.PREDICTORS[info["task_kind"]]
+  for text in f.input or ():
+    predictor_class.check_text(info, text)   # the message quotes the input
+  # An --input_file is read and checked before the model loads.
+  batches_in = inputs(f, lambda text: predictor_class.check_text(info, text))
+  predictor = predictor_class(info, f.init_checkpoint or f.model_dir, f.batch_size)
   try:
     for batch in batches_in:
       for result in predictor.answer(batch):

@@ -944,6 +944,10 @@ class Predictor:
     self.task = load_task(info, checkpoint)
     self._predict = tf.function(self.task.predict, reduce_retracing=True, autograph=False)
 
+  @classmethod
+  def check_text(cls, info, text):
+    """Raises UserError when `text` is not an input of this task (before the model loads)."""
+
   def run_model(self, arrays, length_key="input_mask"):
     """task.predict over numpy feature arrays [n, ..., S], batched by length."""
     return training.predict_by_length(
@@ -962,17 +966,25 @@ class ClassifierPredictor(Predictor):
     self.labels = info["label_list"]
     self.server = ClassifierServer(self.task, None, self.labels)
 
+  @classmethod
+  def check_text(cls, info, text):
+    fields = split_fields(text)
+    if len(fields) > 2:
+      raise errors.UserError(f"input {text[:60]!r}: at most one ' ||| ' (text_a ||| "
+                             "text_b) for a classifier.")
+    if not all(field.strip() for field in fields):
+      raise errors.UserError(f"input {text[:60]!r}: a text of the pair is empty; give "
+                             "text_a ||| text_b, or one text without ' ||| '.")
+    if len(fields) == 2:
+      modeling.check_sentence_pairs(info["bert_config"],
+                                    f"inputs with ' ||| ' ({text[:60]!r})")
+
   def answer(self, texts):
     length = self.info["max_seq_length"]
     rows = []
     for row, text in enumerate(texts):
+      self.check_text(self.info, text)
       fields = split_fields(text)
-      if len(fields) > 2:
-        raise errors.UserError(f"input {text[:60]!r}: at most one ' ||| ' (text_a ||| "
-                               "text_b) for a classifier.")
-      if len(fields) == 2:
-        modeling.check_sentence_pairs(self.task.bert_config,
-                                      f"inputs with ' ||| ' ({text[:60]!r})")
       example = classifier_data.InputExample(f"input-{row}", fields[0],
                                              fields[1] if len(fields) > 1 else None,
                                              self.labels[0] if self.labels else "0")
@@ -1022,13 +1034,18 @@ class TaggerPredictor(Predictor):
 class SquadPredictor(Predictor):
   """`question ||| context` -> the answer, as run_squad.py --do_predict answers it."""
 
+  @classmethod
+  def check_text(cls, info, text):
+    question, context = split_fields(text, 2)
+    if not (question.strip() and context.strip()):
+      raise errors.UserError(f"input {text[:60]!r}: the question and the context must "
+                             "both be given: question ||| context.")
+
   def answer(self, texts):
     info = self.info
+    for text in texts:
+      self.check_text(info, text)
     pairs = [split_fields(text, 2) for text in texts]
-    for text, (question, context) in zip(texts, pairs):
-      if not (question.strip() and context.strip()):
-        raise errors.UserError(f"input {text[:60]!r}: the question and the context must "
-                               "both be given: question ||| context.")
     articles = [{"title": "", "paragraphs": [
         {"context": context, "qas": [{"id": str(i), "question": question}]}]}
                 for i, (question, context) in enumerate(pairs)]
@@ -1056,10 +1073,15 @@ class SquadPredictor(Predictor):
 class ChoicePredictor(Predictor):
   """`context ||| ending 1 ||| ... ||| ending N` -> the best ending and the probabilities."""
 
+  @classmethod
+  def check_text(cls, info, text):
+    split_fields(text, info["num_choices"] + 1)
+
   def answer(self, texts):
     count = self.info["num_choices"]
     examples = []
     for row, text in enumerate(texts):
+      self.check_text(self.info, text)
       context, *endings = split_fields(text, count + 1)
       examples.append(choice_data.MultipleChoiceExample(f"input-{row}", context, "",
                                                         endings))

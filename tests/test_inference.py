@@ -245,3 +245,44 @@ def test_an_input_file_that_is_a_pipe_is_read(tmp_path):
   f = types.SimpleNamespace(input=None, input_file=pipe, batch_size=2)
   assert inference.inputs(f) == [["one", "two"], ["three"]]
   writer.join(timeout=10)
+
+
+def test_inputs_the_task_cannot_answer_are_refused_before_the_model_loads(tmp_path):
+  """Blank pair sides, a wrong field count, --input bytes that are not UTF-8."""
+  folder = fake_run(tmp_path, "classifier")
+  for text in (" ||| a good movie", "a good movie ||| ", "a ||| b ||| c"):
+    done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}", f"--input={text}"],
+               tmp_path)
+    assert done.returncode == 1 and done.stdout == b""
+    last = [line for line in done.stderr.decode().splitlines() if line.strip()][-1]
+    assert last.startswith(f"inference.py: error: input {text!r}: "), last
+  done = subprocess.run([sys.executable, str(REPO_ROOT / "inference.py"),
+                         f"--model_dir={folder}".encode(), b"--input=\xff\xfe movie"],
+                        cwd=tmp_path, env=env(), capture_output=True, timeout=600)
+  assert done.returncode == 1 and done.stdout == b""
+  assert done.stderr.decode().strip().splitlines()[-1] == (
+      "inference.py: error: --input (number 1) is not valid UTF-8; give UTF-8 text (check "
+      "the terminal's or the script's encoding).")
+  # A file: the bad line is named, and nothing is answered before it is found.
+  (tmp_path / "pairs.txt").write_text("a good movie\nthe cat ||| it sat\n\nthe dog ||| \n")
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}",
+              f"--input_file={tmp_path / 'pairs.txt'}", "--batch_size=1"], tmp_path)
+  assert done.returncode == 1 and done.stdout == b""
+  last = [line for line in done.stderr.decode().splitlines() if line.strip()][-1]
+  assert last.startswith(f"inference.py: error: --input_file={tmp_path / 'pairs.txt'}, "
+                         "line 4: input 'the dog ||| ': a text of the pair is empty"), last
+
+
+def test_every_predictor_checks_its_inputs_without_a_model():
+  info = {"bert_config": modeling.BertConfig(**CONFIG), "num_choices": 3}
+  checks = {"classifier": (["a", "a ||| b"], ["a ||| ", "a ||| b ||| c"]),
+            "squad": (["q ||| c"], ["q", " ||| c"]),
+            "multiple_choice": (["c ||| 1 ||| 2 ||| 3"], ["c ||| 1 ||| 2"]),
+            "ner": (["peter lives in paris ."], [])}
+  assert sorted(checks) == sorted(serving.PREDICTORS)
+  for kind, (good, bad) in checks.items():
+    for text in good:
+      serving.PREDICTORS[kind].check_text(info, text)
+    for text in bad:
+      with pytest.raises(errors.UserError, match=f"input {text!r}"):
+        serving.PREDICTORS[kind].check_text(info, text)
