@@ -394,7 +394,7 @@ def load_variables(variables, path, flag_name="init_checkpoint", require_all=Fal
     if ckpt_shape != var_shape:
       raise errors.CheckpointError(
           f"--{flag_name}={path}: variable {name} has shape {ckpt_shape} in the "
-          f"checkpoint but {var_shape} in the model; check that --bert_config_file "
+          f"checkpoint but {var_shape} in the model; check that {config_flag} "
           "belongs to this checkpoint (and num_labels to this task).")
   if require_all and missing:
     raise errors.CheckpointError(

@@ -136,7 +136,8 @@ def run(f):
     predictor_class.check_text(info, text)   # the message quotes the input
   # An --input_file is read and checked before the model loads.
   batches_in = inputs(f, lambda text: predictor_class.check_text(info, text))
-  predictor = predictor_class(info, f.init_checkpoint or f.model_dir, f.batch_size)
+  predictor = predictor_class(info, f.init_checkpoint or f.model_dir, f.batch_size,
+                              "init_checkpoint" if f.init_checkpoint else "model_dir")
   try:
     for batch in batches_in:
       for result in predictor.answer(batch):

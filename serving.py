@@ -67,6 +67,7 @@ import atomic_files
 import checkpoint_utils
 import choice_data
 import classifier_data
+import crf
 import errors
 import graph_tokenization
 import modeling
@@ -791,14 +792,25 @@ def make_task(info):
 
 
 def load_task(info, checkpoint, flag_name="model_dir"):
-  """The run's Task with the fine-tuned weights of `checkpoint` (a prefix or folder)."""
+  """The run's Task with the fine-tuned weights of `checkpoint` (a prefix or folder).
+
+  Every variable of the task must be in the checkpoint, and the checkpoint
+  must not hold a CRF the task lacks (a checkpoint of another run).
+  """
   prefix = checkpoint_utils.resolve_checkpoint(checkpoint, flag_name)
   task = make_task(info)
-  if task.head_variable not in checkpoint_utils.checkpoint_shapes(prefix):
+  names = checkpoint_utils.checkpoint_shapes(prefix)
+  if task.head_variable not in names:
     raise errors.UserError(f"{prefix} has no {task.head_name} head ({task.head_variable}): "
                            "it is a pre-trained model; give a fine-tuned one.")
   task.build("float32", seed=0)
-  checkpoint_utils.load_variables(task.variables(), prefix, flag_name=flag_name)
+  variables, transitions = task.variables(), crf.transitions_name()
+  if transitions in names and transitions not in variables:
+    raise errors.UserError(f"--{flag_name}={prefix} was trained with a CRF ({transitions}) "
+                           "but run_info.json says crf=false: give this run's own "
+                           "checkpoint or restore the run_info.json the training run wrote.")
+  checkpoint_utils.load_variables(variables, prefix, flag_name=flag_name, require_all=True,
+                                  config_flag="run_info.json's bert_config")
   logging.info("Loaded %s", prefix)
   return task
 
@@ -886,8 +898,8 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     raise errors.UserError(f"--export_version={export_version} must be a non-negative "
                            "integer.")
   info = run_info.read_run_info(model_dir)
-  checkpoint = checkpoint_utils.resolve_checkpoint(
-      init_checkpoint or model_dir, "init_checkpoint" if init_checkpoint else "model_dir")
+  flag_name = "init_checkpoint" if init_checkpoint else "model_dir"
+  checkpoint = checkpoint_utils.resolve_checkpoint(init_checkpoint or model_dir, flag_name)
   vocab_file = vocab_file or info["vocab_file"]
   if not tf.io.gfile.exists(vocab_file):
     source = "--vocab_file" if vocab_file != info["vocab_file"] else (
@@ -905,7 +917,7 @@ def export(model_dir, export_dir, export_version=None, init_checkpoint=None,
     except (ValueError, FileNotFoundError) as e:
       raise errors.UserError(str(e)) from None
     modeling.check_vocab_size(info["bert_config"], vocab, vocab_file)
-    task = load_task(info, checkpoint)
+    task = load_task(info, checkpoint, flag_name)
     tokenizer = graph_tokenization.GraphTokenizer(vocab_copy, info["do_lower_case"],
                                                   info["max_seq_length"])
     server = make_server(info, task, tokenizer, serving_dtype)
@@ -935,13 +947,13 @@ def split_fields(text, count=None):
 class Predictor:
   """A fine-tuned run folder loaded once; `answer(texts)` many times."""
 
-  def __init__(self, info, checkpoint, batch_size=32):
+  def __init__(self, info, checkpoint, batch_size=32, flag_name="model_dir"):
     self.info = info
     self.batch_size = batch_size
     self.tokenizer = tokenization.FullTokenizer(info["vocab_file"], info["do_lower_case"])
     modeling.check_vocab_size(info["bert_config"], self.tokenizer.vocab, info["vocab_file"])
     tokenization.require_tokens(self.tokenizer.vocab, info["vocab_file"])
-    self.task = load_task(info, checkpoint)
+    self.task = load_task(info, checkpoint, flag_name)
     self._predict = tf.function(self.task.predict, reduce_retracing=True, autograph=False)
 
   @classmethod

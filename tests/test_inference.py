@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -110,10 +111,17 @@ def test_ner_tags_are_run_ner_predictions(tmp_path, crf):
   assert all("label" not in r for r in results)
   assert len({tag for tags in expected for tag in tags}) > 1   # the head is not constant
   if crf:
-    # The same weights read as a softmax tagger tag otherwise: Viterbi was used.
+    # The same weights without the transitions, as a softmax tagger, tag otherwise:
+    # Viterbi was used.
+    softmax = tmp_path / "softmax"
+    shutil.copytree(folder, softmax)
+    reader = tf.train.load_checkpoint(str(folder / "model.ckpt-1"))
+    checkpoint_utils.save_tensors(str(softmax / "model.ckpt-1"), {
+        name: tf.Variable(reader.get_tensor(name))
+        for name in reader.get_variable_to_shape_map() if name != "crf/transitions"})
     info = json.loads((folder / "run_info.json").read_text())
-    (folder / "run_info.json").write_text(json.dumps(dict(info, crf=False)))
-    argmax = infer(folder, SENTENCES, tmp_path)
+    (softmax / "run_info.json").write_text(json.dumps(dict(info, crf=False)))
+    argmax = infer(softmax, SENTENCES, tmp_path)
     assert [r["words"] for r in argmax] == [r["words"] for r in results]
     assert [r["tags"] for r in argmax] != expected
 
@@ -286,3 +294,27 @@ def test_every_predictor_checks_its_inputs_without_a_model():
     for text in bad:
       with pytest.raises(errors.UserError, match=f"input {text!r}"):
         serving.PREDICTORS[kind].check_text(info, text)
+
+
+def test_a_checkpoint_of_a_tagger_with_another_crf_is_refused(tmp_path):
+  """--init_checkpoint of a CRF run with a run without (or back) loaded silently."""
+  (tmp_path / "a").mkdir()
+  (tmp_path / "b").mkdir()
+  with_crf = fake_run(tmp_path / "a", "ner", crf=True)
+  without = fake_run(tmp_path / "b", "ner", crf=False)
+  for model_dir, checkpoint, expected in (
+      (with_crf, without, "the checkpoint lacks 1 variables the model needs, e.g. "
+                          "crf/transitions"),
+      (without, with_crf, "was trained with a CRF (crf/transitions) but run_info.json "
+                          "says crf=false")):
+    info = run_info.read_run_info(str(model_dir))
+    with pytest.raises(errors.UserError) as error:
+      serving.TaggerPredictor(info, str(checkpoint), flag_name="init_checkpoint")
+    assert str(error.value).startswith(f"--init_checkpoint={checkpoint / 'model.ckpt-1'}")
+    assert expected in str(error.value)
+  missing = with_crf / "model.ckpt-999"
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={with_crf}",
+              f"--init_checkpoint={missing}", "--input=peter lives"], tmp_path)
+  assert done.returncode == 1 and done.stdout == b""
+  last = done.stderr.decode().strip().splitlines()[-1]
+  assert last.startswith(f"inference.py: error: --init_checkpoint={missing}"), last
