@@ -45,6 +45,7 @@ checkpoint and stops; then the grid stops with the program's exit code.
 import dataclasses
 import hashlib
 import itertools
+import math
 import os
 import re
 import shlex
@@ -427,11 +428,18 @@ def run_state(config, run):
                              "away or give another --output_dir.")
     return "new"
   record = run_info.read_json(record_path, RUN_RECORD)
-  args = record.get("args", []) if isinstance(record, dict) else None
-  if not (isinstance(args, list) and all(isinstance(arg, str) for arg in args)):
+  record = record if isinstance(record, dict) else {}
+  args = record.get("args")
+  if not (isinstance(args, list) and all(isinstance(arg, str) for arg in args) and
+          isinstance(record.get("finished"), bool)):
     raise errors.UserError(f"{record_path} is not the record run_grid.py writes; restore "
                            "it, or delete the folder to run it again.")
-  old = record.get("args") or []
+  program = os.path.basename(config.program)
+  if record.get("program", program) != program:
+    raise errors.UserError(
+        f"{folder} was run by {record['program']!r}, not --program={config.program}; its "
+        "result must not be reused. Give another --output_dir, or delete the folder.")
+  old = args
   if not same_flags(old, run.args):
     added = [a for a in run.args if a not in old]
     removed = [a for a in old if a not in run.args]
@@ -468,9 +476,11 @@ def read_metric(folder, metric):
     raise errors.UserError(f"{path} has no {metric} (it has {', '.join(sorted(results))}); "
                            "give --metric=<one of them>.")
   try:
-    float(results[metric])
+    finite = math.isfinite(float(results[metric]))
   except ValueError:
-    raise errors.UserError(f"{path}: {metric} = {results[metric]!r} is not a number.") from None
+    finite = False
+  if not finite:   # a NaN would win (or lose) every comparison
+    raise errors.UserError(f"{path}: {metric} = {results[metric]!r} is not a finite number.")
   return results[metric]
 
 
@@ -641,7 +651,11 @@ def write_outputs(config, runs):
   names = [name for name, _ in config.grid]
   atomic_files.write_lines(os.path.join(config.output_dir, RESULTS_FILE),
                            table_lines(rows, names, config.seeds, best, higher))
-  if best is None:
+  if best is None:   # no finished run of this grid: no best (not an older grid's)
+    link = os.path.join(config.output_dir, BEST_LINK)
+    if os.path.islink(link):
+      os.remove(link)
+    atomic_files.remove_quietly(os.path.join(config.output_dir, BEST_NOTE))
     return None, None
   top = best.best_run(higher)
   return top, point_best(config.output_dir, top.folder)
@@ -690,6 +704,10 @@ def run(config):
   program_path = resolve_program(config.program)
   runs = plan_runs(config)
   states = [run_state(config, r) for r in runs]   # every folder checked before any work
+  link = os.path.join(config.output_dir, BEST_LINK)
+  if os.path.lexists(link) and not os.path.islink(link):
+    raise errors.UserError(f"{link} exists and is not the grid's symlink to its best run; "
+                           "move it away or give another --output_dir.")
   os.makedirs(config.output_dir, exist_ok=True)
   for r, state in zip(runs, states):
     if state == "finished":

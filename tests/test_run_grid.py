@@ -8,6 +8,7 @@ signals) is tested in process with a small stand-in program that writes
 eval_results.txt from its flags in milliseconds.
 """
 
+import json
 import os
 import re
 import signal
@@ -570,3 +571,46 @@ def test_grid_over_two_learning_rates_writes_the_table_and_best_then_skips(
   assert capsys.readouterr().out.count("(skipped)") == 2
   assert {f: snapshot(out / f) for f in folders} == before
   assert read_table(out / "grid_results.tsv")[1] == rows
+
+
+def test_a_record_of_another_program_or_without_its_keys_is_refused(tmp_path, fake_program):
+  config = fake_config(fake_program, tmp_path, "learning_rate=0.002")
+  run_grid.run(config)
+  other = tmp_path / "other.py"
+  other.write_text(FAKE_PROGRAM)
+  with pytest.raises(errors.UserError, match=r"learning_rate=0.002 was run by 'fake.py', "
+                     r"not --program=.*other.py; its result must not be reused"):
+    run_grid.run(fake_config(str(other), tmp_path, "learning_rate=0.002"))
+  record = tmp_path / "learning_rate=0.002" / "grid_run.json"
+  kept = run_info.read_json(str(record))
+  for damage in ({"program": "fake.py", "finished": True},
+                 dict(kept, finished="no"), {k: v for k, v in kept.items() if k != "finished"}):
+    record.write_text(json.dumps(damage))
+    with pytest.raises(errors.UserError, match="grid_run.json is not the record run_grid.py "
+                       "writes"):
+      run_grid.run(config)
+  assert len(calls(tmp_path / "learning_rate=0.002")) == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_metric_that_is_not_finite_is_refused(tmp_path, value):
+  (tmp_path / "eval_results.txt").write_text(f"eval_f1 = {value}\nloss = 0.7\n")
+  with pytest.raises(errors.UserError, match=f"eval_f1 = '{value}' is not a finite number"):
+    run_grid.read_metric(str(tmp_path), "eval_f1")
+
+
+def test_best_is_checked_before_any_run_and_never_left_from_another_grid(tmp_path,
+                                                                         fake_program):
+  (tmp_path / "best").write_text("notes")
+  with pytest.raises(errors.UserError, match=r"best exists and is not the grid's symlink"):
+    run_grid.run(fake_config(fake_program, tmp_path, "learning_rate=0.002"))
+  assert not (tmp_path / "learning_rate=0.002").exists()
+  (tmp_path / "best").unlink()
+  run_grid.run(fake_config(fake_program, tmp_path, "learning_rate=0.002"))
+  assert os.readlink(tmp_path / "best") == "learning_rate=0.002"
+  # Another grid in the folder, none of whose runs finishes: no best at all.
+  with pytest.raises(errors.UserError, match=r"1 of 1 runs failed"):
+    run_grid.run(fake_config(fake_program, tmp_path, "learning_rate=bad", keep_going=True))
+  assert not os.path.lexists(tmp_path / "best")
+  _, rows = read_table(tmp_path / "grid_results.tsv")
+  assert len(rows) == 1 and rows[0]["value"] == "failed" and rows[0]["best"] == ""
