@@ -973,8 +973,8 @@ class ClassifierPredictor(Predictor):
   The encoder runs as the SavedModel's does (ClassifierServer: real tokens only).
   """
 
-  def __init__(self, info, checkpoint, batch_size=32):
-    super().__init__(info, checkpoint, batch_size)
+  def __init__(self, info, checkpoint, batch_size=32, flag_name="model_dir"):
+    super().__init__(info, checkpoint, batch_size, flag_name)
     self.labels = info["label_list"]
     self.server = ClassifierServer(self.task, None, self.labels)
 

@@ -318,3 +318,13 @@ def test_a_checkpoint_of_a_tagger_with_another_crf_is_refused(tmp_path):
   assert done.returncode == 1 and done.stdout == b""
   last = done.stderr.decode().strip().splitlines()[-1]
   assert last.startswith(f"inference.py: error: --init_checkpoint={missing}"), last
+
+
+def test_a_classifier_run_is_answered_end_to_end(tmp_path):
+  folder = fake_run(tmp_path, "classifier")
+  results = infer(folder, ["a good movie", "the cat ||| it sat"], tmp_path)
+  assert [r["text"] for r in results] == ["a good movie", "the cat ||| it sat"]
+  for result in results:
+    assert result["label"] in ("neg", "pos")
+    assert sorted(result["probabilities"]) == ["neg", "pos"]
+    assert abs(sum(result["probabilities"].values()) - 1.0) < 1e-5
