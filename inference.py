@@ -46,7 +46,7 @@ def define_flags():
                             "' ||| '. Without --input or --input_file, lines are read from "
                             "standard input.")
   flags.DEFINE_string("input_file", None, "A UTF-8 text file of inputs, one a line "
-                      "(blank lines skipped).")
+                      "(blank lines skipped); - reads standard input.")
   flags.DEFINE_integer("batch_size", 32, "Inputs per batch when reading a file or pipe.")
   flags.DEFINE_string("init_checkpoint", None, "A checkpoint of the run (default: the "
                       "newest in --model_dir).")
@@ -97,7 +97,7 @@ def inputs(f, check_text=None):
   """
   if f.input:
     return [list(f.input)]
-  if f.input_file:
+  if f.input_file and f.input_file != "-":   # -: standard input, as without the flag
     cli.require_file(f.input_file, "input_file")
     stream = io.BytesIO(data_files.read_bytes(f.input_file, "one input per line"))
     lines = list(read_lines(stream, f"--input_file={f.input_file}", check_text))
@@ -107,7 +107,7 @@ def inputs(f, check_text=None):
     return list(batches(lines, f.batch_size))
   # Interactive: answer each line at once; piped: batch for speed.
   size = 1 if sys.stdin.isatty() else f.batch_size
-  return batches(read_lines(sys.stdin.buffer, "standard input"), size)
+  return batches(read_lines(sys.stdin.buffer, "standard input", check_text), size)
 
 
 def run(f):

@@ -328,3 +328,19 @@ def test_a_classifier_run_is_answered_end_to_end(tmp_path):
     assert result["label"] in ("neg", "pos")
     assert sorted(result["probabilities"]) == ["neg", "pos"]
     assert abs(sum(result["probabilities"].values()) - 1.0) < 1e-5
+
+
+def test_input_file_dash_reads_standard_input_and_checks_its_lines(tmp_path):
+  folder = fake_run(tmp_path, "classifier")
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}", "--input_file=-"],
+             tmp_path, input=b"a good movie\nthe cat ||| it sat\n")
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
+  results = [json.loads(line) for line in done.stdout.decode().splitlines()]
+  assert len(results) == 2
+  assert [r["text"] for r in results] == ["a good movie", "the cat ||| it sat"]
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}"], tmp_path,
+             input=b"a good movie\n ||| it sat\n")
+  assert done.returncode == 1
+  last = done.stderr.decode().strip().splitlines()[-1]
+  assert last.startswith("inference.py: error: standard input, line 2: input ' ||| it sat': "
+                         "a text of the pair is empty"), last
