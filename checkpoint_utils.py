@@ -60,6 +60,19 @@ def check_checkpoint_path(path, flag_name):
         "a pattern and cannot open checkpoints there; rename the folder without '['.")
 
 
+def state_checkpoint(directory):
+  """The prefix the folder's `checkpoint` state file names, or None (no or damaged file).
+
+  Unlike tf.train.latest_checkpoint it logs nothing when that checkpoint is gone
+  (callers fall back to the newest one present).
+  """
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, ValueError):   # a damaged state file names nothing
+    return None
+  return state.model_checkpoint_path if state and state.model_checkpoint_path else None
+
+
 def resolve_checkpoint(path, flag_name="init_checkpoint"):
   """Returns the checkpoint prefix named by `path`.
 
@@ -79,7 +92,7 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
                                  "such as .../bert_model.ckpt or a directory.")
   check_checkpoint_path(path, flag_name)
   if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
+    latest = state_checkpoint(path)
     if latest and tf.io.gfile.exists(latest + ".index"):
       return latest
     prefixes = _prefixes_in_dir(path)
@@ -533,13 +546,8 @@ class CheckpointManager:
 
   def _state_latest(self):
     """The file name of the checkpoint the `checkpoint` state file names, or None."""
-    try:
-      state = tf.train.get_checkpoint_state(self.directory)
-    except (tf.errors.OpError, ValueError):   # a damaged state file names nothing
-      return None
-    if not state or not state.model_checkpoint_path:
-      return None
-    return os.path.basename(state.model_checkpoint_path)
+    prefix = state_checkpoint(self.directory)
+    return os.path.basename(prefix) if prefix else None
 
   def _remove_debris(self):
     """Deletes temporary files of killed saves and data files left without an index."""

@@ -1,6 +1,7 @@
 """Tests for modeling.py and checkpoint_utils.py: names, config, numerics, save/load."""
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -594,6 +595,18 @@ def test_resolve_checkpoint_errors_are_clear(tmp_path):
   pickle_like.write_bytes(b"\x80\x02not a checkpoint")
   with pytest.raises(errors.CheckpointError, match="never loaded"):
     checkpoint_utils.resolve_checkpoint(str(pickle_like))
+
+
+def test_a_state_file_naming_a_deleted_checkpoint_falls_back_without_error_logs(tmp_path,
+                                                                               caplog):
+  """tf.train.latest_checkpoint logged 'Couldn't match files' above the run's own lines."""
+  checkpoint_utils.save_tensors(str(tmp_path / "model.ckpt-1"), {"w": tf.Variable([1.0])})
+  (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-5"\n'
+                                       'all_model_checkpoint_paths: "model.ckpt-5"\n')
+  caplog.set_level(logging.WARNING)
+  assert checkpoint_utils.resolve_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-1")
+  assert checkpoint_utils.state_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-5")
+  assert not caplog.records, [r.getMessage() for r in caplog.records]
 
 
 def test_manager_keeps_the_last_few_and_latest_is_found(tmp_path):
