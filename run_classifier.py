@@ -71,9 +71,8 @@ def define_flags():
                     "Custom task: whether the first row is a header.")
   flags.DEFINE_string("labels", None, "Custom task: comma-separated label list "
                       "(default: read from the training file).")
-  flags.DEFINE_boolean("regression", False, "Custom task: the labels are numbers, e.g. "
-                       "similarity scores (one output, mean squared error; Pearson and "
-                       "Spearman correlations, as STS-B).")
+  flags.DEFINE_boolean("regression", False, "Custom task: the labels are numbers (scores, "
+                       "as STS-B's): one output, Pearson and Spearman correlations.")
   flags.DEFINE_integer("log_examples", 0, "Log the tokens and ids of this many first "
                        "examples of each split (the reference logged 5).")
   flags.DEFINE_string("glue_submission_dir", None, "Also write the GLUE-benchmark "
