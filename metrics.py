@@ -222,9 +222,17 @@ def primary_metric(kind):
   return _PRIMARY[_check_kind(kind)]
 
 
-def _metric_label(label):
-  """A label made safe for a `key = value` line (no whitespace or '=')."""
-  return "".join("_" if ch.isspace() or ch == "=" else ch for ch in str(label))
+def _per_class_keys(label_list):
+  """eval_f1_<label> per label, made safe for a `key = value` line (no whitespace or '=').
+
+  Labels that become the same key ("a b" and "a_b") get their class id appended
+  after the first ("eval_f1_a_b", "eval_f1_a_b_1"): one would replace the other.
+  """
+  keys = []
+  for index, label in enumerate(label_list or []):
+    key = "eval_f1_" + "".join("_" if ch.isspace() or ch == "=" else ch for ch in str(label))
+    keys.append(f"{key}_{index}" if key in keys else key)
+  return keys
 
 
 def metric_names(kind, label_list=None):
@@ -239,7 +247,7 @@ def metric_names(kind, label_list=None):
     names.append("eval_f1")
   elif kind == "multiclass":
     names += ["eval_macro_f1", "eval_micro_f1"]
-    names += ["eval_f1_%s" % _metric_label(l) for l in (label_list or [])]
+    names += _per_class_keys(label_list)
   return names
 
 
@@ -289,6 +297,6 @@ def classification_metrics(kind, labels, preds_or_scores, label_list=None):
     results["eval_micro_f1"] = micro_f1(labels, preds, num_classes)
     if label_list:
       per_class = precision_recall_f1_per_class(labels, preds, num_classes)
-      for label, scores in zip(label_list, per_class):
-        results["eval_f1_%s" % _metric_label(label)] = scores["f1"]
+      for key, scores in zip(_per_class_keys(label_list), per_class):
+        results[key] = scores["f1"]
   return results

@@ -206,3 +206,17 @@ def test_unknown_kind_lists_accepted_kinds():
     metrics.classification_metrics("mrpc", [0], [0])
   with pytest.raises(ValueError, match="unknown metric kind"):
     metrics.primary_metric("CoLA")
+
+
+def test_labels_that_read_the_same_as_keys_keep_a_key_each():
+  """'a b' and 'a_b' were both eval_f1_a_b: one class's F1 replaced the other's."""
+  label_list = ["a b", "a_b", "a_b_1", "c"]
+  labels = np.array([0, 1, 2, 3, 0, 1])
+  preds = np.array([0, 1, 2, 3, 1, 1])
+  results = metrics.classification_metrics("multiclass", labels, preds, label_list)
+  keys = metrics.metric_names("multiclass", label_list)
+  assert len(keys) == len(set(keys)) == 2 + 1 + len(label_list)
+  assert list(results) == keys
+  per_class = metrics.precision_recall_f1_per_class(labels, preds, len(label_list))
+  assert [results[k] for k in keys[3:]] == [p["f1"] for p in per_class]
+  assert keys[3:] == ["eval_f1_a_b", "eval_f1_a_b_1", "eval_f1_a_b_1_2", "eval_f1_c"]
