@@ -258,12 +258,13 @@ def test_an_input_file_that_is_a_pipe_is_read(tmp_path):
 def test_inputs_the_task_cannot_answer_are_refused_before_the_model_loads(tmp_path):
   """Blank pair sides, a wrong field count, --input bytes that are not UTF-8."""
   folder = fake_run(tmp_path, "classifier")
-  for text in (" ||| a good movie", "a good movie ||| ", "a ||| b ||| c"):
-    done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}", f"--input={text}"],
-               tmp_path)
-    assert done.returncode == 1 and done.stdout == b""
-    last = [line for line in done.stderr.decode().splitlines() if line.strip()][-1]
-    assert last.startswith(f"inference.py: error: input {text!r}: "), last
+  text = " ||| a good movie"   # the other kinds: test_every_predictor_checks_its_inputs...
+  done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}", f"--input={text}"],
+             tmp_path)
+  assert done.returncode == 1 and done.stdout == b""
+  last = [line for line in done.stderr.decode().splitlines() if line.strip()][-1]
+  assert last == (f"inference.py: error: input {text!r}: a text of the pair is empty; give "
+                  "text_a ||| text_b, or one text without ' ||| '.")
   done = subprocess.run([sys.executable, str(REPO_ROOT / "inference.py"),
                          f"--model_dir={folder}".encode(), b"--input=\xff\xfe movie"],
                         cwd=tmp_path, env=env(), capture_output=True, timeout=600)
@@ -320,17 +321,7 @@ def test_a_checkpoint_of_a_tagger_with_another_crf_is_refused(tmp_path):
   assert last.startswith(f"inference.py: error: --init_checkpoint={missing}"), last
 
 
-def test_a_classifier_run_is_answered_end_to_end(tmp_path):
-  folder = fake_run(tmp_path, "classifier")
-  results = infer(folder, ["a good movie", "the cat ||| it sat"], tmp_path)
-  assert [r["text"] for r in results] == ["a good movie", "the cat ||| it sat"]
-  for result in results:
-    assert result["label"] in ("neg", "pos")
-    assert sorted(result["probabilities"]) == ["neg", "pos"]
-    assert abs(sum(result["probabilities"].values()) - 1.0) < 1e-5
-
-
-def test_input_file_dash_reads_standard_input_and_checks_its_lines(tmp_path):
+def test_a_classifier_answers_standard_input_given_as_input_file_dash(tmp_path):
   folder = fake_run(tmp_path, "classifier")
   done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}", "--input_file=-"],
              tmp_path, input=b"a good movie\nthe cat ||| it sat\n")
@@ -338,6 +329,10 @@ def test_input_file_dash_reads_standard_input_and_checks_its_lines(tmp_path):
   results = [json.loads(line) for line in done.stdout.decode().splitlines()]
   assert len(results) == 2
   assert [r["text"] for r in results] == ["a good movie", "the cat ||| it sat"]
+  for result in results:   # a classifier run answered end to end
+    assert result["label"] in ("neg", "pos")
+    assert sorted(result["probabilities"]) == ["neg", "pos"]
+    assert abs(sum(result["probabilities"].values()) - 1.0) < 1e-5
   done = run([REPO_ROOT / "inference.py", f"--model_dir={folder}"], tmp_path,
              input=b"a good movie\n ||| it sat\n")
   assert done.returncode == 1
