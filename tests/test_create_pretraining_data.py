@@ -597,28 +597,8 @@ def test_remote_outputs_hold_the_bytes_of_local_ones(tmp_path, vocab_file, monke
   assert os.listdir(staging) == []
 
 
-def test_sharding_cuts_at_document_boundaries(tmp_path):
-  documents = ["\n".join("doc %d line %d" % (d, l) for l in range(3)) for d in range(50)]
-  (tmp_path / "a.txt").write_text("\n\n".join(documents[:20]) + "\n\n")
-  (tmp_path / "b.txt").write_text("\n\n".join(documents[20:]) + "\n")
-  files = [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
-  for num_shards in (2, 3, 7):
-    shards = cpd.plan_shards(files, num_shards)
-    assert len(shards) == num_shards
-    lines = []
-    for ranges in shards:
-      shard_text = b""
-      for r in ranges:
-        with open(r.path, "rb") as f:
-          f.seek(r.start)
-          shard_text += f.read(r.end - r.start)
-      if shard_text:
-        assert shard_text.startswith(b"doc ") and shard_text.split(b"\n")[0].endswith(b"line 0")
-      lines += [l for l in shard_text.decode().split("\n") if l]
-    assert lines == [l for d in documents for l in d.split("\n")]
-
-
 def shard_texts(shards):
+  """The text of each shard `plan_shards` returned, read from its byte ranges."""
   texts = []
   for ranges in shards:
     text = b""
@@ -628,6 +608,22 @@ def shard_texts(shards):
         text += f.read(r.end - r.start)
     texts.append(text.decode())
   return texts
+
+
+def test_sharding_cuts_at_document_boundaries(tmp_path):
+  documents = ["\n".join("doc %d line %d" % (d, l) for l in range(3)) for d in range(50)]
+  (tmp_path / "a.txt").write_text("\n\n".join(documents[:20]) + "\n\n")
+  (tmp_path / "b.txt").write_text("\n\n".join(documents[20:]) + "\n")
+  files = [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+  for num_shards in (2, 3, 7):
+    shards = cpd.plan_shards(files, num_shards)
+    assert len(shards) == num_shards
+    lines = []
+    for shard_text in shard_texts(shards):
+      if shard_text:
+        assert shard_text.startswith("doc ") and shard_text.split("\n")[0].endswith("line 0")
+      lines += [l for l in shard_text.split("\n") if l]
+    assert lines == [l for d in documents for l in d.split("\n")]
 
 
 @pytest.mark.parametrize("document_lines, num_shards, expected_sizes", [
