@@ -616,6 +616,15 @@ def table_lines(rows, grid_names, seeds, best, higher):
   return lines
 
 
+def check_best_link(output_dir):
+  """output_dir/best; a UserError when a file or folder that is not the grid's symlink is there."""
+  link = os.path.join(output_dir, BEST_LINK)
+  if os.path.lexists(link) and not os.path.islink(link):
+    raise errors.UserError(f"{link} exists and is not the grid's symlink to its best run; "
+                           "move it away or give another --output_dir.")
+  return link
+
+
 def point_best(output_dir, folder):
   """Makes output_dir/best a relative symlink to `folder`, replaced atomically.
 
@@ -623,11 +632,9 @@ def point_best(output_dir, folder):
     the path written: the symlink, or best.txt naming the folder where the
     file system has no symlinks.
   """
-  link = os.path.join(output_dir, BEST_LINK)
+  link = check_best_link(output_dir)
   if os.path.islink(link) and os.readlink(link) == folder:
     return link
-  if os.path.lexists(link) and not os.path.islink(link):
-    raise errors.UserError(f"{link} exists and is not the grid's symlink; move it away.")
   tmp = atomic_files.temporary_path(link)
   try:
     os.symlink(folder, tmp)
@@ -704,10 +711,7 @@ def run(config):
   program_path = resolve_program(config.program)
   runs = plan_runs(config)
   states = [run_state(config, r) for r in runs]   # every folder checked before any work
-  link = os.path.join(config.output_dir, BEST_LINK)
-  if os.path.lexists(link) and not os.path.islink(link):
-    raise errors.UserError(f"{link} exists and is not the grid's symlink to its best run; "
-                           "move it away or give another --output_dir.")
+  check_best_link(config.output_dir)   # before any run, not after the first
   os.makedirs(config.output_dir, exist_ok=True)
   for r, state in zip(runs, states):
     if state == "finished":
