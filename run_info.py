@@ -350,8 +350,8 @@ def check_resumable(output_dir, info, checkpoint, training=True,
     allow_setting_changes: resume although SETTING_KEYS differ.
   """
   path = os.path.join(output_dir, RUN_INFO_FILE)
-  if not (checkpoint or not training) or not tf.io.gfile.exists(path):
-    return
+  if (training and not checkpoint) or not tf.io.gfile.exists(path):
+    return   # a new training run writes its own record
   previous = read_json(path, RUN_INFO_FILE)
   previous = previous if isinstance(previous, dict) else {}
   previous.setdefault("task_kind", "classifier")
