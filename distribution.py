@@ -1,11 +1,11 @@
 """The tf.distribute strategy of a run: one device, mirrored GPUs, multi-worker or TPU."""
 
-import json
 import os
 import socket
 
 import tensorflow as tf
 
+import data_files
 import errors
 
 
@@ -16,12 +16,9 @@ def cluster_size():
     errors.UserError: TF_CONFIG is not JSON.
   """
   text = os.environ.get("TF_CONFIG") or "{}"
-  try:
-    config = json.loads(text)
-  except json.JSONDecodeError as e:
-    raise errors.UserError(
-        f"the environment variable TF_CONFIG is not JSON ({e.msg}, character {e.pos}): "
-        f"{text[:80]!r}; set it to {{\"cluster\": ..., \"task\": ...}} or unset it.") from None
+  config = data_files.parse_json(
+      text, "the environment variable TF_CONFIG",
+      " Set it to {\"cluster\": ..., \"task\": ...} or unset it.")
   cluster = config.get("cluster") if isinstance(config, dict) else None
   if not isinstance(cluster, dict):
     return 0

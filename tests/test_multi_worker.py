@@ -328,7 +328,7 @@ def test_two_classifier_workers_write_only_the_chiefs_files(tiny_model, tmp_path
 
 
 def test_tf_config_is_counted_and_a_malformed_one_is_one_error_line(monkeypatch):
-  """TF_CONFIG="" or a non-JSON value gave a JSONDecodeError traceback."""
+  """TF_CONFIG="", a non-JSON value or a 5,000-digit number gave a traceback."""
   import distribution  # pylint: disable=g-import-not-at-top
   import errors  # pylint: disable=g-import-not-at-top
   cases = [(None, 0), ("", 0), ("{}", 0), ('{"task": {"type": "worker"}}', 0),
@@ -339,8 +339,12 @@ def test_tf_config_is_counted_and_a_malformed_one_is_one_error_line(monkeypatch)
     else:
       monkeypatch.setenv("TF_CONFIG", value)
     assert distribution.cluster_size() == expected, value
-  monkeypatch.setenv("TF_CONFIG", "{cluster: 1}")
-  with pytest.raises(errors.UserError, match=r"^the environment variable TF_CONFIG is not "
-                     r"JSON \(Expecting property name enclosed in double quotes, character "
-                     r"1\): '\{cluster: 1\}'; set it to"):
-    distribution.cluster_size()
+  malformed = [("{cluster: 1}", r"Expecting property name enclosed in double quotes at "
+                                r"line 1 column 2 \(char 1\)"),
+               ('{"cluster": {"worker": [%s]}}' % ("9" * 5000), r"Exceeds the limit"),
+               ("[" * 100000 + "]" * 100000, r"nested too deeply to parse")]
+  for value, problem in malformed:
+    monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(errors.UserError, match=r"^the environment variable TF_CONFIG: not "
+                       r"valid JSON: " + problem + r".*Set it to \{"):
+      distribution.cluster_size()
