@@ -19,6 +19,7 @@ import glob
 import io
 import math
 import os
+import stat
 import typing
 
 from absl import logging
@@ -154,14 +155,27 @@ def _without_deprecation_notice():
 
 
 def event_files(folder):
-  """The TensorBoard event files directly in `folder` (sorted by name; [] if none)."""
+  """The TensorBoard event files directly in `folder` (sorted by name; [] if none).
+
+  A directory, pipe or device named like an event file is skipped with a
+  warning (reading a pipe would wait for a writer forever).
+  """
   if not tf.io.gfile.isdir(folder):
     return []
   paths = sorted(tf.io.gfile.glob(os.path.join(glob.escape(folder), EVENT_FILE_PATTERN)))
-  for path in paths:
-    if tf.io.gfile.isdir(path):
-      logging.warning("%s is a directory, not an event file; skipped.", path)
-  return [path for path in paths if not tf.io.gfile.isdir(path)]
+  files = [path for path in paths if _is_regular_file(path)]
+  for path in sorted(set(paths) - set(files)):
+    logging.warning("%s is a directory, pipe or device, not an event file; skipped.", path)
+  return files
+
+
+def _is_regular_file(path):
+  if "://" in path:   # a bucket holds files and folders only
+    return not tf.io.gfile.isdir(path)
+  try:
+    return stat.S_ISREG(os.stat(path).st_mode)
+  except OSError:   # removed since the listing, or a dangling link
+    return False
 
 
 def read_event_scalars(folder):

@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -149,13 +150,26 @@ def test_damaged_results_files_are_named(tmp_path):
     curves.read_curves(str(tmp_path))
 
 
-def test_a_folder_named_like_an_event_file_is_skipped(tmp_path, caplog):
+def test_a_folder_or_pipe_named_like_an_event_file_is_skipped(tmp_path, caplog):
+  """A pipe named like an event file made plot_curves wait forever for a writer."""
   write_events(tmp_path / "train", [(1, "loss", 2.0)])
   (tmp_path / "train" / "events.out.tfevents.999.x").mkdir()
+  special = ["events.out.tfevents.999.x"]
+  if hasattr(os, "mkfifo"):
+    os.mkfifo(tmp_path / "train" / "events.out.tfevents.998.pipe")
+    special.append("events.out.tfevents.998.pipe")
   caplog.set_level(logging.WARNING)
-  result = curves.read_curves(str(tmp_path))
-  assert_series(result.train["loss"], [1], [2.0])
-  assert [r for r in caplog.records if "is a directory, not an event file" in r.getMessage()]
+  results = []   # read in a thread: opening the pipe would wait forever for a writer
+  reader = threading.Thread(target=lambda: results.append(curves.read_curves(str(tmp_path))),
+                            daemon=True)
+  reader.start()
+  reader.join(timeout=60)
+  assert not reader.is_alive(), "read_curves opened the pipe"
+  assert_series(results[0].train["loss"], [1], [2.0])
+  skipped = sorted(r.getMessage().split("/")[-1] for r in caplog.records
+                   if "is a directory, pipe or device, not an event file" in r.getMessage())
+  assert skipped == sorted(name + " is a directory, pipe or device, not an event file; "
+                           "skipped." for name in special)
 
 
 def test_results_blocks_are_read_as_written(tmp_path):
