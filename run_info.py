@@ -294,6 +294,7 @@ def read_run_info(model_dir, flag_name="model_dir"):
     raise errors.UserError(f"{path} lacks {', '.join(missing)}; it was not written by "
                            f"{WRITERS[kind]}.")
   _check_values(info, path)
+  _check_settings(info, path)
   info["bert_config"] = modeling.BertConfig.from_dict(info["bert_config"], source=path)
   if info["max_seq_length"] > info["bert_config"].max_position_embeddings:
     raise errors.UserError(
@@ -332,6 +333,27 @@ def _check_values(info, path):
     if wrong:
       raise errors.UserError(f"{path}: {key}={value!r} must be {expected}; restore the "
                              "file the training run wrote.")
+
+
+def _check_settings(info, path):
+  """Refuses settings the training programs refuse as flags (a hand-edited file).
+
+  A window of no pieces made inference.py loop forever on a tagger's text.
+  """
+  length = info["max_seq_length"]
+  if length < 3:
+    problem = f"max_seq_length={length} leaves no room for text beside [CLS] and [SEP]"
+  elif info["task_kind"] == "ner" and info["window_stride"] > length - 2:
+    problem = (f"window_stride={info['window_stride']} must be in [1, max_seq_length - 2 "
+               f"= {length - 2}]")
+  elif info["task_kind"] == "ner" and info["word_split"] not in ("whitespace", "characters"):
+    problem = f"word_split={info['word_split']!r} must be \"whitespace\" or \"characters\""
+  elif info["task_kind"] == "squad" and length <= info["max_query_length"] + 3:
+    problem = (f"max_seq_length={length} must be greater than max_query_length="
+               f"{info['max_query_length']} + 3")
+  else:
+    return
+  raise errors.UserError(f"{path}: {problem}; restore the file the training run wrote.")
 
 
 def check_resumable(output_dir, info, checkpoint, training=True,

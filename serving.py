@@ -817,19 +817,16 @@ def load_task(info, checkpoint, flag_name="model_dir"):
 
 def make_server(info, task, tokenizer, serving_dtype="float32"):
   """The SavedModel module of a run (classifier, ner, squad); errors.UserError if bad."""
-  kind = info["task_kind"]
-  try:
-    if kind == "classifier":
-      return ClassifierServer(task, tokenizer, info["label_list"], serving_dtype)
-    if kind == "ner":
-      return NerServer(task, tokenizer, info["label_list"], info["window_stride"],
-                       info["word_split"])
-    if kind == "squad":
-      return SquadServer(task, tokenizer, info["doc_stride"], info["max_query_length"],
-                         info["max_answer_length"], info["n_best_size"],
-                         info["version_2_with_negative"], info["null_score_diff_threshold"])
-  except ValueError as e:
-    raise errors.UserError(f"run_info.json: {e}") from None
+  kind = info["task_kind"]   # read_run_info checked the values the servers check again
+  if kind == "classifier":
+    return ClassifierServer(task, tokenizer, info["label_list"], serving_dtype)
+  if kind == "ner":
+    return NerServer(task, tokenizer, info["label_list"], info["window_stride"],
+                     info["word_split"])
+  if kind == "squad":
+    return SquadServer(task, tokenizer, info["doc_stride"], info["max_query_length"],
+                       info["max_answer_length"], info["n_best_size"],
+                       info["version_2_with_negative"], info["null_score_diff_threshold"])
   raise errors.UserError(f"task_kind={kind!r} has no SavedModel export; use inference.py "
                          "--model_dir to run it.")
 

@@ -18,6 +18,7 @@ run_ner.py's and run_squad.py's own decoding.
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -728,6 +729,29 @@ def test_run_info_values_of_the_wrong_type_are_named(tmp_path, key, value, expec
     run_info.read_run_info(folder)
   assert f"run_info.json: {key}=" in str(caught.value)
   assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("kind,changes,expected", [
+    ("classifier", {"max_seq_length": 2}, "max_seq_length=2 leaves no room for text"),
+    ("ner", {"max_seq_length": 2}, "max_seq_length=2 leaves no room for text"),
+    ("ner", {"window_stride": 15}, r"window_stride=15 must be in \[1, max_seq_length - 2 "
+                                   r"= 14\]"),
+    ("ner", {"word_split": "words"}, "word_split='words' must be \"whitespace\" or"),
+    ("squad", {"max_query_length": 13}, "max_seq_length=16 must be greater than "
+                                        r"max_query_length=13 \+ 3")])
+def test_run_info_settings_the_programs_refuse_are_named(tmp_path, kind, changes, expected):
+  """max_seq_length=2 in a tagger's run_info.json made inference.py loop forever."""
+  fields = {"ner": {"label_list": ["O", "B-PER"], "window_stride": 14,
+                    "word_split": "whitespace"},
+            "squad": {"doc_stride": 8, "max_query_length": 12, "max_answer_length": 30,
+                      "n_best_size": 20, "version_2_with_negative": False,
+                      "null_score_diff_threshold": 0.0}}.get(kind, {})
+  good = _classifier_folder(tmp_path / "good", task_kind=kind, **fields)
+  assert run_info.read_run_info(good)["task_kind"] == kind
+  bad = _classifier_folder(tmp_path / "bad", task_kind=kind, **dict(fields, **changes))
+  with pytest.raises(errors.UserError, match=re.escape(os.path.join(bad, "run_info.json"))
+                     + ": " + expected):
+    run_info.read_run_info(bad)
 
 
 def test_a_predictor_refuses_a_vocabulary_of_another_size(tmp_path):
