@@ -375,7 +375,10 @@ def check_resumable(output_dir, info, checkpoint, training=True,
   if (training and not checkpoint) or not tf.io.gfile.exists(path):
     return   # a new training run writes its own record
   previous = read_json(path, RUN_INFO_FILE)
-  previous = previous if isinstance(previous, dict) else {}
+  if not isinstance(previous, dict) or "bert_config" not in previous:
+    # Every record since the first names its model; without one nothing could be compared.
+    raise errors.UserError(f"{path} is not the record a training run writes (no "
+                           "bert_config); restore it, or use a new --output_dir.")
   previous.setdefault("task_kind", "classifier")
   if previous["task_kind"] == "ner":
     previous.setdefault("crf", False)   # folders written before --crf existed

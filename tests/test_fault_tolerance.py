@@ -783,6 +783,28 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_p
     alive.wait()
 
 
+def test_a_damaged_run_record_is_not_read_as_a_record_without_settings(tmp_path):
+  """run_info.json holding {} or [] let any model resume the folder's checkpoints."""
+  import json  # pylint: disable=g-import-not-at-top
+  import errors  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  info = {"task_kind": "classifier", "label_list": ["0", "1"], "bert_config": {"h": 8},
+          "max_seq_length": 32}
+  checkpoint = str(tmp_path / "model.ckpt-8")
+  record = tmp_path / "run_info.json"
+  record.write_text(json.dumps(info))
+  run_info.check_resumable(str(tmp_path), info, checkpoint)   # the same run: resumed
+  with pytest.raises(errors.UserError, match=r"bert_config.h: 8 -> 4"):
+    run_info.check_resumable(str(tmp_path), dict(info, bert_config={"h": 4}), checkpoint)
+  for damaged in ("{}", "[]", '{"task_kind": "classifier"}'):
+    record.write_text(damaged)
+    for training, resumed in ((True, checkpoint), (False, None)):
+      with pytest.raises(errors.UserError, match=re.escape(str(record)) + " is not the "
+                         "record a training run writes .*restore it, or use a new "
+                         "--output_dir"):
+        run_info.check_resumable(str(tmp_path), info, resumed, training=training)
+
+
 # ------------------------------------------------------------ a full disk
 
 
