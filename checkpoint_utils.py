@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -92,11 +93,9 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
                                  "such as .../bert_model.ckpt or a directory.")
   check_checkpoint_path(path, flag_name)
   if tf.io.gfile.isdir(path):
-    latest = state_checkpoint(path)
-    if latest and tf.io.gfile.exists(latest + ".index"):
-      return latest
     prefixes = _prefixes_in_dir(path)
     if prefixes:
+      _warn_if_the_state_names_another(path, prefixes, flag_name)
       return prefixes[-1]
     raise errors.CheckpointError(
         f"--{flag_name}={path}: the directory holds no checkpoint (no *.index "
@@ -114,6 +113,22 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
       f"--{flag_name}={path}: no checkpoint found (expected {prefix}.index and "
       f"{prefix}.data-00000-of-00001). Give the prefix without the .index "
       "suffix, e.g. .../bert_model.ckpt, or a directory.")
+
+
+def _warn_if_the_state_names_another(directory, prefixes, flag_name):
+  """Warns when the folder's `checkpoint` file names one of its checkpoints but the newest.
+
+  The newest is used, as a resumed run continues from it: the state file lags
+  behind after a kill, and in a copied folder it may name the original folder
+  (TF1 wrote absolute paths), so only its file name is read.
+  """
+  named = state_checkpoint(directory)
+  name, newest = named and os.path.basename(named), prefixes[-1]
+  if name and name != os.path.basename(newest) and name in map(os.path.basename, prefixes):
+    logging.warning(
+        "--%s=%s: its `checkpoint` file names %s, not the newest checkpoint %s; using the "
+        "newest. To use %s, give its prefix: --%s=%s.", flag_name, directory, name,
+        os.path.basename(newest), name, flag_name, os.path.join(directory, name))
 
 
 def _canonical_names(stored_names):

@@ -734,7 +734,8 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
   config = modeling.BertConfig.from_json_file(bert_config_file)
   vocab = _vocab_to_copy(ckpt_dir, output_dir)
   _check_outputs(output_dir, [HF_WEIGHTS, HF_CONFIG] + ([VOCAB] if vocab else []), overwrite)
-  tensors = checkpoint_utils.read_checkpoint(input_path, flag_name="input")
+  logging.info("Converting %s with %s.", prefix, bert_config_file)
+  tensors = checkpoint_utils.read_checkpoint(prefix, flag_name="input")
   hf_tensors, summary = tf_tensors_to_hf(tensors, config, prefix_bert, f"--input={input_path}")
   architectures = ["BertForPreTraining"] if summary.heads else ["BertModel"]
 

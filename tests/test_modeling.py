@@ -609,6 +609,30 @@ def test_a_state_file_naming_a_deleted_checkpoint_falls_back_without_error_logs(
   assert not caplog.records, [r.getMessage() for r in caplog.records]
 
 
+def test_a_folder_resolves_to_its_own_newest_checkpoint_whatever_its_state_file_names(
+    tmp_path, caplog):
+  """A lagging state file, or one naming another folder (a copied TF1 run), was followed."""
+  original, copy = tmp_path / "original", tmp_path / "copy"
+  for folder in (original, copy):
+    for step in (1, 4, 8):
+      checkpoint_utils.save_tensors(str(folder / f"model.ckpt-{step}"),
+                                    {"w": tf.Variable([float(step)])})
+  caplog.set_level(logging.WARNING)
+  for named, warned in ((original / "model.ckpt-8", False), (original / "model.ckpt-4", True),
+                        ("model.ckpt-4", True), ("model.ckpt-8", False),
+                        (original / "model.ckpt-9", False)):
+    caplog.clear()
+    (copy / "checkpoint").write_text(f'model_checkpoint_path: "{named}"\n')
+    assert checkpoint_utils.resolve_checkpoint(str(copy)) == str(copy / "model.ckpt-8")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == int(warned), (named, messages)
+    if warned:
+      assert messages[0] == (f"--init_checkpoint={copy}: its `checkpoint` file names "
+                             "model.ckpt-4, not the newest checkpoint model.ckpt-8; using the "
+                             "newest. To use model.ckpt-4, give its prefix: --init_checkpoint="
+                             f"{copy / 'model.ckpt-4'}.")
+
+
 def test_manager_keeps_the_last_few_and_latest_is_found(tmp_path):
   manager = checkpoint_utils.CheckpointManager(str(tmp_path), max_to_keep=2)
   for step in (1, 5, 12):
