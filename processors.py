@@ -207,6 +207,9 @@ class _TableProcessor(DataProcessor):
       self.test_has_labels = layout.label is not None
     data_rows = rows[1:] if layout.header else rows
     needed = layout.min_columns
+    # A row wider than the header (or than a headerless layout) holds a tab inside a
+    # text: read on, its text would end at the tab and the rest shift or drop.
+    widest = len(rows[0]) if layout.header and rows else needed
     label_set = frozenset(self.get_labels())
     placeholder = self._placeholder_label() if layout.label is None else None
     examples = []
@@ -216,6 +219,12 @@ class _TableProcessor(DataProcessor):
             "%s, line %d: %s, need at least %d (%s)"
             % (path, row.line_number, data_files.found_columns(row), needed,
                layout.description))
+      if len(row) > widest:
+        raise errors.DataError(
+            "%s, line %d: found %d columns, more than the %d of %s (%s): a tab inside a "
+            "text? Replace it with a space." % (
+                path, row.line_number, len(row), widest,
+                "the header" if layout.header else "every row", layout.description))
       if keep is not None and not keep(row):
         continue
       guid = "%s-%s" % (set_type,

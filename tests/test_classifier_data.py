@@ -8,6 +8,7 @@ import collections
 import json
 import logging
 import os
+import re
 import time
 
 import numpy as np
@@ -512,6 +513,29 @@ def test_short_row_names_file_line_and_columns(tmp_path):
   assert message.startswith(str(tmp_path / "train.tsv") + ", line 3: ")
   assert "found 4 columns, need at least 5" in message
   assert "#1 String, #2 String" in message
+
+
+@pytest.mark.parametrize("task,split,lines,line", [
+    ("mrpc", "train", ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t1\t2\ta\tb",
+                       "1\t1\t2\tAmrozi accused\this brother\tb"], 3),
+    ("mrpc", "test", ["index\t#1 ID\t#2 ID\t#1 String\t#2 String",
+                      "0\t1\t2\ta\tb\tc", "1\t3\t4\tc\td"], 2),
+    ("cola", "train", ["gj04\t1\t\tOne more pseudo\tgeneralization.",
+                       "gj04\t1\t\tfine"], 1),
+    ("cola", "test", ["index\tsentence", "0\tBill whistled\tat Mary.", "1\tfine"], 2),
+    ("chnsenticorp", "dev", ["label\ttext_a", "1\t\u5f88\u597d", "0\t\u4e0d\t\u597d"], 3)])
+def test_a_row_wider_than_its_header_is_refused(tmp_path, task, split, lines, line):
+  """A tab inside a text cut it there and shifted or dropped the rest of the row."""
+  name = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}[split]
+  (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+  read = getattr(cd.get_processor(task), f"get_{split}_examples")
+  with pytest.raises(errors.DataError, match=re.escape(f"{tmp_path / name}, line {line}: "
+                                                       "found ") + r"\d+ columns, more than "
+                     r"the \d+ of (the header|every row) .*a tab inside a text\?"):
+    read(str(tmp_path))
+  (tmp_path / name).write_text("\n".join(lines[:line - 1] + lines[line:]) + "\n",
+                               encoding="utf-8")
+  assert len(read(str(tmp_path))) == len(lines) - 1 - (task != "cola" or split == "test")
 
 
 def test_a_line_of_spaces_is_named_as_such_not_as_one_column(tmp_path):
