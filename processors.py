@@ -6,6 +6,7 @@ errors that name the file and line. Subclasses written for the reference
 """
 
 import dataclasses
+import math
 import os
 from typing import Any, Optional
 
@@ -150,10 +151,13 @@ class DataProcessor(object):
     value = value.strip()
     if self.is_regression:
       try:
-        return float(value)
+        number = float(value)
       except ValueError:
-        raise errors.DataError("%s, %s: label %r is not a number; this is a "
-                               "regression task" % (path, where, value)) from None
+        number = math.nan
+      if not math.isfinite(number):   # nan, inf or 1e999: the loss and metrics become nan
+        raise errors.DataError("%s, %s: label %r is not a finite number; this is a "
+                               "regression task" % (path, where, value))
+      return number
     if value not in label_set:
       raise errors.DataError("%s, %s: unknown label %r; accepted labels: %s"
                              % (path, where, value, ", ".join(self.get_labels())))

@@ -170,6 +170,25 @@ def test_stsb_is_regression_with_float_labels(data_dir):
   assert cd.get_processor("stsb").is_regression
 
 
+@pytest.mark.parametrize("score", ["nan", "inf", "-Infinity", "1e999", "high"])
+def test_a_regression_label_that_is_not_a_finite_number_is_refused(tmp_path, score):
+  """A nan or 1e999 score trained and evaluated to eval_pearson = nan, exit 0."""
+  header = ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\t"
+            "sentence2\tscore\n")
+  row = "{}\tmain-news\tf\t2012\t1\tnone\tnone\ta cat\ta dog\t{}\n"
+  for custom in (False, True):
+    (tmp_path / "dev.tsv").write_text(header + row.format(0, "1.5") + row.format(1, score))
+    processor = (cd.get_processor("custom", text_a_column="sentence1",
+                                  text_b_column="sentence2", label_column="score",
+                                  is_regression=True) if custom else cd.get_processor("sts-b"))
+    with pytest.raises(errors.DataError, match=re.escape(
+        f"{tmp_path / 'dev.tsv'}, line 3: label {score!r} is not a finite number; this is a "
+        "regression task")):
+      processor.get_dev_examples(str(tmp_path))
+    (tmp_path / "dev.tsv").write_text(header + row.format(0, "1.5") + row.format(1, "-2e0"))
+    assert [e.label for e in processor.get_dev_examples(str(tmp_path))] == [1.5, -2.0]
+
+
 def test_xnli_simple_layout(data_dir):
   processor = cd.get_processor("XNLI")
   dev = processor.get_dev_examples(str(data_dir / "XNLI-zh-ERNIE"))
