@@ -106,10 +106,10 @@ def get_processor(task_name, **options):
   try:
     inspect.signature(processor_class).bind(**options)
   except TypeError:
-    accepted = [name for name in inspect.signature(processor_class).parameters]
+    accepted = list(inspect.signature(processor_class).parameters)
+    refused = sorted(set(options) - set(accepted)) or sorted(options)
     raise errors.DataError("task %s does not take the option(s) %s; accepted: %s"
-                           % (key, ", ".join(sorted(options)),
-                       ", ".join(accepted) or "none")) from None
+                           % (key, ", ".join(refused), ", ".join(accepted) or "none")) from None
   return processor_class(**options)
 
 

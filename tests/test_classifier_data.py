@@ -189,6 +189,15 @@ def test_a_regression_label_that_is_not_a_finite_number_is_refused(tmp_path, sco
     assert [e.label for e in processor.get_dev_examples(str(tmp_path))] == [1.5, -2.0]
 
 
+def test_an_option_a_task_does_not_take_is_the_only_one_named():
+  with pytest.raises(errors.DataError, match=r"^task custom does not take the option\(s\) "
+                     r"regression; accepted: data_dir, "):
+    cd.get_processor("custom", text_a_column="text", regression=True)
+  with pytest.raises(errors.DataError, match=r"^task mrpc does not take the option\(s\) "
+                     r"language; accepted: none$"):
+    cd.get_processor("mrpc", language="zh")
+
+
 def test_xnli_simple_layout(data_dir):
   processor = cd.get_processor("XNLI")
   dev = processor.get_dev_examples(str(data_dir / "XNLI-zh-ERNIE"))
