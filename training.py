@@ -78,9 +78,20 @@ class TrainingConfig:
     splits = 1 if splits == "auto" else splits   # auto picks a divisor (Trainer)
     positive = ("num_train_steps", "train_batch_size", "gradient_accumulation_steps",
                 "iterations_per_loop", "save_checkpoints_steps", "log_every_steps")
+    flag_names = {"log_every_steps": "log_steps"}
     for name in positive:
       if getattr(self, name) <= 0:
-        raise errors.UserError(f"--{name}={getattr(self, name)} must be positive.")
+        raise errors.UserError(f"--{flag_names.get(name, name)}={getattr(self, name)} must "
+                               "be positive.")
+    for name in ("eval_every_steps", "early_stopping_patience"):
+      if getattr(self, name) < 0:   # step % -1 == 0: every step was evaluated
+        raise errors.UserError(f"--{name}={getattr(self, name)} must be 0 (off) or positive.")
+    if self.early_stopping_patience and not self.eval_every_steps:
+      raise errors.UserError(f"--early_stopping_patience={self.early_stopping_patience} "
+                             "counts evaluations during training; add --eval_every_steps=N.")
+    if not 0 <= self.weight_decay_rate < float("inf"):   # also NaN
+      raise errors.UserError(f"--weight_decay_rate={self.weight_decay_rate} must be a "
+                             "number >= 0 (0: no decay).")
     if not self.learning_rate > 0:   # also NaN
       raise errors.UserError(f"--learning_rate={self.learning_rate} must be positive, "
                              "e.g. 5e-5.")

@@ -1,5 +1,6 @@
 """Tests of the shared training loop (training.py) on a tiny BERT classifier."""
 
+import math
 import os
 import subprocess
 import sys
@@ -431,6 +432,19 @@ def test_config_errors_name_the_flag():
   with pytest.raises(ValueError, match="num_warmup_steps=9"):
     training.TrainingConfig(output_dir="x", num_train_steps=5,
                             num_warmup_steps=9).validate()
+  # Accepted before: evaluation after every step, patience ignored, a decay traceback.
+  for settings, message in (({"eval_every_steps": -1}, r"^--eval_every_steps=-1 must be 0 "),
+                            ({"early_stopping_patience": -2, "eval_every_steps": 1},
+                             r"^--early_stopping_patience=-2 must be 0 \(off\) or positive"),
+                            ({"early_stopping_patience": 3}, r"^--early_stopping_patience=3 "
+                             r"counts evaluations during training; add --eval_every_steps"),
+                            ({"weight_decay_rate": -0.5}, r"^--weight_decay_rate=-0.5 must be"),
+                            ({"weight_decay_rate": math.nan}, r"^--weight_decay_rate=nan "),
+                            ({"log_every_steps": 0}, r"^--log_steps=0 must be positive")):
+    with pytest.raises(errors.UserError, match=message):
+      training.TrainingConfig(output_dir="x", num_train_steps=5, **settings).validate()
+  training.TrainingConfig(output_dir="x", num_train_steps=5, eval_every_steps=2,
+                          early_stopping_patience=3, weight_decay_rate=0.0).validate()
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
