@@ -604,7 +604,7 @@ def test_stsb_score_that_is_not_a_number(tmp_path):
   (tmp_path / "train.tsv").write_text(
       header + "\n" + "\t".join(["x"] * 9 + ["high"]) + "\n")
   with pytest.raises(errors.DataError, match=r"line 2: label 'high' is not a "
-                     r"number"):
+                     r"finite number"):
     cd.get_processor("sts-b").get_train_examples(str(tmp_path))
 
 
