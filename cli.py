@@ -325,6 +325,7 @@ def require_file(path, flag_name, what="file"):
   """Raises errors.UserError unless `path` names an existing file."""
   if not path:
     raise errors.UserError(f"--{flag_name} is required.")
+  errors.require_utf8_path(path, flag_name)
   if tf.io.gfile.isdir(path):
     usual = _USUAL_FILE.get(flag_name)
     raise errors.UserError(f"--{flag_name}={path} is a directory; give the {what} in it"
@@ -334,8 +335,10 @@ def require_file(path, flag_name, what="file"):
 
 
 def require_dir(path, flag_name):
+  """Raises errors.UserError unless `path` names an existing directory."""
   if not path:
     raise errors.UserError(f"--{flag_name} is required.")
+  errors.require_utf8_path(path, flag_name)
   if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
     raise errors.UserError(f"--{flag_name}={path} is a file, not a directory; give the "
                            "folder that holds it.")

@@ -885,6 +885,11 @@ def test_a_checkpoint_folder_whose_name_is_not_utf8_is_refused_before_any_work(t
   import cli  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.UserError, match=r"--output_file=.*r\\xe9sum\\xe9/o.jsonl: the path"):
     cli.require_creatable_dir(os.path.join(directory, "o.jsonl"), "output_file", of_file=True)
+  # Inputs too (--data_dir, --vocab_file): a UnicodeEncodeError inside tf.io.gfile before.
+  with pytest.raises(errors.UserError, match=r"^--data_dir=.*r\\xe9sum\\xe9: the path"):
+    cli.require_dir(directory, "data_dir")
+  with pytest.raises(errors.UserError, match=r"^--vocab_file=.*r\\xe9sum\\xe9/v.txt: the"):
+    cli.require_file(os.path.join(directory, "v.txt"), "vocab_file")
   assert not os.path.exists(directory)
 
 
