@@ -8,7 +8,7 @@ from absl import logging
 import data_files
 import errors
 import run_info
-from processors import DataProcessor, InputExample, load_labels
+from processors import DataProcessor, InputExample, label_problem, load_labels
 
 
 def _column_option(value, option):
@@ -17,7 +17,7 @@ def _column_option(value, option):
     return None
   if isinstance(value, str):
     value = value.strip()
-    return int(value) if value.isdigit() else value
+    return int(value) if value.isascii() and value.isdigit() else value
   if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
     return value
   raise errors.DataError("%s=%r: expected a column name or a 0-based column index"
@@ -72,6 +72,12 @@ def _filled_width(row):
   """Columns up to the last non-empty cell (a trailing separator adds none)."""
   filled = [n for n, cell in enumerate(row) if cell.strip()]
   return filled[-1] + 1 if filled else 0
+
+
+def _cells(row):
+  """A row's cells as compared with a header: stripped, a byte order mark and
+  trailing empty cells dropped."""
+  return [cell.strip().lstrip("\ufeff") for cell in row[:_filled_width(row)]]
 
 
 def _is_number(text):
@@ -181,21 +187,28 @@ class CsvProcessor(DataProcessor):
       label_dirs: folders searched, in order, for the labels.txt a training
         run saved (e.g. output_dir); a list found there is the one the
         trained classifier's outputs follow, so it wins over the training
-        file. The `labels` option wins over both.
+        file, and the `labels` option must list the same labels in its order.
 
     Raises:
-      errors.DataError: no labels option, no labels.txt and no training file.
+      errors.DataError: no labels option, no labels.txt and no training file; a
+        labels option that differs from the labels.txt found.
     """
     if self.is_regression:
       return []
-    if self._labels is not None:
-      return list(self._labels)
     for folder in label_dirs or ():
       path = os.path.join(folder, run_info.LABELS_FILE)
       if data_files.file_exists(path):
-        self._labels = load_labels(path)
+        recorded = load_labels(path)
+        if self._labels is not None and self._labels != recorded:
+          raise errors.DataError(
+              "labels=%s differ from %s (%s): the trained head's outputs follow that "
+              "file, so the classes would be swapped. Give the labels in its order, or "
+              "leave the option out." % (",".join(self._labels), path, ",".join(recorded)))
+        self._labels = recorded
         logging.info("Labels from %s: %s", path, self._labels)
         return list(self._labels)
+    if self._labels is not None:
+      return list(self._labels)
     if data_dir is not None:
       self.data_dir = data_dir
     if self._inferred_labels is None:
@@ -293,8 +306,12 @@ class CsvProcessor(DataProcessor):
       counts = collections.Counter(_filled_width(row) for row in data)
       width = min(counts, key=lambda n: (-counts[n], n))
       others = "most rows have"
+    header = _cells(rows[0]) if has_header else None
     records = []
     for row in data:
+      if header is not None and _cells(row) == header:   # files joined with their headers
+        raise errors.DataError("%s, line %d: repeats the header row (line %d); delete it"
+                               % (path, row.line_number, rows[0].line_number))
       if _filled_width(row) > width:
         raise errors.DataError(
             "%s, line %d: found %d columns, %s %d; a text holding the "
@@ -355,14 +372,30 @@ class CsvProcessor(DataProcessor):
     label_index = index.get("label")
     if label_index is None:
       return self._detect_unlabeled_header(rows[0], index, path)
+    if len(rows[0]) <= label_index:
+      return False   # data too short for its label: the width check names it
     cell = rows[0][label_index].strip()
     known = self._labels or self._inferred_labels
     if self.is_regression:
       header = not _is_number(cell)
+    elif known is not None and self._header_row is not None:
+      # After a file with a header: a header repeats it; an unknown label in a
+      # row that does not is no reason to drop that row.
+      header = self._repeats_training_header(rows[0], index)
+      if not header and cell not in known:
+        raise errors.DataError(
+            "%s, line %d: cannot tell whether this first row is a header: its label %r is "
+            "not one of %s, and it differs from the training file's header %s: %s. Set "
+            "has_header (true or false)." % (path, rows[0].line_number, cell,
+                                             ", ".join(known), self._header_row, rows[0]))
     elif known is not None:
-      # A file after a headerless one: an unknown label there is an error to
-      # report (the label check does), not a header row to drop.
+      # After a headerless file, an unknown label is an error to report (the
+      # label check does), not a header row to drop.
       header = cell not in known and self._header_decision is not False
+      if header:
+        logging.warning("%s: reading the first row as a header (its label %r is not one "
+                        "of %s): %s. Set has_header to be sure.", path, cell,
+                        ", ".join(known), rows[0])
     else:  # Labels still unknown: a guess, logged as a warning.
       others = [row[label_index].strip() for row in rows[1:]
                 if len(row) > label_index]
@@ -388,8 +421,7 @@ class CsvProcessor(DataProcessor):
     if not self._header_decision:
       return False
     header = self._header_row
-    if all(len(first) > i and len(header) > i and first[i].strip() == header[i].strip()
-           for i in index.values()):
+    if self._repeats_training_header(first, index):
       logging.info("%s: reading the first row as a header, as the training "
                    "file's: %s", path, first)
       return True
@@ -397,6 +429,12 @@ class CsvProcessor(DataProcessor):
         "%s, line %d: cannot tell whether this first row is a header: the training "
         "file had a header (%s) and this row differs from it: %s. Set has_header "
         "(true or false)." % (path, first.line_number, header, first))
+
+  def _repeats_training_header(self, first, index):
+    """Whether `first` has the training file's header text in the used columns."""
+    header = self._header_row
+    return all(len(first) > i and len(header) > i and first[i].strip() == header[i].strip()
+               for i in index.values())
 
   def _examples_from_records(self, records, path, set_type, labeled):
     infer = labeled and not self.is_regression and \
@@ -410,6 +448,9 @@ class CsvProcessor(DataProcessor):
         label = None
       elif infer:
         label = fields["label"].strip()
+        if label_problem(label):   # labels.txt could not hold it
+          raise errors.DataError("%s, %s: the label %r %s" % (path, where, label,
+                                                            label_problem(label)))
       else:
         label = self._parse_label(fields["label"], label_set, path, where)
       examples.append(InputExample(guid, fields["text_a"],
@@ -419,6 +460,13 @@ class CsvProcessor(DataProcessor):
                              % (path, self._expected()))
     if infer:
       self._inferred_labels = _sorted_labels(e.label for e in examples)
+      if len(self._inferred_labels) == 1:
+        dropped = ("; its first row was read as a header: %s (set has_header=false if it "
+                   "is data)" % self._header_row) if self._header_row else ""
+        raise errors.DataError(
+            "%s: every example has the label %r; a classifier needs two labels or more "
+            "(name the others with labels=...)%s" % (path, self._inferred_labels[0],
+                                                     dropped))
     if not labeled:
       placeholder = self._placeholder_label()
       for example in examples:

@@ -44,12 +44,23 @@ class PaddingInputExample(object):
 
 
 
+def label_problem(label):
+  """Why `label` cannot be saved one a line in labels.txt and read back, or None."""
+  if not label.strip():
+    return "is empty"
+  if label != label.strip():
+    return "has whitespace around it"
+  if label.splitlines() != [label]:   # also U+2028, \x85, \v, \f: load_labels splits there
+    return "holds a line break"
+  return None
+
+
 def save_labels(path, labels):
   """Writes `labels` (list of str) to `path`, one a line, atomically."""
   for label in labels:
-    if "\n" in label or "\r" in label or label != label.strip() or not label:
-      raise errors.DataError("label %r cannot be saved one-per-line: labels must be "
-                             "non-empty without surrounding whitespace" % label)
+    if label_problem(label):
+      raise errors.DataError("label %r cannot be saved one-per-line: it %s"
+                             % (label, label_problem(label)))
   atomic_files.write_text(path, "".join(label + "\n" for label in labels))
 
 

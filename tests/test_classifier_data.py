@@ -521,7 +521,7 @@ def test_bom_does_not_stick_to_the_first_field(tmp_path):
   train = processor.get_train_examples(str(tmp_path))
   assert [e.text_a for e in train] == ["hello", "world"]
   # A header starting with a BOM still names its first column.
-  (tmp_path / "train.tsv").write_bytes(b"\xef\xbb\xbflabel\ttext_a\n1\thi\n")
+  (tmp_path / "train.tsv").write_bytes(b"\xef\xbb\xbflabel\ttext_a\n1\thi\n0\tho\n")
   processor = cd.get_processor("csv")
   assert processor.get_train_examples(str(tmp_path))[0].text_a == "hi"
 
@@ -1088,3 +1088,98 @@ def test_custom_delimiter_is_one_character_or_a_tab():
   for bad in (";;", ""):
     with pytest.raises(errors.DataError, match=r"delimiter=.*: expected one character"):
       cd.get_processor("csv", delimiter=bad)
+
+
+# ----------------------------------------------------------------------------
+# Custom files read wrong without an error (found by fuzzing).
+
+
+def _write(folder, name, lines):
+  (folder / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _custom(**options):
+  return cd.get_processor("custom", **dict({"text_a_column": 0, "label_column": 1},
+                                           **options))
+
+
+def test_a_headerless_first_row_after_a_training_header_is_kept(tmp_path):
+  """An unseen label in a headerless dev file's first row dropped that row as a header."""
+  _write(tmp_path, "train.tsv", ["sentence\tlabel", "a\tpos", "b\tneg", "c\tpos"])
+  _write(tmp_path, "dev.tsv", ["the dog ran\tneg", "a good movie\tpos"])
+  processor = _custom()
+  assert len(processor.get_train_examples(str(tmp_path))) == 3
+  assert [e.text_a for e in processor.get_dev_examples(str(tmp_path))] == [
+      "the dog ran", "a good movie"]
+  _write(tmp_path, "dev.tsv", ["sentence\tlabel", "the dog ran\tneg"])
+  assert [e.text_a for e in processor.get_dev_examples(str(tmp_path))] == ["the dog ran"]
+  _write(tmp_path, "dev.tsv", ["the cat sat\tneutral", "the dog ran\tneg"])
+  with pytest.raises(errors.DataError, match=re.escape(
+      f"{tmp_path / 'dev.tsv'}, line 1: cannot tell whether this first row is a header: "
+      "its label 'neutral' is not one of neg, pos")):
+    processor.get_dev_examples(str(tmp_path))
+
+
+def test_a_training_file_of_one_label_is_refused(tmp_path):
+  """A headerless file's only 'pos' row was dropped as a header: a one-class model."""
+  _write(tmp_path, "train.tsv", ["the cat sat\tpos", "the dog ran\tneg", "a bad day\tneg"])
+  with pytest.raises(errors.DataError, match=r"every example has the label 'neg'; a "
+                     r"classifier needs two labels or more .*its first row was read as a "
+                     r"header: .*the cat sat.* \(set has_header=false if it is data\)"):
+    _custom().get_train_examples(str(tmp_path))
+  assert _custom(has_header=False).get_labels(str(tmp_path)) == ["neg", "pos"]
+  _write(tmp_path, "train.tsv", ["text\tlabel", "the dog ran\tneg"])
+  named = {"text_a_column": "text", "label_column": "label"}
+  with pytest.raises(errors.DataError, match=r"every example has the label 'neg'; a "
+                     r"classifier needs two labels or more \(name the others with "
+                     r"labels=\.\.\.\)$"):
+    _custom(**named).get_train_examples(str(tmp_path))
+  assert len(_custom(labels="neg,pos", **named).get_train_examples(str(tmp_path))) == 1
+
+
+def test_a_repeated_header_row_is_refused(tmp_path):
+  """Two files joined with cat: the second header became an example of a new class."""
+  lines = ["text\tlabel", "a\tpos", "b\tneg"]
+  for repeat in ("text\tlabel", "\ufefftext\tlabel ", "text\tlabel\t"):
+    _write(tmp_path, "train.tsv", lines + [repeat] + lines[1:])
+    with pytest.raises(errors.DataError, match=re.escape(
+        f"{tmp_path / 'train.tsv'}, line 4: repeats the header row (line 1); delete it")):
+      _custom(text_a_column="text", label_column="label").get_train_examples(str(tmp_path))
+
+
+@pytest.mark.parametrize("label,problem", [
+    ("", "is empty"), ("a\u2028b", "holds a line break"), ("a\x0cb", "holds a line break")])
+def test_a_label_labels_txt_cannot_hold_is_refused_at_its_line(tmp_path, label, problem):
+  """An empty label failed after the output folder was written, naming no line."""
+  (tmp_path / "train.csv").write_text(f"text,label\nthe cat sat,pos\nthe dog ran,{label}\n",
+                                      encoding="utf-8")
+  processor = _custom(train_file="train.csv", text_a_column="text", label_column="label")
+  with pytest.raises(errors.DataError, match=re.escape(
+      f"{tmp_path / 'train.csv'}, line 3: the label {label!r} {problem}")):
+    processor.get_train_examples(str(tmp_path))
+  with pytest.raises(errors.DataError, match=re.escape(f"label {label!r} cannot be saved "
+                                                       f"one-per-line: it {problem}")):
+    cd.save_labels(str(tmp_path / "labels.txt"), ["pos", label])
+
+
+def test_a_labels_option_in_another_order_than_the_trained_runs_is_refused(tmp_path):
+  """--labels=pos,neg against a head trained as neg,pos swapped the classes silently."""
+  _write(tmp_path, "dev.tsv", ["a\tpos", "b\tneg"])
+  run = tmp_path / "run"
+  run.mkdir()
+  cd.save_labels(str(run / run_info.LABELS_FILE), ["neg", "pos"])
+  assert _custom(labels="neg,pos").get_labels(label_dirs=[str(run)]) == ["neg", "pos"]
+  assert _custom(labels="pos,neg").get_labels(label_dirs=[str(tmp_path)]) == ["pos", "neg"]
+  with pytest.raises(errors.DataError, match=re.escape(
+      f"labels=pos,neg differ from {run / run_info.LABELS_FILE} (neg,pos): the trained "
+      "head's outputs follow that file")):
+    _custom(labels="pos,neg").get_labels(label_dirs=[str(run)])
+
+
+def test_column_options_out_of_the_rows_reach_are_errors_not_tracebacks(tmp_path):
+  _write(tmp_path, "train.tsv", ["a\tpos", "b\tneg"])
+  for options in ({"label_column": 5}, {"label_column": "99999999999999999999999"}):
+    with pytest.raises(errors.DataError, match=r"line 1: found 2 columns, need at least"):
+      _custom(**options).get_train_examples(str(tmp_path))
+  with pytest.raises(errors.DataError, match=r"columns are named \(--text_a_column=²\)"):
+    _custom(text_a_column="²").get_train_examples(str(tmp_path))
