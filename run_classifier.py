@@ -120,6 +120,7 @@ def validate_flags(f):
       raise errors.UserError(
           f"--glue_submission_dir: --task_name={f.task_name} has no GLUE submission "
           f"file; accepted: {', '.join(sorted(classifier_data.GLUE_SUBMISSION_NAMES))}.")
+    cli.require_creatable_dir(f.glue_submission_dir, "glue_submission_dir")
 
 
 def cached_features(split, examples, label_list, tokenizer, cache_dir, meta,
