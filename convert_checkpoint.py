@@ -196,14 +196,16 @@ def bert_config_from_hf(hf_config, source):
         f"{source}: position_embedding_type={position_type!r}; the official BERT "
         "layout has absolute position embeddings only.")
   eps = hf_config.get("layer_norm_eps", modeling.LAYER_NORM_EPSILON)
+  if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+    raise errors.UserError(f"{source}: layer_norm_eps={eps!r} must be a positive number.")
   if eps != modeling.LAYER_NORM_EPSILON:
     logging.warning("%s: layer_norm_eps=%g, but this toolkit's LayerNorm uses eps "
                     "%g (google-research/bert's); outputs will differ slightly.",
                     source, eps, modeling.LAYER_NORM_EPSILON)
   values = {k: hf_config[k] for k in _BERT_KEYS if k in hf_config}
   act = values.get("hidden_act", "gelu")
-  values["hidden_act"] = _HF_ACTIVATION_ALIASES.get(act, act)
-  if values["hidden_act"] not in modeling.ACTIVATIONS:
+  values["hidden_act"] = _HF_ACTIVATION_ALIASES.get(act, act) if isinstance(act, str) else act
+  if not isinstance(act, str) or values["hidden_act"] not in modeling.ACTIVATIONS:
     raise errors.UserError(f"{source}: hidden_act={act!r} has no equivalent here; "
                            f"supported: {', '.join(sorted(modeling.ACTIVATIONS))}.")
   dropped = sorted(set(hf_config) - set(_BERT_KEYS) -

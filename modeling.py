@@ -24,6 +24,8 @@ LAYER_NORM_EPSILON = 1e-12
 # trained with; it is also representable in float16 (max 65504).
 MASK_ADDER = -10000.0
 
+# 17 billion: four times the largest BERT published (Megatron-BERT, 3.9 billion).
+_MAX_PARAMETERS = 2 ** 34
 _SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers",
                "num_attention_heads", "intermediate_size",
                "max_position_embeddings", "type_vocab_size")
@@ -59,14 +61,24 @@ class BertConfig:
           f"{source}: hidden_size={self.hidden_size} is not a multiple of "
           f"num_attention_heads={self.num_attention_heads}; each head needs "
           "hidden_size / num_attention_heads dimensions.")
-    if self.hidden_act not in ACTIVATIONS:
+    parameters = self.num_parameters()
+    if parameters > _MAX_PARAMETERS:   # a typo (an extra digit or three) in a hand-edited file
+      raise errors.UserError(
+          f"{source}: these sizes make a model of {parameters:.3g} parameters, more than "
+          f"{_MAX_PARAMETERS:.3g} (no BERT is that large); check num_hidden_layers="
+          f"{self.num_hidden_layers}, hidden_size={self.hidden_size}, intermediate_size="
+          f"{self.intermediate_size}, vocab_size={self.vocab_size} and "
+          f"max_position_embeddings={self.max_position_embeddings}.")
+    if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS:
       raise errors.UserError(f"{source}: hidden_act={self.hidden_act!r} is not "
                              f"supported; use one of {sorted(ACTIVATIONS)}.")
     for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
       value = getattr(self, key)
       if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise errors.UserError(f"{source}: {key}={value!r} must be in [0, 1).")
-    if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
+    if (isinstance(self.initializer_range, bool) or
+        not isinstance(self.initializer_range, (int, float)) or
+        not 0 < self.initializer_range < float("inf")):
       raise errors.UserError(f"{source}: initializer_range={self.initializer_range!r} "
                              "must be a positive number.")
     value = self.extra.get("classifier_dropout")
@@ -74,6 +86,12 @@ class BertConfig:
                               or not 0.0 <= value < 1.0):
       raise errors.UserError(f"{source}: classifier_dropout={value!r} must be in [0, 1) "
                              "or null.")
+
+  def num_parameters(self):
+    """About how many weights the encoder has (its matrices; biases and norms aside)."""
+    h = self.hidden_size
+    embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h
+    return embeddings + self.num_hidden_layers * (4 * h * h + 2 * h * self.intermediate_size)
 
   @property
   def head_size(self):

@@ -9,6 +9,7 @@ bit for bit.
 import importlib.util
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -525,6 +526,21 @@ def test_malformed_index_and_config_are_one_error(tmp_path, name, content, messa
   with pytest.raises(errors.UserError, match=message) as info:
     convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
   assert str(folder / name) in str(info.value)
+  assert not (tmp_path / "tf").exists()
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"hidden_act": ["gelu"]}, r"hidden_act=\['gelu'\] has no equivalent here"),
+    ({"layer_norm_eps": "1e-12"}, r"layer_norm_eps='1e-12' must be a positive number"),
+    ({"layer_norm_eps": None}, r"layer_norm_eps=None must be a positive number"),
+    ({"num_hidden_layers": 10 ** 9}, r"these sizes make a model of 7.44e\+11 parameters")])
+def test_config_values_of_the_wrong_kind_are_one_error(tmp_path, changes, message):
+  """A TypeError traceback, a lost logging call, or gigabytes of memory before the check."""
+  folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=False, prefix=False),
+                            config=dict(_hf_config(), **changes))
+  with pytest.raises(errors.UserError, match=re.escape(str(folder / "config.json")) +
+                     ": " + message):
+    convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"))
   assert not (tmp_path / "tf").exists()
 
 

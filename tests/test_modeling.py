@@ -65,6 +65,12 @@ def test_config_reads_the_official_fixture():
     (dict(hidden_act="gelu_fancy"), ["hidden_act='gelu_fancy'", "gelu"]),
     (dict(num_hidden_layers=0), ["num_hidden_layers=0", "positive"]),
     (dict(hidden_dropout_prob=1.5), ["hidden_dropout_prob=1.5"]),
+    # Tracebacks or out-of-memory crashes before: a list, NaN, sizes with extra digits.
+    (dict(hidden_act=["gelu"]), ["hidden_act=['gelu'] is not supported"]),
+    (dict(initializer_range=float("nan")), ["initializer_range=nan must be a positive"]),
+    (dict(max_position_embeddings=10 ** 12), ["parameters, more than 1.72e+10",
+                                              "max_position_embeddings=1000000000000"]),
+    (dict(num_hidden_layers=10 ** 9), ["parameters, more than", "num_hidden_layers=10000"]),
 ])
 def test_config_rejects_inconsistent_values(overrides, words):
   with pytest.raises(errors.UserError) as info:
