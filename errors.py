@@ -107,6 +107,7 @@ def directory_in_the_way(path):
 def is_input_error(error):
   """True for the errors printed as one line rather than with a traceback."""
   return (isinstance(error, (UserError,) + _OS_INPUT_ERRORS) or is_disk_full(error) or
+          (isinstance(error, OSError) and error.errno == errno.EROFS) or
           _tf_error_class(error) in _TF_INPUT_ERRORS)
 
 
@@ -118,6 +119,8 @@ def error_line(error):
     message = str(no_space_error(getattr(error, "filename", None)))
     if _tf_error_class(error):   # TensorFlow's message names the file
       message += f" ({getattr(error, 'message', error)})"
+  if isinstance(error, OSError) and error.errno == errno.EROFS:
+    message += "; write to a folder on a writable disk."
   if isinstance(error, PermissionError) or _tf_error_class(error) == "PermissionDeniedError":
     message += ("; check the file's permissions (chmod a+r to read it, a writable "
                 "--output_dir to write).")

@@ -13,6 +13,9 @@ atomic writes.
 """
 
 
+import os
+import re
+
 # Registers "bfloat16" with NumPy: without it the package cannot return BF16
 # tensors ("data type 'bfloat16' not understood"). A TensorFlow dependency.
 import ml_dtypes  # noqa: F401
@@ -137,4 +140,12 @@ def save_file(tensors, path, metadata=None):
       all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
     raise ValueError(f"metadata must be a dict of str to str, got {metadata!r}.")
   with atomic_files.atomic_path(path) as tmp_path:
-    safetensors_numpy.save_file(arrays, tmp_path, metadata=metadata)
+    try:
+      safetensors_numpy.save_file(arrays, tmp_path, metadata=metadata)
+    except safetensors.SafetensorError as e:
+      # The writer's I/O errors end in "(os error N)": raised as the OSError they
+      # are, a full disk is reported as one (errors.is_disk_full).
+      code = re.search(r"\(os error (\d+)\)", str(e))
+      if not code:
+        raise
+      raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from e

@@ -781,3 +781,28 @@ def test_real_minilm_converts_loads_and_round_trips(tmp_path, minilm_dir):
   for name, value in floats.items():
     assert back[name].dtype == value.dtype and _bits(back[name]) == _bits(value), name
 
+
+
+def test_a_full_disk_under_the_safetensors_writer_is_an_os_error_naming_the_file(
+    tmp_path, monkeypatch):
+  """The package's SafetensorError ("... (os error 28)") printed a traceback."""
+  import safetensors  # pylint: disable=g-import-not-at-top
+
+  def full(arrays, path, metadata=None):
+    with open(path, "wb") as f:
+      f.write(b"partial")
+    raise safetensors.SafetensorError("Error while serializing: IoError(Os { code: 28, kind: "
+                                      "StorageFull, message: \"No space left on device\" }) "
+                                      "(os error 28)")
+
+  monkeypatch.setattr(safetensors_io.safetensors_numpy, "save_file", full)
+  target = tmp_path / "model.safetensors"
+  with pytest.raises(errors.UserError, match=re.escape(f"{target}: no space left on the "
+                                                       "device")):
+    safetensors_io.save_file({"w": np.zeros([2], np.float32)}, str(target))
+  assert os.listdir(tmp_path) == []   # the partial file is gone
+  monkeypatch.setattr(safetensors_io.safetensors_numpy, "save_file",
+                      lambda *a, **k: (_ for _ in ()).throw(
+                          safetensors.SafetensorError("invalid tensor name")))
+  with pytest.raises(safetensors.SafetensorError):   # not an I/O error: ours, traceback kept
+    safetensors_io.save_file({"w": np.zeros([2], np.float32)}, str(target))

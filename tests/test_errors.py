@@ -25,6 +25,7 @@ def test_errors_module_does_not_import_tensorflow():
     errors.CheckpointError("bad checkpoint"), errors.TrainingError("NaN"),
     FileNotFoundError(2, "No such file", "x.txt"), PermissionError(13, "denied"),
     OSError(errno.ENOSPC, "No space left on device"),
+    OSError(errno.EROFS, "Read-only file system", "/mnt/ro/.convert-1"),
     UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
 ])
 def test_input_errors(error):
@@ -36,6 +37,12 @@ def test_input_errors(error):
     OSError(errno.EIO, "I/O error"), RuntimeError("x")])
 def test_bugs_are_not_input_errors(error):
   assert not errors.is_input_error(error)
+
+
+def test_a_read_only_disk_is_named_with_the_fix():
+  line = errors.error_line(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/x"))
+  assert line == ("[Errno 30] Read-only file system: '/mnt/ro/x'; write to a folder on a "
+                  "writable disk.")
 
 
 def test_tensorflow_errors_by_kind():
