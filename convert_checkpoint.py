@@ -255,12 +255,30 @@ def _vocab_to_copy(model_dir, output_dir):
   return vocab
 
 
-def _check_vocab(vocab_path, config):
-  """Warns when vocab.txt and vocab_size disagree (not fatal: some vocabs are padded)."""
-  with atomic_files.gfile().GFile(vocab_path, "rb") as f:
+def _check_vocab(vocab, model_dir, output_dir, config):
+  """Warns about the vocab.txt the output folder ends up with.
+
+  Not fatal when its size and vocab_size disagree: some vocabularies are padded.
+
+  Args:
+    vocab: the input's vocab.txt being copied (_vocab_to_copy), or None.
+    model_dir: the input folder.
+    output_dir: the output folder.
+    config: the model's BertConfig.
+  """
+  path, note = vocab, ""
+  if not vocab:
+    path, note = os.path.join(output_dir, VOCAB), f" (kept from before: {model_dir} has none)"
+    if not os.path.isfile(path):
+      logging.warning("%s has no %s (a tokenizer.json only?): %s gets none; the programs "
+                      "need the model's WordPiece vocab.txt as --vocab_file.",
+                      model_dir, VOCAB, output_dir)
+      return
+  with atomic_files.gfile().GFile(path, "rb") as f:
     lines = len(f.read().splitlines())
   if lines != config.vocab_size:
-    logging.warning("%s has %d lines but vocab_size=%d.", vocab_path, lines, config.vocab_size)
+    logging.warning("%s%s has %d lines but vocab_size=%d.", path, note, lines,
+                    config.vocab_size)
 
 
 # --------------------------------------------------------------------------
@@ -446,6 +464,9 @@ def tf_tensors_to_hf(tf_tensors, config, prefix_bert=None, source="--input"):
 def _check_outputs(output_dir, names, overwrite):
   """Refuses to replace existing outputs unless `overwrite`."""
   cli.require_creatable_dir(output_dir, "output_dir")
+  for name in names:   # found only after the old files were replaced, before
+    if os.path.isdir(os.path.join(output_dir, name)):
+      raise errors.directory_in_the_way(os.path.join(output_dir, name))
   existing = [n for n in names if os.path.exists(os.path.join(output_dir, n))]
   if existing and not overwrite:
     raise errors.UserError(
@@ -681,12 +702,7 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   checkpoint_utils.check_checkpoint_path(output_dir, "output_dir")
   _check_outputs(output_dir, [index, data, TF_CONFIG] + ([VOCAB] if vocab else []), overwrite)
   tf_tensors, summary = hf_tensors_to_tf(load_hf_tensors(weights), config, f"--input={input_path}")
-  if vocab:
-    _check_vocab(vocab, config)
-  elif not os.path.exists(os.path.join(output_dir, VOCAB)):
-    logging.warning("%s has no %s (a tokenizer.json only?): %s gets none; the programs "
-                    "need the model's WordPiece vocab.txt as --vocab_file.",
-                    model_dir, VOCAB, output_dir)
+  _check_vocab(vocab, model_dir, output_dir, config)
 
   def write_files(staging):
     checkpoint_utils.save_tensors(os.path.join(staging, TF_PREFIX), tf_tensors)
@@ -739,6 +755,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
   logging.info("Converting %s with %s.", prefix, bert_config_file)
   tensors = checkpoint_utils.read_checkpoint(prefix, flag_name="input")
   hf_tensors, summary = tf_tensors_to_hf(tensors, config, prefix_bert, f"--input={input_path}")
+  _check_vocab(vocab, ckpt_dir, output_dir, config)
   architectures = ["BertForPreTraining"] if summary.heads else ["BertModel"]
 
   def write_files(staging):

@@ -693,6 +693,37 @@ def test_hf_to_tf_without_a_vocab_says_so(tmp_path, monkeypatch):
   assert [w for w in warnings if "vocab.txt" in w] == [
       f"{folder} has no vocab.txt (a tokenizer.json only?): {tmp_path / 'tf2'} gets none; "
       "the programs need the model's WordPiece vocab.txt as --vocab_file."]
+  # Into a folder of another model (--overwrite): its vocab.txt stays, checked.
+  warnings.clear()
+  (tmp_path / "tf" / "vocab.txt").write_text("".join(f"old{n}\n" for n in range(5)))
+  convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf"), overwrite=True)
+  assert warnings == [f"{tmp_path / 'tf' / 'vocab.txt'} (kept from before: {folder} has "
+                      "none) has 5 lines but vocab_size=23."]
+  warnings.clear()
+  os.remove(tmp_path / "tf" / "vocab.txt")
+  (tmp_path / "hf_old").mkdir()
+  (tmp_path / "hf_old" / "vocab.txt").write_text("a\nb\n")
+  convert_checkpoint.tf_to_hf(str(tmp_path / "tf"), str(tmp_path / "hf_old"))
+  assert warnings == [f"{tmp_path / 'hf_old' / 'vocab.txt'} (kept from before: "
+                      f"{tmp_path / 'tf'} has none) has 2 lines but vocab_size=23."]
+
+
+@pytest.mark.parametrize("direction", ["hf_to_tf", "tf_to_hf"])
+def test_a_folder_where_an_output_file_goes_is_refused_before_anything_moves(
+    tmp_path, direction):
+  """--overwrite replaced the old checkpoint's index, then failed on the folder: no model."""
+  hf = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=False, prefix=False))
+  convert_checkpoint.hf_to_tf(str(hf), str(tmp_path / "tf"))
+  source, target = (hf, tmp_path / "tf") if direction == "hf_to_tf" else (tmp_path / "tf", hf)
+  before = {p.name: p.read_bytes() for p in target.iterdir()}
+  os.remove(target / "vocab.txt")
+  (target / "vocab.txt").mkdir()
+  (target / "vocab.txt" / "sub").mkdir()
+  del before["vocab.txt"]
+  with pytest.raises(errors.UserError, match=re.escape(f"{target / 'vocab.txt'} is a "
+                                                       "directory where a file belongs")):
+    getattr(convert_checkpoint, direction)(str(source), str(target), overwrite=True)
+  assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
 
 
 # --------------------------------------------------------------------------
