@@ -105,16 +105,37 @@ def _split_at_restarts(runs):
   return pieces
 
 
+class _DamagedValue(Exception):
+  """A summary value whose tensor cannot be read (a damaged or crafted file)."""
+
+
+# The dtypes a scalar summary is written in.
+_SCALAR_DTYPES = frozenset(tf.as_dtype(d).as_datatype_enum for d in (
+    tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool))
+
+
 def _scalar(value):
-  """The float of a summary value (a scalar tensor or simple_value), else None."""
+  """The float of a summary value (a scalar tensor or simple_value), else None.
+
+  Raises:
+    _DamagedValue: a one-element tensor whose content cannot be read.
+  """
   kind = value.WhichOneof("value")
   if kind == "simple_value":
     return float(value.simple_value)
-  if kind == "tensor":
-    array = tf.make_ndarray(value.tensor)
-    if array.size == 1 and array.dtype.kind in "fiub":
-      return float(array.reshape(()))
-  return None
+  if kind != "tensor":
+    return None
+  tensor = value.tensor
+  # Checked before reading: a crafted shape would allocate terabytes.
+  if tensor.dtype not in _SCALAR_DTYPES or any(d.size != 1 for d in tensor.tensor_shape.dim):
+    return None
+  try:
+    array = tf.make_ndarray(tensor)
+  except (ValueError, TypeError) as e:   # content of the wrong length
+    raise _DamagedValue(str(e)) from None
+  if array.size != 1:
+    raise _DamagedValue(f"{array.size} elements in a scalar")
+  return float(array.reshape(()))
 
 
 def read_event_file(path):
@@ -123,18 +144,25 @@ def read_event_file(path):
   Returns:
     (wall time of the first scalar or inf, [(step, tag, value), ...] in file order).
   """
-  start, records = math.inf, []
+  start, records, damaged = math.inf, [], []
   try:
     with _without_deprecation_notice():
       for event in tf.compat.v1.train.summary_iterator(path):
         for value in event.summary.value:
-          scalar = _scalar(value)
+          try:
+            scalar = _scalar(value)
+          except _DamagedValue as e:
+            damaged.append(f"{value.tag} at step {event.step}: {e}")
+            continue
           if scalar is not None:
             start = min(start, event.wall_time)
             records.append((int(event.step), value.tag, scalar))
   except (tf.errors.DataLossError, message.DecodeError) as e:
     logging.warning("%s is damaged after %d scalars (%s); using those.", path,
                     len(records), errors.error_line(e))
+  if damaged:
+    logging.warning("%s: %d values could not be read and were skipped (%s).", path,
+                    len(damaged), damaged[0])
   return start, records
 
 

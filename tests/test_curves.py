@@ -392,3 +392,40 @@ def test_training_ends_with_curves_png_also_after_a_resume(tmp_path):
   assert history["eval_accuracy"].steps == [2, 4, 6, 8]
   assert f32(history["eval_accuracy"].values) == result.eval["eval_accuracy"].values
   assert result.best_step == 6 and result.best_results["eval_accuracy"] == 0.8
+
+
+def test_crafted_tensor_values_are_skipped_with_one_warning(tmp_path, caplog):
+  """Malformed scalar tensors were ValueError/KeyError/MemoryError tracebacks."""
+  from tensorflow.core.framework import tensor_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.framework import types_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.util import event_pb2  # pylint: disable=g-import-not-at-top
+
+  def scalar_of_dims(*dims, **fields):
+    proto = tensor_pb2.TensorProto(dtype=fields.pop("dtype", types_pb2.DT_FLOAT), **fields)
+    for size in dims:
+      proto.tensor_shape.dim.add(size=size)
+    return proto
+
+  crafted = [scalar_of_dims(tensor_content=b"abc"),              # 3 bytes of a float32
+             scalar_of_dims(1, tensor_content=b"abcdefgh"),       # 2 floats in a [1]
+             scalar_of_dims(dtype=types_pb2.DT_RESOURCE),
+             scalar_of_dims(dtype=types_pb2.DT_INVALID),
+             scalar_of_dims(-1, float_val=[1.0]),
+             scalar_of_dims(10 ** 12, float_val=[1.0]),           # 3.6 TiB if allocated
+             scalar_of_dims(float_val=[1.0, 2.0])]
+  folder = tmp_path / "train"
+  folder.mkdir()
+  with tf.io.TFRecordWriter(str(folder / "events.out.tfevents.1.x")) as writer:
+    for step, proto in enumerate(crafted, start=1):
+      event = event_pb2.Event(step=step, wall_time=1.0)
+      event.summary.value.add(tag="loss", tensor=proto)
+      writer.write(event.SerializeToString())
+    event = event_pb2.Event(step=9, wall_time=2.0)
+    event.summary.value.add(tag="loss", tensor=scalar_of_dims(float_val=[0.5]))
+    writer.write(event.SerializeToString())
+  caplog.set_level(logging.WARNING)
+  result = curves.read_curves(str(tmp_path))
+  assert_series(result.train["loss"], [9], [0.5])
+  warned = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+  assert len(warned) == 1 and ": 3 values could not be read and were skipped (loss at " \
+      "step 1: " in warned[0], warned
