@@ -115,6 +115,9 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
       "suffix, e.g. .../bert_model.ckpt, or a directory.")
 
 
+_warned_states = set()
+
+
 def _warn_if_the_state_names_another(directory, prefixes, flag_name):
   """Warns when the folder's `checkpoint` file names one of its checkpoints but the newest.
 
@@ -125,6 +128,9 @@ def _warn_if_the_state_names_another(directory, prefixes, flag_name):
   named = state_checkpoint(directory)
   name, newest = named and os.path.basename(named), prefixes[-1]
   if name and name != os.path.basename(newest) and name in map(os.path.basename, prefixes):
+    if (directory, name) in _warned_states:   # a program resolves its flag more than once
+      return
+    _warned_states.add((directory, name))
     logging.warning(
         "--%s=%s: its `checkpoint` file names %s, not the newest checkpoint %s; using the "
         "newest. To use %s, give its prefix: --%s=%s.", flag_name, directory, name,
