@@ -450,7 +450,42 @@ def load_model_files(f):
     logging.warning("%s", warning)
   modeling.check_vocab_size(bert_config, tokenizer.vocab, f.vocab_file)
   tokenization.require_tokens(tokenizer.vocab, f.vocab_file)
+  if getattr(f, "init_checkpoint", None):
+    warn_if_the_checkpoint_has_another_config(bert_config, f.bert_config_file,
+                                              f.init_checkpoint)
   return bert_config, tokenizer
+
+
+def warn_if_the_checkpoint_has_another_config(bert_config, config_file, init_checkpoint):
+  """Warns when the bert_config.json beside the checkpoint describes another model.
+
+  A config of other heads or another activation loads the same tensor shapes
+  without error, and the weights then compute another function.
+  """
+  import modeling        # pylint: disable=g-import-not-at-top
+  try:
+    folder = os.path.dirname(checkpoint_utils.resolve_checkpoint(init_checkpoint))
+    beside = os.path.join(folder, "bert_config.json")
+    if not tf.io.gfile.exists(beside) or _same_path(beside, config_file):
+      return
+    own = modeling.BertConfig.from_json_file(beside)
+  except errors.UserError:   # reported where the checkpoint is loaded, or not ours to judge
+    return
+  keys = ("hidden_act",) + modeling.SHAPE_KEYS
+  differences = [f"{key} {getattr(bert_config, key)!r} vs {getattr(own, key)!r}"
+                 for key in keys if getattr(bert_config, key) != getattr(own, key)]
+  if differences:
+    logging.warning("--bert_config_file=%s differs from %s, the config beside "
+                    "--init_checkpoint, in %s: the checkpoint's weights would compute another "
+                    "function. Give that file unless this is meant.", config_file, beside,
+                    ", ".join(differences))
+
+
+def _same_path(a, b):
+  try:
+    return os.path.samefile(a, b)
+  except OSError:   # one of them remote or missing
+    return a == b
 
 
 def train_steps(f, num_examples, what="training examples"):

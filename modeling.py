@@ -26,7 +26,7 @@ MASK_ADDER = -10000.0
 
 # 17 billion: four times the largest BERT published (Megatron-BERT, 3.9 billion).
 _MAX_PARAMETERS = 2 ** 34
-_SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers",
+SHAPE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers",
                "num_attention_heads", "intermediate_size",
                "max_position_embeddings", "type_vocab_size")
 
@@ -52,7 +52,7 @@ class BertConfig:
 
   def validate(self, source="bert_config"):
     """Raises errors.UserError naming the bad key, its value and what is accepted."""
-    for key in _SHAPE_KEYS:
+    for key in SHAPE_KEYS:
       value = getattr(self, key)
       if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise errors.UserError(f"{source}: {key}={value!r} must be a positive integer.")
@@ -113,10 +113,10 @@ class BertConfig:
     if not isinstance(json_object, dict):
       raise errors.UserError(f"{source}: expected a JSON object, got {type(json_object).__name__}.")
     known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-    missing = [k for k in _SHAPE_KEYS if k not in json_object]
+    missing = [k for k in SHAPE_KEYS if k not in json_object]
     if missing:
       raise errors.UserError(f"{source}: required key {missing[0]!r} is missing "
-                             f"(required: {', '.join(_SHAPE_KEYS)}).")
+                             f"(required: {', '.join(SHAPE_KEYS)}).")
     kwargs = {k: v for k, v in json_object.items() if k in known}
     extra = {k: v for k, v in json_object.items() if k not in known}
     config = cls.__new__(cls)

@@ -640,6 +640,39 @@ def test_a_folder_resolves_to_its_own_newest_checkpoint_whatever_its_state_file_
                              f"{name}, give its prefix: --init_checkpoint={copy / name}.")
 
 
+def test_a_config_of_another_model_than_the_checkpoints_is_warned_about(tmp_path, caplog):
+  """Other heads or activation load the same shapes: the weights computed another function."""
+  import cli  # pylint: disable=g-import-not-at-top
+  model = tmp_path / "model"
+  model.mkdir()
+  checkpoint_utils.save_tensors(str(model / "bert_model.ckpt"), {"w": tf.Variable([1.0])})
+  own = tiny_config(num_attention_heads=2)
+  own.to_json_file(str(model / "bert_config.json"))
+  same, other = tmp_path / "same.json", tmp_path / "other.json"
+  own.to_json_file(str(same))
+  tiny_config(num_attention_heads=4, hidden_act="relu").to_json_file(str(other))
+  caplog.set_level(logging.WARNING)
+  for config_file, warned in ((model / "bert_config.json", False), (same, False),
+                              (other, True)):
+    caplog.clear()
+    config = modeling.BertConfig.from_json_file(str(config_file))
+    cli.warn_if_the_checkpoint_has_another_config(config, str(config_file),
+                                                  str(model / "bert_model.ckpt"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == int(warned), messages
+  assert messages[0] == (
+      f"--bert_config_file={other} differs from {model / 'bert_config.json'}, the config "
+      "beside --init_checkpoint, in hidden_act 'relu' vs 'gelu', num_attention_heads 4 vs 2: "
+      "the checkpoint's weights would compute another function. Give that file unless this "
+      "is meant.")
+  caplog.clear()   # no config beside the checkpoint, or a damaged one: nothing to compare
+  (model / "bert_config.json").write_text("{")
+  cli.warn_if_the_checkpoint_has_another_config(config, str(other), str(model))
+  os.remove(model / "bert_config.json")
+  cli.warn_if_the_checkpoint_has_another_config(config, str(other), str(model))
+  assert not caplog.records
+
+
 def test_manager_keeps_the_last_few_and_latest_is_found(tmp_path):
   manager = checkpoint_utils.CheckpointManager(str(tmp_path), max_to_keep=2)
   for step in (1, 5, 12):
