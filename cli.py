@@ -497,6 +497,11 @@ def train_steps(f, num_examples, what="training examples"):
   if not f.do_train:
     return 1, 0
   steps = int(num_examples / f.train_batch_size * f.num_train_epochs)
+  if steps > training.MAX_TRAIN_STEPS:
+    raise errors.UserError(
+        f"{num_examples} {what} x --num_train_epochs={f.num_train_epochs:g} make {steps:.3g} "
+        f"updates of --train_batch_size={f.train_batch_size}, more than "
+        f"{training.MAX_TRAIN_STEPS:,}; check --num_train_epochs.")
   if steps < 1:
     raise errors.UserError(
         f"{num_examples} {what} x --num_train_epochs={f.num_train_epochs} make less "

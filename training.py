@@ -41,6 +41,11 @@ _INITIAL_LOSS_SCALE = 2.0 ** 15
 _LOSS_SCALE_GROWTH_INTERVAL = 2000
 
 
+# Updates of one run at most: a thousand times BERT's pretraining (1M steps), far
+# below where step counters and learning-rate schedules overflow.
+MAX_TRAIN_STEPS = 2 ** 31 - 1
+
+
 @dataclasses.dataclass
 class TrainingConfig:
   """Settings of the loop; every field comes from a flag of the run_*.py scripts."""
@@ -78,6 +83,9 @@ class TrainingConfig:
     splits = 1 if splits == "auto" else splits   # auto picks a divisor (Trainer)
     positive = ("num_train_steps", "train_batch_size", "gradient_accumulation_steps",
                 "iterations_per_loop", "save_checkpoints_steps", "log_every_steps")
+    if self.num_train_steps > MAX_TRAIN_STEPS:
+      raise errors.UserError(f"--num_train_steps={self.num_train_steps} is more than "
+                             f"{MAX_TRAIN_STEPS:,} updates; check it.")
     flag_names = {"log_every_steps": "log_steps"}
     for name in positive:
       if getattr(self, name) <= 0:
