@@ -77,7 +77,11 @@ def read_json_lines(path, num_choices, labeled, split):
   examples = []
   for where, record in data_files.parse_json_records(text, path):
     endings = record.get("endings")
-    prefix = record.get("prefix", record.get("question")) or ""
+    given = [record[key] for key in ("prefix", "question") if record.get(key) not in (None, "")]
+    if len(given) == 2:   # one of them was dropped without a word
+      raise errors.DataError(f"{path}, {where}: both prefix and question are given; keep "
+                             "the one that goes before each ending.")
+    prefix = given[0] if given else ""
     texts = [record.get("context"), prefix] + (endings if isinstance(endings, list) else [])
     if not isinstance(endings, list) or not all(_is_text(t) for t in texts) or (
         labeled and "label" not in record):

@@ -129,6 +129,13 @@ def test_json_lines_and_bad_labels(tmp_path):
     with pytest.raises(ValueError, match=r"d.jsonl, line 2: expected an object with context, "
                        r"endings \(and prefix or question\), the texts strings or numbers"):
       choice_data.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")
+  # A null prefix beside a question dropped the question; both given dropped one of them.
+  path.write_text('{"context": "c", "prefix": null, "question": "q", "endings": ["a", "b"]}\n')
+  example, = choice_data.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")
+  assert example.prefix == "q"
+  path.write_text('{"context": "c", "prefix": "he", "question": "q", "endings": ["a", "b"]}\n')
+  with pytest.raises(ValueError, match=r"d.jsonl, line 1: both prefix and question are given"):
+    choice_data.read_examples(str(tmp_path), "d.jsonl", 2, labeled=False, split="test")
   # A JSON array of the same objects reads as JSON lines do; a number is its text.
   path = tmp_path / "d.json"
   path.write_text('[{"context": "c", "question": "q", "endings": ["a", 7], "label": 1}]')
