@@ -243,20 +243,28 @@ class CsvProcessor(DataProcessor):
     text = data_files.read_text(path, self._expected())
     fmt = self.file_format or _EXTENSION_FORMATS.get(
         os.path.splitext(path)[1].lower())
-    located = None
+    located, not_json = None, None
     if fmt == "json" or (fmt is None and text.lstrip()[:1] in ("[", "{")):
       try:
         located = data_files.parse_json_records(text, path)
-      except errors.DataError:
+      except errors.DataError as e:
         if fmt == "json":
           raise
+        not_json = e
     if located is not None:
       records, labeled = self._json_records(located, path, set_type)
     else:  # TSV / CSV, or a sniffed file that was not JSON after all.
       delimiter = self.delimiter or ("," if fmt == "csv" else "\t")
       quotechar = self.quotechar or ('"' if fmt == "csv" else None)
-      rows = data_files.parse_rows(text, path, delimiter, quotechar)
-      records, labeled = self._table_records(rows, path, set_type)
+      try:
+        rows = data_files.parse_rows(text, path, delimiter, quotechar)
+        records, labeled = self._table_records(rows, path, set_type)
+      except errors.DataError as e:
+        if not_json is None:
+          raise
+        # A damaged JSON file: its TSV error alone would puzzle.
+        raise errors.DataError(f"{e} [read as TSV because it starts like JSON but is "
+                               f"not: {not_json}]") from None
     if set_type == "test":
       self.test_has_labels = labeled
     elif not labeled:

@@ -1183,3 +1183,15 @@ def test_column_options_out_of_the_rows_reach_are_errors_not_tracebacks(tmp_path
       _custom(**options).get_train_examples(str(tmp_path))
   with pytest.raises(errors.DataError, match=r"columns are named \(--text_a_column=²\)"):
     _custom(text_a_column="²").get_train_examples(str(tmp_path))
+
+
+def test_a_damaged_json_file_with_another_extension_names_its_json_error(tmp_path):
+  """A truncated .txt JSON file was read as TSV: 'columns are named but no header row'."""
+  (tmp_path / "train.txt").write_text('[{"text": "a", "label": "pos"}, {"text": "b", "lab')
+  processor = _custom(train_file="train.txt", text_a_column="text", label_column="label")
+  with pytest.raises(errors.DataError, match=r"read as TSV because it starts like JSON but "
+                     r"is not: .*train.txt: not valid JSON: Unterminated string"):
+    processor.get_train_examples(str(tmp_path))
+  (tmp_path / "train.txt").write_text("[music] great\tpos\n[film] bad\tneg\n")
+  assert [e.label for e in _custom(train_file="train.txt", has_header=False)
+          .get_train_examples(str(tmp_path))] == ["pos", "neg"]
