@@ -215,12 +215,19 @@ class _Bundle:
 
   def _check_data_files(self, dtypes):
     """Raises DamagedCheckpointError unless the data files hold what the index lists."""
-    found = {}
+    found, names = {}, {}
     for path in tf.io.gfile.glob(glob.escape(self.prefix) + ".data-*"):
       match = _DATA_FILE_RE.search(path)
       # Names only: glob spells a prefix without a folder as ./prefix.
       if match and os.path.basename(path) == os.path.basename(self.prefix) + match.group(0):
         found[int(match.group("shard"))] = int(match.group("count"))
+        names.setdefault(int(match.group("count")), []).append(os.path.basename(path))
+    if len(names) > 1:   # e.g. a stray -00001-of-00002 beside a -00000-of-00001
+      raise self.damaged(
+          f"{self.prefix}.data-* come from writes of {' and '.join(map(str, sorted(names)))} "
+          "shards ("
+          f"{'; '.join(', '.join(sorted(n)) for _, n in sorted(names.items()))}); keep the "
+          "ones written with its .index and remove the others")
     self._num_shards = max(found.values(), default=1)
     for shard in range(self._num_shards):
       if shard not in found:

@@ -504,6 +504,8 @@ def _damage(folder, kind):
     index.write_bytes((folder / "other" / "m.index").read_bytes())
   elif kind == "missing data":
     data.unlink()
+  elif kind == "stray data file of another write":
+    (folder / "bert_model.ckpt.data-00001-of-00002").write_bytes(b"x" * 16)
   elif kind == "truncated index":
     index.write_bytes(index.read_bytes()[:-20])
 
@@ -517,6 +519,11 @@ DAMAGES = {  # kind: texts of the message (after the prefix), found without read
     "index of a larger model": ([".data-00000-of-00001 holds", "the .index belongs to "
                                  "another checkpoint"], True),
     "missing data": ([".data-00000-of-00001 is missing"], True),
+    # It named a file that does not exist (.data-00000-of-00002 is missing).
+    "stray data file of another write": ([".data-* come from writes of 1 and 2 shards ("
+                                          "bert_model.ckpt.data-00000-of-00001; "
+                                          "bert_model.ckpt.data-00001-of-00002); keep the ones "
+                                          "written with its .index"], True),
     "truncated index": (["bert_model.ckpt.index cannot be read"], True),
 }
 
