@@ -607,7 +607,7 @@ def _shard_path(index, model_dir, roots, name, shard, flag):
   """
   where = f"{flag}: {index} maps tensor {name!r} to {shard!r}"
   refuse = f"the index is damaged or tampered with: {_REDOWNLOAD}."
-  if not isinstance(shard, str) or not shard:
+  if not isinstance(shard, str) or not shard or "\0" in shard:
     raise errors.UserError(f"{where}, not a file name in the model folder; {refuse}")
   if (os.path.isabs(shard) or os.path.splitdrive(shard)[0] or
       os.pardir in re.split(r"[\\/]", shard)):

@@ -517,6 +517,8 @@ def test_index_must_say_which_shard_holds_each_tensor(tmp_path, case):
     ("config.json", '"bert"', "a JSON string, expected an object"),
     ("model.safetensors.index.json", '{"weight_map": {"a": 7}}', "maps tensor 'a' to 7"),
     ("model.safetensors.index.json", '{"weight_map": {"a": ""}}', "maps tensor 'a' to ''"),
+    ("model.safetensors.index.json", '{"weight_map": {"a": "m\\u0000.safetensors"}}',
+     r"maps tensor 'a' to 'm\\x00.safetensors', not a file name"),
 ])
 def test_malformed_index_and_config_are_one_error(tmp_path, name, content, message):
   folder = _write_hf_folder(tmp_path / "hf", _tiny_hf_state(heads=False, prefix=False))
