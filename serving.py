@@ -722,6 +722,7 @@ class ClassifierServer(tf.Module):
     self.tokenizer = tokenizer
     self._is_regression = task.is_regression
     self._label_list = list(label_list)
+    self._segments = task.model.config.type_vocab_size
 
   # The model and the tokenizer are one tf.function each, called by the text
   # signatures: the SavedModel holds one copy of each graph (faster to save and load).
@@ -730,7 +731,12 @@ class ClassifierServer(tf.Module):
       for name in ("input_ids", "input_mask", "segment_ids")])
   def serve_ids(self, input_ids, input_mask, segment_ids):
     """Signature outputs of int32 [batch, seq] features (see the module docstring)."""
-    logits = self.head(self.encoder(input_ids, input_mask, segment_ids))
+    # A GPU reads zeros past the segment table: a pair on a one-segment model.
+    check = tf.debugging.assert_less(
+        segment_ids, self._segments, message=f"segment_ids must be below the model "
+        f"config type_vocab_size={self._segments}")
+    with tf.control_dependencies([check]):
+      logits = self.head(self.encoder(input_ids, input_mask, segment_ids))
     if self._is_regression:
       return {"scores": logits[:, 0]}
     label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -770,8 +776,9 @@ class ClassifierServer(tf.Module):
     it was traced before (for its variable-creation check), doubling the
     export's time; given the tf.function it traces each once.
     """
-    return {"serving_default": self.serve_text, "serve_text_pair": self.serve_text_pair,
-            "serve_ids": self.serve_ids, "tokenize": self.tokenize}
+    pairs = {"serve_text_pair": self.serve_text_pair} if self._segments > 1 else {}
+    return {"serving_default": self.serve_text, **pairs, "serve_ids": self.serve_ids,
+            "tokenize": self.tokenize}
 
 
 # ------------------------------------------------------------ from run_info.json

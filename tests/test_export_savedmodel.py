@@ -586,6 +586,22 @@ def test_regression_task_serves_scores(uncased_vocab, tokenizers):
   np.testing.assert_allclose(outputs["scores"].numpy(), expected.numpy()[:, 0], atol=1e-6)
 
 
+def test_a_one_segment_classifier_serves_no_pairs(uncased_vocab, tokenizers):
+  """Its SavedModel answered pairs: a Gather error on CPU, zeros read on a GPU."""
+  config = modeling.BertConfig(**dict(TINY, type_vocab_size=1))
+  task = tasks.ClassifierTask(config, 2)
+  task.build("float32", seed=1)
+  tokenizer, _ = tokenizers.get(uncased_vocab, True, 20)
+  server = serving.ClassifierServer(task, tokenizer, label_list=["0", "1"])
+  assert sorted(server.signatures()) == ["serve_ids", "serving_default", "tokenize"]
+  features = {"input_ids": tf.constant([[2, 5, 3, 6, 3]]), "input_mask": tf.ones([1, 5], tf.int32)}
+  single = server.serve_ids(segment_ids=tf.zeros([1, 5], tf.int32), **features)
+  assert single["probabilities"].shape == (1, 2)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="segment_ids must be below the "
+                     "model config type_vocab_size=1"):
+    server.serve_ids(segment_ids=tf.constant([[0, 0, 0, 1, 1]]), **features)
+
+
 def test_inference_predictor_serves_regression_scores_in_input_order(uncased_vocab,
                                                                       tokenizers, tmp_path):
   config = modeling.BertConfig(**TINY)
