@@ -309,11 +309,15 @@ def build_run_info(f, bert_config, label_list, train_sentences):
 
 
 def train(f, trainer, features, label_list, chief, info=None):
-  """Writes labels.txt, run_info.json and train.tf_record, then runs the training loop."""
+  """Writes run_info.json, labels.txt and train.tf_record, then runs the training loop.
+
+  The record comes first, as run_classifier.py writes it: labels.txt is checked
+  against the run_info.json beside it when it is read.
+  """
   if chief:
-    processors.save_labels(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
     if info is not None:
       run_info.write_run_info(f.output_dir, info, f.vocab_file)
+    processors.save_labels(os.path.join(f.output_dir, run_info.LABELS_FILE), label_list)
   path = os.path.join(trainer.scratch_dir, "train.tf_record")
   write_tfrecord(path, features)
 
