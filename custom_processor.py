@@ -178,7 +178,7 @@ class CsvProcessor(DataProcessor):
     self._header_decision = None
     self._header_row = None   # the training file's, when it has one
 
-  def get_labels(self, data_dir=None, label_dirs=()):
+  def get_labels(self, data_dir=None, label_dirs=(), trained_head=False):
     """The label list (see the class docstring), [] for regression.
 
     Args:
@@ -187,26 +187,31 @@ class CsvProcessor(DataProcessor):
       label_dirs: folders searched, in order, for the labels.txt a training
         run saved (e.g. output_dir); a list found there is the one the
         trained classifier's outputs follow, so it wins over the training
-        file, and the `labels` option must list the same labels in its order.
+        file. The `labels` option wins over both (a new head may be trained
+        from another run's checkpoint), unless `trained_head`.
+      trained_head: the head is used as trained (evaluation, prediction): the
+        `labels` option must then list the labels.txt found, in its order.
 
     Raises:
-      errors.DataError: no labels option, no labels.txt and no training file; a
-        labels option that differs from the labels.txt found.
+      errors.DataError: no labels option, no labels.txt and no training file; with
+        trained_head, a labels option that differs from the labels.txt found.
     """
     if self.is_regression:
       return []
     for folder in label_dirs or ():
       path = os.path.join(folder, run_info.LABELS_FILE)
-      if data_files.file_exists(path):
-        recorded = load_labels(path)
-        if self._labels is not None and self._labels != recorded:
-          raise errors.DataError(
-              "labels=%s differ from %s (%s): the trained head's outputs follow that "
-              "file, so the classes would be swapped. Give the labels in its order, or "
-              "leave the option out." % (",".join(self._labels), path, ",".join(recorded)))
+      if not data_files.file_exists(path):
+        continue
+      recorded = load_labels(path)
+      if self._labels is None:
         self._labels = recorded
         logging.info("Labels from %s: %s", path, self._labels)
-        return list(self._labels)
+      elif trained_head and self._labels != recorded:
+        raise errors.DataError(
+            "labels=%s differ from %s (%s): the trained head's outputs follow that "
+            "file, so the classes would be swapped. Give the labels in its order, or "
+            "leave the option out." % (",".join(self._labels), path, ",".join(recorded)))
+      break
     if self._labels is not None:
       return list(self._labels)
     if data_dir is not None:

@@ -207,9 +207,9 @@ class _TableProcessor(DataProcessor):
   """Turns rows of a fixed `_Layout` into `InputExample`s."""
   labels = ()
 
-  def get_labels(self, data_dir=None, label_dirs=()):
+  def get_labels(self, data_dir=None, label_dirs=(), trained_head=False):
     """The task's fixed labels; the arguments (see CsvProcessor) are unused."""
-    del data_dir, label_dirs
+    del data_dir, label_dirs, trained_head
     return list(self.labels)
 
   def _map_label(self, label):

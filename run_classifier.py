@@ -173,7 +173,8 @@ def load_label_list(processor, f):
   """The task's labels; custom tasks read them from data or a trained run's labels.txt."""
   if processor.is_regression:
     return []
-  return processor.get_labels(data_dir=f.data_dir, label_dirs=cli.trained_label_dirs(f))
+  return processor.get_labels(data_dir=f.data_dir, label_dirs=cli.trained_label_dirs(f),
+                              trained_head=not f.do_train)
 
 
 @dataclasses.dataclass

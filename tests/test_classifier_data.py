@@ -1168,12 +1168,18 @@ def test_a_labels_option_in_another_order_than_the_trained_runs_is_refused(tmp_p
   run = tmp_path / "run"
   run.mkdir()
   cd.save_labels(str(run / run_info.LABELS_FILE), ["neg", "pos"])
-  assert _custom(labels="neg,pos").get_labels(label_dirs=[str(run)]) == ["neg", "pos"]
-  assert _custom(labels="pos,neg").get_labels(label_dirs=[str(tmp_path)]) == ["pos", "neg"]
+  for trained_head in (False, True):
+    assert _custom(labels="neg,pos").get_labels(label_dirs=[str(run)],
+                                                trained_head=trained_head) == ["neg", "pos"]
+    assert _custom(labels="pos,neg").get_labels(label_dirs=[str(tmp_path)],
+                                                trained_head=trained_head) == ["pos", "neg"]
   with pytest.raises(errors.DataError, match=re.escape(
       f"labels=pos,neg differ from {run / run_info.LABELS_FILE} (neg,pos): the trained "
       "head's outputs follow that file")):
-    _custom(labels="pos,neg").get_labels(label_dirs=[str(run)])
+    _custom(labels="pos,neg").get_labels(label_dirs=[str(run)], trained_head=True)
+  # Training a new head from that run's checkpoint: the option names the new labels.
+  assert _custom(labels="a,b,c").get_labels(label_dirs=[str(tmp_path / "out"), str(run)],
+                                            trained_head=False) == ["a", "b", "c"]
 
 
 def test_column_options_out_of_the_rows_reach_are_errors_not_tracebacks(tmp_path):
