@@ -95,8 +95,7 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
   if tf.io.gfile.isdir(path):
     prefixes = _prefixes_in_dir(path)
     if prefixes:
-      _warn_if_the_state_names_another(path, prefixes, flag_name)
-      return prefixes[-1]
+      return _checkpoint_of_folder(path, prefixes, flag_name)
     raise errors.CheckpointError(
         f"--{flag_name}={path}: the directory holds no checkpoint (no *.index "
         "file); point it at a folder with bert_model.ckpt.index or "
@@ -118,23 +117,30 @@ def resolve_checkpoint(path, flag_name="init_checkpoint"):
 _warned_states = set()
 
 
-def _warn_if_the_state_names_another(directory, prefixes, flag_name):
-  """Warns when the folder's `checkpoint` file names one of its checkpoints but the newest.
+def _checkpoint_of_folder(directory, prefixes, flag_name):
+  """The checkpoint the folder's `checkpoint` file names, else its newest one.
 
-  The newest is used, as a resumed run continues from it: the state file lags
-  behind after a kill, and in a copied folder it may name the original folder
-  (TF1 wrote absolute paths), so only its file name is read.
+  The state file is followed as TensorFlow follows it (a user may point it at
+  an older step; a resume past a damaged newest checkpoint saves below it), but
+  by file name inside `directory`: in a copied folder it may name the original
+  (TF1 wrote absolute paths). A newer step beside it (a run killed before its
+  state file moved on) is warned about, once a process.
   """
+  by_name = {os.path.basename(prefix): prefix for prefix in prefixes}
   named = state_checkpoint(directory)
-  name, newest = named and os.path.basename(named), prefixes[-1]
-  if name and name != os.path.basename(newest) and name in map(os.path.basename, prefixes):
-    if (directory, name) in _warned_states:   # a program resolves its flag more than once
-      return
-    _warned_states.add((directory, name))
+  chosen = by_name.get(os.path.basename(named)) if named else None
+  if chosen is None:
+    return prefixes[-1]
+  newer = [p for p in prefixes if (step_of(p) or 0) > (step_of(chosen) or 0)]
+  if newer and (directory, chosen) not in _warned_states:
+    _warned_states.add((directory, chosen))
+    hint = "init_checkpoint" if flag_name == "model_dir" else flag_name
     logging.warning(
-        "--%s=%s: its `checkpoint` file names %s, not the newest checkpoint %s; using the "
-        "newest. To use %s, give its prefix: --%s=%s.", flag_name, directory, name,
-        os.path.basename(newest), name, flag_name, os.path.join(directory, name))
+        "--%s=%s: its `checkpoint` file names %s, but the newer %s is there too (a run "
+        "stopped before it updated that file?); using %s, as TensorFlow does. To use the "
+        "newer one: --%s=%s.", flag_name, directory, os.path.basename(chosen),
+        os.path.basename(newer[-1]), os.path.basename(chosen), hint, newer[-1])
+  return chosen
 
 
 def _canonical_names(stored_names):

@@ -622,29 +622,46 @@ def test_a_state_file_naming_a_deleted_checkpoint_falls_back_without_error_logs(
   assert not caplog.records, [r.getMessage() for r in caplog.records]
 
 
-def test_a_folder_resolves_to_its_own_newest_checkpoint_whatever_its_state_file_names(
-    tmp_path, caplog):
-  """A lagging state file, or one naming another folder (a copied TF1 run), was followed."""
+def test_a_folder_follows_its_state_file_by_name_and_warns_of_a_newer_step(tmp_path, caplog):
+  """A copied TF1 folder's state file (an absolute path) loaded the original's checkpoint;
+  a state file behind a newer step (a killed run) was followed without a word."""
   original, copy = tmp_path / "original", tmp_path / "copy"
   for folder in (original, copy):
     for step in (1, 4, 8):
       checkpoint_utils.save_tensors(str(folder / f"model.ckpt-{step}"),
                                     {"w": tf.Variable([float(step)])})
   caplog.set_level(logging.WARNING)
-  # Said once a process for a folder and name (programs resolve a flag several times).
-  for named, warned in ((original / "model.ckpt-8", False), (original / "model.ckpt-4", True),
-                        ("model.ckpt-4", False), ("model.ckpt-8", False),
-                        (original / "model.ckpt-9", False), ("model.ckpt-1", True)):
+  # (state file names, resolved step in copy/, warned); a warning is said once a process
+  # for a folder and checkpoint (programs resolve a flag several times).
+  for named, step, warned in ((original / "model.ckpt-8", 8, False),
+                              (original / "model.ckpt-4", 4, True), ("model.ckpt-4", 4, False),
+                              ("model.ckpt-8", 8, False), (original / "model.ckpt-9", 8, False),
+                              ("model.ckpt-1", 1, True)):
     caplog.clear()
     (copy / "checkpoint").write_text(f'model_checkpoint_path: "{named}"\n')
-    assert checkpoint_utils.resolve_checkpoint(str(copy)) == str(copy / "model.ckpt-8")
+    assert checkpoint_utils.resolve_checkpoint(str(copy)) == str(copy / f"model.ckpt-{step}")
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == int(warned), (named, messages)
     if warned:
-      name = os.path.basename(str(named))
-      assert messages[0] == (f"--init_checkpoint={copy}: its `checkpoint` file names {name}, "
-                             "not the newest checkpoint model.ckpt-8; using the newest. To use "
-                             f"{name}, give its prefix: --init_checkpoint={copy / name}.")
+      assert messages[0] == (
+          f"--init_checkpoint={copy}: its `checkpoint` file names model.ckpt-{step}, but the "
+          "newer model.ckpt-8 is there too (a run stopped before it updated that file?); "
+          f"using model.ckpt-{step}, as TensorFlow does. To use the newer one: "
+          f"--init_checkpoint={copy / 'model.ckpt-8'}.")
+  # --model_dir takes a run folder only: the newer one is named by --init_checkpoint.
+  (copy / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-4"\n')
+  caplog.clear()
+  assert checkpoint_utils.resolve_checkpoint(str(copy), "model_dir").endswith("ckpt-4")
+  assert not caplog.records   # said above for this folder and checkpoint
+  checkpoint_utils.save_tensors(str(tmp_path / "named" / "bert_model.ckpt"),
+                                {"w": tf.Variable([1.0])})
+  checkpoint_utils.save_tensors(str(tmp_path / "named" / "model.ckpt-3"),
+                                {"w": tf.Variable([1.0])})
+  (tmp_path / "named" / "checkpoint").write_text('model_checkpoint_path: "bert_model.ckpt"\n')
+  assert checkpoint_utils.resolve_checkpoint(str(tmp_path / "named"), "model_dir") == str(
+      tmp_path / "named" / "bert_model.ckpt")
+  assert caplog.records[-1].getMessage().endswith(
+      f"To use the newer one: --init_checkpoint={tmp_path / 'named' / 'model.ckpt-3'}.")
 
 
 def test_a_config_of_another_model_than_the_checkpoints_is_warned_about(tmp_path, caplog):
