@@ -68,16 +68,10 @@ def _char_option(value, name):
   return value
 
 
-def _filled_width(row):
-  """Columns up to the last non-empty cell (a trailing separator adds none)."""
-  filled = [n for n, cell in enumerate(row) if cell.strip()]
-  return filled[-1] + 1 if filled else 0
-
-
 def _cells(row):
   """A row's cells as compared with a header: stripped, a byte order mark and
   trailing empty cells dropped."""
-  return [cell.strip().lstrip("\ufeff") for cell in row[:_filled_width(row)]]
+  return [cell.strip().lstrip("\ufeff") for cell in row[:data_files.filled_width(row)]]
 
 
 def _is_number(text):
@@ -316,7 +310,7 @@ class CsvProcessor(DataProcessor):
     if has_header:
       width, others = len(rows[0]), "the header has"
     else:  # The rows' usual width; of a tie, the narrower (the wider one is shifted).
-      counts = collections.Counter(_filled_width(row) for row in data)
+      counts = collections.Counter(data_files.filled_width(row) for row in data)
       width = min(counts, key=lambda n: (-counts[n], n))
       others = "most rows have"
     header = _cells(rows[0]) if has_header else None
@@ -325,12 +319,12 @@ class CsvProcessor(DataProcessor):
       if header is not None and _cells(row) == header:   # files joined with their headers
         raise errors.DataError("%s, line %d: repeats the header row (line %d); delete it"
                                % (path, row.line_number, rows[0].line_number))
-      if _filled_width(row) > width:
+      if data_files.filled_width(row) > width:
         raise errors.DataError(
             "%s, line %d: found %d columns, %s %d; a text holding the "
             "separator (a tab or an unquoted comma) shifts the columns after it: "
             "quote that text or remove the separator from it"
-            % (path, row.line_number, _filled_width(row), others, width))
+            % (path, row.line_number, data_files.filled_width(row), others, width))
       if len(row) < needed:
         raise errors.DataError(
             "%s, line %d: %s, need at least %d (%s)"

@@ -171,6 +171,12 @@ def parse_rows(text, path, delimiter, quotechar):
   return rows
 
 
+def filled_width(row):
+  """Columns up to the last non-empty cell (a trailing separator adds none)."""
+  filled = [n for n, cell in enumerate(row) if cell.strip()]
+  return filled[-1] + 1 if filled else 0
+
+
 def found_columns(row):
   """How a row that does not fit its layout reads in an error: 'found N columns',
   or, for a line of spaces only, that the line looks blank but is not."""
