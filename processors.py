@@ -224,7 +224,7 @@ class _TableProcessor(DataProcessor):
     needed = layout.min_columns
     # A row wider than the header (or than a headerless layout) holds a tab inside a
     # text: read on, its text would end at the tab and the rest shift or drop.
-    widest = len(rows[0]) if layout.header and rows else needed
+    widest = max(len(rows[0]), needed) if layout.header and rows else needed
     label_set = frozenset(self.get_labels())
     placeholder = self._placeholder_label() if layout.label is None else None
     examples = []
@@ -234,11 +234,11 @@ class _TableProcessor(DataProcessor):
             "%s, line %d: %s, need at least %d (%s)"
             % (path, row.line_number, data_files.found_columns(row), needed,
                layout.description))
-      if len(row) > widest:
+      if data_files.filled_width(row) > widest:   # a trailing tab adds no column
         raise errors.DataError(
             "%s, line %d: found %d columns, more than the %d of %s (%s): a tab inside a "
             "text? Replace it with a space." % (
-                path, row.line_number, len(row), widest,
+                path, row.line_number, data_files.filled_width(row), widest,
                 "the header" if layout.header else "every row", layout.description))
       if keep is not None and not keep(row):
         continue

@@ -564,6 +564,11 @@ def test_a_row_wider_than_its_header_is_refused(tmp_path, task, split, lines, li
   (tmp_path / name).write_text("\n".join(lines[:line - 1] + lines[line:]) + "\n",
                                encoding="utf-8")
   assert len(read(str(tmp_path))) == len(lines) - 1 - (task != "cola" or split == "test")
+  # A trailing tab (a spreadsheet's export) cuts nothing: read as the reference reads it.
+  good = lines[:line - 1] + lines[line:]
+  (tmp_path / name).write_text("\n".join(good[:-1] + [good[-1] + "\t"]) + "\n",
+                               encoding="utf-8")
+  assert len(read(str(tmp_path))) == len(lines) - 1 - (task != "cola" or split == "test")
 
 
 def test_a_line_of_spaces_is_named_as_such_not_as_one_column(tmp_path):
