@@ -388,7 +388,11 @@ class CsvProcessor(DataProcessor):
     elif known is not None and self._header_row is not None:
       # After a file with a header: a header repeats it; an unknown label in a
       # row that does not is no reason to drop that row.
-      header = self._repeats_training_header(rows[0], index)
+      header_label = self._header_row[label_index].strip() if len(
+          self._header_row) > label_index else None
+      # The same header, or one that names the label column as the training file's does.
+      header = self._repeats_training_header(rows[0], index) or (
+          cell == header_label and cell not in known)
       if not header and cell not in known:
         raise errors.DataError(
             "%s, line %d: cannot tell whether this first row is a header: its label %r is "
