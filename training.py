@@ -94,9 +94,6 @@ class TrainingConfig:
     for name in ("eval_every_steps", "early_stopping_patience"):
       if getattr(self, name) < 0:   # step % -1 == 0: every step was evaluated
         raise errors.UserError(f"--{name}={getattr(self, name)} must be 0 (off) or positive.")
-    if self.early_stopping_patience and not self.eval_every_steps:
-      raise errors.UserError(f"--early_stopping_patience={self.early_stopping_patience} "
-                             "counts evaluations during training; add --eval_every_steps=N.")
     if not 0 <= self.weight_decay_rate < float("inf"):   # also NaN
       raise errors.UserError(f"--weight_decay_rate={self.weight_decay_rate} must be a "
                              "number >= 0 (0: no decay).")
