@@ -255,7 +255,7 @@ def _vocab_to_copy(model_dir, output_dir):
   return vocab
 
 
-def _check_vocab(vocab, model_dir, output_dir, config):
+def _check_vocab(vocab, model_dir, output_dir, config, needed_by):
   """Warns about the vocab.txt the output folder ends up with.
 
   Not fatal when its size and vocab_size disagree: some vocabularies are padded.
@@ -265,14 +265,14 @@ def _check_vocab(vocab, model_dir, output_dir, config):
     model_dir: the input folder.
     output_dir: the output folder.
     config: the model's BertConfig.
+    needed_by: what needs the output's vocab.txt, for the warning when there is none.
   """
   path, note = vocab, ""
   if not vocab:
     path, note = os.path.join(output_dir, VOCAB), f" (kept from before: {model_dir} has none)"
     if not os.path.isfile(path):
-      logging.warning("%s has no %s (a tokenizer.json only?): %s gets none; the programs "
-                      "need the model's WordPiece vocab.txt as --vocab_file.",
-                      model_dir, VOCAB, output_dir)
+      logging.warning("%s has no %s: %s gets none; %s needs the model's WordPiece "
+                      "vocab.txt.", model_dir, VOCAB, output_dir, needed_by)
       return
   with atomic_files.gfile().GFile(path, "rb") as f:
     lines = len(f.read().splitlines())
@@ -702,7 +702,8 @@ def hf_to_tf(input_path, output_dir, overwrite=False):
   checkpoint_utils.check_checkpoint_path(output_dir, "output_dir")
   _check_outputs(output_dir, [index, data, TF_CONFIG] + ([VOCAB] if vocab else []), overwrite)
   tf_tensors, summary = hf_tensors_to_tf(load_hf_tensors(weights), config, f"--input={input_path}")
-  _check_vocab(vocab, model_dir, output_dir, config)
+  _check_vocab(vocab, model_dir, output_dir, config,
+               "every program (as --vocab_file; a tokenizer.json only?)")
 
   def write_files(staging):
     checkpoint_utils.save_tensors(os.path.join(staging, TF_PREFIX), tf_tensors)
@@ -755,7 +756,7 @@ def tf_to_hf(input_path, output_dir, bert_config_file=None, prefix_bert=None,
   logging.info("Converting %s with %s.", prefix, bert_config_file)
   tensors = checkpoint_utils.read_checkpoint(prefix, flag_name="input")
   hf_tensors, summary = tf_tensors_to_hf(tensors, config, prefix_bert, f"--input={input_path}")
-  _check_vocab(vocab, ckpt_dir, output_dir, config)
+  _check_vocab(vocab, ckpt_dir, output_dir, config, "Hugging Face's BertTokenizer")
   architectures = ["BertForPreTraining"] if summary.heads else ["BertModel"]
 
   def write_files(staging):

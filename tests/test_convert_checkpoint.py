@@ -693,8 +693,8 @@ def test_hf_to_tf_without_a_vocab_says_so(tmp_path, monkeypatch):
   convert_checkpoint.hf_to_tf(str(folder), str(tmp_path / "tf2"))
   assert "vocab.txt" not in os.listdir(tmp_path / "tf2")
   assert [w for w in warnings if "vocab.txt" in w] == [
-      f"{folder} has no vocab.txt (a tokenizer.json only?): {tmp_path / 'tf2'} gets none; "
-      "the programs need the model's WordPiece vocab.txt as --vocab_file."]
+      f"{folder} has no vocab.txt: {tmp_path / 'tf2'} gets none; every program (as "
+      "--vocab_file; a tokenizer.json only?) needs the model's WordPiece vocab.txt."]
   # Into a folder of another model (--overwrite): its vocab.txt stays, checked.
   warnings.clear()
   (tmp_path / "tf" / "vocab.txt").write_text("".join(f"old{n}\n" for n in range(5)))
@@ -708,6 +708,10 @@ def test_hf_to_tf_without_a_vocab_says_so(tmp_path, monkeypatch):
   convert_checkpoint.tf_to_hf(str(tmp_path / "tf"), str(tmp_path / "hf_old"))
   assert warnings == [f"{tmp_path / 'hf_old' / 'vocab.txt'} (kept from before: "
                       f"{tmp_path / 'tf'} has none) has 2 lines but vocab_size=23."]
+  warnings.clear()
+  convert_checkpoint.tf_to_hf(str(tmp_path / "tf"), str(tmp_path / "hf_new"))
+  assert warnings == [f"{tmp_path / 'tf'} has no vocab.txt: {tmp_path / 'hf_new'} gets none; "
+                      "Hugging Face's BertTokenizer needs the model's WordPiece vocab.txt."]
 
 
 @pytest.mark.parametrize("direction", ["hf_to_tf", "tf_to_hf"])
