@@ -261,6 +261,7 @@ def read_curves(output_dir):
   Raises:
     errors.UserError: the folder does not exist or holds no scalars.
   """
+  errors.require_utf8_path(output_dir, "model_dir")   # else a traceback inside tf.io.gfile
   if not tf.io.gfile.isdir(output_dir):
     problem = "is a file" if tf.io.gfile.exists(output_dir) else "directory not found"
     raise errors.UserError(f"{output_dir}: {problem}; give the output folder "

@@ -270,6 +270,7 @@ def read_run_info(model_dir, flag_name="model_dir"):
   Raises:
     errors.UserError naming the folder or file and the fix.
   """
+  errors.require_utf8_path(model_dir, flag_name)   # else a traceback inside tf.io.gfile
   path = os.path.join(model_dir, RUN_INFO_FILE)
   if tf.io.gfile.exists(model_dir) and not tf.io.gfile.isdir(model_dir):
     raise errors.UserError(f"--{flag_name}={model_dir} is a file, not a directory; give "

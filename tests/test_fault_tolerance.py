@@ -890,6 +890,11 @@ def test_a_checkpoint_folder_whose_name_is_not_utf8_is_refused_before_any_work(t
     cli.require_dir(directory, "data_dir")
   with pytest.raises(errors.UserError, match=r"^--vocab_file=.*r\\xe9sum\\xe9/v.txt: the"):
     cli.require_file(os.path.join(directory, "v.txt"), "vocab_file")
+  import curves  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  for read in (run_info.read_run_info, curves.read_curves):   # inference, export, plot_curves
+    with pytest.raises(errors.UserError, match=r"^--model_dir=.*r\\xe9sum\\xe9: the path"):
+      read(directory)
   assert not os.path.exists(directory)
 
 
