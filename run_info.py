@@ -77,13 +77,13 @@ def append_results(path, results):
     raise errors.UserError(f"{path} is a symbolic link; the run folder's history is "
                            "written only to a regular file inside it. Remove the link.")
   text = "".join(f"{key} = {results[key]}\n" for key in sorted(results)) + "\n"
-  try:
-    with tf.io.gfile.GFile(path, "a") as writer:
-      writer.write(text)
-  except (OSError, tf.errors.OpError) as e:
-    if errors.is_disk_full(e):
-      raise errors.no_space_error(path) from None
-    raise
+  earlier = b""
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path, "rb") as reader:
+      earlier = reader.read()
+  # Rewritten and renamed, not appended in place: a hard-linked copy of the folder
+  # (cp -al, rsync --link-dest) keeps its own history, and a kill leaves no half block.
+  atomic_files.write_text(path, earlier + text.encode("utf-8"))
 
 
 def read_json(path, what="JSON file"):

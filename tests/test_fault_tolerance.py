@@ -805,6 +805,20 @@ def test_a_damaged_run_record_is_not_read_as_a_record_without_settings(tmp_path)
         run_info.check_resumable(str(tmp_path), info, resumed, training=training)
 
 
+def test_the_eval_history_of_a_hard_linked_copy_is_its_own(tmp_path):
+  """cp -al or rsync --link-dest: appending in place changed the original's history too."""
+  import run_info  # pylint: disable=g-import-not-at-top
+  original, copy = tmp_path / "run" / "eval_history.txt", tmp_path / "copy" / "eval_history.txt"
+  original.parent.mkdir()
+  copy.parent.mkdir()
+  run_info.append_results(str(original), {"global_step": 4, "eval_accuracy": 0.5})
+  os.link(original, copy)
+  run_info.append_results(str(copy), {"global_step": 8, "eval_accuracy": 0.75})
+  assert original.read_text() == "eval_accuracy = 0.5\nglobal_step = 4\n\n"
+  assert copy.read_text() == ("eval_accuracy = 0.5\nglobal_step = 4\n\n"
+                              "eval_accuracy = 0.75\nglobal_step = 8\n\n")
+
+
 # ------------------------------------------------------------ a full disk
 
 
