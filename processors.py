@@ -164,7 +164,8 @@ class DataProcessor(object):
       try:
         number = float(value)
       except ValueError:
-        number = math.nan
+        raise errors.DataError("%s, %s: label %r is not a number; this is a "
+                               "regression task" % (path, where, value)) from None
       if not math.isfinite(number):   # nan, inf or 1e999: the loss and metrics become nan
         raise errors.DataError("%s, %s: label %r is not a finite number; this is a "
                                "regression task" % (path, where, value))

@@ -170,7 +170,7 @@ def test_stsb_is_regression_with_float_labels(data_dir):
   assert cd.get_processor("stsb").is_regression
 
 
-@pytest.mark.parametrize("score", ["nan", "inf", "-Infinity", "1e999", "high"])
+@pytest.mark.parametrize("score", ["nan", "inf", "-Infinity", "1e999"])
 def test_a_regression_label_that_is_not_a_finite_number_is_refused(tmp_path, score):
   """A nan or 1e999 score trained and evaluated to eval_pearson = nan, exit 0."""
   header = ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\t"
@@ -609,7 +609,7 @@ def test_stsb_score_that_is_not_a_number(tmp_path):
   (tmp_path / "train.tsv").write_text(
       header + "\n" + "\t".join(["x"] * 9 + ["high"]) + "\n")
   with pytest.raises(errors.DataError, match=r"line 2: label 'high' is not a "
-                     r"finite number"):
+                     r"number"):
     cd.get_processor("sts-b").get_train_examples(str(tmp_path))
 
 
