@@ -732,10 +732,10 @@ class ClassifierServer(tf.Module):
   def serve_ids(self, input_ids, input_mask, segment_ids):
     """Signature outputs of int32 [batch, seq] features (see the module docstring)."""
     # A GPU reads zeros past the segment table: a pair on a one-segment model.
-    check = tf.debugging.assert_less(
-        segment_ids, self._segments, message=f"segment_ids must be below the model "
-        f"config type_vocab_size={self._segments}")
-    with tf.control_dependencies([check]):
+    message = f"segment_ids must be in [0, type_vocab_size={self._segments}) of the model"
+    checks = [tf.debugging.assert_less(segment_ids, self._segments, message=message),
+              tf.debugging.assert_non_negative(segment_ids, message=message)]
+    with tf.control_dependencies(checks):
       logits = self.head(self.encoder(input_ids, input_mask, segment_ids))
     if self._is_regression:
       return {"scores": logits[:, 0]}

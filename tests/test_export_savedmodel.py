@@ -17,6 +17,7 @@ import collections
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -597,9 +598,10 @@ def test_a_one_segment_classifier_serves_no_pairs(uncased_vocab, tokenizers):
   features = {"input_ids": tf.constant([[2, 5, 3, 6, 3]]), "input_mask": tf.ones([1, 5], tf.int32)}
   single = server.serve_ids(segment_ids=tf.zeros([1, 5], tf.int32), **features)
   assert single["probabilities"].shape == (1, 2)
-  with pytest.raises(tf.errors.InvalidArgumentError, match="segment_ids must be below the "
-                     "model config type_vocab_size=1"):
-    server.serve_ids(segment_ids=tf.constant([[0, 0, 0, 1, 1]]), **features)
+  for segments in ([[0, 0, 0, 1, 1]], [[0, 0, 0, -1, -1]]):   # a GPU reads zeros for both
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+        "segment_ids must be in [0, type_vocab_size=1) of the model")):
+      server.serve_ids(segment_ids=tf.constant(segments), **features)
 
 
 def test_inference_predictor_serves_regression_scores_in_input_order(uncased_vocab,
