@@ -373,8 +373,15 @@ def check_resumable(output_dir, info, checkpoint, training=True,
     allow_setting_changes: resume although SETTING_KEYS differ.
   """
   path = os.path.join(output_dir, RUN_INFO_FILE)
-  if (training and not checkpoint) or not tf.io.gfile.exists(path):
+  if training and not checkpoint:
     return   # a new training run writes its own record
+  if not tf.io.gfile.exists(path):
+    if checkpoint:   # a copy without it, or a folder another program trained
+      logging.warning("--output_dir=%s holds checkpoints but no %s: nothing tells whether "
+                      "they are of this model and settings; %s %s as given.", output_dir,
+                      RUN_INFO_FILE, "resuming" if training else "evaluating",
+                      os.path.basename(checkpoint))
+    return
   previous = read_json(path, RUN_INFO_FILE)
   if not isinstance(previous, dict) or "bert_config" not in previous:
     # Every record since the first names its model; without one nothing could be compared.
@@ -397,7 +404,7 @@ def check_resumable(output_dir, info, checkpoint, training=True,
         found.append(f"{key}: {old!r} -> {new!r}")
     return found
 
-  model = differences(MODEL_KEYS)
+  model = differences(MODEL_KEYS) + _vocabulary_difference(output_dir, info)
   if model and not checkpoint:
     raise errors.UserError(
         f"--output_dir={output_dir} holds the run of another model, task or labels "
@@ -416,6 +423,21 @@ def check_resumable(output_dir, info, checkpoint, training=True,
         "or pass --allow_setting_changes=true to resume with the new settings.")
   if settings:
     logging.warning("Resuming %s with changed settings: %s", output_dir, "; ".join(settings))
+
+
+def _vocabulary_difference(output_dir, info):
+  """['vocab.txt: ...'] when the folder's copy of its vocabulary is not the run's --vocab_file.
+
+  The same ids with other tokens load without error: a resume would train on,
+  an evaluation score, with another tokenization (and the copy be replaced).
+  """
+  kept, given = os.path.join(output_dir, VOCAB_FILE), info.get("vocab_file")
+  if not given or not tf.io.gfile.exists(kept) or _same_file(given, kept):
+    return []
+  with tf.io.gfile.GFile(kept, "rb") as a, tf.io.gfile.GFile(given, "rb") as b:
+    if a.read() == b.read():
+      return []
+  return [f"{VOCAB_FILE}: the folder's copy differs from --vocab_file={given}"]
 
 
 def evaluated_step(global_step, init_checkpoint):

@@ -805,6 +805,47 @@ def test_a_damaged_run_record_is_not_read_as_a_record_without_settings(tmp_path)
         run_info.check_resumable(str(tmp_path), info, resumed, training=training)
 
 
+def test_a_run_with_another_vocabulary_than_the_folders_is_refused(tmp_path):
+  """A resume or evaluation with another vocab.txt of the same size went ahead silently."""
+  import json  # pylint: disable=g-import-not-at-top
+  import errors  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "vocab.txt").write_text("[PAD]\n[UNK]\na\nb\n")
+  (tmp_path / "same.txt").write_text("[PAD]\n[UNK]\na\nb\n")
+  (tmp_path / "other.txt").write_text("[PAD]\n[UNK]\nb\na\n")
+  info = {"task_kind": "classifier", "label_list": ["0", "1"], "bert_config": {"h": 8}}
+  (run / "run_info.json").write_text(json.dumps(dict(info, vocab_file="vocab.txt")))
+  checkpoint = str(run / "model.ckpt-8")
+  for vocab in (run / "vocab.txt", tmp_path / "same.txt"):
+    for training, resumed in ((True, checkpoint), (False, None)):
+      run_info.check_resumable(str(run), dict(info, vocab_file=str(vocab)), resumed,
+                               training=training)
+  for training, resumed in ((True, checkpoint), (False, None)):
+    with pytest.raises(errors.UserError, match=r"another model, task or labels \(vocab.txt: "
+                       r"the folder's copy differs from --vocab_file=.*other.txt\)"):
+      run_info.check_resumable(str(run), dict(info, vocab_file=str(tmp_path / "other.txt")),
+                               resumed, training=training)
+
+
+def test_checkpoints_without_a_run_record_are_resumed_with_a_warning(tmp_path, caplog):
+  """A copy without run_info.json resumed with any settings, silently."""
+  import logging  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  caplog.set_level(logging.WARNING)
+  info = {"task_kind": "classifier", "label_list": ["0", "1"], "bert_config": {"h": 8}}
+  run_info.check_resumable(str(tmp_path), info, None)   # a new run: nothing to say
+  assert not caplog.records
+  for training, verb in ((True, "resuming"), (False, "evaluating")):
+    caplog.clear()
+    run_info.check_resumable(str(tmp_path), info, str(tmp_path / "model.ckpt-302"),
+                             training=training)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"--output_dir={tmp_path} holds checkpoints but no run_info.json: nothing tells "
+        f"whether they are of this model and settings; {verb} model.ckpt-302 as given."]
+
+
 def test_the_eval_history_of_a_hard_linked_copy_is_its_own(tmp_path):
   """cp -al or rsync --link-dest: appending in place changed the original's history too."""
   import run_info  # pylint: disable=g-import-not-at-top
