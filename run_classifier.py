@@ -99,6 +99,8 @@ def validate_flags(f):
     cli.require_creatable_dir(f.cache_dir, "cache_dir")
   if f.eval_every_steps and not f.do_train:
     raise errors.UserError("--eval_every_steps needs --do_train.")
+  if f.eval_every_steps and f.output_dir:   # the best checkpoint's folder, made mid-run
+    cli.require_creatable_dir(os.path.join(f.output_dir, "best"), "output_dir")
   if f.early_stopping_patience > 0 and f.do_train and not f.eval_every_steps:
     raise errors.UserError(f"--early_stopping_patience={f.early_stopping_patience} counts "
                            "evaluations during training; add --eval_every_steps=N.")

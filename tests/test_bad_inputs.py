@@ -417,6 +417,9 @@ CASES = [
          ("--output_dir=", "train.tsv is a file", "another path")),
     Case("rp-output-dir-is-a-file", RP, ("--output_dir={mrpc}/train.tsv",),
          ("--output_dir=", "is a file, not a folder")),
+    Case("rc-best-folder-is-a-dangling-link", RC,
+         ("--do_eval=true", "--eval_every_steps=2", "--output_dir={dangling_best_run}"),
+         ("dangling_best_run/best is a link to the missing", "gone_best", "create that")),
     Case("rc-glue-submission-dir-is-a-file", RC,
          ("--do_predict=true", "--glue_submission_dir={mrpc}/train.tsv"),
          ("--glue_submission_dir=", "train.tsv is a file, not a folder")),
@@ -641,6 +644,9 @@ def _data_files(inputs):
     paths[f"vocab_without_{token[1:-1].lower()}"] = _write(
         inputs / f"no_{token[1:-1].lower()}" / "vocab.txt",
         "".join((twin if t == token else t) + "\n" for t in VOCAB))
+  paths["dangling_best_run"] = inputs / "dangling_best_run"   # best/ a link to nowhere
+  paths["dangling_best_run"].mkdir()
+  (paths["dangling_best_run"] / "best").symlink_to(inputs / "gone_best")
   return paths
 
 
