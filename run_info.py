@@ -25,6 +25,7 @@ import atomic_files
 import data_files
 import errors
 import modeling
+import windows
 
 RUN_INFO_FILE = "run_info.json"
 LOCK_FILE = "run.lock"
@@ -344,9 +345,9 @@ def _check_settings(info, path):
   length = info["max_seq_length"]
   if length < 3:
     problem = f"max_seq_length={length} leaves no room for text beside [CLS] and [SEP]"
-  elif info["task_kind"] == "ner" and info["window_stride"] > length - 2:
-    problem = (f"window_stride={info['window_stride']} must be in [1, max_seq_length - 2 "
-               f"= {length - 2}]")
+  elif info["task_kind"] == "ner" and windows.tagger_stride_problem(info["window_stride"],
+                                                                    length):
+    problem = windows.tagger_stride_problem(info["window_stride"], length)
   elif info["task_kind"] == "ner" and info["word_split"] not in ("whitespace", "characters"):
     problem = f"word_split={info['word_split']!r} must be \"whitespace\" or \"characters\""
   elif info["task_kind"] == "squad" and length <= info["max_query_length"] + 3:

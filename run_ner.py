@@ -54,6 +54,7 @@ import processors
 import run_info
 import tasks
 import training
+import windows
 from ner_data import (check_tags, collect_labels, convert_sentences, decode, read_conll,
                       tfrecord_dataset, word_split, write_predictions, write_tfrecord)
 
@@ -145,10 +146,9 @@ def validate_flags(f):
                            "the flag out). Sentence classification is run_classifier.py.")
   cli.check_task_flags(f)
   cli.check_room_for_text(f.max_seq_length)
-  stride = window_stride(f)
-  if not 1 <= stride <= f.max_seq_length - 2:
-    raise errors.UserError(f"--window_stride={stride} must be in [1, max_seq_length - 2 = "
-                           f"{f.max_seq_length - 2}] so that windows overlap or touch.")
+  problem = windows.tagger_stride_problem(window_stride(f), f.max_seq_length)
+  if problem:
+    raise errors.UserError(f"--{problem} so that windows overlap or touch.")
   if f.crf_learning_rate is not None:
     if not f.crf:
       raise errors.UserError(f"--crf_learning_rate={f.crf_learning_rate:g} needs --crf=true.")

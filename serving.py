@@ -78,6 +78,7 @@ import squad_data
 import tasks
 import tokenization
 import training
+import windows
 
 _NEG_INF = float("-inf")
 _BIG = 2 ** 40
@@ -252,10 +253,8 @@ class NerServer(tf.Module):
     super().__init__(name="ner")
     if word_split not in ("whitespace", "characters"):
       raise ValueError(f"word_split={word_split!r}; expected 'whitespace' or 'characters'.")
-    max_pieces = tokenizer.max_seq_length - 2
-    if not 1 <= window_stride <= max_pieces:
-      raise ValueError(f"window_stride={window_stride} must be in [1, max_seq_length - 2 "
-                       f"= {max_pieces}].")
+    if windows.tagger_stride_problem(window_stride, tokenizer.max_seq_length):
+      raise ValueError(windows.tagger_stride_problem(window_stride, tokenizer.max_seq_length))
     self.bert = task.model
     self.head = task.head
     self.crf = task.crf   # tracked, so the SavedModel holds its transitions

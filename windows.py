@@ -24,6 +24,8 @@ def spans(num_pieces, max_pieces, stride):
     stride: int >= 1, pieces between the starts of two windows; a window never
       starts past the end of the previous one.
   """
+  if max_pieces < 1 or stride < 1:   # callers check their settings first (a loop forever)
+    raise ValueError(f"max_pieces={max_pieces} and stride={stride} must be positive.")
   result, start = [], 0
   while start < num_pieces:
     length = min(num_pieces - start, max_pieces)
@@ -32,6 +34,13 @@ def spans(num_pieces, max_pieces, stride):
       break
     start += min(length, stride)
   return result
+
+
+def tagger_stride_problem(stride, max_seq_length):
+  """Why a tagger's `stride` cannot step its windows ([CLS] + pieces + [SEP]), or None."""
+  if 1 <= stride <= max_seq_length - 2:
+    return None
+  return f"window_stride={stride} must be in [1, max_seq_length - 2 = {max_seq_length - 2}]"
 
 
 def best_window(windows, position):

@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import serving
@@ -69,3 +70,14 @@ def test_the_graph_computes_the_same_windows_and_best_windows():
     assert len(best) == len(position)
     assert best.tolist() == [windows.best_window(expected[s], p)
                              for s, p in zip(sentence, position)]
+
+
+def test_windows_of_no_pieces_or_no_step_are_refused_not_looped_over():
+  """max_pieces=0 (max_seq_length=2 in a hand-edited run_info.json) looped forever."""
+  for max_pieces, stride in ((0, 1), (3, 0), (-1, 2)):
+    with pytest.raises(ValueError, match="must be positive"):
+      windows.spans(5, max_pieces, stride)
+  assert windows.tagger_stride_problem(14, 16) is None
+  assert windows.tagger_stride_problem(15, 16) == ("window_stride=15 must be in [1, "
+                                                   "max_seq_length - 2 = 14]")
+  assert windows.tagger_stride_problem(0, 16).startswith("window_stride=0 must be in")
