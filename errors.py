@@ -14,6 +14,7 @@ it): TensorFlow's errors are recognised when TensorFlow is loaded.
 import errno
 import math
 import os
+import re
 import signal
 import sys
 import traceback
@@ -114,6 +115,11 @@ def is_input_error(error):
 def error_line(error):
   """The one line printed for an input error (no script name)."""
   message = getattr(error, "message", None) if _tf_error_class(error) else None
+  if message and message.startswith("Graph execution error:"):
+    # The stack where the failing op was defined comes first; the error itself last,
+    # followed by the op's name.
+    paragraphs = [p for p in message.split("\n\n") if p.strip()]
+    message = re.sub(r"\s*\[\[\{\{node .*", "", paragraphs[-1], flags=re.S)
   message = message or str(error)
   if is_disk_full(error) and not isinstance(error, UserError):
     message = str(no_space_error(getattr(error, "filename", None)))

@@ -45,6 +45,19 @@ def test_a_read_only_disk_is_named_with_the_fix():
                   "writable disk.")
 
 
+def test_a_graph_errors_line_is_the_error_not_the_stack_where_its_op_was_made():
+  """A training folder moved mid-run printed TensorFlow's whole stack as one line."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  error = tf.errors.NotFoundError(None, None, (
+      "Graph execution error:\n\nDetected at node IteratorGetNext defined at (most recent "
+      "call last):\n  File \"run_classifier.py\", line 322, in <module>\n\n  File "
+      "\"training.py\", line 600, in train\n\n/tmp/run/train.tf_record; No such file or "
+      "directory\n\t [[{{node IteratorGetNext}}]] [Op:__inference_train_steps_1234]"))
+  assert errors.error_line(error) == "/tmp/run/train.tf_record; No such file or directory"
+  plain = tf.errors.NotFoundError(None, None, "x.txt; No such file or directory")
+  assert errors.error_line(plain) == "x.txt; No such file or directory"
+
+
 def test_tensorflow_errors_by_kind():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   assert errors.is_input_error(tf.errors.DataLossError(None, None, "corrupted record"))
