@@ -182,8 +182,9 @@ def load_label_list(f, train_sentences):
   elif trained:
     return trained
   else:
-    raise errors.UserError(f"No {run_info.LABELS_FILE} in --output_dir or beside "
-                           "--init_checkpoint: pass the trained run's tags with --labels.")
+    raise errors.UserError(f"No {run_info.LABELS_FILE} or {run_info.RUN_INFO_FILE} of a "
+                           "tagger in --output_dir or beside --init_checkpoint: pass the "
+                           "trained run's tags with --labels.")
   if trained and labels != trained[0] and (
       sorted(labels) == sorted(trained[0]) or (source == "--labels" and not f.do_train)):
     raise errors.UserError(
@@ -194,11 +195,25 @@ def load_label_list(f, train_sentences):
 
 
 def _trained_labels(f):
-  """(labels, path) of the labels.txt in --output_dir or beside --init_checkpoint, or None."""
+  """(labels, path) of the trained run in --output_dir or beside --init_checkpoint, or None.
+
+  Its labels.txt, else the label_list of its run_info.json (a folder copied
+  without labels.txt).
+  """
   for directory in cli.trained_label_dirs(f):
     path = os.path.join(directory, run_info.LABELS_FILE)
     if tf.io.gfile.exists(path):
       return processors.load_labels(path), path
+  for directory in cli.trained_label_dirs(f):
+    path = os.path.join(directory, run_info.RUN_INFO_FILE)
+    if not tf.io.gfile.exists(path):
+      continue
+    info = run_info.read_json(path, run_info.RUN_INFO_FILE)
+    labels = info.get("label_list") if isinstance(info, dict) and info.get(
+        "task_kind") == "ner" else None
+    if isinstance(labels, list) and labels and all(
+        isinstance(label, str) and label for label in labels):
+      return labels, path
   return None
 
 

@@ -818,3 +818,22 @@ def test_minilm_learns_conll2003(minilm_checkpoint, tmp_path):
         f"eval_accuracy={results['eval_accuracy']:.4f} in {time.time() - start:.0f}s")
   assert results["eval_f1"] > 0.5
   assert results["eval_accuracy"] > 0.9
+
+
+def test_a_trained_runs_tags_come_from_its_record_when_labels_txt_is_missing(tmp_path):
+  """A run folder copied without labels.txt asked for --labels; run_info.json has them."""
+  import types  # pylint: disable=g-import-not-at-top
+  f = types.SimpleNamespace(output_dir=str(tmp_path), init_checkpoint=None, do_train=False,
+                            labels=None)
+  with pytest.raises(errors.UserError, match=r"No labels.txt or run_info.json of a tagger "
+                     r"in --output_dir"):
+    run_ner.load_label_list(f, None)
+  record = tmp_path / "run_info.json"
+  record.write_text(json.dumps({"task_kind": "classifier", "label_list": ["0", "1"]}))
+  with pytest.raises(errors.UserError, match=r"No labels.txt or run_info.json of a tagger"):
+    run_ner.load_label_list(f, None)   # another task's labels are not tags
+  record.write_text(json.dumps({"task_kind": "ner", "label_list": ["O", "B-PER", "I-PER"]}))
+  assert run_ner.load_label_list(f, None) == (["O", "B-PER", "I-PER"], str(record))
+  (tmp_path / "labels.txt").write_text("O\nB-PER\nI-PER\n")
+  assert run_ner.load_label_list(f, None) == (["O", "B-PER", "I-PER"],
+                                              str(tmp_path / "labels.txt"))
