@@ -114,10 +114,11 @@ def _process_alive(pid):
 class RunLock:
   """An exclusive claim on a run folder: one run writes it at a time.
 
-  The lock file names the process, host and command that holds it. A lock
-  left by a process that no longer runs on this host is taken over with a
-  warning; a live one stops the new run with an error naming it. Folders on
-  remote file systems (gs://) are not locked.
+  The lock file names the process, host, command and folder that holds it. A
+  lock left by a process that no longer runs on this host is taken over with a
+  warning, and so is a lock copied with the folder (it names another folder,
+  which still exists); a live one stops the new run with an error naming it.
+  Folders on remote file systems (gs://) are not locked.
   """
 
   def __init__(self, output_dir):
@@ -125,7 +126,8 @@ class RunLock:
     self.held = False
     self._record = {"pid": os.getpid(), "host": socket.gethostname(),
                     "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "command": " ".join(sys.argv)}
+                    "command": " ".join(sys.argv),
+                    "folder": os.path.abspath(output_dir)}
 
   def _holder(self):
     try:
@@ -153,6 +155,13 @@ class RunLock:
           with contextlib.suppress(FileNotFoundError):
             os.remove(self.path)
           continue
+        if self._copied_with_the_folder(holder):
+          logging.warning("Taking over %s: it was copied with the folder from %s, where "
+                          "its run (pid %s) holds its own.", self.path, holder["folder"],
+                          holder.get("pid"))
+          with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+          continue
         raise errors.UserError(
             f"{os.path.dirname(self.path)} is in use by another run (pid "
             f"{holder.get('pid', '?')} on {holder.get('host', '?')}, started "
@@ -164,6 +173,17 @@ class RunLock:
       self.held = True
       return
     raise errors.UserError(f"Could not take the lock {self.path}; try again.")
+
+  def _copied_with_the_folder(self, holder):
+    """Whether the lock names another folder of this host that still exists.
+
+    A folder moved while its run is live is not taken over: its lock names a
+    folder that no longer exists.
+    """
+    folder = holder.get("folder")
+    return (isinstance(folder, str) and holder.get("host") == self._record["host"] and
+            os.path.isdir(folder) and
+            not _same_file(folder, os.path.dirname(os.path.abspath(self.path))))
 
   def release(self):
     if self.held and self._holder().get("pid") == os.getpid():

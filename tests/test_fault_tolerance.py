@@ -783,6 +783,35 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_p
     alive.wait()
 
 
+def test_a_lock_copied_with_its_folder_is_taken_over_and_a_moved_live_runs_is_not(tmp_path):
+  """A copy taken during a live run refused to resume, naming the live run's folder."""
+  import json  # pylint: disable=g-import-not-at-top
+  import socket  # pylint: disable=g-import-not-at-top
+  import errors  # pylint: disable=g-import-not-at-top
+  import run_info  # pylint: disable=g-import-not-at-top
+  live, copy = tmp_path / "live", tmp_path / "copy"
+  live.mkdir()
+  copy.mkdir()
+  alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    for folder, taken in ((live, True), (tmp_path / "moved_away", False), (copy, False)):
+      (copy / "run.lock").write_text(json.dumps({
+          "pid": alive.pid, "host": socket.gethostname(), "started": "now",
+          "command": "run_classifier.py --output_dir=live", "folder": str(folder)}))
+      lock = run_info.RunLock(str(copy))
+      if taken:
+        lock.acquire()
+        recorded = json.loads((copy / "run.lock").read_text())
+        assert recorded["pid"] == os.getpid() and recorded["folder"] == str(copy)
+        lock.release()
+      else:
+        with pytest.raises(errors.UserError, match=f"in use by another run \\(pid {alive.pid} "):
+          lock.acquire()
+  finally:
+    alive.kill()
+    alive.wait()
+
+
 def test_a_damaged_run_record_is_not_read_as_a_record_without_settings(tmp_path):
   """run_info.json holding {} or [] let any model resume the folder's checkpoints."""
   import json  # pylint: disable=g-import-not-at-top
