@@ -370,9 +370,9 @@ def _check_settings(info, path):
     problem = windows.tagger_stride_problem(info["window_stride"], length)
   elif info["task_kind"] == "ner" and info["word_split"] not in ("whitespace", "characters"):
     problem = f"word_split={info['word_split']!r} must be \"whitespace\" or \"characters\""
-  elif info["task_kind"] == "squad" and length <= info["max_query_length"] + 3:
-    problem = (f"max_seq_length={length} must be greater than max_query_length="
-               f"{info['max_query_length']} + 3")
+  elif info["task_kind"] == "squad" and windows.context_room_problem(
+      length, info["max_query_length"]):
+    problem = windows.context_room_problem(length, info["max_query_length"])
   else:
     return
   raise errors.UserError(f"{path}: {problem}; restore the file the training run wrote.")

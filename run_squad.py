@@ -48,6 +48,7 @@ import squad_data
 import squad_evaluate
 import tasks
 import training
+import windows
 # Names of the reference's run_squad.py, and what this program uses.
 from squad_data import (  # pylint: disable=unused-import
     FeatureWriter, InputFeatures, RawResult, SquadExample, compute_predictions,
@@ -106,10 +107,9 @@ def validate_flags(f):
                "n_best_size", "max_answer_length"):
     if getattr(f, name) <= 0:
       raise errors.UserError(f"--{name}={getattr(f, name)} must be positive.")
-  if f.max_seq_length <= f.max_query_length + 3:
-    raise errors.UserError(
-        f"--max_seq_length={f.max_seq_length} must be greater than --max_query_length="
-        f"{f.max_query_length} + 3 ([CLS] and two [SEP]) to leave room for the context.")
+  problem = windows.context_room_problem(f.max_seq_length, f.max_query_length, "--")
+  if problem:
+    raise errors.UserError(problem + ".")
   room = f.max_seq_length - f.max_query_length - 3
   if f.doc_stride >= room:
     # Accepted, as by the reference: for the longest questions a window then starts

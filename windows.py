@@ -43,6 +43,18 @@ def tagger_stride_problem(stride, max_seq_length):
   return f"window_stride={stride} must be in [1, max_seq_length - 2 = {max_seq_length - 2}]"
 
 
+def context_room_problem(max_seq_length, max_query_length, flag_prefix=""):
+  """Why SQuAD windows of these lengths hold no context, or None.
+
+  A window is [CLS] question [SEP] context [SEP].
+  """
+  if max_seq_length > max_query_length + 3:
+    return None
+  return (f"{flag_prefix}max_seq_length={max_seq_length} must be greater than "
+          f"{flag_prefix}max_query_length={max_query_length} + 3 ([CLS] and two [SEP]) to "
+          "leave room for the context")
+
+
 def best_window(windows, position):
   """Index of the window where piece `position` has the most context, or None."""
   best, best_score = None, None

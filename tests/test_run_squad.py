@@ -33,6 +33,7 @@ import run_squad
 import squad_data
 import squad_evaluate
 import tokenization
+import windows
 from conftest import SHARED_DIR, minilm_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -831,3 +832,19 @@ def test_minilm_fine_tuned_on_two_articles_answers_their_questions(minilm_checkp
   print(f"\nMiniLM, {num_questions} questions, 250 steps, {time.time() - began:.0f} s: "
         f"{results}")
   assert results["exact_match"] > 30.0 and results["f1"] > 40.0
+
+
+def test_windows_without_room_for_the_context_are_refused_by_flag_and_by_record(tmp_path):
+  """One rule (windows.context_room_problem) for the flags and a run folder's record."""
+  for name in ("vocab.txt", "bert_config.json", "f.json"):
+    (tmp_path / name).write_text("{}")
+  f = parse_flags(f"--vocab_file={tmp_path / 'vocab.txt'}", "--bert_config_file="
+                  f"{tmp_path / 'bert_config.json'}", f"--output_dir={tmp_path / 'out'}",
+                  *[a.format(dir=tmp_path) for a in TRAIN], "--max_seq_length=67",
+                  "--max_query_length=64")
+  with pytest.raises(errors.UserError, match=r"^--max_seq_length=67 must be greater than "
+                     r"--max_query_length=64 \+ 3 \(\[CLS\] and two \[SEP\]\) to leave room "
+                     r"for the context\.$"):
+    run_squad.validate_flags(f)
+  assert windows.context_room_problem(68, 64) is None
+  assert not (tmp_path / "out").exists()
