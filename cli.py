@@ -466,7 +466,7 @@ def warn_if_the_checkpoint_has_another_config(bert_config, config_file, init_che
   try:
     folder = os.path.dirname(checkpoint_utils.resolve_checkpoint(init_checkpoint))
     beside = os.path.join(folder, "bert_config.json")
-    if not tf.io.gfile.exists(beside) or _same_path(beside, config_file):
+    if not tf.io.gfile.exists(beside) or run_info.same_file(beside, config_file):
       return
     own = modeling.BertConfig.from_json_file(beside)
   except errors.UserError:   # reported where the checkpoint is loaded, or not ours to judge
@@ -479,13 +479,6 @@ def warn_if_the_checkpoint_has_another_config(bert_config, config_file, init_che
                     "--init_checkpoint, in %s: the checkpoint's weights would compute another "
                     "function. Give that file unless this is meant.", config_file, beside,
                     ", ".join(differences))
-
-
-def _same_path(a, b):
-  try:
-    return os.path.samefile(a, b)
-  except OSError:   # one of them remote or missing
-    return a == b
 
 
 def train_steps(f, num_examples, what="training examples"):

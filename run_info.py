@@ -183,7 +183,7 @@ class RunLock:
     folder = holder.get("folder")
     return (isinstance(folder, str) and holder.get("host") == self._record["host"] and
             os.path.isdir(folder) and
-            not _same_file(folder, os.path.dirname(os.path.abspath(self.path))))
+            not same_file(folder, os.path.dirname(os.path.abspath(self.path))))
 
   def release(self):
     if self.held and self._holder().get("pid") == os.getpid():
@@ -243,10 +243,12 @@ def training_settings(config):
       "optimizer", "weight_decay_rate", "clip_norm", "compute_dtype", "length_bucketing")}
 
 
-def _same_file(a, b):
+def same_file(a, b):
+  """Whether two paths name one file; for paths that cannot be compared
+  (remote, or missing), whether they are spelled alike."""
   with contextlib.suppress(OSError):
     return os.path.samefile(a, b)
-  return False
+  return a == b
 
 
 def write_run_info(output_dir, info, vocab_file=None):
@@ -261,7 +263,7 @@ def write_run_info(output_dir, info, vocab_file=None):
   info = dict(info)
   if vocab_file:
     target = os.path.join(output_dir, VOCAB_FILE)
-    if not _same_file(vocab_file, target):
+    if not same_file(vocab_file, target):
       with tf.io.gfile.GFile(vocab_file, "rb") as reader:
         atomic_files.write_text(target, reader.read())
     info["vocab_file"] = VOCAB_FILE
@@ -453,7 +455,7 @@ def _vocabulary_difference(output_dir, info):
   an evaluation score, with another tokenization (and the copy be replaced).
   """
   kept, given = os.path.join(output_dir, VOCAB_FILE), info.get("vocab_file")
-  if not given or not tf.io.gfile.exists(kept) or _same_file(given, kept):
+  if not given or not tf.io.gfile.exists(kept) or same_file(given, kept):
     return []
   with tf.io.gfile.GFile(kept, "rb") as a, tf.io.gfile.GFile(given, "rb") as b:
     if a.read() == b.read():
