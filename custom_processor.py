@@ -459,9 +459,9 @@ class CsvProcessor(DataProcessor):
         label = None
       elif infer:
         label = fields["label"].strip()
-        if label_problem(label):   # labels.txt could not hold it
-          raise errors.DataError("%s, %s: the label %r %s" % (path, where, label,
-                                                            label_problem(label)))
+        problem = label_problem(label)   # labels.txt could not hold it
+        if problem:
+          raise errors.DataError("%s, %s: the label %r %s" % (path, where, label, problem))
       else:
         label = self._parse_label(fields["label"], label_set, path, where)
       examples.append(InputExample(guid, fields["text_a"],

@@ -58,9 +58,9 @@ def label_problem(label):
 def save_labels(path, labels):
   """Writes `labels` (list of str) to `path`, one a line, atomically."""
   for label in labels:
-    if label_problem(label):
-      raise errors.DataError("label %r cannot be saved one-per-line: it %s"
-                             % (label, label_problem(label)))
+    problem = label_problem(label)
+    if problem:
+      raise errors.DataError("label %r cannot be saved one-per-line: it %s" % (label, problem))
   atomic_files.write_text(path, "".join(label + "\n" for label in labels))
 
 

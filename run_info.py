@@ -364,18 +364,17 @@ def _check_settings(info, path):
 
   A window of no pieces made inference.py loop forever on a tagger's text.
   """
-  length = info["max_seq_length"]
+  length, kind = info["max_seq_length"], info["task_kind"]
+  problem = None
   if length < 3:
     problem = f"max_seq_length={length} leaves no room for text beside [CLS] and [SEP]"
-  elif info["task_kind"] == "ner" and windows.tagger_stride_problem(info["window_stride"],
-                                                                    length):
+  elif kind == "ner":
     problem = windows.tagger_stride_problem(info["window_stride"], length)
-  elif info["task_kind"] == "ner" and info["word_split"] not in ("whitespace", "characters"):
-    problem = f"word_split={info['word_split']!r} must be \"whitespace\" or \"characters\""
-  elif info["task_kind"] == "squad" and windows.context_room_problem(
-      length, info["max_query_length"]):
+    if not problem and info["word_split"] not in ("whitespace", "characters"):
+      problem = f"word_split={info['word_split']!r} must be \"whitespace\" or \"characters\""
+  elif kind == "squad":
     problem = windows.context_room_problem(length, info["max_query_length"])
-  else:
+  if not problem:
     return
   raise errors.UserError(f"{path}: {problem}; restore the file the training run wrote.")
 

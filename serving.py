@@ -253,8 +253,9 @@ class NerServer(tf.Module):
     super().__init__(name="ner")
     if word_split not in ("whitespace", "characters"):
       raise ValueError(f"word_split={word_split!r}; expected 'whitespace' or 'characters'.")
-    if windows.tagger_stride_problem(window_stride, tokenizer.max_seq_length):
-      raise ValueError(windows.tagger_stride_problem(window_stride, tokenizer.max_seq_length))
+    problem = windows.tagger_stride_problem(window_stride, tokenizer.max_seq_length)
+    if problem:
+      raise ValueError(problem)
     self.bert = task.model
     self.head = task.head
     self.crf = task.crf   # tracked, so the SavedModel holds its transitions
