@@ -272,6 +272,10 @@ def write_predictions(path, sentences, predicted_tags):
   atomic_files.write_text(path, "".join(lines))
 
 
+# How raw text is cut into words (word_split's answers, recorded in run_info.json).
+WORD_SPLITS = ("whitespace", "characters")
+
+
 def word_split(sentences):
   """How raw text is cut into words like these: "characters" or "whitespace".
 

@@ -25,6 +25,7 @@ import atomic_files
 import data_files
 import errors
 import modeling
+import ner_data
 import windows
 
 RUN_INFO_FILE = "run_info.json"
@@ -370,8 +371,9 @@ def _check_settings(info, path):
     problem = f"max_seq_length={length} leaves no room for text beside [CLS] and [SEP]"
   elif kind == "ner":
     problem = windows.tagger_stride_problem(info["window_stride"], length)
-    if not problem and info["word_split"] not in ("whitespace", "characters"):
-      problem = f"word_split={info['word_split']!r} must be \"whitespace\" or \"characters\""
+    if not problem and info["word_split"] not in ner_data.WORD_SPLITS:
+      choices = " or ".join(f'"{split}"' for split in ner_data.WORD_SPLITS)
+      problem = f"word_split={info['word_split']!r} must be {choices}"
   elif kind == "squad":
     problem = windows.context_room_problem(length, info["max_query_length"])
   if not problem:

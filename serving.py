@@ -251,8 +251,9 @@ class NerServer(tf.Module):
       word_split: "whitespace" or "characters" (see ner_data.word_split).
     """
     super().__init__(name="ner")
-    if word_split not in ("whitespace", "characters"):
-      raise ValueError(f"word_split={word_split!r}; expected 'whitespace' or 'characters'.")
+    if word_split not in ner_data.WORD_SPLITS:
+      raise ValueError(f"word_split={word_split!r}; expected "
+                       f"{' or '.join(repr(split) for split in ner_data.WORD_SPLITS)}.")
     problem = windows.tagger_stride_problem(window_stride, tokenizer.max_seq_length)
     if problem:
       raise ValueError(problem)
